@@ -1,0 +1,17 @@
+"""The error type every objectives module raises for bad input."""
+
+
+class ObjectiveError(Exception):
+    """Bad input to the objective: a data set, a search space, a configuration.
+
+    The message is one line, written for the person who gave the input; the CLI
+    prints it as it is.
+    """
+
+
+class DataError(ObjectiveError):
+    """A data set could not be found, downloaded or read."""
+
+
+class SpaceError(ObjectiveError):
+    """A search space or training configuration is malformed."""

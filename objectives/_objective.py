@@ -1,0 +1,91 @@
+"""The Optuna objective: sample a configuration, train the MLP, report every epoch, prune."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import optuna
+import torch
+
+from objectives._data import DataConfig, Splits, load_splits
+from objectives._errors import ObjectiveError
+from objectives._model import build_mlp, count_parameters
+from objectives._space import SearchSpace
+from objectives._train import EpochResult, train_epochs
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an asked-for device that is absent is an error."""
+    if name not in DEVICES:
+        raise ObjectiveError(f"device is {name!r}, but must be one of {', '.join(DEVICES)}")
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise ObjectiveError(f"device {name} was asked for, but this machine has none")
+    return torch.device(name)
+
+
+class Objective:
+    """Maximises validation accuracy of the MLP over ``space``.
+
+    The data set is loaded once, here, and moved to the device once; every trial then
+    batches from those tensors. Each trial reports validation accuracy after every
+    epoch (step = epoch, from 1) and asks the pruner whether to go on.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        data: DataConfig,
+        device: str = "auto",
+        seed: int = 0,
+        on_epoch: Callable[[optuna.Trial, EpochResult], None] | None = None,
+    ):
+        self.space = space
+        self.device = resolve_device(device)
+        self.seed = seed
+        self.splits: Splits = load_splits(data).to(self.device)
+        self.on_epoch = on_epoch
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        train_config, model_config = self.space.suggest(trial)
+        seed = self.seed + trial.number
+        torch.manual_seed(seed)
+        model = build_mlp(model_config, self.splits.num_features, self.splits.num_classes).to(self.device)
+        trial.set_user_attr("config", {**dataclasses.asdict(train_config), "hidden": list(model_config.hidden), "activation": model_config.activation})
+        trial.set_user_attr("n_params", count_parameters(model))
+        trial.set_user_attr("device", str(self.device))
+        trial.set_user_attr("seed", seed)
+
+        result, samples, started = None, 0, time.perf_counter()
+        train_seconds = 0.0
+        for result in train_epochs(model, self.splits, train_config, seed):
+            samples += result.samples
+            train_seconds += result.seconds
+            self._record(trial, result, samples, train_seconds, started)
+            if self.on_epoch is not None:
+                self.on_epoch(trial, result)
+            if result.diverged:
+                # A diverged network scores what it scores (about nothing): the trial
+                # completes with that value, so the sampler learns the region is bad.
+                trial.set_user_attr("diverged", result.diverged)
+                break
+            trial.report(result.val_accuracy, result.epoch)
+            if result.epoch < train_config.epochs and trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {result.epoch}")
+        assert result is not None
+        return result.val_accuracy
+
+    @staticmethod
+    def _record(trial: optuna.Trial, result: EpochResult, samples: int, train_seconds: float, started: float) -> None:
+        trial.set_user_attr("epochs_run", result.epoch)
+        trial.set_user_attr("val_loss", result.val_loss)
+        trial.set_user_attr("train_loss", result.train_loss)
+        trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
+        trial.set_user_attr("samples_per_second", round(samples / max(train_seconds, 1e-9), 1))

@@ -1,0 +1,157 @@
+"""The training loop: shuffled mini-batches from in-memory tensors, one epoch at a time.
+
+It knows nothing of Optuna: `train_epochs` yields one `EpochResult` per epoch and the
+caller decides whether to go on (report, prune, stop).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from objectives._data import Splits
+from objectives._errors import SpaceError
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+LOSSES = ("cross_entropy", "mse")
+# How often (in steps) the running loss is checked for NaN/inf: often enough to stop a
+# diverged trial early, rarely enough that the host-device sync costs nothing.
+_DIVERGENCE_CHECK_EVERY = 50
+_EVAL_BATCH = 8192
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's hyperparameters; the defaults are the seed tutorial's."""
+
+    lr: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 5
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.999
+    loss: str = "cross_entropy"
+
+    def __post_init__(self) -> None:
+        _check(self.lr > 0, f"lr is {self.lr}, but must be > 0")
+        _check(self.batch_size >= 1, f"batch_size is {self.batch_size}, but must be >= 1")
+        _check(self.epochs >= 1, f"epochs is {self.epochs}, but must be >= 1")
+        _check(self.optimizer in OPTIMIZERS, f"optimizer is {self.optimizer!r}, but must be one of {', '.join(OPTIMIZERS)}")
+        _check(0 <= self.momentum < 1, f"momentum is {self.momentum}, but must be >= 0 and < 1")
+        _check(self.weight_decay >= 0, f"weight_decay is {self.weight_decay}, but must be >= 0")
+        _check(0 <= self.beta1 < 1, f"beta1 is {self.beta1}, but must be >= 0 and < 1")
+        _check(0 <= self.beta2 < 1, f"beta2 is {self.beta2}, but must be >= 0 and < 1")
+        _check(self.loss in LOSSES, f"loss is {self.loss!r}, but must be one of {', '.join(LOSSES)}")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise SpaceError(message)
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """What one epoch produced. ``diverged`` says why training stopped, when it did."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    samples: int
+    diverged: str | None = None
+
+
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(
+            params, lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
+        )
+    momentum = config.momentum if config.optimizer == "momentum" else 0.0
+    return torch.optim.SGD(params, lr=config.lr, momentum=momentum, weight_decay=config.weight_decay)
+
+
+def loss_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy on logits, or (the second seed's) MSE of softmax against one-hot labels."""
+    if name == "mse":
+        return lambda logits, y: F.mse_loss(
+            logits.softmax(dim=1), F.one_hot(y, logits.shape[1]).to(logits.dtype)
+        )
+    return F.cross_entropy
+
+
+class Normalizer:
+    """Turns a uint8 batch into float32 with the training split's mean and std."""
+
+    def __init__(self, mean: float, std: float):
+        self.shift = 255.0 * mean
+        self.scale = 1.0 / (255.0 * std)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float().sub_(self.shift).mul_(self.scale)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalizer, loss: str = "cross_entropy") -> tuple[float, float]:
+    """Mean loss and accuracy; rows with non-finite logits count as wrong."""
+    was_training = model.training
+    model.eval()
+    loss_fn = loss_function(loss)
+    total_loss, correct = 0.0, 0
+    for start in range(0, x.shape[0], _EVAL_BATCH):
+        xb, yb = normalize(x[start : start + _EVAL_BATCH]), y[start : start + _EVAL_BATCH]
+        logits = model(xb)
+        total_loss += float(loss_fn(logits, yb)) * yb.shape[0]
+        finite = torch.isfinite(logits).all(dim=1)
+        correct += int(((logits.argmax(dim=1) == yb) & finite).sum())
+    model.train(was_training)
+    n = max(1, x.shape[0])
+    return total_loss / n, correct / n
+
+
+def train_epochs(model: nn.Module, splits: Splits, config: TrainConfig, seed: int = 0) -> Iterator[EpochResult]:
+    """Train ``model`` for ``config.epochs`` epochs, yielding after each one.
+
+    Stops early, with ``diverged`` set, when the training loss becomes NaN or infinite.
+    """
+    device = splits.train_x.device
+    normalize = Normalizer(splits.mean, splits.std)
+    loss_fn = loss_function(config.loss)
+    optimizer = make_optimizer(model.parameters(), config)
+    shuffle = torch.Generator().manual_seed(seed)
+    n, bs = splits.train_x.shape[0], config.batch_size
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=shuffle).to(device)
+        running = torch.zeros((), device=device)
+        steps, diverged = 0, None
+        for i in range(0, n, bs):
+            idx = order[i : i + bs]
+            loss = loss_fn(model(normalize(splits.train_x[idx])), splits.train_y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.detach()
+            steps += 1
+            if steps % _DIVERGENCE_CHECK_EVERY == 0 and not math.isfinite(float(running)):
+                diverged = f"training loss became {float(running)} at epoch {epoch}, step {steps}"
+                break
+        train_loss = float(running) / max(1, steps)
+        if diverged is None and not math.isfinite(train_loss):
+            diverged = f"training loss became {train_loss} at epoch {epoch}"
+        seconds = time.perf_counter() - start
+        val_loss, val_acc = evaluate(model, splits.val_x, splits.val_y, normalize, config.loss)
+        if diverged is None and not math.isfinite(val_loss):
+            diverged = f"validation loss became {val_loss} at epoch {epoch}"
+        yield EpochResult(epoch, train_loss, val_loss, val_acc, seconds, min(n, steps * bs), diverged)
+        if diverged:
+            return
