@@ -1,0 +1,137 @@
+"""The `search` command line: the only place that turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+
+import optuna
+
+from objectives import DATASETS, DEVICES, DataConfig, ObjectiveError
+
+from search._config import RunConfig
+from search._errors import SearchError
+from search._progress import Progress, format_summary
+from search._pruners import PRUNERS
+from search._samplers import SAMPLERS
+from search._storage import DEFAULT_STORAGE, STORAGE_ENV, redact
+from search._study import run_study
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _default(cls: type, name: str):
+    """The default of dataclass field ``name``: help text reads it, so it is written once."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.default
+    raise KeyError(name)
+
+
+def _storage_help() -> str:
+    return f"storage URL (default: ${STORAGE_ENV}, else {DEFAULT_STORAGE})"
+
+
+def _add_run(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run (or continue) a study",
+        description="Run trials of a study, creating it if new and continuing it if not.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""examples:
+  search run --study demo --dataset synthetic --n-trials 20 --max-epochs 5
+  search run --study fmnist --n-trials 50                 # FashionMNIST in ./data
+  search run --study fmnist --timeout 3600 --pruner hyperband
+  search run --study fmnist --space space.yaml --storage postgresql://me@db/optuna""",
+    )
+    S = argparse.SUPPRESS
+    p.add_argument("--study", default=S, help=f"study name (default: {_default(RunConfig, 'study')})")
+    p.add_argument("--storage", default=S, help=_storage_help())
+    p.add_argument("--n-trials", type=int, default=S, help=f"trials to run now (default: {_default(RunConfig, 'n_trials')}; with only --timeout, until it)")
+    p.add_argument("--timeout", type=float, default=S, help="stop starting trials after this many seconds")
+    p.add_argument("--sampler", choices=SAMPLERS, default=S, help=f"(default: {_default(RunConfig, 'sampler')})")
+    p.add_argument("--pruner", choices=PRUNERS, default=S, help=f"(default: {_default(RunConfig, 'pruner')})")
+    p.add_argument("--seed", type=int, default=S, help=f"seeds the split, the sampler and each trial (default: {_default(RunConfig, 'seed')})")
+    p.add_argument("--dataset", choices=DATASETS, default=S, help=f"(default: {_default(DataConfig, 'dataset')})")
+    p.add_argument("--data-dir", default=S, help=f"torchvision root: DIR/FashionMNIST/raw/... (default: {_default(DataConfig, 'data_dir')})")
+    p.add_argument("--validation-fraction", type=float, default=S, help=f"share of the training split held out for scoring (default: {_default(DataConfig, 'validation_fraction')})")
+    p.add_argument("--limit-train", type=int, default=S, help="train on only this many samples (quick runs)")
+    p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
+    p.add_argument("--space", default=S, help="search space YAML file (see README)")
+    p.add_argument("--max-epochs", type=int, default=S, help="epochs range 1..N (default space: 1..20)")
+    p.set_defaults(handler=_cmd_run)
+
+
+def _pick(args: argparse.Namespace, cls: type, renames: dict[str, str] | None = None) -> dict:
+    """The options the user gave that are fields of ``cls``; absent ones keep the dataclass default."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def run_config_from_args(args: argparse.Namespace) -> RunConfig:
+    given = _pick(args, RunConfig)
+    data = _pick(args, DataConfig)
+    data.pop("seed", None)
+    data["seed"] = given.get("seed", _default(RunConfig, "seed"))
+    if "timeout" in given and "n_trials" not in given:
+        given["n_trials"] = None
+    return RunConfig(**given, data=DataConfig(**data))
+
+
+def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    config = run_config_from_args(args)
+    progress = Progress(config.n_trials)
+    try:
+        summary = run_study(config, on_trial=progress.trial, on_epoch=progress.epoch)
+    except KeyboardInterrupt:
+        print(
+            f"\nsearch: interrupted; the running trial is marked failed. "
+            f"Continue with: {_command(argv)}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    print(format_summary(summary, _command(argv)))
+    return 0
+
+
+def _command(argv: Sequence[str]) -> str:
+    """The command as the user typed it, passwords hidden, for 'continue with' lines."""
+    return "search " + shlex.join(redact(a) if "://" in a else a for a in argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="search",
+        description="Hyperparameter search for a PyTorch MLP on FashionMNIST, with Optuna.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  search run --study demo --dataset synthetic --n-trials 20 --max-epochs 5",
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    _add_run(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Our own lines (one per trial, a summary) replace Optuna's per-trial INFO log.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace, Sequence[str]], int] = args.handler
+    try:
+        return handler(args, argv)
+    except (SearchError, ObjectiveError) as exc:
+        print(f"search: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR

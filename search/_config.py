@@ -1,0 +1,46 @@
+"""The configuration of one `search run`: a frozen dataclass, each default written once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from objectives import DEVICES, DataConfig
+
+from search._errors import SearchError
+from search._pruners import PRUNERS
+from search._samplers import SAMPLERS
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What to optimise, where to store it, and how to sample and prune."""
+
+    study: str = "fmnist"
+    storage: str | None = None  # None: $SEARCH_STORAGE, else the SQLite file under ./studies/
+    n_trials: int | None = 20  # None: until the timeout
+    timeout: float | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int = 0
+    device: str = "auto"
+    space: str | None = None  # a YAML file; None: the default space
+    max_epochs: int | None = None  # None: the space's own epochs range (1..20 by default)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if not self.study.strip():
+            raise SearchError("study is empty, but must be a name")
+        if self.n_trials is not None and self.n_trials < 1:
+            raise SearchError(f"n_trials is {self.n_trials}, but must be >= 1")
+        if self.timeout is not None and self.timeout <= 0:
+            raise SearchError(f"timeout is {self.timeout}, but must be > 0 seconds")
+        if self.n_trials is None and self.timeout is None:
+            raise SearchError("give n_trials or a timeout, or the study never ends")
+        if self.sampler not in SAMPLERS:
+            raise SearchError(f"sampler is {self.sampler!r}, but must be one of {', '.join(SAMPLERS)}")
+        if self.pruner not in PRUNERS:
+            raise SearchError(f"pruner is {self.pruner!r}, but must be one of {', '.join(PRUNERS)}")
+        if self.device not in DEVICES:
+            raise SearchError(f"device is {self.device!r}, but must be one of {', '.join(DEVICES)}")
+        if self.max_epochs is not None and self.max_epochs < 1:
+            raise SearchError(f"max_epochs is {self.max_epochs}, but must be >= 1")

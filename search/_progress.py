@@ -1,0 +1,99 @@
+"""What a running study prints: a live epoch line on a terminal, one line per finished trial."""
+
+from __future__ import annotations
+
+import sys
+from typing import IO
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from objectives import EpochResult
+
+from search._study import RunSummary
+
+
+def format_params(params: dict) -> str:
+    return " ".join(f"{k}={_short(v)}" for k, v in params.items())
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+class Progress:
+    """Prints trial lines to ``stream``; on a terminal, also one live line per epoch."""
+
+    def __init__(self, n_trials: int | None, stream: IO[str] | None = None):
+        self.stream = stream or sys.stdout
+        self.n_trials = n_trials
+        self.done = 0
+        self.live = self.stream.isatty()
+
+    def epoch(self, trial: optuna.Trial, result: EpochResult) -> None:
+        if self.live:
+            epochs = trial.user_attrs.get("config", {}).get("epochs", "?")
+            self.stream.write(
+                f"\r  trial {trial.number} epoch {result.epoch}/{epochs}  "
+                f"val_acc {result.val_accuracy:.4f}  {result.samples / max(result.seconds, 1e-9):,.0f} samples/s\x1b[K"
+            )
+            self.stream.flush()
+
+    def trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.done += 1
+        of = f"/{self.n_trials}" if self.n_trials else ""
+        attrs = trial.user_attrs
+        planned = attrs.get("config", {}).get("epochs", "?")
+        value = trial.value if trial.value is not None else _last_intermediate(trial)
+        acc = f"{value:.4f}" if value is not None else "  -   "
+        seconds = trial.duration.total_seconds() if trial.duration else 0.0
+        note = ""
+        if "diverged" in attrs:
+            note = f"  diverged: {attrs['diverged']}"
+        elif trial.state == TrialState.FAIL:
+            note = f"  failed: {trial.system_attrs.get('fail_reason', 'see the log')}".splitlines()[0]
+        line = (
+            f"[{self.done}{of}] trial {trial.number:>3}  {trial.state.name:<8}  val_acc {acc}  "
+            f"epochs {attrs.get('epochs_run', 0)}/{planned}  {format_seconds(seconds):>6}  "
+            f"{format_params(trial.params)}{note}"
+        )
+        prefix = "\r\x1b[K" if self.live else ""
+        print(prefix + line, file=self.stream, flush=True)
+
+
+def _last_intermediate(trial: FrozenTrial) -> float | None:
+    if not trial.intermediate_values:
+        return None
+    return trial.intermediate_values[max(trial.intermediate_values)]
+
+
+def format_summary(summary: RunSummary, continue_command: str) -> str:
+    def states(counts: dict[str, int]) -> str:
+        total = sum(counts.values())
+        return (
+            f"{total} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
+            f"{counts['FAIL']} failed"
+            + (f", {counts['RUNNING']} running" if counts.get("RUNNING") else "")
+        )
+
+    lines = [
+        "",
+        f"study {summary.study!r} in {summary.storage}",
+        f"  this run:  {states(summary.run_states)} in {format_seconds(summary.wall_seconds)}",
+        f"  the study: {states(summary.study_states)}",
+    ]
+    if summary.best_number is None:
+        lines.append("  no trial has completed yet")
+    else:
+        lines.append(f"  best: trial {summary.best_number}, validation accuracy {summary.best_value:.4f}")
+        lines.append(f"        {format_params(summary.best_params)}")
+    lines.append(f"continue it with: {continue_command}")
+    return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""`search run` called in-process against real SQLite files."""
+
+import sqlite3
+
+import optuna
+import pytest
+
+from search import STUDY_ATTR
+
+FAST = ["--limit-train", "400", "--max-epochs", "3", "--seed", "1"]
+
+
+def run_args(root, study="s", n=4, *extra):
+    return ["run", "--study", study, "--data-dir", root, "--n-trials", n, *FAST, *extra]
+
+
+def load(study="s", storage="sqlite:///studies/studies.db"):
+    return optuna.load_study(study_name=study, storage=storage)
+
+
+def dump(path="studies/studies.db") -> list[str]:
+    with sqlite3.connect(path) as con:
+        return list(con.iterdump())
+
+
+def test_run_stores_trials_prints_lines_and_summary(cli, fashion_root, workdir):
+    code, out, err = cli(*run_args(fashion_root, "s", 5))
+    assert code == 0, err
+    assert (workdir / "studies" / "studies.db").exists()
+    study = load()
+    assert len(study.trials) == 5
+    assert sum(line.startswith("[") for line in out.splitlines()) == 5
+    assert "best: trial" in out and "this run:  5 trials" in out
+    assert "continue it with: search run --study s" in out
+    made = study.user_attrs[STUDY_ATTR]
+    assert made["dataset"] == "fashion-mnist" and made["seed"] == 1 and made["limit_train"] == 400
+    assert made["space"]["epochs"] == {"low": 1, "high": 3, "log": False, "step": 1}
+
+
+def test_same_command_continues_the_study(cli, fashion_root):
+    assert cli(*run_args(fashion_root, "s", 3))[0] == 0
+    code, out, _ = cli(*run_args(fashion_root, "s", 2))
+    assert code == 0
+    study = load()
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    assert "the study: 5 trials" in out
+    # The continued run samples anew: it does not replay the first run's points.
+    first, later = study.trials[:3], study.trials[3:]
+    assert all(t.params != f.params for t in later for f in first)
+
+
+def test_pruning_happens_in_a_study(cli, fashion_root):
+    space = fashion_root / "space.yaml"
+    space.write_text("hidden_units: 32\nepochs: 4\nbatch_size: 64\n")
+    code, out, err = cli("run", "--study", "p", "--data-dir", fashion_root, "--n-trials", 14, "--space", space, "--sampler", "random", "--limit-train", 400)
+    assert code == 0, err
+    states = [t.state for t in load("p").trials]
+    assert optuna.trial.TrialState.PRUNED in states and optuna.trial.TrialState.COMPLETE in states
+    assert "PRUNED" in out
+
+
+def test_synthetic_demo_runs_offline(cli):
+    code, out, err = cli("run", "--study", "demo", "--dataset", "synthetic", "--n-trials", 2, "--max-epochs", 1, "--limit-train", 500)
+    assert code == 0, err
+    assert load("demo").user_attrs[STUDY_ATTR]["dataset"] == "synthetic"
+
+
+@pytest.mark.parametrize("sampler", ["random", "cmaes", "gp", "qmc"])
+def test_other_samplers(cli, fashion_root, sampler):
+    code, _, err = cli(*run_args(fashion_root, sampler, 2, "--sampler", sampler))
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("pruner", ["percentile", "sha", "hyperband", "none"])
+def test_other_pruners(cli, fashion_root, pruner):
+    code, _, err = cli(*run_args(fashion_root, pruner, 2, "--pruner", pruner))
+    assert code == 0, err
+
+
+def test_continuing_with_another_dataset_or_space_is_refused(cli, fashion_root):
+    assert cli(*run_args(fashion_root, "s", 2))[0] == 0
+    before = dump()
+    code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 1, *FAST)
+    assert code == 1 and "dataset='fashion-mnist', but this run asks for dataset='synthetic'" in err
+    code, _, err = cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 1, "--limit-train", "400", "--max-epochs", "5", "--seed", "1")
+    assert code == 1 and "different search space (epochs differ)" in err
+    assert dump() == before
+
+
+BAD_INPUT = [
+    (["--n-trials", "x"], 2, "argument --n-trials: invalid int value: 'x'"),
+    (["--n-trials", "0"], 1, "n_trials is 0, but must be >= 1"),
+    (["--sampler", "grid"], 2, "argument --sampler: invalid choice: 'grid'"),
+    (["--timeout", "-5"], 1, "timeout is -5.0, but must be > 0"),
+    (["--validation-fraction", "2"], 1, "validation_fraction is 2.0"),
+    (["--limit-train", "-1"], 1, "limit_train is -1"),
+    (["--space", "missing.yaml"], 1, "cannot read space file missing.yaml"),
+    (["--storage", "nonsense"], 1, "is not a storage URL"),
+    (["--storage", "postgresql://root:pw123@127.0.0.1:1/test"], 1, "cannot open storage postgresql://root:***@127.0.0.1:1/test"),
+    (["--device", "quantum"], 2, "invalid choice: 'quantum'"),
+]
+
+
+@pytest.mark.parametrize("extra, code, message", BAD_INPUT)
+def test_bad_input_is_one_line_and_changes_nothing(cli, fashion_root, extra, code, message):
+    assert cli(*run_args(fashion_root, "s", 1))[0] == 0
+    before = dump()
+    got, out, err = cli("run", "--study", "s", "--data-dir", fashion_root, *extra)
+    assert got == code
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "pw123" not in err + out
+    assert dump() == before
+
+
+def test_missing_data_is_one_line_and_creates_no_study(cli, workdir):
+    code, _, err = cli("run", "--study", "x", "--data-dir", workdir / "nodata", "--n-trials", 1)
+    assert code == 1 and "put train-images-idx3-ubyte.gz" in err and len(err.strip().splitlines()) == 1
+    assert not (workdir / "studies" / "studies.db").exists()
+
+
+def test_bad_space_file_is_refused(cli, fashion_root, workdir):
+    (workdir / "space.yaml").write_text("lr: {low: 0.1, high: 0.01}\n")
+    code, _, err = cli("run", "--study", "x", "--data-dir", fashion_root, "--space", "space.yaml")
+    assert code == 1 and "space file space.yaml: lr: low 0.1 is greater than high 0.01" in err
+
+
+def test_help_has_examples(cli):
+    for args in (["--help"], ["run", "--help"]):
+        code, out, _ = cli(*args)
+        assert code == 0 and "example" in out and "search run --study" in out
+    assert "default: tpe" in cli("run", "--help")[1]
+
+
+def test_module_entry_point(fashion_root, workdir):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "search", "run", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--n-trials" in result.stdout

@@ -1,0 +1,96 @@
+import gzip
+import shutil
+
+import pytest
+import torch
+
+from objectives import DataConfig, DataError, load_splits, read_idx, write_idx
+from objectives._idx import IDX_FILES
+
+
+def test_torchvision_loader_reads_idx_files(fashion_root):
+    splits = load_splits(DataConfig(data_dir=str(fashion_root), download=False))
+    assert splits.train_x.dtype == torch.uint8 and splits.train_x.shape == (900, 784)
+    assert splits.val_x.shape == (100, 784) and splits.test_x.shape == (200, 784)
+    assert splits.train_y.dtype == torch.int64
+    assert splits.classes[0] == "T-shirt/top"  # FashionMNIST's own class names
+    assert 0 < splits.mean < 1 and 0 < splits.std < 1
+
+
+def test_split_is_seeded_and_disjoint(fashion_root):
+    a = load_splits(DataConfig(data_dir=str(fashion_root), seed=3))
+    b = load_splits(DataConfig(data_dir=str(fashion_root), seed=3, download=True))
+    c = load_splits(DataConfig(data_dir=str(fashion_root), seed=4))
+    assert torch.equal(a.val_x, b.val_x)
+    assert not torch.equal(a.val_x, c.val_x)
+    rows = {tuple(r.tolist()) for r in a.train_x}
+    assert not any(tuple(r.tolist()) in rows for r in a.val_x)
+
+
+def test_limit_train_and_fraction(fashion_root):
+    splits = load_splits(DataConfig(data_dir=str(fashion_root), validation_fraction=0.2, limit_train=50))
+    assert splits.train_x.shape[0] == 50 and splits.val_x.shape[0] == 200
+
+
+def test_missing_files_say_which_and_where(tmp_path):
+    with pytest.raises(DataError) as err:
+        load_splits(DataConfig(data_dir=str(tmp_path), download=False))
+    message = str(err.value)
+    assert "train-images-idx3-ubyte.gz" in message and str(tmp_path / "FashionMNIST" / "raw") in message
+    assert "\n" not in message
+
+
+def test_gz_files_dropped_in_by_hand_are_unpacked(fashion_root, tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in IDX_FILES.values():
+        (raw / (name + ".gz")).write_bytes(gzip.compress((fashion_root / "FashionMNIST" / "raw" / name).read_bytes()))
+    splits = load_splits(DataConfig(data_dir=str(tmp_path), download=False))
+    assert splits.test_x.shape == (200, 784)
+
+
+def test_corrupt_file_is_one_clear_error(fashion_root, tmp_path):
+    shutil.copytree(fashion_root, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "FashionMNIST" / "raw" / IDX_FILES["train_images"]).write_bytes(b"not an idx file")
+    with pytest.raises(DataError, match="cannot read fashion-mnist"):
+        load_splits(DataConfig(data_dir=str(tmp_path), download=False))
+
+
+def test_idx_round_trip(tmp_path):
+    array = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
+    for name in ("a-idx3-ubyte", "b-idx3-ubyte.gz"):
+        write_idx(tmp_path / name, array)
+        assert torch.equal(read_idx(tmp_path / name), array)
+
+
+def test_synthetic_is_deterministic():
+    a = load_splits(DataConfig(dataset="synthetic"))
+    assert a.train_x.shape == (5400, 784) and a.num_classes == 10
+    from objectives._data import _load_raw, _split
+
+    _load_raw.cache_clear(), _split.cache_clear()
+    assert torch.equal(load_splits(DataConfig(dataset="synthetic")).train_x, a.train_x)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"dataset": "cifar"}, "dataset is 'cifar', but must be one of"),
+        ({"validation_fraction": 1.5}, "validation_fraction is 1.5, but must be > 0 and < 1"),
+        ({"limit_train": 0}, "limit_train is 0, but must be >= 1"),
+    ],
+)
+def test_config_validation(kwargs, message):
+    with pytest.raises(DataError, match=message):
+        DataConfig(**kwargs)
+
+
+def test_real_sample_loads(sample_dir, tmp_path):
+    """The shared real FashionMNIST images go through the same loader."""
+    images, labels = read_idx(sample_dir / "t10k-images-idx3-ubyte.gz"), read_idx(sample_dir / "t10k-labels-idx1-ubyte.gz")
+    from objectives import write_torchvision_root
+
+    write_torchvision_root(tmp_path, images[:4000], labels[:4000], images[4000:], labels[4000:])
+    splits = load_splits(DataConfig(data_dir=str(tmp_path)))
+    assert splits.train_x.shape == (3600, 784) and splits.test_x.shape == (443, 784)
+    assert set(splits.train_y.unique().tolist()) == set(range(10))

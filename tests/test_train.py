@@ -1,0 +1,63 @@
+import math
+
+import pytest
+import torch
+
+from objectives import DataConfig, ModelConfig, SpaceError, TrainConfig, build_mlp, load_splits, train_epochs
+
+
+@pytest.fixture
+def splits(fashion_root):
+    return load_splits(DataConfig(data_dir=str(fashion_root)))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_each_optimizer_learns(splits, optimizer):
+    torch.manual_seed(0)
+    lr = 1e-3 if optimizer == "adam" else 0.05
+    config = TrainConfig(optimizer=optimizer, lr=lr, batch_size=32, epochs=3)
+    results = list(train_epochs(build_mlp(ModelConfig(hidden=(64,))), splits, config, seed=0))
+    assert [r.epoch for r in results] == [1, 2, 3]
+    assert results[-1].val_accuracy > 0.8  # chance is 0.1
+    assert results[-1].train_loss < results[0].train_loss
+    assert all(r.samples == 900 and r.diverged is None for r in results)
+
+
+def test_mse_loss_on_softmax_learns(splits):
+    torch.manual_seed(0)
+    config = TrainConfig(optimizer="adam", lr=1e-3, batch_size=32, epochs=3, loss="mse")
+    results = list(train_epochs(build_mlp(ModelConfig(hidden=(64,))), splits, config))
+    assert results[-1].val_accuracy > 0.6
+
+
+def test_divergence_stops_the_run_with_a_reason(splits):
+    torch.manual_seed(0)
+    config = TrainConfig(optimizer="momentum", lr=1e4, momentum=0.9, batch_size=16, epochs=5)
+    results = list(train_epochs(build_mlp(ModelConfig()), splits, config))
+    assert len(results) == 1
+    reason = results[0].diverged
+    assert reason is not None and ("nan" in reason or "inf" in reason)
+    assert not math.isfinite(results[0].train_loss)
+
+
+def test_same_seed_same_result(splits):
+    def run():
+        torch.manual_seed(1)
+        return [r.val_accuracy for r in train_epochs(build_mlp(ModelConfig(hidden=(32,))), splits, TrainConfig(lr=0.05, epochs=2), seed=7)]
+
+    assert run() == run()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"lr": -1}, "lr is -1, but must be > 0"),
+        ({"batch_size": 0}, "batch_size is 0, but must be >= 1"),
+        ({"optimizer": "rmsprop"}, "optimizer is 'rmsprop', but must be one of sgd, momentum, adam"),
+        ({"momentum": 1.0}, "momentum is 1.0, but must be >= 0 and < 1"),
+        ({"loss": "hinge"}, "loss is 'hinge'"),
+    ],
+)
+def test_bad_train_config(kwargs, message):
+    with pytest.raises(SpaceError, match=message):
+        TrainConfig(**kwargs)
