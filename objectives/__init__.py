@@ -1,7 +1,8 @@
 """Objectives: data, model, training loop, search space and the Optuna objective."""
 
-from objectives._data import DATASETS, DataConfig, Splits, load_splits
+from objectives._data import DATASETS, DataConfig, Splits, load_splits, load_train_test
 from objectives._errors import DataError, ObjectiveError, SpaceError
+from objectives._final import FinalResult, load_model, metrics_path, save_model, train_final
 from objectives._idx import read_idx, write_idx, write_torchvision_root
 from objectives._model import ACTIVATIONS, ModelConfig, build_mlp, count_parameters
 from objectives._objective import DEVICES, Objective, resolve_device
@@ -18,6 +19,7 @@ __all__ = [
     "DataConfig",
     "DataError",
     "EpochResult",
+    "FinalResult",
     "Fixed",
     "Float",
     "Int",
@@ -33,9 +35,14 @@ __all__ = [
     "configs_from_values",
     "count_parameters",
     "evaluate",
+    "load_model",
     "load_splits",
+    "load_train_test",
+    "metrics_path",
     "read_idx",
     "resolve_device",
+    "save_model",
+    "train_final",
     "train_epochs",
     "write_idx",
     "write_torchvision_root",

@@ -14,6 +14,7 @@ from objectives import DATASETS, DEVICES, DataConfig, ObjectiveError
 
 from search._config import RunConfig
 from search._errors import SearchError
+from search import _commands
 from search._progress import Progress, format_summary
 from search._pruners import PRUNERS
 from search._samplers import SAMPLERS
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     _add_run(subparsers)
+    _commands.add_all(subparsers, _storage_help())
     return parser
 
 

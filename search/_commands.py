@@ -1,0 +1,200 @@
+"""The study-management commands: studies, trials, best, export, train, dashboard, report, delete."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from objectives import DATASETS, DEVICES, DataConfig, save_model, train_final
+
+from search._dashboard import make_dashboard
+from search._errors import SearchError
+from search._export import best_config, read_config, write_config
+from search._inspect import best_summary, list_studies, open_existing, trials_frame
+from search._progress import format_params, format_seconds
+from search._report import write_report
+from search._storage import redact
+
+
+def _parser(subparsers, name: str, help: str, examples: str, storage_help: str, study: bool = True):
+    p = subparsers.add_parser(
+        name, help=help, description=help[0].upper() + help[1:] + ".",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n" + examples,
+    )
+    p.add_argument("--storage", help=storage_help)
+    if study:
+        p.add_argument("--study", required=True, help="study name")
+    return p
+
+
+def add_all(subparsers, storage_help: str) -> None:
+    p = _parser(subparsers, "studies", "list every study in the storage", "  search studies\n  search studies --json --storage postgresql://me@db/optuna", storage_help, study=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_studies)
+
+    p = _parser(subparsers, "trials", "show a study's trials as a table, CSV or JSON", "  search trials --study fmnist\n  search trials --study fmnist --format csv --output trials.csv", storage_help)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="(default: table)")
+    p.add_argument("--output", help="write to this file instead of the terminal")
+    p.set_defaults(handler=cmd_trials)
+
+    p = _parser(subparsers, "best", "show the best trial, warning when a parameter sits at the edge of its range", "  search best --study fmnist\n  search best --study fmnist --json", storage_help)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_best)
+
+    p = _parser(subparsers, "export", "write the best configuration to a YAML or JSON file", "  search export --study fmnist --output best.yaml\n  search train --config best.yaml", storage_help)
+    p.add_argument("--output", required=True, help="FILE.yaml, FILE.yml or FILE.json")
+    p.set_defaults(handler=cmd_export)
+
+    p = subparsers.add_parser(
+        "train", help="train a configuration on the whole training split and test it",
+        description="Train a configuration (from `search export`, or a file with only `params`) on the "
+        "whole official training split, report loss and accuracy on the official test split, and save "
+        "the weights (a state_dict) with a metrics file beside them.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  search train --config best.yaml\n  search train --config best.yaml --save-model models/best.pt --json",
+    )
+    p.add_argument("--config", required=True, help="configuration file (YAML or JSON)")
+    p.add_argument("--data-dir", default=DataConfig.data_dir, help=f"torchvision root (default: {DataConfig.data_dir})")
+    p.add_argument("--dataset", choices=DATASETS, help="override the configuration's data set")
+    p.add_argument("--seed", type=int, help="(default: the configuration's data seed, else 0)")
+    p.add_argument("--save-model", help="where to save the weights (default: models/CONFIG-NAME.pt)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="(default: auto)")
+    p.add_argument("--limit-train", type=int, help="train on only this many samples (quick checks)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_train)
+
+    p = _parser(subparsers, "dashboard", "serve optuna-dashboard on the storage", "  search dashboard\n  search dashboard --read-only --port 8081", storage_help, study=False)
+    p.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="(default: 8080)")
+    p.add_argument("--read-only", action="store_true", help="refuse every change from the page (safe for sharing)")
+    p.set_defaults(handler=cmd_dashboard)
+
+    p = _parser(subparsers, "report", "write one self-contained HTML page about a study", "  search report --study fmnist --output report.html", storage_help)
+    p.add_argument("--output", required=True, help="HTML file")
+    p.set_defaults(handler=cmd_report)
+
+    p = _parser(subparsers, "delete", "delete a study and its trials (asks first)", "  search delete --study old\n  search delete --study old --yes", storage_help)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(handler=cmd_delete)
+
+
+def cmd_studies(args, argv) -> int:
+    rows = list_studies(args.storage)
+    if args.json:
+        print(json.dumps({"studies": rows}, default=str))
+    elif not rows:
+        print("no studies yet; start one with: search run --study NAME")
+    else:
+        print(pd.DataFrame(rows).to_string(index=False, na_rep="-"))
+    return 0
+
+
+def cmd_trials(args, argv) -> int:
+    _, _, study = open_existing(args.storage, args.study)
+    df = trials_frame(study)
+    if args.format == "csv":
+        text = df.to_csv(index=False)
+    elif args.format == "json":
+        text = df.to_json(orient="records", date_format="iso", indent=1) + "\n"
+    else:
+        shown = df[[c for c in df.columns if c not in ("user_attrs_config",)]]
+        text = shown.to_string(index=False, na_rep="-") + "\n"
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as exc:
+            raise SearchError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+        print(f"wrote {len(df)} trials to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_best(args, argv) -> int:
+    _, _, study = open_existing(args.storage, args.study)
+    best = best_summary(study)
+    if args.json:
+        print(json.dumps(best, default=str))
+        return 0
+    print(f"best trial of {study.study_name!r}: trial {best['number']}, validation accuracy {best['value']:.4f}")
+    print(f"  params: {format_params(best['params'])}")
+    attrs = best["user_attrs"]
+    for key in ("epochs_run", "seconds", "samples_per_second", "val_loss", "n_params", "device", "seed"):
+        if key in attrs:
+            print(f"  {key}: {attrs[key]}")
+    for warning in best["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args, argv) -> int:
+    url, _, study = open_existing(args.storage, args.study)
+    path = write_config(best_config(study, url), args.output)
+    print(f"wrote the best configuration of {study.study_name!r} to {path}; retrain it with: search train --config {path}")
+    return 0
+
+
+def cmd_train(args, argv) -> int:
+    config = read_config(args.config)
+    seed = config.seed if args.seed is None else args.seed
+    data = DataConfig(dataset=args.dataset or config.dataset, data_dir=args.data_dir, seed=seed, limit_train=args.limit_train)
+    model_path = Path(args.save_model or Path("models") / (Path(args.config).stem + ".pt"))
+    model, result = train_final(config.train, config.model, data, args.device, seed)
+    figures = dataclasses.asdict(result)
+    metrics = save_model(model, model_path, config.model, {
+        **figures, "params": dataclasses.asdict(config.train), "dataset": data.dataset, "seed": seed, "config_file": str(args.config),
+    })
+    if args.json:
+        print(json.dumps({**figures, "model_path": str(model_path), "metrics_path": str(metrics)}))
+        return 0
+    print(
+        f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f} "
+        f"({result.train_samples:,} training samples, {result.test_samples:,} test; "
+        f"{result.epochs} epochs in {format_seconds(result.seconds)})"
+    )
+    if result.diverged:
+        print(f"warning: training diverged: {result.diverged}", file=sys.stderr)
+    print(f"saved the weights to {model_path} and the metrics to {metrics}")
+    return 0
+
+
+def cmd_dashboard(args, argv) -> int:
+    server = make_dashboard(args.storage, args.host, args.port, args.read_only)
+    mode = " (read-only)" if args.read_only else ""
+    print(f"optuna-dashboard{mode} at http://{args.host}:{server.server_port}/dashboard/ ; Ctrl-C stops it", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_report(args, argv) -> int:
+    _, _, study = open_existing(args.storage, args.study)
+    path = write_report(study, args.output)
+    print(f"wrote the report on {study.study_name!r} to {path}")
+    return 0
+
+
+def cmd_delete(args, argv) -> int:
+    url, _, study = open_existing(args.storage, args.study)
+    n = len(study.get_trials(deepcopy=False))
+    if not args.yes:
+        try:
+            answer = input(f"delete study {study.study_name!r} with {n} trials from {redact(url)}? [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            raise SearchError("not deleted (answer y, or pass --yes)")
+    import optuna
+
+    optuna.delete_study(study_name=study.study_name, storage=study._storage)
+    print(f"deleted study {study.study_name!r} ({n} trials)")
+    return 0

@@ -1,0 +1,121 @@
+"""The best configuration as a file (YAML or JSON by suffix), and reading it back for `search train`.
+
+    params: {optimizer: momentum, lr: 0.0123, momentum: 0.91, batch_size: 128, epochs: 12}
+    model:  {hidden: [512, 512], activation: relu}
+    data:   {dataset: fashion-mnist, validation_fraction: 0.1, seed: 0}
+    source: {study: fmnist, trial: 42, validation_accuracy: 0.893, storage: sqlite:///...}
+
+``params`` is all `search train` needs; ``model`` defaults to the seed's MLP, the rest is
+provenance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from objectives import DATASETS, ModelConfig, ObjectiveError, TrainConfig
+
+from search._errors import SearchError
+from search._inspect import best_trial
+from search._storage import redact
+from search._study import STUDY_ATTR
+
+_SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+_TOP_KEYS = ("params", "model", "data", "source")
+# Parameters that mean nothing under the chosen optimizer; left out so the file reads true.
+_ONLY_UNDER = {"momentum": "momentum", "beta1": "adam", "beta2": "adam"}
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """What `search train` trains: a training configuration, a model shape, a data set."""
+
+    train: TrainConfig
+    model: ModelConfig
+    dataset: str = "fashion-mnist"
+    seed: int = 0
+
+
+def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
+    """The best trial as an exportable configuration."""
+    trial = best_trial(study)
+    stored = trial.user_attrs.get("config")
+    if not stored:
+        raise SearchError(f"trial {trial.number} of study {study.study_name!r} has no recorded configuration")
+    train_keys = [f.name for f in dataclasses.fields(TrainConfig)]
+    params = {k: stored[k] for k in train_keys if k in stored and _ONLY_UNDER.get(k, stored["optimizer"]) == stored["optimizer"]}
+    made = study.user_attrs.get(STUDY_ATTR, {})
+    return {
+        "params": params,
+        "model": {"hidden": list(stored.get("hidden", ModelConfig.hidden)), "activation": stored.get("activation", "relu")},
+        "data": {k: made.get(k) for k in ("dataset", "validation_fraction", "seed")},
+        "source": {
+            "study": study.study_name,
+            "trial": trial.number,
+            "validation_accuracy": trial.value,
+            "storage": redact(storage_url),
+        },
+    }
+
+
+def _format(path: Path) -> str:
+    try:
+        return _SUFFIXES[path.suffix.lower()]
+    except KeyError:
+        raise SearchError(f"{path} must end in .yaml, .yml or .json") from None
+
+
+def write_config(config: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    kind = _format(path)
+    text = json.dumps(config, indent=2) + "\n" if kind == "json" else yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as exc:
+        raise SearchError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def read_config(path: str | Path) -> RetrainConfig:
+    """A configuration file as written by `search export`, or by hand with only ``params``."""
+    path = Path(path)
+    _format(path)
+    try:
+        document = yaml.safe_load(path.read_text())  # JSON is YAML too
+    except OSError as exc:
+        raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError:
+        raise SearchError(f"{path} is not valid YAML or JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("params"), dict):
+        raise SearchError(f"{path} must hold a 'params' mapping (see `search export`)")
+    unknown = sorted(set(document) - set(_TOP_KEYS))
+    if unknown:
+        raise SearchError(f"{path}: unknown section {unknown[0]!r} (known: {', '.join(_TOP_KEYS)})")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = sorted(set(document["params"]) - known)
+    if bad:
+        raise SearchError(f"{path}: unknown parameter {bad[0]!r} in params (known: {', '.join(sorted(known))})")
+    model = document.get("model") or {}
+    data = document.get("data") or {}
+    if not isinstance(model, dict) or not isinstance(data, dict):
+        raise SearchError(f"{path}: model and data must be mappings")
+    dataset = data.get("dataset") or "fashion-mnist"
+    if dataset not in DATASETS:
+        raise SearchError(f"{path}: dataset is {dataset!r}, but must be one of {', '.join(DATASETS)}")
+    try:
+        return RetrainConfig(
+            train=TrainConfig(**document["params"]),
+            model=ModelConfig(**{k: (tuple(v) if k == "hidden" else v) for k, v in model.items() if k in ("hidden", "activation")}),
+            dataset=dataset,
+            seed=int(data.get("seed") or 0),
+        )
+    except (ObjectiveError, TypeError) as exc:
+        raise SearchError(f"{path}: {exc}") from exc

@@ -1,0 +1,192 @@
+"""studies, trials, best, export, train, report, delete: called in-process on a real SQLite study."""
+
+import json
+import shutil
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+
+from objectives import DataConfig, Normalizer, evaluate, load_model, load_train_test
+
+DB = "studies/studies.db"
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory, fashion_root):
+    """A study of 6 trials made once per module; tests get a copy of its database."""
+    from search import main
+
+    where = tmp_path_factory.mktemp("stored")
+    url = f"sqlite:///{where}/studies.db"
+    code = main(["run", "--study", "s", "--storage", url, "--data-dir", str(fashion_root), "--n-trials", "6",
+                 "--max-epochs", "3", "--limit-train", "400", "--seed", "2"])
+    assert code == 0
+    return where / "studies.db"
+
+
+@pytest.fixture
+def study_db(stored, workdir):
+    (workdir / "studies").mkdir()
+    shutil.copy(stored, workdir / DB)
+    return workdir / DB
+
+
+def test_studies_lists_counts_and_dataset(cli, study_db):
+    code, out, _ = cli("studies", "--json")
+    assert code == 0
+    (row,) = json.loads(out)["studies"]
+    assert row["study"] == "s" and row["trials"] == 6 and row["dataset"] == "fashion-mnist"
+    assert row["complete"] + row["pruned"] + row["fail"] == 6 and 0 < row["best_value"] <= 1
+    assert row["created"] <= row["updated"]
+    code, out, _ = cli("studies")
+    assert code == 0 and "s" in out and "best_value" in out
+
+
+def test_studies_on_missing_storage_creates_nothing(cli, workdir):
+    code, _, err = cli("studies")
+    assert code == 1 and "does not exist" in err
+    assert not (workdir / "studies").exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_trials_to_file(cli, study_db, workdir, fmt):
+    code, out, _ = cli("trials", "--study", "s", "--format", fmt, "--output", f"t.{fmt}")
+    assert code == 0 and "wrote 6 trials" in out
+    df = pd.read_csv(workdir / "t.csv") if fmt == "csv" else pd.read_json(workdir / "t.json")
+    assert list(df["number"]) == list(range(6))
+    for column in ("state", "value", "seconds", "epochs_run", "params_lr", "params_optimizer", "user_attrs_samples_per_second"):
+        assert column in df.columns, column
+
+
+def test_trials_table(cli, study_db):
+    code, out, _ = cli("trials", "--study", "s")
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["number", "state", "value"]
+    assert len(out.strip().splitlines()) == 7
+
+
+def test_best_json_matches_storage(cli, study_db):
+    code, out, _ = cli("best", "--study", "s", "--json")
+    best = json.loads(out)
+    trial = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}").best_trial
+    assert (best["number"], best["value"], best["params"]) == (trial.number, trial.value, trial.params)
+    assert "epochs_run" in best["user_attrs"] and isinstance(best["warnings"], list)
+
+
+def test_best_warns_at_the_edge_of_a_range(cli, workdir, fashion_root):
+    (workdir / "space.yaml").write_text("lr: {low: 0.01, high: 0.1, log: true}\noptimizer: momentum\nhidden_units: 32\nepochs: {low: 1, high: 2}\n")
+    base = ["run", "--study", "edge", "--data-dir", fashion_root, "--space", "space.yaml", "--limit-train", "300", "--pruner", "none"]
+    assert cli(*base, "--n-trials", "1")[0] == 0
+    study = optuna.load_study(study_name="edge", storage=f"sqlite:///{DB}")
+    study.enqueue_trial({"lr": 0.1, "momentum": 0.75, "epochs": 2, "batch_size": 64})
+    assert cli(*base, "--n-trials", "1")[0] == 0
+    trial = max(study.trials, key=lambda t: t.value)
+    code, out, err = cli("best", "--study", "edge")
+    assert code == 0 and f"trial {trial.number}" in out
+    if trial.params["lr"] == 0.1:
+        assert "lr=0.1 is at the upper edge of its range [0.01, 0.1]" in err
+    assert "epochs=" in err or "batch_size=" in err  # epochs at 1 or 2, batch size 32 or 512 are edges too
+    code, out, _ = cli("best", "--study", "edge", "--json")
+    assert json.loads(out)["warnings"]
+
+
+def test_edge_rules():
+    from objectives import SearchSpace
+    from search._inspect import edge_warnings
+
+    space = SearchSpace.from_mapping({"lr": {"low": 1e-5, "high": 1e-1, "log": True}})
+    trial = optuna.trial.create_trial(params={"lr": 1e-3, "batch_size": 128}, distributions={
+        "lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True),
+        "batch_size": optuna.distributions.CategoricalDistribution([32, 64, 128, 256, 512])}, value=0.5)
+    assert edge_warnings(trial, space) == []
+    low = optuna.trial.create_trial(params={"lr": 1.2e-5, "batch_size": 512}, distributions=trial.distributions, value=0.5)
+    warnings = edge_warnings(low, space)
+    assert any("lr=1.2e-05 is at the lower edge" in w for w in warnings)
+    assert any("batch_size=512 is the largest" in w for w in warnings)
+
+
+def test_export_then_train_round_trips(cli, study_db, workdir, fashion_root):
+    code, out, _ = cli("export", "--study", "s", "--output", "best.yaml")
+    assert code == 0
+    import yaml
+
+    exported = yaml.safe_load((workdir / "best.yaml").read_text())
+    best = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}").best_trial
+    assert exported["source"] == {"study": "s", "trial": best.number, "validation_accuracy": best.value, "storage": f"sqlite:///{DB}"}
+    assert {k: exported["params"][k] for k in best.params} == best.params
+    assert exported["data"] == {"dataset": "fashion-mnist", "validation_fraction": 0.1, "seed": 2}
+
+    code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m/best.pt", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["train_samples"] == 1000 and result["test_samples"] == 200
+    assert 0 <= result["test_loss"] and 0.1 < result["test_accuracy"] <= 1
+
+    # The saved model loads back (weights_only) and scores the same on the test split.
+    model, record = load_model(workdir / "m" / "best.pt")
+    assert record["test_accuracy"] == result["test_accuracy"]
+    splits = load_train_test(DataConfig(data_dir=str(fashion_root)))
+    _, accuracy = evaluate(model, splits.test_x, splits.test_y, Normalizer(splits.mean, splits.std))
+    assert accuracy == pytest.approx(result["test_accuracy"])
+
+
+def test_hand_written_params_only_config_trains(cli, workdir, fashion_root):
+    (workdir / "mine.json").write_text(json.dumps({"params": {"optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 2}}))
+    code, out, err = cli("train", "--config", "mine.json", "--data-dir", fashion_root)
+    assert code == 0, err
+    assert "test accuracy" in out and (workdir / "models" / "mine.pt").exists() and (workdir / "models" / "mine.json").exists()
+    state = torch.load(workdir / "models" / "mine.pt", weights_only=True)
+    assert state["0.weight"].shape == (512, 784)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("params: {lr: -1}\n", "lr is -1, but must be > 0"),
+        ("params: {learning_rate: 0.1}\n", "unknown parameter 'learning_rate'"),
+        ("nothing: here\n", "must hold a 'params' mapping"),
+        ("params: {lr: [\n", "is not valid YAML or JSON"),
+        ("params: {}\nextra: 1\n", "unknown section 'extra'"),
+    ],
+)
+def test_malformed_config_files(cli, workdir, content, message):
+    (workdir / "c.yaml").write_text(content)
+    code, _, err = cli("train", "--config", "c.yaml")
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_refuses_bad_suffix_and_unknown_study(cli, study_db):
+    assert "must end in .yaml" in cli("export", "--study", "s", "--output", "best.txt")[2]
+    assert "no study 'nope'" in cli("export", "--study", "nope", "--output", "b.yaml")[2]
+
+
+def test_report_has_its_plots(cli, study_db, workdir):
+    code, out, _ = cli("report", "--study", "s", "--output", "r.html")
+    assert code == 0
+    page = (workdir / "r.html").read_text()
+    for title in ("Optimization history", "Learning curves", "Parameter importances", "Parallel coordinates", "Slices"):
+        assert f"<h2>{title}</h2>" in page
+    assert page.count('class="plotly-graph-div"') == 5
+    assert "Plotly.newPlot" in page and "https://cdn" not in page.split("Plotly.newPlot")[0][-500:]
+
+
+def test_delete_asks_first(cli, study_db, monkeypatch):
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    code, _, err = cli("delete", "--study", "s")
+    assert code == 1 and "not deleted" in err
+    assert optuna.get_all_study_names(f"sqlite:///{DB}") == ["s"]
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    assert cli("delete", "--study", "s")[0] == 0
+    assert optuna.get_all_study_names(f"sqlite:///{DB}") == []
+
+
+def test_delete_yes(cli, study_db):
+    code, out, _ = cli("delete", "--study", "s", "--yes")
+    assert code == 0 and "deleted study 's' (6 trials)" in out
+
+
+@pytest.mark.parametrize("command", ["studies", "trials", "best", "export", "train", "dashboard", "report", "delete"])
+def test_every_help_has_an_example(cli, command):
+    code, out, _ = cli(command, "--help")
+    assert code == 0 and "example" in out and f"search {command}" in out

@@ -1,0 +1,93 @@
+"""The dashboard started for real: its HTTP API, read-only mode, and a headless browser."""
+
+import json
+import shutil
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+
+import optuna
+import pytest
+
+from search._dashboard import make_dashboard
+
+
+@pytest.fixture
+def storage(tmp_path):
+    url = f"sqlite:///{tmp_path}/d.db"
+    study = optuna.create_study(study_name="visible-study", storage=url, direction="maximize")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    return url
+
+
+def serve(storage, readonly):
+    server = make_dashboard(storage, "127.0.0.1", 0, readonly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def request(url, method="GET"):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_api_lists_the_study(storage, readonly):
+    server, base = serve(storage, readonly)
+    try:
+        status, body = request(base + "/api/studies")
+        assert status == 200
+        assert [s["study_name"] for s in json.loads(body)["study_summaries"]] == ["visible-study"]
+    finally:
+        server.shutdown()
+
+
+def test_read_only_refuses_writes(storage):
+    server, base = serve(storage, readonly=True)
+    try:
+        study_id = json.loads(request(base + "/api/studies")[1])["study_summaries"][0]["study_id"]
+        status, body = request(f"{base}/api/studies/{study_id}", method="DELETE")
+        assert status == 403 and b"read-only" in body
+        assert optuna.get_all_study_names(storage) == ["visible-study"]
+    finally:
+        server.shutdown()
+
+
+def test_writable_dashboard_can_delete(storage):
+    """The control: without --read-only the same request does delete."""
+    server, base = serve(storage, readonly=False)
+    try:
+        study_id = json.loads(request(base + "/api/studies")[1])["study_summaries"][0]["study_id"]
+        assert request(f"{base}/api/studies/{study_id}", method="DELETE")[0] in (200, 204)
+        assert optuna.get_all_study_names(storage) == []
+    finally:
+        server.shutdown()
+
+
+def test_browser_sees_the_study(storage):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Chromium is needed (apt-get install chromium; .ci/run installs it)"
+    server, base = serve(storage, readonly=True)
+    try:
+        dom = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--virtual-time-budget=15000", "--dump-dom", base + "/dashboard/"],
+            capture_output=True, text=True, timeout=120,
+        ).stdout
+        assert "visible-study" in dom
+    finally:
+        server.shutdown()
+
+
+def test_cli_refuses_a_taken_port(cli, storage):
+    server, base = serve(storage, readonly=False)
+    try:
+        code, _, err = cli("dashboard", "--storage", storage, "--port", str(server.server_port))
+        assert code == 1 and "cannot listen on 127.0.0.1" in err
+    finally:
+        server.shutdown()
