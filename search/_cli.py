@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -20,6 +21,7 @@ from search._pruners import PRUNERS
 from search._samplers import SAMPLERS
 from search._storage import DEFAULT_STORAGE, STORAGE_ENV, redact
 from search._study import run_study
+from search._workers import run_workers
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -72,6 +74,8 @@ def _add_run(subparsers) -> None:
     p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
     p.add_argument("--space", default=S, help="search space YAML file (see README)")
     p.add_argument("--max-epochs", type=int, default=S, help="epochs range 1..N (default space: 1..20)")
+    p.add_argument("--jobs", type=int, default=S, help=f"worker processes on this machine, sharing --n-trials (default: {_default(RunConfig, 'jobs')}); needs a shared storage")
+    p.add_argument("--heartbeat", type=int, default=S, help=f"seconds between a running trial's heartbeats; a trial silent for twice that is failed and re-run once (default: {_default(RunConfig, 'heartbeat')}; 0: off)")
     p.set_defaults(handler=_cmd_run)
 
 
@@ -91,11 +95,32 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(**given, data=DataConfig(**data))
 
 
+def install_sigterm():
+    """SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does: trial failed, clean exit.
+
+    Returns the handler it replaced.
+    """
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def quiet_optuna() -> None:
+    # Our own lines (one per trial, a summary) replace Optuna's per-trial INFO log.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = run_config_from_args(args)
-    progress = Progress(config.n_trials)
+    previous = install_sigterm()
     try:
-        summary = run_study(config, on_trial=progress.trial, on_epoch=progress.epoch)
+        if config.jobs > 1:
+            summary = run_workers(config)
+        else:
+            progress = Progress(config.n_trials)
+            summary = run_study(config, on_trial=progress.trial, on_epoch=progress.epoch)
     except KeyboardInterrupt:
         print(
             f"\nsearch: interrupted; the running trial is marked failed. "
@@ -103,6 +128,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(format_summary(summary, _command(argv)))
     return 0
 
@@ -128,8 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Our own lines (one per trial, a summary) replace Optuna's per-trial INFO log.
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_optuna()
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace, Sequence[str]], int] = args.handler
     try:

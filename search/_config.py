@@ -25,6 +25,8 @@ class RunConfig:
     device: str = "auto"
     space: str | None = None  # a YAML file; None: the default space
     max_epochs: int | None = None  # None: the space's own epochs range (1..20 by default)
+    jobs: int = 1  # worker processes on this machine
+    heartbeat: int | None = 60  # seconds; None or 0: no heartbeat
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
@@ -42,5 +44,9 @@ class RunConfig:
             raise SearchError(f"pruner is {self.pruner!r}, but must be one of {', '.join(PRUNERS)}")
         if self.device not in DEVICES:
             raise SearchError(f"device is {self.device!r}, but must be one of {', '.join(DEVICES)}")
+        if self.jobs < 1:
+            raise SearchError(f"jobs is {self.jobs}, but must be >= 1")
+        if self.heartbeat is not None and self.heartbeat < 0:
+            raise SearchError(f"heartbeat is {self.heartbeat}, but must be >= 0 seconds (0 turns it off)")
         if self.max_epochs is not None and self.max_epochs < 1:
             raise SearchError(f"max_epochs is {self.max_epochs}, but must be >= 1")

@@ -32,11 +32,13 @@ def format_seconds(seconds: float) -> str:
 class Progress:
     """Prints trial lines to ``stream``; on a terminal, also one live line per epoch."""
 
-    def __init__(self, n_trials: int | None, stream: IO[str] | None = None):
+    def __init__(self, n_trials: int | None, stream: IO[str] | None = None, label: str = ""):
         self.stream = stream or sys.stdout
         self.n_trials = n_trials
         self.done = 0
-        self.live = self.stream.isatty()
+        self.label = f"{label} " if label else ""
+        # Several workers share one terminal: only a lone worker draws the live epoch line.
+        self.live = self.stream.isatty() and not label
 
     def epoch(self, trial: optuna.Trial, result: EpochResult) -> None:
         if self.live:
@@ -59,9 +61,9 @@ class Progress:
         if "diverged" in attrs:
             note = f"  diverged: {attrs['diverged']}"
         elif trial.state == TrialState.FAIL:
-            note = f"  failed: {trial.system_attrs.get('fail_reason', 'see the log')}".splitlines()[0]
+            note = f"  failed: {attrs.get('error', 'no reason recorded')}"
         line = (
-            f"[{self.done}{of}] trial {trial.number:>3}  {trial.state.name:<8}  val_acc {acc}  "
+            f"[{self.label}{self.done}{of}] trial {trial.number:>3}  {trial.state.name:<8}  val_acc {acc}  "
             f"epochs {attrs.get('epochs_run', 0)}/{planned}  {format_seconds(seconds):>6}  "
             f"{format_params(trial.params)}{note}"
         )

@@ -11,6 +11,7 @@ Accepted forms:
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,6 +19,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from search._errors import SearchError
+from search._heartbeat import HeartbeatJournalStorage, retry_callback
 
 DEFAULT_STORAGE = "sqlite:///studies/studies.db"
 STORAGE_ENV = "SEARCH_STORAGE"
@@ -53,7 +55,7 @@ def redact(url: str) -> str:
         return url.split("://", 1)[0] + "://***"
 
 
-def _scrub(message: str, url: str) -> str:
+def scrub(message: str, url: str) -> str:
     """A driver's error text with the URL's password removed, first line only."""
     try:
         password = urlsplit(url).password
@@ -68,39 +70,59 @@ def _scrub(message: str, url: str) -> str:
     return first
 
 
-def open_storage(url: str, heartbeat_interval: int | None = None, create: bool = True) -> BaseStorage:
+def open_storage(url: str, heartbeat: int | None = None, create: bool = True) -> BaseStorage:
     """An Optuna storage for ``url``; one clear `SearchError` when it cannot be had.
 
-    With ``create=False`` a SQLite or journal file that does not exist is an error
-    rather than a new empty storage (inspection commands must not create files).
+    ``heartbeat`` (seconds) makes each running trial beat; a trial whose beat stops for
+    twice that long (its worker was killed) is failed by the next worker and its
+    parameters re-run once. With ``create=False`` a SQLite or journal file that does
+    not exist is an error rather than a new empty storage (inspection must not create).
     """
     kind = storage_kind(url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
+        return _open(url, kind, _heartbeat_options(heartbeat), heartbeat, create)
+
+
+def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) -> BaseStorage:
     try:
         if kind == "sqlite":
-            return _open_sqlite(url, create)
+            return _open_sqlite(url, create, beat)
         if kind in _RDB_SCHEMES:
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs={"pool_pre_ping": True},
-                heartbeat_interval=heartbeat_interval,
-            )
+            # pre_ping: a pooled connection that died with a database restart is replaced.
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **beat)
         if kind == "journal":
-            return _open_journal_file(url.split("://", 1)[1], create)
-        from optuna.storages.journal import JournalRedisBackend
+            backend = _journal_file_backend(url.split("://", 1)[1], create)
+        else:
+            from optuna.storages.journal import JournalRedisBackend
 
-        return optuna.storages.JournalStorage(JournalRedisBackend(url))
+            backend = JournalRedisBackend(url)
+            backend._redis.ping()  # fail now, with one line, rather than mid-study
+        if heartbeat:
+            return HeartbeatJournalStorage(backend, heartbeat)
+        return optuna.storages.JournalStorage(backend)
     except SearchError:
         raise
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:  # Optuna re-raises a missing driver as a plain ImportError
         raise SearchError(
-            f"storage {redact(url)} needs the Python package {exc.name!r}; "
-            "install it with: pip install 'search[db]'"
+            f"storage {redact(url)} needs a database driver that is not installed "
+            f"({scrub(str(exc), url)}); install them with: pip install 'search[db]'"
         ) from exc
     except Exception as exc:  # SQLAlchemy, the database drivers and redis each have their own
-        raise SearchError(f"cannot open storage {redact(url)}: {_scrub(str(exc), url)}") from exc
+        raise SearchError(f"cannot open storage {redact(url)}: {scrub(str(exc), url)}") from exc
 
 
-def _open_sqlite(url: str, create: bool) -> BaseStorage:
+def _heartbeat_options(heartbeat: int | None) -> dict:
+    if not heartbeat:
+        return {}
+    return {
+        "heartbeat_interval": heartbeat,
+        "grace_period": 2 * heartbeat,
+        "heartbeat_stale_trial_callback": retry_callback(),
+    }
+
+
+def _open_sqlite(url: str, create: bool, beat: dict) -> BaseStorage:
     from sqlalchemy.engine import make_url
 
     database = make_url(url).database
@@ -114,10 +136,10 @@ def _open_sqlite(url: str, create: bool) -> BaseStorage:
             except OSError as exc:
                 raise SearchError(f"cannot create {path.parent} for storage {url}: {exc.strerror}") from exc
     # A generous busy timeout: readers (the dashboard, `search trials`) may hold the file briefly.
-    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **beat)
 
 
-def _open_journal_file(path_text: str, create: bool) -> BaseStorage:
+def _journal_file_backend(path_text: str, create: bool):
     from optuna.storages.journal import JournalFileBackend
 
     path = Path(path_text)
@@ -128,4 +150,4 @@ def _open_journal_file(path_text: str, create: bool) -> BaseStorage:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SearchError(f"cannot create {path.parent} for journal {path}: {exc.strerror}") from exc
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    return JournalFileBackend(str(path))

@@ -1,0 +1,118 @@
+"""Several worker processes on this machine sharing one study.
+
+Processes, not threads: Optuna's ``n_jobs`` means threads, and training holds the GIL
+between kernels. Each worker gets an equal share of the cores (torch threads) and, on a
+machine with several GPUs, a GPU of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+
+import optuna
+
+from search._config import RunConfig
+from search._errors import SearchError
+from search._study import RunSummary, count_states, prepare, run_study, summarize
+
+EXIT_INTERRUPTED = 130
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _gpus() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d for d in visible.split(",") if d.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def split_trials(n_trials: int | None, jobs: int) -> list[int | None]:
+    """``n_trials`` shared as evenly as possible; the total is exact."""
+    if n_trials is None:
+        return [None] * jobs
+    return [n_trials // jobs + (1 if i < n_trials % jobs else 0) for i in range(jobs)]
+
+
+def worker_main(config: RunConfig, index: int, threads: int, gpu: str | None) -> None:
+    """One worker process: its threads, its GPU, its share of the trials."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    import torch
+
+    from search._cli import install_sigterm, quiet_optuna
+    from search._progress import Progress
+
+    install_sigterm()
+    quiet_optuna()
+    torch.set_num_threads(threads)
+    progress = Progress(config.n_trials, label=f"w{index}")
+    try:
+        run_study(config, on_trial=progress.trial, worker=index)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except SearchError as exc:
+        print(f"search: error: worker {index}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def run_workers(config: RunConfig) -> RunSummary:
+    """Start ``config.jobs`` worker processes on the study and wait for them."""
+    _, _, url, study = prepare(config)  # every check, and the study's creation, happen once, here
+    gpus = _gpus() if config.device in ("auto", "cuda") else []
+    threads = max(1, available_cores() // config.jobs)
+    context = multiprocessing.get_context("spawn")
+    started_at, started = datetime.now(), time.perf_counter()
+    workers = []
+    for index, n in enumerate(split_trials(config.n_trials, config.jobs)):
+        if n == 0:
+            continue
+        share = dataclasses.replace(config, n_trials=n, jobs=1)
+        gpu = gpus[index % len(gpus)] if len(gpus) > 1 else None
+        process = context.Process(target=worker_main, args=(share, index, threads, gpu), name=f"search-worker-{index}")
+        process.start()
+        workers.append(process)
+
+    def forward_sigterm(signum, frame):
+        for p in workers:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: each worker fails its running trial and exits
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, forward_sigterm)
+    try:
+        interrupted = _join(workers)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if interrupted:
+        raise KeyboardInterrupt
+    failed = [p.name for p in workers if p.exitcode not in (0, None)]
+    if failed:
+        raise SearchError(f"{len(failed)} of {len(workers)} workers stopped with an error (see above)")
+    mine = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_start >= started_at and t.state.is_finished()]
+    return summarize(study, url, time.perf_counter() - started, mine)
+
+
+def _join(workers) -> bool:
+    """Wait for every worker; True when interrupted (the workers get the same Ctrl-C)."""
+    interrupted = False
+    while any(p.is_alive() for p in workers):
+        try:
+            for p in workers:
+                p.join()
+        except KeyboardInterrupt:
+            interrupted = True  # the terminal sent SIGINT to the workers too; let them finish failing their trials
+    return interrupted or any(p.exitcode == EXIT_INTERRUPTED for p in workers)

@@ -1,0 +1,217 @@
+"""Many workers and faults, against the real services on this machine.
+
+PostgreSQL 127.0.0.1:5432, MariaDB 127.0.0.1:3306 and Redis 127.0.0.1:6379 (`.ci/run`
+starts any that are down). Workers are real processes (`python -m search run`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+STORAGES = {
+    "journal": lambda tmp: f"journal://{tmp}/study.log",
+    "postgresql": lambda tmp: "postgresql://root@127.0.0.1:5432/test",
+    "mysql": lambda tmp: "mysql+pymysql://root@127.0.0.1:3306/test",
+    "redis": lambda tmp: "redis://127.0.0.1:6379/0",
+}
+TINY = "hidden_units: 16\nepochs: {low: 1, high: 2}\nbatch_size: 64\n"
+# About 3-4 s a trial on 2 cores: long enough to be caught mid-trial, short enough to re-run.
+LONG = "hidden_units: 128\nepochs: 60\nbatch_size: 64\noptimizer: sgd\n"
+
+
+@pytest.fixture
+def name():
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def space(tmp_path):
+    def write(text: str) -> str:
+        path = tmp_path / f"space{abs(hash(text))}.yaml"
+        path.write_text(text)
+        return str(path)
+
+    return write
+
+
+def search(tmp_path, *args, popen: dict | None = None):
+    command = [sys.executable, "-m", "search", *map(str, args)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("SEARCH_STORAGE", None)
+    if popen is not None:
+        return subprocess.Popen(command, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.run(command, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
+
+
+def open_study(url, name):
+    from search import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(url))
+
+
+@pytest.fixture
+def cleanup():
+    made = []
+    yield made.append
+    for url, name in made:
+        try:
+            optuna.delete_study(study_name=name, storage=url if not url.startswith(("journal", "redis")) else _storage(url))
+        except Exception:  # noqa: BLE001 - best effort on a shared server
+            pass
+
+
+def _storage(url):
+    from search import open_storage
+
+    return open_storage(url)
+
+
+def wait_for(predicate, timeout=60.0, every=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+def trials_in(url, name, state):
+    try:
+        return open_study(url, name).get_trials(deepcopy=False, states=(state,))
+    except KeyError:  # the study does not exist yet
+        return []
+
+
+def running_trial(url, name):
+    trials = trials_in(url, name, TrialState.RUNNING)
+    return trials[0] if trials else None
+
+
+@pytest.mark.parametrize("kind", list(STORAGES))
+def test_workers_share_a_study_exactly(tmp_path, space, name, cleanup, kind):
+    """N workers x M trials: exactly N*M trials, numbered 0..N*M-1, none left RUNNING."""
+    url = STORAGES[kind](tmp_path)
+    cleanup((url, name))
+    workers, per_worker = 2, 4
+    result = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 300,
+                    "--space", space(TINY), "--jobs", workers, "--n-trials", workers * per_worker)
+    assert result.returncode == 0, result.stderr
+    trials = open_study(url, name).get_trials(deepcopy=False)
+    assert sorted(t.number for t in trials) == list(range(workers * per_worker))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert {line.split()[0] for line in result.stdout.splitlines() if line.startswith("[w")} == {"[w0", "[w1"}
+    assert f"this run:  {workers * per_worker} trials" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, space, name, cleanup, kind):
+    url = STORAGES[kind](tmp_path)
+    cleanup((url, name))
+    args = ["run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 2000,
+            "--space", space(LONG), "--heartbeat", 1, "--pruner", "none"]
+    worker = search(tmp_path, *args, "--n-trials", 1, popen={})
+    victim = wait_for(lambda: running_trial(url, name))
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    time.sleep(2.5)  # past the grace period (twice the heartbeat)
+
+    result = search(tmp_path, *args, "--n-trials", 1)
+    assert result.returncode == 0, result.stderr
+    trials = open_study(url, name).get_trials(deepcopy=False)
+    dead, retry = trials
+    assert dead.number == victim.number and dead.state == TrialState.FAIL
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    assert retry.system_attrs["failed_trial"] == dead.number
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_fails_the_running_trial_and_says_how_to_continue(tmp_path, space, name, sig):
+    url = f"sqlite:///{tmp_path}/s.db"
+    worker = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic",
+                    "--limit-train", 2000, "--space", space(LONG), "--n-trials", 3, popen={})
+    wait_for(lambda: running_trial(url, name))
+    worker.send_signal(sig)
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 130
+    assert "interrupted" in err and f"Continue with: search run --study {name}" in err and "Traceback" not in err
+    (trial,) = open_study(url, name).get_trials(deepcopy=False)
+    assert trial.state == TrialState.FAIL
+
+
+def test_ctrl_c_reaches_every_worker(tmp_path, space, name):
+    url = f"journal://{tmp_path}/j.log"
+    group = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 2000,
+                   "--space", space(LONG), "--n-trials", 4, "--jobs", 2, popen={"start_new_session": True})
+    wait_for(lambda: len(trials_in(url, name, TrialState.RUNNING)) == 2)
+    os.killpg(group.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out, err = group.communicate(timeout=60)
+    assert group.returncode == 130 and "Continue with" in err
+    trials = open_study(url, name).get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+
+
+@pytest.mark.slow
+def test_postgresql_restart_mid_run_loses_nothing(tmp_path, space, name, cleanup):
+    url = STORAGES["postgresql"](tmp_path)
+    cleanup((url, name))
+    worker = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 1000,
+                    "--space", space("hidden_units: 64\nepochs: 8\nbatch_size: 64\n"), "--n-trials", 12,
+                    "--heartbeat", 1, "--pruner", "none", popen={})
+    wait_for(lambda: len(trials_in(url, name, TrialState.COMPLETE)) >= 2, timeout=120)
+    before = {t.number: t.value for t in open_study(url, name).get_trials(states=(TrialState.COMPLETE,))}
+    cluster = subprocess.run(["ls", "/etc/postgresql"], capture_output=True, text=True).stdout.split()[0]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"], check=True, timeout=120)
+    out, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0, err
+    trials = open_study(url, name).get_trials(deepcopy=False)
+    assert {t.number: t.value for t in trials if t.number in before} == before  # nothing finished was lost
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert sum(t.state == TrialState.COMPLETE for t in trials) >= 12 - 1
+    assert "Traceback" not in err
+
+
+def pg_dump() -> list[str]:
+    dump = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-U", "root", "--data-only", "test"], capture_output=True, text=True, check=True).stdout
+    return [line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))]  # per-dump random tokens
+
+
+def test_bad_input_leaves_a_postgresql_study_unchanged(tmp_path, space, name, cleanup, cli):
+    url = STORAGES["postgresql"](tmp_path)
+    cleanup((url, name))
+    tiny = space(TINY)
+    base = ["--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", "300", "--space", tiny]
+    assert cli("run", *base, "--n-trials", "2")[0] == 0
+    (tmp_path / "bad.yaml").write_text("lr: {low: 1, high: 0.1}\n")
+    (tmp_path / "broken.yaml").write_text("params: [\n")
+    before = pg_dump()
+    cases = [
+        ("run", *base, "--n-trials", "-3"),
+        ("run", *base, "--sampler", "nope"),
+        ("run", "--study", name, "--storage", url, "--dataset", "synthetic", "--space", tmp_path / "bad.yaml"),
+        ("run", "--study", name, "--storage", url, "--dataset", "mnist", "--data-dir", tmp_path / "none"),
+        ("run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", "301", "--space", tiny),
+        ("run", *base, "--jobs", "0"),
+        ("run", *base, "--heartbeat", "-1"),
+        ("run", "--study", name, "--storage", "postgresql://root:pw@127.0.0.1:5432/no_such_db", "--dataset", "synthetic"),
+        ("best", "--study", "missing-" + name, "--storage", url),
+        ("export", "--study", name, "--storage", url, "--output", tmp_path / "x.txt"),
+        ("train", "--config", tmp_path / "broken.yaml"),
+        ("delete", "--study", "missing-" + name, "--storage", url, "--yes"),
+        ("trials", "--study", name, "--storage", url, "--format", "xml"),
+    ]
+    for args in cases:
+        code, out, err = cli(*args)
+        assert code in (1, 2), args
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
+        assert "pw@" not in err
+    assert pg_dump() == before
