@@ -85,7 +85,9 @@ def load_splits(config: DataConfig) -> Splits:
     return _split(config)
 
 
-@functools.lru_cache(maxsize=4)
+# Cached: every trial of a process batches from the same tensors. The raw arrays are not
+# cached; once split they would be a second copy of the data set.
+@functools.lru_cache(maxsize=2)
 def _split(config: DataConfig) -> Splits:
     train_x, train_y, test_x, test_y, classes = _load_raw(
         config.dataset, str(Path(config.data_dir).resolve()), config.download
@@ -123,12 +125,20 @@ def load_train_test(config: DataConfig) -> Splits:
     return Splits(train_x, train_y, test_x, test_y, test_x, test_y, classes, **_moments(train_x))
 
 
-def _moments(images: torch.Tensor) -> dict[str, float]:
-    pixels = images.float().div_(255.0)
-    return {"mean": float(pixels.mean()), "std": float(pixels.std())}
+def _moments(images: torch.Tensor, chunk: int = 4096) -> dict[str, float]:
+    """Pixel mean and std in [0, 1] units, a chunk at a time: a float copy of the whole
+    training split would be four times its size and set the worker's peak memory."""
+    total = squares = 0.0
+    for start in range(0, images.shape[0], chunk):
+        part = images[start : start + chunk].double()
+        total += float(part.sum())
+        squares += float(part.square().sum())
+    n = max(1, images.numel())
+    mean = total / n
+    var = max(0.0, squares / n - mean * mean) * n / max(1, n - 1)
+    return {"mean": mean / 255.0, "std": var**0.5 / 255.0}
 
 
-@functools.lru_cache(maxsize=4)
 def _load_raw(dataset: str, data_dir: str, download: bool):
     if dataset == "synthetic":
         return _synthetic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 
@@ -31,6 +32,27 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MB (None where the OS does not say).
+
+    On Linux it is VmHWM: getrusage's ru_maxrss survives fork and exec, so a spawned
+    worker would report its parent's peak as its own.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)  # bytes on macOS, KiB on Linux
+
+
 class Objective:
     """Maximises validation accuracy of the MLP over ``space``.
 
@@ -46,11 +68,13 @@ class Objective:
         device: str = "auto",
         seed: int = 0,
         on_epoch: Callable[[optuna.Trial, EpochResult], None] | None = None,
+        splits: Splits | None = None,
     ):
+        """``splits``: the data already loaded (a worker gets its parent's, in shared memory)."""
         self.space = space
         self.device = resolve_device(device)
         self.seed = seed
-        self.splits: Splits = load_splits(data).to(self.device)
+        self.splits: Splits = (splits if splits is not None else load_splits(data)).to(self.device)
         self.on_epoch = on_epoch
 
     def __call__(self, trial: optuna.Trial) -> float:
@@ -89,3 +113,4 @@ class Objective:
         trial.set_user_attr("train_loss", result.train_loss)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 3))
         trial.set_user_attr("samples_per_second", round(samples / max(train_seconds, 1e-9), 1))
+        trial.set_user_attr("peak_rss_mb", peak_rss_mb())

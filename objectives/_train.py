@@ -17,13 +17,14 @@ from torch import nn
 
 from objectives._data import Splits
 from objectives._errors import SpaceError
+from objectives._optim import SGD, Adam
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "mse")
 # How often (in steps) the running loss is checked for NaN/inf: often enough to stop a
 # diverged trial early, rarely enough that the host-device sync costs nothing.
 _DIVERGENCE_CHECK_EVERY = 50
-_EVAL_BATCH = 8192
+_EVAL_BATCH = 512  # large enough to be fast, small enough not to set peak memory
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,12 @@ class EpochResult:
     diverged: str | None = None
 
 
-def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(params, config: TrainConfig) -> SGD | Adam:
+    """The optimizer ``config`` names: ``sgd``, ``momentum`` (SGD with momentum) or ``adam``."""
     if config.optimizer == "adam":
-        return torch.optim.Adam(
-            params, lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay
-        )
+        return Adam(params, lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
     momentum = config.momentum if config.optimizer == "momentum" else 0.0
-    return torch.optim.SGD(params, lr=config.lr, momentum=momentum, weight_decay=config.weight_decay)
+    return SGD(params, lr=config.lr, momentum=momentum, weight_decay=config.weight_decay)
 
 
 def loss_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -137,7 +137,7 @@ def train_epochs(model: nn.Module, splits: Splits, config: TrainConfig, seed: in
         for i in range(0, n, bs):
             idx = order[i : i + bs]
             loss = loss_fn(model(normalize(splits.train_x[idx])), splits.train_y[idx])
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             running += loss.detach()

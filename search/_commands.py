@@ -8,8 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from objectives import DATASETS, DEVICES, DataConfig, save_model, train_final
 
 from search._dashboard import make_dashboard
@@ -90,6 +88,8 @@ def cmd_studies(args, argv) -> int:
     elif not rows:
         print("no studies yet; start one with: search run --study NAME")
     else:
+        import pandas as pd
+
         print(pd.DataFrame(rows).to_string(index=False, na_rep="-"))
     return 0
 

@@ -7,7 +7,6 @@ import math
 from typing import Any
 
 import optuna
-import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives import Choice, Fixed, Float, Int, SearchSpace, SpaceError
@@ -59,8 +58,10 @@ def list_studies(storage: str | None) -> list[dict[str, Any]]:
     return rows
 
 
-def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """Every trial as a row: number, state, value, seconds, epochs run, params, user attributes."""
+def trials_frame(study: optuna.Study):
+    """Every trial as a row (a pandas DataFrame): number, state, value, seconds, epochs run, params, user attributes."""
+    import pandas as pd  # here, not at the top: workers never need it
+
     df = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params", "user_attrs"))
     if df.empty:
         return pd.DataFrame(columns=["number", "state", "value", "seconds", "epochs_run"])

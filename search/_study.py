@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives import EpochResult, Objective, SearchSpace
+from objectives import EpochResult, Objective, SearchSpace, Splits
 
 from search._config import RunConfig
 from search._errors import SearchError
@@ -61,10 +61,10 @@ def load_space(config: RunConfig) -> SearchSpace:
     return SearchSpace.from_file(config.space, max_epochs=config.max_epochs)
 
 
-def prepare(config: RunConfig, on_epoch=None) -> tuple[SearchSpace, Objective, str, optuna.Study]:
+def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None) -> tuple[SearchSpace, Objective, str, optuna.Study]:
     """Everything a run needs, checked before the first write, so a refused run changes nothing."""
     space = load_space(config)
-    objective = Objective(space, config.data, config.device, config.seed, on_epoch=on_epoch)
+    objective = Objective(space, config.data, config.device, config.seed, on_epoch=on_epoch, splits=splits)
     url = resolve_storage_url(config.storage)
     if config.jobs > 1 and storage_kind(url) == "sqlite":
         raise SearchError(
@@ -82,9 +82,10 @@ def run_study(
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     on_epoch: Callable[[optuna.Trial, EpochResult], None] | None = None,
     worker: int = 0,
+    splits: Splits | None = None,
 ) -> RunSummary:
     """Run ``config.n_trials`` more trials of ``config.study`` in this process, creating it if new."""
-    space, objective, url, study = prepare(config, on_epoch)
+    space, objective, url, study = prepare(config, on_epoch, splits)
 
     # Seed by how far the study has come (and by worker): a continued study must not replay
     # the samples its first run drew, yet a fresh study with the same seed is reproducible.

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from objectives import write_torchvision_root
-from objectives._data import _load_raw, _split
+from objectives._data import _split
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist-sample"
 
@@ -38,7 +38,6 @@ def fashion_root(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def _fresh_data_cache():
     """Each test loads its data anew (tests write files under the same names)."""
-    _load_raw.cache_clear()
     _split.cache_clear()
     yield
 

@@ -66,9 +66,9 @@ def test_idx_round_trip(tmp_path):
 def test_synthetic_is_deterministic():
     a = load_splits(DataConfig(dataset="synthetic"))
     assert a.train_x.shape == (5400, 784) and a.num_classes == 10
-    from objectives._data import _load_raw, _split
+    from objectives._data import _split
 
-    _load_raw.cache_clear(), _split.cache_clear()
+    _split.cache_clear()
     assert torch.equal(load_splits(DataConfig(dataset="synthetic")).train_x, a.train_x)
 
 
