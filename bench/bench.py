@@ -1,6 +1,6 @@
 """Speed benchmark: the seed tutorial's loop against this project's, side by side, in one run.
 
-    python bench/bench.py            # about 3 minutes on 2 cores
+    python bench/bench.py            # about 5 minutes on 2 cores
     python bench/bench.py --quick    # smaller, for a smoke test
 
 Every figure is measured here, now, on the same FashionMNIST-format data: the real
@@ -179,12 +179,19 @@ def main() -> None:
         root = str(work / "data")
         print(f"data: {source}; {cores} cores; torch {torch.__version__}; {torch.get_num_threads()} threads")
 
-        seed = seed_loop(root, max_samples=6_000 if quick else 20_000)
-        b64 = project_trial(root, 64, 1 if quick else 2, args.device)
-        b256 = project_trial(root, 256, 1 if quick else 2, args.device)
-        gflops = matmul_gflops()
+        # This machine's speed drifts (a shared virtual machine: a second core comes and
+        # goes for seconds at a time). The side-by-side figures are taken in interleaved
+        # rounds and each reported as its best round (timeit's rule: the least disturbed
+        # run), the same rule for the seed loop, our loop and the matmul bound.
+        rounds = {"seed": [], "b64": [], "b256": [], "gflops": []}
+        for _ in range(1 if quick else 5):
+            rounds["seed"].append(seed_loop(root, max_samples=6_000 if quick else 20_000))
+            rounds["b64"].append(project_trial(root, 64, 1, args.device))
+            rounds["b256"].append(project_trial(root, 256, 1, args.device))
+            rounds["gflops"].append(matmul_gflops())
+        seed, b64, b256, gflops = (max(rounds[k]) for k in ("seed", "b64", "b256", "gflops"))
         bound = gflops * 1e9 / FLOPS_PER_SAMPLE
-        agg = aggregate(work, root, jobs=cores, trials=cores * (1 if quick else 3), epochs=1 if quick else 2)
+        agg = aggregate(work, root, jobs=cores, trials=cores * (1 if quick else 4), epochs=1 if quick else 3)
 
         # Time to accuracy on the real sample as it is (not tiled): a study of real length.
         tta_root = work / "tta"
@@ -199,9 +206,12 @@ def main() -> None:
         (f"study, --jobs {cores}, batch 64: while training", agg["training"]),
         (f"compute bound ({gflops:.0f} GFLOP/s matmul / {FLOPS_PER_SAMPLE:,} FLOP)", bound),
     ]
-    print(f"\n{'figure':<62}{'samples/s':>12}{'x seed':>9}")
+    spread = {k: f"{min(v):,.0f}-{max(v):,.0f}" for k, v in rounds.items()}
+    print(f"best of {len(rounds['seed'])} interleaved rounds; rounds (min-max): seed {spread['seed']}, batch 64 {spread['b64']}, batch 256 {spread['b256']}, GFLOP/s {spread['gflops']}")
+    print(f"\n{'figure':<62}{'samples/s':>12}{'x seed':>9}{'x 6,000':>9}")
     for name, value in rows:
-        print(f"{name:<62}{value:>12,.0f}{value / seed:>8.2f}x")
+        print(f"{name:<62}{value:>12,.0f}{value / seed:>8.2f}x{value / 6000:>8.2f}x")
+    print("(x 6,000: against the issue's anchor for the seed loop on this kind of machine)")
     print(f"{'batch 256 as a share of the compute bound':<62}{b256 / bound:>12.0%}")
     print(f"{'peak memory per worker (MB, VmHWM, largest of the workers)':<62}{agg['peak_rss_mb']:>12,.0f}")
     pruned, full = tta["median"], tta["none"]
@@ -223,7 +233,7 @@ def main() -> None:
     for text, ok in checks:
         print(f"{'PASS' if ok else 'MISS'}  {text}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": dict(rows), "b256_share": b256 / bound, "aggregate": agg,
+        Path(args.json).write_text(json.dumps({"rows": dict(rows), "rounds": rounds, "b256_share": b256 / bound, "aggregate": agg,
                                                "time_to_accuracy": tta, "checks": dict(checks)}, indent=2))
 
 

@@ -100,14 +100,16 @@ class Normalizer:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalizer, loss: str = "cross_entropy") -> tuple[float, float]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalizer, loss: str = "cross_entropy", batch_size: int = _EVAL_BATCH
+) -> tuple[float, float]:
     """Mean loss and accuracy; rows with non-finite logits count as wrong."""
     was_training = model.training
     model.eval()
     loss_fn = loss_function(loss)
     total_loss, correct = 0.0, 0
-    for start in range(0, x.shape[0], _EVAL_BATCH):
-        xb, yb = normalize(x[start : start + _EVAL_BATCH]), y[start : start + _EVAL_BATCH]
+    for start in range(0, x.shape[0], batch_size):
+        xb, yb = normalize(x[start : start + batch_size]), y[start : start + batch_size]
         logits = model(xb)
         total_loss += float(loss_fn(logits, yb)) * yb.shape[0]
         finite = torch.isfinite(logits).all(dim=1)
@@ -149,7 +151,9 @@ def train_epochs(model: nn.Module, splits: Splits, config: TrainConfig, seed: in
         if diverged is None and not math.isfinite(train_loss):
             diverged = f"training loss became {train_loss} at epoch {epoch}"
         seconds = time.perf_counter() - start
-        val_loss, val_acc = evaluate(model, splits.val_x, splits.val_y, normalize, config.loss)
+        # At the training batch size: the matmul library keeps buffers per shape, and a
+        # new, larger shape would set the worker's peak memory.
+        val_loss, val_acc = evaluate(model, splits.val_x, splits.val_y, normalize, config.loss, bs)
         if diverged is None and not math.isfinite(val_loss):
             diverged = f"validation loss became {val_loss} at epoch {epoch}"
         yield EpochResult(epoch, train_loss, val_loss, val_acc, seconds, min(n, steps * bs), diverged)

@@ -79,7 +79,7 @@ def _add_run(subparsers) -> None:
     p.set_defaults(handler=_cmd_run)
 
 
-def _pick(args: argparse.Namespace, cls: type, renames: dict[str, str] | None = None) -> dict:
+def _pick(args: argparse.Namespace, cls: type) -> dict:
     """The options the user gave that are fields of ``cls``; absent ones keep the dataclass default."""
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in vars(args).items() if k in names}

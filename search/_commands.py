@@ -12,6 +12,7 @@ from objectives import DATASETS, DEVICES, DataConfig, save_model, train_final
 
 from search._dashboard import make_dashboard
 from search._errors import SearchError
+from search._files import write_text
 from search._export import best_config, read_config, write_config
 from search._inspect import best_summary, list_studies, open_existing, trials_frame
 from search._progress import format_params, format_seconds
@@ -105,10 +106,7 @@ def cmd_trials(args, argv) -> int:
         shown = df[[c for c in df.columns if c not in ("user_attrs_config",)]]
         text = shown.to_string(index=False, na_rep="-") + "\n"
     if args.output:
-        try:
-            Path(args.output).write_text(text)
-        except OSError as exc:
-            raise SearchError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+        write_text(args.output, text)
         print(f"wrote {len(df)} trials to {args.output}")
     else:
         sys.stdout.write(text)

@@ -23,6 +23,7 @@ import yaml
 from objectives import DATASETS, ModelConfig, ObjectiveError, TrainConfig
 
 from search._errors import SearchError
+from search._files import write_text
 from search._inspect import best_trial
 from search._storage import redact
 from search._study import STUDY_ATTR
@@ -76,12 +77,7 @@ def write_config(config: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
     kind = _format(path)
     text = json.dumps(config, indent=2) + "\n" if kind == "json" else yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    except OSError as exc:
-        raise SearchError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path
+    return write_text(path, text)
 
 
 def read_config(path: str | Path) -> RetrainConfig:

@@ -9,6 +9,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search._errors import SearchError
+from search._files import write_text
 from search._inspect import best_summary
 
 _PLOTS = (
@@ -50,10 +51,4 @@ def write_report(study: optuna.Study, path: str | Path) -> Path:
 {''.join(sections)}
 </body></html>
 """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page)
-    except OSError as exc:
-        raise SearchError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path
+    return write_text(path, page)

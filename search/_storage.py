@@ -127,14 +127,7 @@ def _open_sqlite(url: str, create: bool, beat: dict) -> BaseStorage:
 
     database = make_url(url).database
     if database and database != ":memory:":
-        path = Path(database)
-        if not path.exists():
-            if not create:
-                raise SearchError(f"storage {url} does not exist (no study has been run there yet)")
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise SearchError(f"cannot create {path.parent} for storage {url}: {exc.strerror}") from exc
+        _file_for_storage(Path(database), create, f"storage {url}")
     # A generous busy timeout: readers (the dashboard, `search trials`) may hold the file briefly.
     return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **beat)
 
@@ -143,11 +136,17 @@ def _journal_file_backend(path_text: str, create: bool):
     from optuna.storages.journal import JournalFileBackend
 
     path = Path(path_text)
-    if not path.exists():
-        if not create:
-            raise SearchError(f"journal file {path} does not exist (no study has been run there yet)")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SearchError(f"cannot create {path.parent} for journal {path}: {exc.strerror}") from exc
+    _file_for_storage(path, create, f"journal file {path}")
     return JournalFileBackend(str(path))
+
+
+def _file_for_storage(path: Path, create: bool, what: str) -> None:
+    """A storage file that is missing: an error (``create=False``), else its folder is made."""
+    if path.exists():
+        return
+    if not create:
+        raise SearchError(f"{what} does not exist (no study has been run there yet)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SearchError(f"cannot create {path.parent} for {what}: {exc.strerror}") from exc

@@ -75,8 +75,9 @@ def run_workers(config: RunConfig) -> RunSummary:
     # workers get the data set through shared memory: one copy on the machine, and no
     # worker imports torchvision (about 160 MB each).
     _, objective, url, study = prepare(config)
-    splits = objective.splits
-    for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+    # Workers never touch the test split: they get it empty.
+    splits = dataclasses.replace(objective.splits, test_x=objective.splits.test_x[:0], test_y=objective.splits.test_y[:0])
+    for name in ("train_x", "train_y", "val_x", "val_y"):
         getattr(splits, name).share_memory_()
     gpus = _gpus() if config.device in ("auto", "cuda") else []
     threads = max(1, available_cores() // config.jobs)
