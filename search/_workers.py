@@ -40,6 +40,11 @@ def _gpus() -> list[str]:
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
+def gpu_for(index: int, gpus: list[str]) -> str | None:
+    """The GPU a worker gets: round-robin over several; with one or none, the worker is left as it is."""
+    return gpus[index % len(gpus)] if len(gpus) > 1 else None
+
+
 def split_trials(n_trials: int | None, jobs: int) -> list[int | None]:
     """``n_trials`` shared as evenly as possible; the total is exact."""
     if n_trials is None:
@@ -88,7 +93,7 @@ def run_workers(config: RunConfig) -> RunSummary:
         if n == 0:
             continue
         share = dataclasses.replace(config, n_trials=n, jobs=1)
-        gpu = gpus[index % len(gpus)] if len(gpus) > 1 else None
+        gpu = gpu_for(index, gpus)
         process = context.Process(target=worker_main, args=(share, index, threads, gpu, splits), name=f"search-worker-{index}")
         process.start()
         workers.append(process)

@@ -215,3 +215,23 @@ def test_bad_input_leaves_a_postgresql_study_unchanged(tmp_path, space, name, cl
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
         assert "pw@" not in err
     assert pg_dump() == before
+
+
+def test_password_is_never_printed(tmp_path, space, name, cleanup, cli, workdir):
+    """PostgreSQL here trusts local users, so a URL with a password works: it must never show."""
+    url = "postgresql://root:s3cretpw@127.0.0.1:5432/test"
+    cleanup((url, name))
+    seen = []
+    for args in (
+        ("run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", "300", "--space", space(TINY), "--n-trials", "2"),
+        ("studies", "--storage", url),
+        ("studies", "--storage", url, "--json"),
+        ("best", "--study", name, "--storage", url, "--json"),
+        ("export", "--study", name, "--storage", url, "--output", "best.yaml"),
+        ("trials", "--study", name, "--storage", url, "--format", "csv"),
+        ("run", "--study", name, "--storage", url, "--dataset", "mnist", "--data-dir", "nowhere"),
+    ):
+        code, out, err = cli(*args)
+        seen.append(out + err)
+    text = "\n".join(seen) + (workdir / "best.yaml").read_text()
+    assert "root:***@127.0.0.1" in text and "s3cretpw" not in text
