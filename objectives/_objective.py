@@ -92,7 +92,6 @@ class Objective:
         for result in train_epochs(model, self.splits, train_config, seed):
             samples += result.samples
             train_seconds += result.seconds
-            self._record(trial, result, samples, train_seconds, started)
             if self.on_epoch is not None:
                 self.on_epoch(trial, result)
             if result.diverged:
@@ -102,8 +101,12 @@ class Objective:
                 break
             trial.report(result.val_accuracy, result.epoch)
             if result.epoch < train_config.epochs and trial.should_prune():
+                self._record(trial, result, samples, train_seconds, started)
                 raise optuna.TrialPruned(f"pruned at epoch {result.epoch}")
         assert result is not None
+        # Recorded once, when the trial ends: per epoch it would be six more round trips
+        # to a remote database each epoch.
+        self._record(trial, result, samples, train_seconds, started)
         return result.val_accuracy
 
     @staticmethod

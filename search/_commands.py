@@ -69,7 +69,7 @@ def add_all(subparsers, storage_help: str) -> None:
 
     p = _parser(subparsers, "dashboard", "serve optuna-dashboard on the storage", "  search dashboard\n  search dashboard --read-only --port 8081", storage_help, study=False)
     p.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8080, help="(default: 8080)")
+    p.add_argument("--port", type=_port, default=8080, help="(default: 8080)")
     p.add_argument("--read-only", action="store_true", help="refuse every change from the page (safe for sharing)")
     p.set_defaults(handler=cmd_dashboard)
 
@@ -80,6 +80,13 @@ def add_all(subparsers, storage_help: str) -> None:
     p = _parser(subparsers, "delete", "delete a study and its trials (asks first)", "  search delete --study old\n  search delete --study old --yes", storage_help)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(handler=cmd_delete)
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port is {port}, but must be 0..65535")
+    return port
 
 
 def cmd_studies(args, argv) -> int:

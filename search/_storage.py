@@ -10,6 +10,7 @@ Accepted forms:
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -98,9 +99,9 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
 
             backend = JournalRedisBackend(url)
             backend._redis.ping()  # fail now, with one line, rather than mid-study
-        if heartbeat:
-            return HeartbeatJournalStorage(backend, heartbeat)
-        return optuna.storages.JournalStorage(backend)
+        storage = HeartbeatJournalStorage(backend, heartbeat) if heartbeat else optuna.storages.JournalStorage(backend)
+        storage.get_all_studies()  # a journal is read lazily: find a corrupt one now, not mid-study
+        return storage
     except SearchError:
         raise
     except ImportError as exc:  # Optuna re-raises a missing driver as a plain ImportError
@@ -108,6 +109,10 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
             f"storage {redact(url)} needs a database driver that is not installed "
             f"({scrub(str(exc), url)}); install them with: pip install 'search[db]'"
         ) from exc
+    except ValueError as exc:  # json's decoder: a journal line that is not JSON
+        if kind in ("journal", "redis"):
+            raise SearchError(f"storage {redact(url)} is not an Optuna journal ({scrub(str(exc), url)})") from exc
+        raise SearchError(f"cannot open storage {redact(url)}: {scrub(str(exc), url)}") from exc
     except Exception as exc:  # SQLAlchemy, the database drivers and redis each have their own
         raise SearchError(f"cannot open storage {redact(url)}: {scrub(str(exc), url)}") from exc
 
@@ -137,7 +142,26 @@ def _journal_file_backend(path_text: str, create: bool):
 
     path = Path(path_text)
     _file_for_storage(path, create, f"journal file {path}")
+    _check_journal(path)
     return JournalFileBackend(str(path))
+
+
+def _check_journal(path: Path) -> None:
+    """Refuse a file that is not an Optuna journal before anything is appended to it.
+
+    Optuna skips a last line without its newline (a write cut short); any other line
+    must be JSON.
+    """
+    if not path.is_file():
+        return
+    with path.open("rb") as journal:
+        for number, line in enumerate(journal, start=1):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                json.loads(line)
+            except ValueError:
+                raise SearchError(f"journal file {path} is not an Optuna journal (line {number} is not JSON)") from None
 
 
 def _file_for_storage(path: Path, create: bool, what: str) -> None:

@@ -190,3 +190,9 @@ def test_delete_yes(cli, study_db):
 def test_every_help_has_an_example(cli, command):
     code, out, _ = cli(command, "--help")
     assert code == 0 and "example" in out and f"search {command}" in out
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "x"])
+def test_dashboard_refuses_a_bad_port(cli, port):
+    code, _, err = cli("dashboard", "--port", port)
+    assert code == 2 and "argument --port" in err and len(err.strip().splitlines()) == 1
