@@ -71,7 +71,7 @@ class Splits:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def to(self, device: torch.device | str) -> "Splits":
+    def to(self, device: torch.device | str) -> Splits:
         """The same splits with every tensor on ``device`` (moved once, then reused)."""
         moved = {
             name: getattr(self, name).to(device)

@@ -112,7 +112,7 @@ class SearchSpace:
             _validate(name, getattr(self, name))
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None, max_epochs: int | None = None) -> "SearchSpace":
+    def from_mapping(cls, mapping: Mapping[str, Any] | None, max_epochs: int | None = None) -> SearchSpace:
         """A space from ``mapping`` (keys as in the module doc); ``max_epochs`` sets epochs' default range."""
         if mapping is None:
             mapping = {}
@@ -130,7 +130,7 @@ class SearchSpace:
         return cls(**params)
 
     @classmethod
-    def from_file(cls, path: str | Path, max_epochs: int | None = None) -> "SearchSpace":
+    def from_file(cls, path: str | Path, max_epochs: int | None = None) -> SearchSpace:
         """A space from a YAML (or JSON) file."""
         path = Path(path)
         try:

@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives import Choice, Fixed, Float, Int, SearchSpace, SpaceError
+from objectives import Choice, Float, Int, SearchSpace, SpaceError
 
 from search._errors import SearchError
 from search._storage import open_storage, redact, resolve_storage_url

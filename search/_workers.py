@@ -19,7 +19,7 @@ import torch.multiprocessing
 
 from search._config import RunConfig
 from search._errors import SearchError
-from search._study import RunSummary, count_states, prepare, run_study, summarize
+from search._study import RunSummary, prepare, run_study, summarize
 
 EXIT_INTERRUPTED = 130
 
