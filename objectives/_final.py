@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,8 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         config = ModelConfig(hidden=tuple(record["model"]["hidden"]), activation=record["model"]["activation"])
         model = build_mlp(config, record["in_features"], record["num_classes"])
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except pickle.UnpicklingError as exc:
+        raise ObjectiveError(f"cannot load a model from {path}: not a state_dict saved by `search train`") from exc
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
         raise ObjectiveError(f"cannot load a model from {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
     return model.eval(), record
