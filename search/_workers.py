@@ -17,6 +17,8 @@ from datetime import datetime
 import torch
 import torch.multiprocessing
 
+from objectives import resolve_device
+
 from search._config import RunConfig
 from search._errors import SearchError
 from search._study import RunSummary, prepare, run_study, summarize
@@ -79,7 +81,10 @@ def run_workers(config: RunConfig) -> RunSummary:
     # Every check, the study's creation and the data loading happen once, here. The
     # workers get the data set through shared memory: one copy on the machine, and no
     # worker imports torchvision (about 160 MB each).
-    _, objective, url, study = prepare(config)
+    # The parent keeps the data on the CPU (each worker moves it to its own device); an
+    # asked-for device this machine lacks is refused here, once.
+    resolve_device(config.device)
+    _, objective, url, study = prepare(dataclasses.replace(config, device="cpu"))
     # Workers never touch the test split: they get it empty.
     splits = dataclasses.replace(objective.splits, test_x=objective.splits.test_x[:0], test_y=objective.splits.test_y[:0])
     for name in ("train_x", "train_y", "val_x", "val_y"):
