@@ -46,26 +46,26 @@ def test_api_lists_the_study(storage, readonly):
         server.shutdown()
 
 
-def test_read_only_refuses_writes(storage):
-    server, base = serve(storage, readonly=True)
+def delete_first_study(storage, readonly):
+    """DELETE the first study through the dashboard's API: (status, body)."""
+    server, base = serve(storage, readonly)
     try:
         study_id = json.loads(request(base + "/api/studies")[1])["study_summaries"][0]["study_id"]
-        status, body = request(f"{base}/api/studies/{study_id}", method="DELETE")
-        assert status == 403 and b"read-only" in body
-        assert optuna.get_all_study_names(storage) == ["visible-study"]
+        return request(f"{base}/api/studies/{study_id}", method="DELETE")
     finally:
         server.shutdown()
+
+
+def test_read_only_refuses_writes(storage):
+    status, body = delete_first_study(storage, readonly=True)
+    assert status == 403 and b"read-only" in body
+    assert optuna.get_all_study_names(storage) == ["visible-study"]
 
 
 def test_writable_dashboard_can_delete(storage):
     """The control: without --read-only the same request does delete."""
-    server, base = serve(storage, readonly=False)
-    try:
-        study_id = json.loads(request(base + "/api/studies")[1])["study_summaries"][0]["study_id"]
-        assert request(f"{base}/api/studies/{study_id}", method="DELETE")[0] in (200, 204)
-        assert optuna.get_all_study_names(storage) == []
-    finally:
-        server.shutdown()
+    assert delete_first_study(storage, readonly=False)[0] in (200, 204)
+    assert optuna.get_all_study_names(storage) == []
 
 
 def test_browser_sees_the_study(storage):
