@@ -89,9 +89,7 @@ def load_splits(config: DataConfig) -> Splits:
 # cached; once split they would be a second copy of the data set.
 @functools.lru_cache(maxsize=2)
 def _split(config: DataConfig) -> Splits:
-    train_x, train_y, test_x, test_y, classes = _load_raw(
-        config.dataset, str(Path(config.data_dir).resolve()), config.download
-    )
+    train_x, train_y, test_x, test_y, classes = _load_raw(config)
     n = train_x.shape[0]
     n_val = max(1, math.floor(n * config.validation_fraction))
     order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))
@@ -117,9 +115,7 @@ def load_train_test(config: DataConfig) -> Splits:
     For retraining a chosen configuration (never for tuning): ``val_*`` are the test
     tensors, so the per-epoch figures are test figures.
     """
-    train_x, train_y, test_x, test_y, classes = _load_raw(
-        config.dataset, str(Path(config.data_dir).resolve()), config.download
-    )
+    train_x, train_y, test_x, test_y, classes = _load_raw(config)
     if config.limit_train is not None:
         train_x, train_y = train_x[: config.limit_train], train_y[: config.limit_train]
     return Splits(train_x, train_y, test_x, test_y, test_x, test_y, classes, **_moments(train_x))
@@ -139,10 +135,10 @@ def _moments(images: torch.Tensor, chunk: int = 4096) -> dict[str, float]:
     return {"mean": mean / 255.0, "std": var**0.5 / 255.0}
 
 
-def _load_raw(dataset: str, data_dir: str, download: bool):
-    if dataset == "synthetic":
+def _load_raw(config: DataConfig):
+    if config.dataset == "synthetic":
         return _synthetic()
-    return _load_torchvision(dataset, Path(data_dir), download)
+    return _load_torchvision(config.dataset, Path(config.data_dir).resolve(), config.download)
 
 
 def _load_torchvision(dataset: str, root: Path, download: bool):

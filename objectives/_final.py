@@ -20,7 +20,7 @@ from objectives._data import DataConfig, load_train_test
 from objectives._errors import ObjectiveError
 from objectives._model import ModelConfig, build_mlp
 from objectives._objective import resolve_device
-from objectives._train import Normalizer, TrainConfig, evaluate, train_epochs
+from objectives._train import TrainConfig, train_epochs
 
 
 @dataclass(frozen=True)
@@ -44,14 +44,12 @@ def train_final(
     splits = load_train_test(data).to(resolve_device(device))
     torch.manual_seed(seed)
     model = build_mlp(model_config, splits.num_features, splits.num_classes).to(splits.train_x.device)
+    # load_train_test scores every epoch on the test split: the last epoch's figures are the result.
     results = list(train_epochs(model, splits, train, seed))
     seconds = sum(r.seconds for r in results)
-    test_loss, test_accuracy = evaluate(
-        model, splits.test_x, splits.test_y, Normalizer(splits.mean, splits.std), train.loss
-    )
     return model, FinalResult(
-        test_accuracy=test_accuracy,
-        test_loss=test_loss,
+        test_accuracy=results[-1].val_accuracy,
+        test_loss=results[-1].val_loss,
         train_loss=results[-1].train_loss,
         epochs=results[-1].epoch,
         seconds=round(seconds, 3),

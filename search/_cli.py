@@ -88,7 +88,6 @@ def _pick(args: argparse.Namespace, cls: type) -> dict:
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     given = _pick(args, RunConfig)
     data = _pick(args, DataConfig)
-    data.pop("seed", None)
     data["seed"] = given.get("seed", _default(RunConfig, "seed"))
     if "timeout" in given and "n_trials" not in given:
         given["n_trials"] = None

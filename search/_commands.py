@@ -10,6 +10,7 @@ from pathlib import Path
 
 from objectives import DATASETS, DEVICES, DataConfig, save_model, train_final
 
+from search._config import RunConfig
 from search._dashboard import make_dashboard
 from search._errors import SearchError
 from search._files import write_text
@@ -62,7 +63,7 @@ def add_all(subparsers, storage_help: str) -> None:
     p.add_argument("--dataset", choices=DATASETS, help="override the configuration's data set")
     p.add_argument("--seed", type=int, help="(default: the configuration's data seed, else 0)")
     p.add_argument("--save-model", help="where to save the weights (default: models/CONFIG-NAME.pt)")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="(default: auto)")
+    p.add_argument("--device", choices=DEVICES, default=RunConfig.device, help=f"(default: {RunConfig.device})")
     p.add_argument("--limit-train", type=int, help="train on only this many samples (quick checks)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_train)

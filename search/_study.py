@@ -122,7 +122,7 @@ def run_study(
             if not is_storage_error(exc):
                 raise
             _wait_for_storage(study, url, exc)
-            _fail_own_trial(study, running.pop("trial_id", None), "the storage connection was lost")
+            _fail_own_trial(study, running["trial_id"], "the storage connection was lost")
             running["trial_id"] = None
     return summarize(study, url, time.perf_counter() - started, finished)
 
