@@ -133,7 +133,7 @@ def aggregate(workdir: Path, root: str, jobs: int, trials: int, epochs: int) -> 
     """A real `search run --jobs N`: trial-samples per second of wall time, and peak memory per worker."""
     space = workdir / "space-aggregate.yaml"
     space.write_text(f"batch_size: 64\nepochs: {epochs}\noptimizer: momentum\nlr: 0.01\nmomentum: 0.9\n")
-    storage = f"journal://{workdir}/aggregate.log"
+    storage = f"journal:///{workdir}/aggregate.log"
     start = time.perf_counter()
     search(workdir, "run", "--study", "aggregate", "--storage", storage, "--data-dir", root, "--space", space,
            "--jobs", jobs, "--n-trials", trials, "--pruner", "none", "--device", "cpu")

@@ -1,49 +1,48 @@
-"""Objectives: data, model, training loop, search space and the Optuna objective."""
+"""Objectives: data, model, training loop, search space and the Optuna objective.
 
-from objectives._data import DATASETS, DataConfig, Splits, load_splits, load_train_test
-from objectives._errors import DataError, ObjectiveError, SpaceError
-from objectives._final import FinalResult, load_model, metrics_path, save_model, train_final
-from objectives._idx import read_idx, write_idx, write_torchvision_root
-from objectives._model import ACTIVATIONS, ModelConfig, build_mlp, count_parameters
-from objectives._objective import DEVICES, Objective, resolve_device
-from objectives._space import Choice, Fixed, Float, Int, SearchSpace, configs_from_values
-from objectives._train import LOSSES, OPTIMIZERS, EpochResult, Normalizer, TrainConfig, evaluate, train_epochs
+Names are imported on first use (PEP 562): a command that only reads a stored study
+needs the configurations, not torch, and starts in a fraction of the time.
+"""
 
-__all__ = [
-    "ACTIVATIONS",
-    "DATASETS",
-    "DEVICES",
-    "LOSSES",
-    "OPTIMIZERS",
-    "Choice",
-    "DataConfig",
-    "DataError",
-    "EpochResult",
-    "FinalResult",
-    "Fixed",
-    "Float",
-    "Int",
-    "ModelConfig",
-    "Normalizer",
-    "Objective",
-    "ObjectiveError",
-    "SearchSpace",
-    "SpaceError",
-    "Splits",
-    "TrainConfig",
-    "build_mlp",
-    "configs_from_values",
-    "count_parameters",
-    "evaluate",
-    "load_model",
-    "load_splits",
-    "load_train_test",
-    "metrics_path",
-    "read_idx",
-    "resolve_device",
-    "save_model",
-    "train_final",
-    "train_epochs",
-    "write_idx",
-    "write_torchvision_root",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_WHERE = {
+    "objectives._data": ("DATASETS", "DOWNLOAD_TIMEOUT", "DataConfig", "Splits", "load_splits", "load_train_test"),
+    "objectives._devices": ("DEVICES", "resolve_device"),
+    "objectives._errors": ("DataError", "Interrupted", "ObjectiveError", "SpaceError"),
+    "objectives._final": ("FinalResult", "load_model", "metrics_path", "save_model", "train_final"),
+    "objectives._idx": ("read_idx", "write_idx", "write_torchvision_root"),
+    "objectives._model": ("ACTIVATIONS", "ModelConfig", "build_mlp", "count_parameters"),
+    "objectives._objective": ("Objective",),
+    "objectives._space": ("Choice", "Fixed", "Float", "Int", "SearchSpace", "configs_from_values"),
+    "objectives._train": ("EpochResult", "Normalizer", "evaluate", "train_epochs"),
+    "objectives._train_config": ("LOSSES", "OPTIMIZERS", "TrainConfig"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _MODULE_OF[name]
+    except KeyError:
+        raise AttributeError(f"module 'objectives' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from objectives._data import DATASETS, DOWNLOAD_TIMEOUT, DataConfig, Splits, load_splits, load_train_test
+    from objectives._devices import DEVICES, resolve_device
+    from objectives._errors import DataError, Interrupted, ObjectiveError, SpaceError
+    from objectives._final import FinalResult, load_model, metrics_path, save_model, train_final
+    from objectives._idx import read_idx, write_idx, write_torchvision_root
+    from objectives._model import ACTIVATIONS, ModelConfig, build_mlp, count_parameters
+    from objectives._objective import Objective
+    from objectives._space import Choice, Fixed, Float, Int, SearchSpace, configs_from_values
+    from objectives._train import EpochResult, Normalizer, evaluate, train_epochs
+    from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig

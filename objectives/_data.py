@@ -11,15 +11,22 @@ import functools
 import gzip
 import io
 import math
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from objectives._errors import DataError
 from objectives._idx import IDX_FILES
 
+if TYPE_CHECKING:
+    import torch
+
 DATASETS = ("fashion-mnist", "mnist", "kmnist", "synthetic")
+# Seconds a download waits on one connection: urllib's default is to wait forever, and a
+# network that drops packets would hang a run before it could say the data is missing.
+DOWNLOAD_TIMEOUT = 30.0
 _TORCHVISION_NAMES = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST", "kmnist": "KMNIST"}
 
 
@@ -32,17 +39,20 @@ class DataConfig:
     validation_fraction: float = 0.1
     seed: int = 0
     limit_train: int | None = None
-    download: bool = True
+    download: bool = True  # a missing data set is downloaded, each connection waiting at most DOWNLOAD_TIMEOUT
 
     def __post_init__(self) -> None:
+        # Messages name the flags: this configuration is what the user typed on the command line.
         if self.dataset not in DATASETS:
-            raise DataError(f"dataset is {self.dataset!r}, but must be one of {', '.join(DATASETS)}")
+            raise DataError(f"--dataset is {self.dataset!r}, but must be one of {', '.join(DATASETS)}")
+        if isinstance(self.validation_fraction, bool) or not isinstance(self.validation_fraction, (int, float)):
+            raise DataError(f"--validation-fraction is {self.validation_fraction!r}, but must be a number")
         if not 0.0 < self.validation_fraction < 1.0:
-            raise DataError(
-                f"validation_fraction is {self.validation_fraction}, but must be > 0 and < 1"
-            )
+            raise DataError(f"--validation-fraction is {self.validation_fraction}, but must be > 0 and < 1")
+        if self.limit_train is not None and (isinstance(self.limit_train, bool) or not isinstance(self.limit_train, int)):
+            raise DataError(f"--limit-train is {self.limit_train!r}, but must be an integer")
         if self.limit_train is not None and self.limit_train < 1:
-            raise DataError(f"limit_train is {self.limit_train}, but must be >= 1")
+            raise DataError(f"--limit-train is {self.limit_train}, but must be >= 1")
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +99,8 @@ def load_splits(config: DataConfig) -> Splits:
 # cached; once split they would be a second copy of the data set.
 @functools.lru_cache(maxsize=2)
 def _split(config: DataConfig) -> Splits:
+    import torch
+
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
     n = train_x.shape[0]
     n_val = max(1, math.floor(n * config.validation_fraction))
@@ -115,6 +127,8 @@ def load_train_test(config: DataConfig) -> Splits:
     For retraining a chosen configuration (never for tuning): ``val_*`` are the test
     tensors, so the per-epoch figures are test figures.
     """
+    import torch
+
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
     if config.limit_train is not None:
         train_x, train_y = train_x[: config.limit_train], train_y[: config.limit_train]
@@ -124,6 +138,8 @@ def load_train_test(config: DataConfig) -> Splits:
 def _moments(images: torch.Tensor, chunk: int = 4096) -> dict[str, float]:
     """Pixel mean and std in [0, 1] units, a chunk at a time: a float copy of the whole
     training split would be four times its size and set the worker's peak memory."""
+    import torch
+
     total = squares = 0.0
     for start in range(0, images.shape[0], chunk):
         part = images[start : start + chunk].double()
@@ -142,18 +158,23 @@ def _load_raw(config: DataConfig):
 
 
 def _load_torchvision(dataset: str, root: Path, download: bool):
+    folder = _TORCHVISION_NAMES[dataset]
+    raw = root / folder / "raw"
+    with _undo_on_failure(raw):
+        _gunzip_present(raw)
+        return _read_torchvision(dataset, folder, root, raw, download)
+
+
+def _read_torchvision(dataset: str, folder: str, root: Path, raw: Path, download: bool):
     from torchvision import datasets
 
-    folder = _TORCHVISION_NAMES[dataset]
     cls = getattr(datasets, folder)
-    raw = root / folder / "raw"
-    _gunzip_present(raw)
     try:
         # torchvision prints each failed mirror; the user gets one line from us instead.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _socket_timeout(DOWNLOAD_TIMEOUT):
             train = cls(str(root), train=True, download=download)
             test = cls(str(root), train=False, download=download)
-    except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError...
+    except (RuntimeError, OSError, ValueError, EOFError, AssertionError) as exc:  # torchvision: RuntimeError, URLError; a corrupt file: AssertionError
         missing = [name for name in IDX_FILES.values() if not (raw / name).exists()]
         if missing:
             raise DataError(
@@ -164,6 +185,35 @@ def _load_torchvision(dataset: str, root: Path, download: bool):
         raise DataError(f"cannot read {dataset} from {raw}: {_first_line(exc)}") from exc
     flat = lambda d: d.data.reshape(d.data.shape[0], -1).contiguous()  # noqa: E731
     return flat(train), train.targets.long(), flat(test), test.targets.long(), tuple(cls.classes)
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    """torchvision's urlopen takes no timeout; the process-wide default bounds it."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+@contextlib.contextmanager
+def _undo_on_failure(raw: Path):
+    """A failed load leaves the user's folder as it was: the folders and files it made are removed."""
+    folders = [p for p in (raw, raw.parent, raw.parent.parent) if not p.exists()]
+    before = set(raw.iterdir()) if raw.is_dir() else set()
+    try:
+        yield
+    except BaseException:
+        if raw.is_dir():
+            for path in set(raw.iterdir()) - before:
+                if path.is_file():
+                    path.unlink(missing_ok=True)
+        for folder in folders:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: never what the user put there
+        raise
 
 
 def _gunzip_present(raw: Path) -> None:
@@ -187,9 +237,11 @@ def _synthetic(n_train: int = 6000, n_test: int = 1000, num_classes: int = 10):
 
     Each class is a smooth random 28x28 pattern mixed into one shared background (so
     classes look alike, as clothes do); samples are their class's image with a random
-    contrast and heavy noise. A good configuration reaches about 90% validation
-    accuracy in a few epochs, a poor one stays far below: enough to tell them apart.
+    contrast and heavy noise. A good configuration learns it in a few epochs and a poor
+    one stays far below: enough to tell them apart.
     """
+    import torch
+
     g = torch.Generator().manual_seed(12345)
     coarse = torch.rand(num_classes + 1, 1, 7, 7, generator=g)
     smooth = torch.nn.functional.interpolate(coarse, size=(28, 28), mode="bilinear", align_corners=False)

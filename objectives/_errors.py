@@ -15,3 +15,7 @@ class DataError(ObjectiveError):
 
 class SpaceError(ObjectiveError):
     """A search space or training configuration is malformed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped because the caller asked it to (a deferred Ctrl-C or SIGTERM)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ from torch import nn
 from objectives._data import DataConfig, load_train_test
 from objectives._errors import ObjectiveError
 from objectives._model import ModelConfig, build_mlp
-from objectives._objective import resolve_device
-from objectives._train import TrainConfig, train_epochs
+from objectives._devices import resolve_device
+from objectives._train import EpochResult, TrainConfig, train_epochs
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,19 @@ class FinalResult:
 
 
 def train_final(
-    train: TrainConfig, model_config: ModelConfig, data: DataConfig, device: str = "auto", seed: int = 0
+    train: TrainConfig, model_config: ModelConfig, data: DataConfig, device: str = "auto", seed: int = 0,
+    on_epoch: Callable[[EpochResult], None] | None = None,
 ) -> tuple[nn.Module, FinalResult]:
+    """Train on the whole training split; ``on_epoch`` sees each epoch's figures (progress)."""
     splits = load_train_test(data).to(resolve_device(device))
     torch.manual_seed(seed)
     model = build_mlp(model_config, splits.num_features, splits.num_classes).to(splits.train_x.device)
     # load_train_test scores every epoch on the test split: the last epoch's figures are the result.
-    results = list(train_epochs(model, splits, train, seed))
+    results = []
+    for result in train_epochs(model, splits, train, seed):
+        results.append(result)
+        if on_epoch is not None:
+            on_epoch(result)
     seconds = sum(r.seconds for r in results)
     return model, FinalResult(
         test_accuracy=results[-1].val_accuracy,

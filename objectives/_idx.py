@@ -10,7 +10,10 @@ import gzip
 import struct
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 # torchvision's file names, shared by MNIST, FashionMNIST and KMNIST.
 IDX_FILES = {
@@ -23,6 +26,8 @@ IDX_FILES = {
 
 def write_idx(path: Path, array: torch.Tensor) -> None:
     """Write a uint8 tensor as an IDX file (gzip when the name ends in .gz)."""
+    import torch
+
     array = array.to(torch.uint8).contiguous()
     header = struct.pack(">HBB", 0, 0x08, array.dim())
     header += struct.pack(f">{array.dim()}I", *array.shape)
@@ -62,5 +67,7 @@ def read_idx(path: Path) -> torch.Tensor:
         data = gzip.decompress(data)
     ndim = data[3]
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    import torch
+
     body = bytearray(data[4 + 4 * ndim :])
     return torch.frombuffer(body, dtype=torch.uint8).reshape(shape)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from objectives._errors import SpaceError
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+if TYPE_CHECKING:
+    from torch import nn
+
+# torch is imported where a model is built: a configuration alone needs none of it.
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
 
 
 @dataclass(frozen=True)
@@ -19,7 +22,19 @@ class ModelConfig:
     activation: str = "relu"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        hidden = self.hidden
+        if isinstance(hidden, (int, float)) and not isinstance(hidden, bool):
+            hidden = (hidden,)
+        if isinstance(hidden, (str, bytes, dict)) or not hasattr(hidden, "__iter__"):
+            raise SpaceError(f"hidden is {hidden!r}, but must be a list of integers")
+        sizes = []
+        for h in hidden:
+            if isinstance(h, bool) or not isinstance(h, (int, float)) or int(h) != h:
+                raise SpaceError(f"hidden is {list(hidden)!r}, but must be a list of integers")
+            sizes.append(int(h))
+        object.__setattr__(self, "hidden", tuple(sizes))
+        if not isinstance(self.activation, str):
+            raise SpaceError(f"activation is {self.activation!r}, but must be a str")
         if any(h < 1 for h in self.hidden):
             raise SpaceError(f"hidden is {list(self.hidden)}, but every size must be >= 1")
         if self.activation not in ACTIVATIONS:
@@ -36,10 +51,13 @@ def build_mlp(config: ModelConfig, in_features: int = 784, num_classes: int = 10
     softmax in the loss, and a unit whose logit goes negative gets no gradient at all;
     training is slower and can stall. The logits are therefore left unclipped.
     """
+    from torch import nn
+
+    activation = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[config.activation]
     layers: list[nn.Module] = []
     width = in_features
     for size in config.hidden:
-        layers += [nn.Linear(width, size), ACTIVATIONS[config.activation]()]
+        layers += [nn.Linear(width, size), activation()]
         width = size
     layers.append(nn.Linear(width, num_classes))
     return nn.Sequential(*layers)

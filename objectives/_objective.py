@@ -11,26 +11,11 @@ import optuna
 import torch
 
 from objectives._data import DataConfig, Splits, load_splits
-from objectives._errors import ObjectiveError
+from objectives._devices import DEVICES, resolve_device
+from objectives._errors import Interrupted, ObjectiveError
 from objectives._model import build_mlp, count_parameters
 from objectives._space import SearchSpace
 from objectives._train import EpochResult, train_epochs
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an asked-for device that is absent is an error."""
-    if name not in DEVICES:
-        raise ObjectiveError(f"device is {name!r}, but must be one of {', '.join(DEVICES)}")
-    cuda = torch.cuda.is_available()
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        raise ObjectiveError(f"device {name} was asked for, but this machine has none")
-    return torch.device(name)
-
 
 def peak_rss_mb() -> float | None:
     """This process's peak resident memory so far, in MB (None where the OS does not say).
@@ -69,15 +54,26 @@ class Objective:
         seed: int = 0,
         on_epoch: Callable[[optuna.Trial, EpochResult], None] | None = None,
         splits: Splits | None = None,
+        stop: Callable[[], bool] | None = None,
+        run_attrs: dict | None = None,
     ):
-        """``splits``: the data already loaded (a worker gets its parent's, in shared memory)."""
+        """``splits``: the data already loaded (a worker gets its parent's, in shared memory).
+
+        ``stop`` is asked between training steps; when it says yes the trial ends with
+        `Interrupted`. ``run_attrs`` is recorded on every trial as the ``run`` user attribute
+        (which run made it: sampler, pruner, host).
+        """
         self.space = space
         self.device = resolve_device(device)
         self.seed = seed
         self.splits: Splits = (splits if splits is not None else load_splits(data)).to(self.device)
         self.on_epoch = on_epoch
+        self.stop = stop
+        self.run_attrs = run_attrs
 
     def __call__(self, trial: optuna.Trial) -> float:
+        if self.stop is not None and self.stop():
+            raise Interrupted
         train_config, model_config = self.space.suggest(trial)
         seed = self.seed + trial.number
         torch.manual_seed(seed)
@@ -86,10 +82,12 @@ class Objective:
         trial.set_user_attr("n_params", count_parameters(model))
         trial.set_user_attr("device", str(self.device))
         trial.set_user_attr("seed", seed)
+        if self.run_attrs:
+            trial.set_user_attr("run", self.run_attrs)
 
         result, samples, started = None, 0, time.perf_counter()
         train_seconds = 0.0
-        for result in train_epochs(model, self.splits, train_config, seed):
+        for result in train_epochs(model, self.splits, train_config, seed, self.stop):
             samples += result.samples
             train_seconds += result.seconds
             if self.on_epoch is not None:

@@ -24,7 +24,7 @@ import yaml
 
 from objectives._errors import SpaceError
 from objectives._model import ACTIVATIONS, ModelConfig
-from objectives._train import LOSSES, OPTIMIZERS, TrainConfig
+from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig
 
 
 @dataclass(frozen=True)

@@ -16,46 +16,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from objectives._data import Splits
-from objectives._errors import SpaceError
+from objectives._errors import Interrupted
+from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig
 from objectives._optim import SGD, Adam
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
-LOSSES = ("cross_entropy", "mse")
 # How often (in steps) the running loss is checked for NaN/inf: often enough to stop a
 # diverged trial early, rarely enough that the host-device sync costs nothing.
 _DIVERGENCE_CHECK_EVERY = 50
+_STOP_CHECK_EVERY = 5  # steps between looks at the stop flag: a Python call, next to nothing
 _EVAL_BATCH = 512  # large enough to be fast, small enough not to set peak memory
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run's hyperparameters; the defaults are the seed tutorial's."""
-
-    lr: float = 1e-3
-    batch_size: int = 64
-    epochs: int = 5
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    beta1: float = 0.9
-    beta2: float = 0.999
-    loss: str = "cross_entropy"
-
-    def __post_init__(self) -> None:
-        _check(self.lr > 0, f"lr is {self.lr}, but must be > 0")
-        _check(self.batch_size >= 1, f"batch_size is {self.batch_size}, but must be >= 1")
-        _check(self.epochs >= 1, f"epochs is {self.epochs}, but must be >= 1")
-        _check(self.optimizer in OPTIMIZERS, f"optimizer is {self.optimizer!r}, but must be one of {', '.join(OPTIMIZERS)}")
-        _check(0 <= self.momentum < 1, f"momentum is {self.momentum}, but must be >= 0 and < 1")
-        _check(self.weight_decay >= 0, f"weight_decay is {self.weight_decay}, but must be >= 0")
-        _check(0 <= self.beta1 < 1, f"beta1 is {self.beta1}, but must be >= 0 and < 1")
-        _check(0 <= self.beta2 < 1, f"beta2 is {self.beta2}, but must be >= 0 and < 1")
-        _check(self.loss in LOSSES, f"loss is {self.loss!r}, but must be one of {', '.join(LOSSES)}")
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise SpaceError(message)
 
 
 @dataclass(frozen=True)
@@ -119,10 +88,14 @@ def evaluate(
     return total_loss / n, correct / n
 
 
-def train_epochs(model: nn.Module, splits: Splits, config: TrainConfig, seed: int = 0) -> Iterator[EpochResult]:
+def train_epochs(
+    model: nn.Module, splits: Splits, config: TrainConfig, seed: int = 0, stop: Callable[[], bool] | None = None
+) -> Iterator[EpochResult]:
     """Train ``model`` for ``config.epochs`` epochs, yielding after each one.
 
     Stops early, with ``diverged`` set, when the training loss becomes NaN or infinite.
+    ``stop`` is asked every few steps; when it says yes, `Interrupted` is raised there
+    (a Ctrl-C that waited for a point where no storage call is under way).
     """
     device = splits.train_x.device
     normalize = Normalizer(splits.mean, splits.std)
@@ -144,6 +117,8 @@ def train_epochs(model: nn.Module, splits: Splits, config: TrainConfig, seed: in
             optimizer.step()
             running += loss.detach()
             steps += 1
+            if stop is not None and steps % _STOP_CHECK_EVERY == 0 and stop():
+                raise Interrupted
             if steps % _DIVERGENCE_CHECK_EVERY == 0 and not math.isfinite(float(running)):
                 diverged = f"training loss became {float(running)} at epoch {epoch}, step {steps}"
                 break

@@ -1,27 +1,44 @@
-"""Study orchestration and the `search` command line."""
+"""Study orchestration and the `search` command line.
 
-from search._cli import main
-from search._config import RunConfig
-from search._errors import SearchError
-from search._pruners import PRUNERS, make_pruner
-from search._samplers import SAMPLERS, make_sampler
-from search._storage import DEFAULT_STORAGE, STORAGE_ENV, open_storage, redact, resolve_storage_url
-from search._study import STUDY_ATTR, RunSummary, run_study
+Names are imported on first use (PEP 562), so `search studies` and the other read-only
+commands start without torch.
+"""
 
-__all__ = [
-    "DEFAULT_STORAGE",
-    "PRUNERS",
-    "SAMPLERS",
-    "STORAGE_ENV",
-    "STUDY_ATTR",
-    "RunConfig",
-    "RunSummary",
-    "SearchError",
-    "main",
-    "make_pruner",
-    "make_sampler",
-    "open_storage",
-    "redact",
-    "resolve_storage_url",
-    "run_study",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_WHERE = {
+    "search._cli": ("main",),
+    "search._config": ("RunConfig",),
+    "search._errors": ("SearchError",),
+    "search._pruners": ("PRUNERS", "make_pruner"),
+    "search._record": ("STUDY_ATTR",),
+    "search._samplers": ("SAMPLERS", "make_sampler"),
+    "search._storage": ("DEFAULT_STORAGE", "STORAGE_ENV", "open_storage", "redact", "resolve_storage_url"),
+    "search._study": ("RunSummary", "run_study"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _MODULE_OF[name]
+    except KeyError:
+        raise AttributeError(f"module 'search' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from search._cli import main
+    from search._config import RunConfig
+    from search._errors import SearchError
+    from search._pruners import PRUNERS, make_pruner
+    from search._record import STUDY_ATTR
+    from search._samplers import SAMPLERS, make_sampler
+    from search._storage import DEFAULT_STORAGE, STORAGE_ENV, open_storage, redact, resolve_storage_url
+    from search._study import RunSummary, run_study

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
-import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
-
-import optuna
 
 from objectives import DATASETS, DEVICES, DataConfig, ObjectiveError
 
 from search._config import RunConfig
 from search._errors import SearchError
 from search import _commands
-from search._progress import Progress, format_summary
 from search._pruners import PRUNERS
 from search._samplers import SAMPLERS
 from search._storage import DEFAULT_STORAGE, STORAGE_ENV, redact
-from search._study import run_study
-from search._workers import run_workers
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -88,32 +82,28 @@ def _pick(args: argparse.Namespace, cls: type) -> dict:
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     given = _pick(args, RunConfig)
     data = _pick(args, DataConfig)
+    explicit = frozenset(given) | frozenset(data)
     data["seed"] = given.get("seed", _default(RunConfig, "seed"))
     if "timeout" in given and "n_trials" not in given:
         given["n_trials"] = None
-    return RunConfig(**given, data=DataConfig(**data))
-
-
-def install_sigterm():
-    """SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does: trial failed, clean exit.
-
-    Returns the handler it replaced.
-    """
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    return signal.signal(signal.SIGTERM, interrupt)
+    return RunConfig(**given, data=DataConfig(**data), explicit=explicit)
 
 
 def quiet_optuna() -> None:
+    import optuna
+
     # Our own lines (one per trial, a summary) replace Optuna's per-trial INFO log.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from search._progress import Progress, format_summary
+    from search._signals import INTERRUPTS
+    from search._study import run_study
+    from search._workers import run_workers
+
     config = run_config_from_args(args)
-    previous = install_sigterm()
+    INTERRUPTS.install()  # SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does
     try:
         if config.jobs > 1:
             summary = run_workers(config)
@@ -123,19 +113,21 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         print(
             f"\nsearch: interrupted; the running trial is marked failed. "
-            f"Continue with: {_command(argv)}",
+            f"Continue with: {command_line(argv)}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
-    print(format_summary(summary, _command(argv)))
+        INTERRUPTS.restore()
+    print(format_summary(summary, command_line(argv)))
     return 0
 
 
-def _command(argv: Sequence[str]) -> str:
-    """The command as the user typed it, passwords hidden, for 'continue with' lines."""
-    return "search " + shlex.join(redact(a) if "://" in a else a for a in argv)
+def command_line(argv: Sequence[str]) -> str:
+    """The command as the user typed it, passwords hidden (``--storage=URL`` too), for 'continue with' lines."""
+    import shlex
+
+    return "search " + shlex.join(redact(a) for a in argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,11 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  search run --study demo --dataset synthetic --n-trials 20 --max-epochs 5",
     )
+    parser.add_argument("--version", action="version", version=f"search {_version()}")
+    parser.add_argument("--verbose", action="store_true", help="on an error, also print its cause and traceback")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     _add_run(subparsers)
     _commands.add_all(subparsers, _storage_help())
+    for sub in subparsers.choices.values():
+        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="on an error, also print its cause and traceback")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("search")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,5 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args, argv)
     except (SearchError, ObjectiveError) as exc:
+        if args.verbose:  # the cause a one-line message leaves out (a driver's full error, say)
+            traceback.print_exception(exc, file=sys.stderr)
         print(f"search: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

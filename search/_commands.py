@@ -8,17 +8,18 @@ import json
 import sys
 from pathlib import Path
 
-from objectives import DATASETS, DEVICES, DataConfig, save_model, train_final
+from objectives import DATASETS, DEVICES, DataConfig
 
 from search._config import RunConfig
-from search._dashboard import make_dashboard
 from search._errors import SearchError
 from search._files import write_text
 from search._export import best_config, read_config, write_config
-from search._inspect import best_summary, list_studies, open_existing, trials_frame
-from search._progress import format_params, format_seconds
-from search._report import write_report
+from search._inspect import TABLE_COLUMNS, best_summary, format_table, list_studies, open_existing, trial_rows
+from search._progress import format_params, format_seconds, rounded
 from search._storage import redact
+
+# Heavy modules (torch, plotly, optuna-dashboard) are imported inside the commands that
+# use them: `studies`, `trials`, `best`, `export` and `delete` start in well under a second.
 
 
 def _parser(subparsers, name: str, help: str, examples: str, storage_help: str, study: bool = True):
@@ -37,8 +38,9 @@ def add_all(subparsers, storage_help: str) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_studies)
 
-    p = _parser(subparsers, "trials", "show a study's trials as a table, CSV or JSON", "  search trials --study fmnist\n  search trials --study fmnist --format csv --output trials.csv", storage_help)
+    p = _parser(subparsers, "trials", "show a study's trials as a table, CSV or JSON", "  search trials --study fmnist\n  search trials --study fmnist --columns number,value,lr,val_loss\n  search trials --study fmnist --format csv --output trials.csv", storage_help)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="(default: table)")
+    p.add_argument("--columns", help=f"comma-separated columns to show (table default: {','.join(TABLE_COLUMNS)} and the sampled parameters; CSV and JSON: all)")
     p.add_argument("--output", help="write to this file instead of the terminal")
     p.set_defaults(handler=cmd_trials)
 
@@ -65,8 +67,15 @@ def add_all(subparsers, storage_help: str) -> None:
     p.add_argument("--save-model", help="where to save the weights (default: models/CONFIG-NAME.pt)")
     p.add_argument("--device", choices=DEVICES, default=RunConfig.device, help=f"(default: {RunConfig.device})")
     p.add_argument("--limit-train", type=int, help="train on only this many samples (quick checks)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.set_defaults(handler=cmd_train)
+
+    p = _parser(subparsers, "space", "print a search space as YAML to edit and pass back with --space",
+                "  search space > space.yaml              # the default space\n  search space --max-epochs 5\n  search space --study fmnist            # the space a study was made with\n  search run --study mine --space space.yaml", storage_help, study=False)
+    p.add_argument("--study", help="print the space this study was made with")
+    p.add_argument("--space", help="a space file to complete with the defaults")
+    p.add_argument("--max-epochs", type=int, help="epochs range 1..N")
+    p.set_defaults(handler=cmd_space)
 
     p = _parser(subparsers, "dashboard", "serve optuna-dashboard on the storage", "  search dashboard\n  search dashboard --read-only --port 8081", storage_help, study=False)
     p.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1, this machine only)")
@@ -97,28 +106,46 @@ def cmd_studies(args, argv) -> int:
     elif not rows:
         print("no studies yet; start one with: search run --study NAME")
     else:
-        import pandas as pd
-
-        print(pd.DataFrame(rows).to_string(index=False, na_rep="-"))
+        shown = [{k: rounded(v) for k, v in row.items()} for row in rows]
+        print(format_table(shown, list(rows[0])), end="")
     return 0
 
 
 def cmd_trials(args, argv) -> int:
     _, _, study = open_existing(args.storage, args.study)
-    df = trials_frame(study)
+    rows, columns = trial_rows(study, table=args.format == "table")
+    if args.columns:
+        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
+        every = trial_rows(study, table=False)[1]
+        unknown = [c for c in wanted if c not in every]
+        if unknown:
+            raise SearchError(f"--columns: no column {unknown[0]!r} (columns: {', '.join(every)})")
+        rows, columns = trial_rows(study, table=False)[0], wanted
     if args.format == "csv":
-        text = df.to_csv(index=False)
+        text = _csv(rows, columns)
     elif args.format == "json":
-        text = df.to_json(orient="records", date_format="iso", indent=1) + "\n"
+        text = json.dumps([{c: row.get(c) for c in columns} for row in rows], indent=1, default=str) + "\n"
     else:
-        shown = df[[c for c in df.columns if c not in ("user_attrs_config",)]]
-        text = shown.to_string(index=False, na_rep="-") + "\n"
+        text = format_table([{c: rounded(row.get(c)) for c in columns} for row in rows], columns)
     if args.output:
         write_text(args.output, text)
-        print(f"wrote {len(df)} trials to {args.output}")
+        print(f"wrote {len(rows)} trials to {args.output}")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        # CSV cannot nest: a mapping (the trial's config) is one JSON cell.
+        writer.writerow(["" if row.get(c) is None else json.dumps(row[c]) if isinstance(row.get(c), (dict, list)) else row[c] for c in columns])
+    return out.getvalue()
 
 
 def cmd_best(args, argv) -> int:
@@ -132,7 +159,7 @@ def cmd_best(args, argv) -> int:
     attrs = best["user_attrs"]
     for key in ("epochs_run", "seconds", "samples_per_second", "val_loss", "n_params", "device", "seed"):
         if key in attrs:
-            print(f"  {key}: {attrs[key]}")
+            print(f"  {key}: {_human(attrs[key])}")
     for warning in best["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
@@ -145,12 +172,25 @@ def cmd_export(args, argv) -> int:
     return 0
 
 
+def _human(value) -> str:
+    value = rounded(value)
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
 def cmd_train(args, argv) -> int:
+    from objectives import metrics_path, save_model, train_final
+
+    from search._progress import EpochLine
+
     config = read_config(args.config)
     seed = config.seed if args.seed is None else args.seed
     data = DataConfig(dataset=args.dataset or config.dataset, data_dir=args.data_dir, seed=seed, limit_train=args.limit_train)
     model_path = Path(args.save_model or Path("models") / (Path(args.config).stem + ".pt"))
-    model, result = train_final(config.train, config.model, data, args.device, seed)
+    if metrics_path(model_path) == model_path:
+        raise SearchError(f"--save-model is {model_path}, but the metrics go to NAME.json beside it; give NAME.pt")
+    progress = EpochLine(config.train.epochs, sys.stderr, metric="test_acc")
+    model, result = train_final(config.train, config.model, data, args.device, seed, on_epoch=progress.epoch)
+    progress.done()
     figures = dataclasses.asdict(result)
     metrics = save_model(model, model_path, config.model, {
         **figures, "params": dataclasses.asdict(config.train), "dataset": data.dataset, "seed": seed, "config_file": str(args.config),
@@ -169,7 +209,32 @@ def cmd_train(args, argv) -> int:
     return 0
 
 
+def cmd_space(args, argv) -> int:
+    import yaml
+
+    from objectives import SearchSpace
+
+    from search._inspect import stored_space
+
+    if args.study and (args.space or args.max_epochs):
+        raise SearchError("--study prints a study's own space; give --space and --max-epochs without it")
+    if args.study:
+        _, _, study = open_existing(args.storage, args.study)
+        space = stored_space(study)
+        if space is None:
+            raise SearchError(f"study {args.study!r} was not made by `search run`; it has no recorded space")
+    elif args.space:
+        space = SearchSpace.from_file(args.space, max_epochs=args.max_epochs)
+    else:
+        space = SearchSpace.from_mapping({}, max_epochs=args.max_epochs)
+    body = yaml.safe_dump(space.to_dict(), sort_keys=False, default_flow_style=None)
+    print("# A search space for `search run --space FILE`: a range, {choices: [...]}, or a value to pin.\n" + body, end="")
+    return 0
+
+
 def cmd_dashboard(args, argv) -> int:
+    from search._dashboard import make_dashboard
+
     server = make_dashboard(args.storage, args.host, args.port, args.read_only)
     mode = " (read-only)" if args.read_only else ""
     print(f"optuna-dashboard{mode} at http://{args.host}:{server.server_port}/dashboard/ ; Ctrl-C stops it", flush=True)
@@ -183,8 +248,10 @@ def cmd_dashboard(args, argv) -> int:
 
 
 def cmd_report(args, argv) -> int:
-    _, _, study = open_existing(args.storage, args.study)
-    path = write_report(study, args.output)
+    from search._report import write_report
+
+    url, _, study = open_existing(args.storage, args.study)
+    path = write_report(study, args.output, redact(url))
     print(f"wrote the report on {study.study_name!r} to {path}")
     return 0
 
@@ -198,9 +265,12 @@ def cmd_delete(args, argv) -> int:
         except EOFError:
             answer = ""
         if answer.strip().lower() not in ("y", "yes"):
-            raise SearchError("not deleted (answer y, or pass --yes)")
+            print(f"kept study {study.study_name!r}; nothing was deleted")  # a user saying no is no error
+            return 0
     import optuna
 
-    optuna.delete_study(study_name=study.study_name, storage=study._storage)
+    from search._optuna import study_storage
+
+    optuna.delete_study(study_name=study.study_name, storage=study_storage(study))
     print(f"deleted study {study.study_name!r} ({n} trials)")
     return 0

@@ -28,25 +28,36 @@ class RunConfig:
     jobs: int = 1  # worker processes on this machine
     heartbeat: int | None = 60  # seconds; None or 0: no heartbeat
     data: DataConfig = field(default_factory=DataConfig)
+    # The options the user gave (flag names as fields: "dataset", "seed", "space", ...).
+    # Continuing a study, the others are taken from its record. None: all count as given.
+    explicit: frozenset[str] | None = None
+
+    @property
+    def given(self) -> frozenset[str]:
+        return _ALL_OPTIONS if self.explicit is None else self.explicit
 
     def __post_init__(self) -> None:
+        # Messages name the flags: this configuration is what the user typed.
         if not self.study.strip():
-            raise SearchError("study is empty, but must be a name")
+            raise SearchError("--study is empty, but must be a name")
         if self.n_trials is not None and self.n_trials < 1:
-            raise SearchError(f"n_trials is {self.n_trials}, but must be >= 1")
+            raise SearchError(f"--n-trials is {self.n_trials}, but must be >= 1")
         if self.timeout is not None and self.timeout <= 0:
-            raise SearchError(f"timeout is {self.timeout}, but must be > 0 seconds")
+            raise SearchError(f"--timeout is {self.timeout:g}, but must be > 0 seconds")
         if self.n_trials is None and self.timeout is None:
-            raise SearchError("give n_trials or a timeout, or the study never ends")
+            raise SearchError("give --n-trials or --timeout, or the study never ends")
         if self.sampler not in SAMPLERS:
-            raise SearchError(f"sampler is {self.sampler!r}, but must be one of {', '.join(SAMPLERS)}")
+            raise SearchError(f"--sampler is {self.sampler!r}, but must be one of {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
-            raise SearchError(f"pruner is {self.pruner!r}, but must be one of {', '.join(PRUNERS)}")
+            raise SearchError(f"--pruner is {self.pruner!r}, but must be one of {', '.join(PRUNERS)}")
         if self.device not in DEVICES:
-            raise SearchError(f"device is {self.device!r}, but must be one of {', '.join(DEVICES)}")
+            raise SearchError(f"--device is {self.device!r}, but must be one of {', '.join(DEVICES)}")
         if self.jobs < 1:
-            raise SearchError(f"jobs is {self.jobs}, but must be >= 1")
+            raise SearchError(f"--jobs is {self.jobs}, but must be >= 1")
         if self.heartbeat is not None and self.heartbeat < 0:
-            raise SearchError(f"heartbeat is {self.heartbeat}, but must be >= 0 seconds (0 turns it off)")
+            raise SearchError(f"--heartbeat is {self.heartbeat}, but must be >= 0 seconds (0 turns it off)")
         if self.max_epochs is not None and self.max_epochs < 1:
-            raise SearchError(f"max_epochs is {self.max_epochs}, but must be >= 1")
+            raise SearchError(f"--max-epochs is {self.max_epochs}, but must be >= 1")
+
+
+_ALL_OPTIONS = frozenset({"dataset", "validation_fraction", "seed", "limit_train", "space", "max_epochs"})

@@ -8,6 +8,7 @@ before it reaches the dashboard, so nothing can change the stored studies.
 from __future__ import annotations
 
 import json
+import sys
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -24,6 +25,40 @@ class _ThreadedServer(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - one line per request is noise on a terminal
         pass
+
+
+class _OneLineErrors:
+    """Stands in for ``wsgi.errors``: a traceback the app writes becomes one line on stderr."""
+
+    def __init__(self, method: str, path: str):
+        self.where, self.text = f"{method} {path}", []
+
+    def write(self, text: str) -> None:
+        self.text.append(text)
+
+    def writelines(self, lines) -> None:
+        self.text.extend(lines)
+
+    def flush(self) -> None:
+        lines = [line for line in "".join(self.text).splitlines() if line.strip()]
+        self.text = []
+        if lines:
+            print(f"search dashboard: error answering {self.where}: {lines[-1].strip()}", file=sys.stderr, flush=True)
+
+
+def guarded(app):
+    """WSGI middleware for what optuna-dashboard leaves unguarded.
+
+    It reads ``Accept-Encoding`` without a default (a client that sends none got a 500);
+    and an error inside it is one line on stderr, never a traceback.
+    """
+
+    def serve(environ, start_response):
+        environ.setdefault("HTTP_ACCEPT_ENCODING", "identity")
+        environ["wsgi.errors"] = _OneLineErrors(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/"))
+        return app(environ, start_response)
+
+    return serve
 
 
 def read_only(app):
@@ -44,7 +79,7 @@ def make_dashboard(storage: str | None, host: str, port: int, readonly: bool) ->
     import optuna_dashboard
 
     _, opened, _ = open_existing(storage)
-    app = optuna_dashboard.wsgi(opened)
+    app = guarded(optuna_dashboard.wsgi(opened))
     if readonly:
         app = read_only(app)
     try:

@@ -26,7 +26,7 @@ from search._errors import SearchError
 from search._files import write_text
 from search._inspect import best_trial
 from search._storage import redact
-from search._study import STUDY_ATTR
+from search._record import STUDY_ATTR
 
 _SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 _TOP_KEYS = ("params", "model", "data", "source")
@@ -109,7 +109,7 @@ def read_config(path: str | Path) -> RetrainConfig:
     try:
         return RetrainConfig(
             train=TrainConfig(**document["params"]),
-            model=ModelConfig(**{k: (tuple(v) if k == "hidden" else v) for k, v in model.items() if k in ("hidden", "activation")}),
+            model=ModelConfig(**{k: v for k, v in model.items() if k in ("hidden", "activation")}),
             dataset=dataset,
             seed=int(data.get("seed") or 0),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -13,7 +12,8 @@ from objectives import Choice, Float, Int, SearchSpace, SpaceError
 
 from search._errors import SearchError
 from search._storage import open_storage, redact, resolve_storage_url
-from search._study import STUDY_ATTR, count_states
+from search._optuna import study_id
+from search._record import STUDY_ATTR, count_states
 
 # A best value within this share of its range's end (log-scaled for log ranges) is "at the edge".
 EDGE = 0.05
@@ -37,7 +37,7 @@ def list_studies(storage: str | None) -> list[dict[str, Any]]:
     url, opened, _ = open_existing(storage)
     rows = []
     for frozen in opened.get_all_studies():
-        trials = opened.get_all_trials(frozen._study_id, deepcopy=False)
+        trials = opened.get_all_trials(study_id(frozen), deepcopy=False)
         complete = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         times = [d for t in trials for d in (t.datetime_start, t.datetime_complete) if d is not None]
         best = None
@@ -58,22 +58,54 @@ def list_studies(storage: str | None) -> list[dict[str, Any]]:
     return rows
 
 
-def trials_frame(study: optuna.Study):
-    """Every trial as a row (a pandas DataFrame): number, state, value, seconds, epochs run, params, user attributes."""
-    import pandas as pd  # here, not at the top: workers never need it
+# The table's columns before the sampled parameters; CSV and JSON carry every column.
+TABLE_COLUMNS = ("number", "state", "value", "seconds", "epochs_run")
+# User attributes too long for a table row (they stay in CSV and JSON).
+_WIDE = ("config", "run", "error", "diverged")
 
-    df = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params", "user_attrs"))
-    if df.empty:
-        return pd.DataFrame(columns=["number", "state", "value", "seconds", "epochs_run"])
-    df["seconds"] = df.pop("duration").dt.total_seconds().round(3)
-    df = df.rename(columns={"user_attrs_epochs_run": "epochs_run"})
-    for column in df.columns:
-        if df[column].map(lambda v: isinstance(v, (dict, list))).any():
-            df[column] = df[column].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
-    first = [c for c in ("number", "state", "value", "seconds", "epochs_run") if c in df.columns]
-    params = sorted(c for c in df.columns if c.startswith("params_"))
-    rest = [c for c in df.columns if c not in first and c not in params]
-    return df[first + params + rest]
+
+def trial_rows(study: optuna.Study, table: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every trial as a flat row with short column names, and the columns in order.
+
+    ``table``: only the columns that fit a terminal (the fixed ones and the parameters the
+    study samples); otherwise every parameter and user attribute, objects kept nested.
+    """
+    trials = study.get_trials(deepcopy=False)
+    params = sorted({name for t in trials for name in t.params})
+    attrs = sorted({name for t in trials for name in t.user_attrs} - set(TABLE_COLUMNS) - set(params))
+    rows = []
+    for t in trials:
+        row: dict[str, Any] = {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "seconds": round(t.duration.total_seconds(), 3) if t.duration else None,
+            "epochs_run": t.user_attrs.get("epochs_run"),
+        }
+        row.update({p: t.params.get(p) for p in params})
+        row.update({a: t.user_attrs.get(a) for a in attrs})
+        row["datetime_start"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
+        rows.append(row)
+    columns = [*TABLE_COLUMNS, *params]
+    if not table:
+        columns += [*attrs, "datetime_start"]
+    return rows, columns
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """Rows as a plain text table, one line each, columns aligned; '-' for missing values."""
+    cells = [[("-" if row.get(c) is None else str(row[c])) for c in columns] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = [all(_is_number(row.get(c)) for row in rows) for c in columns]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    return "\n".join([line(list(columns)), *(line(r) for r in cells)]) + "\n"
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
@@ -84,13 +116,25 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
 
 
 def stored_space(study: optuna.Study) -> SearchSpace | None:
+    """The space the study was made with; None for a study not made by `search run`.
+
+    A record that no longer parses (a space key renamed by a later version, say) is an
+    error: silently skipping the checks that use it would hide the problem.
+    """
     made = study.user_attrs.get(STUDY_ATTR)
     if not made:
         return None
     try:
         return SearchSpace.from_mapping(made["space"])
-    except (SpaceError, KeyError):
-        return None
+    except (SpaceError, KeyError, TypeError) as exc:
+        raise SearchError(f"study {study.study_name!r} has a recorded search space this version cannot read: {exc}") from exc
+
+
+def _widen(name: str) -> str:
+    """How a user widens parameter ``name``: the flag, or the space file key."""
+    if name == "epochs":
+        return "widen it with --max-epochs, or epochs: {low: ..., high: ...} in a --space file (`search space` prints one)"
+    return f"widen it with {name}: {{low: ..., high: ...}} in a --space file (`search space` prints one)"
 
 
 def edge_warnings(trial: FrozenTrial, space: SearchSpace | None) -> list[str]:
@@ -105,12 +149,15 @@ def edge_warnings(trial: FrozenTrial, space: SearchSpace | None) -> list[str]:
             if where is not None:
                 warnings.append(
                     f"{name}={_fmt(value)} is at the {where} edge of its range "
-                    f"[{_fmt(param.low)}, {_fmt(param.high)}]; consider widening the range"
+                    f"[{_fmt(param.low)}, {_fmt(param.high)}]; {_widen(name)}"
                 )
         elif isinstance(param, Choice) and len(param.choices) >= 3 and all(isinstance(c, (int, float)) for c in param.choices):
             if value in (min(param.choices), max(param.choices)):
                 which = "smallest" if value == min(param.choices) else "largest"
-                warnings.append(f"{name}={_fmt(value)} is the {which} of its choices {list(param.choices)}; consider adding values beyond it")
+                warnings.append(
+                    f"{name}={_fmt(value)} is the {which} of its choices {list(param.choices)}; "
+                    f"add values beyond it with {name}: {{choices: [...]}} in a --space file (`search space` prints one)"
+                )
     return warnings
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives import EpochResult
+from search._record import RunSummary
 
-from search._study import RunSummary
+if TYPE_CHECKING:
+    import optuna
+
+    from objectives import EpochResult
 
 
 def format_params(params: dict) -> str:
@@ -21,12 +23,45 @@ def _short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def rounded(value):
+    """``value`` for people: floats to 4 significant digits, inside lists and mappings too."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [rounded(v) for v in value]
+    return value
+
+
 def format_seconds(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     if hours:
         return f"{hours}h{minutes:02d}m{secs:02d}s"
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+class EpochLine:
+    """Progress of one training run (`search train`): a live line on a terminal, else a line per epoch."""
+
+    def __init__(self, epochs: int, stream: IO[str], metric: str = "val_acc"):
+        self.epochs, self.stream, self.metric = epochs, stream, metric
+        self.live = stream.isatty()
+
+    def epoch(self, result: EpochResult) -> None:
+        line = (f"  epoch {result.epoch}/{self.epochs}  {self.metric} {result.val_accuracy:.4f}  "
+                f"train_loss {result.train_loss:.4g}  {result.samples / max(result.seconds, 1e-9):,.0f} samples/s")
+        if self.live:
+            self.stream.write(f"\r{line}\x1b[K")
+            self.stream.flush()
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def done(self) -> None:
+        if self.live:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 class Progress:

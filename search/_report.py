@@ -1,54 +1,148 @@
-"""One self-contained HTML page about a study: history, learning curves, importances, and more."""
+"""One self-contained HTML page about a study: provenance, plots, and every trial.
+
+It works offline (plotly.js inline) and fits a 1,280 px wide window: each figure takes the
+page's width, never a fixed one of its own.
+"""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from search._errors import SearchError
 from search._files import write_text
-from search._inspect import best_summary
+from search._inspect import best_summary, trial_rows
+from search._progress import format_params, rounded
+from search._record import METRIC, RUN_ATTR, STUDY_ATTR
 
 _PLOTS = (
     ("Optimization history", "plot_optimization_history", "Each trial's validation accuracy, and the best so far."),
-    ("Learning curves", "plot_intermediate_values", "Validation accuracy after every epoch; pruned trials stop early."),
     ("Parameter importances", "plot_param_importances", "How much each parameter explains the variation in accuracy (fANOVA)."),
     ("Parallel coordinates", "plot_parallel_coordinate", "Each completed trial as a line across its parameters."),
     ("Slices", "plot_slice", "Accuracy against each parameter."),
 )
+_CURVES = ("Learning curves", "Validation accuracy after every epoch. Complete trials are solid; pruned ones, "
+           "which the pruner stopped early, are dashed and grey.")
+# What a plot says when a study cannot feed it yet (Optuna's own words for these cases).
+_TOO_FEW = ("must contain at least", "Cannot evaluate parameter importances", "need at least", "no complete")
 
 
-def write_report(study: optuna.Study, path: str | Path) -> Path:
-    import optuna.visualization as vis
-
+def write_report(study: optuna.Study, path: str | Path, storage: str) -> Path:
+    """Write the report on ``study``; ``storage`` is its URL, passwords already hidden."""
     trials = study.get_trials(deepcopy=False)
     if not any(t.state == TrialState.COMPLETE for t in trials):
         raise SearchError(f"study {study.study_name!r} has no completed trial to report on")
     best = best_summary(study)
     sections, first = [], True
-    for title, name, caption in _PLOTS:
-        try:
-            figure = getattr(vis, name)(study)
-            # The first figure carries plotly.js inline; the page works offline, alone.
-            body = figure.to_html(full_html=False, include_plotlyjs=True if first else False)
+    for title, caption, figure in _figures(study):
+        if isinstance(figure, str):
+            body = f"<p class=note>{html.escape(figure)}</p>"
+        else:
+            figure.update_layout(width=None, autosize=True)  # the page's width, never a fixed one
+            body = figure.to_html(full_html=False, include_plotlyjs=first, default_width="100%",
+                                  config={"responsive": True})
             first = False
-        except (ValueError, RuntimeError) as exc:  # too few trials for this plot
-            body = f"<p class=note>Not enough trials for this plot yet: {html.escape(str(exc))}</p>"
         sections.append(f"<section><h2>{title}</h2><p>{caption}</p>{body}</section>")
     counts = {s.name: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in best["warnings"])
-    params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
+    rows, columns = trial_rows(study, table=True)
+    table = _html_table(rows, columns)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Study {html.escape(study.study_name)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} .note{{color:#a60}}</style></head>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}} .note{{color:#a60}}
+table{{border-collapse:collapse;font-size:0.85em}} td,th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}}
+.provenance td,.provenance th{{text-align:left}} .plotly-graph-div{{max-width:100%}}</style></head>
 <body><h1>Study {html.escape(study.study_name)}</h1>
+{_provenance(study, trials, storage)}
 <p>{len(trials)} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed.</p>
-<p>Best: trial {best['number']}, validation accuracy {best['value']:.4f}; {html.escape(params)}</p>
+<p>Best: trial {best['number']}, {METRIC} {best['value']:.4f}; {html.escape(format_params(best['params']))}</p>
 {f'<ul class=note>{warnings}</ul>' if warnings else ''}
 {''.join(sections)}
+<section><h2>Trials</h2>{table}</section>
 </body></html>
 """
     return write_text(path, page)
+
+
+def _figures(study: optuna.Study):
+    """(title, caption, plotly figure or a note saying why there is none), in page order."""
+    import optuna.visualization as vis
+
+    title, name, caption = _PLOTS[0]
+    yield title, caption, _plot(getattr(vis, name), study)
+    yield _CURVES[0], _CURVES[1], _learning_curves(study)
+    for title, name, caption in _PLOTS[1:]:
+        yield title, caption, _plot(getattr(vis, name), study)
+
+
+def _plot(make, study: optuna.Study):
+    try:
+        return make(study)
+    except (ValueError, RuntimeError) as exc:
+        if any(phrase in str(exc) for phrase in _TOO_FEW):
+            return f"Not enough trials for this plot yet: {exc}"
+        return f"This plot could not be drawn: {type(exc).__name__}: {exc}"
+
+
+def _learning_curves(study: optuna.Study):
+    """Per-epoch accuracy of every trial, pruned ones told apart, with a legend."""
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    shown: set[str] = set()
+    styles = {"COMPLETE": dict(color="#1f77b4", dash="solid"), "PRUNED": dict(color="#999999", dash="dash"),
+              "FAIL": dict(color="#d62728", dash="dot")}
+    for trial in study.get_trials(deepcopy=False):
+        if not trial.intermediate_values or trial.state.name not in styles:
+            continue
+        steps = sorted(trial.intermediate_values)
+        state = trial.state.name
+        figure.add_trace(go.Scatter(
+            x=steps, y=[trial.intermediate_values[s] for s in steps], mode="lines+markers",
+            name=state.lower(), legendgroup=state, showlegend=state not in shown,
+            line=dict(width=1.5, **styles[state]), marker=dict(size=4),
+            hovertemplate=f"trial {trial.number} ({state.lower()})<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>",
+        ))
+        shown.add(state)
+    if not figure.data:
+        return "No trial has reported an epoch yet."
+    figure.update_layout(xaxis_title="epoch", yaxis_title=METRIC, legend_title_text="trial state",
+                         template="plotly_white", height=450)
+    return figure
+
+
+def _provenance(study: optuna.Study, trials, storage: str) -> str:
+    made = study.user_attrs.get(STUDY_ATTR) or {}
+    runs = [t.user_attrs.get(RUN_ATTR) or {} for t in trials]
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    facts: list[tuple[str, Any]] = [
+        ("data set", made.get("dataset")),
+        ("validation fraction", made.get("validation_fraction")),
+        ("seed", made.get("seed")),
+        ("training samples", made.get("limit_train") or "all"),
+        ("sampler", ", ".join(sorted({r["sampler"] for r in runs if r.get("sampler")})) or "not recorded"),
+        ("pruner", ", ".join(sorted({r["pruner"] for r in runs if r.get("pruner")})) or "not recorded"),
+        ("hosts", ", ".join(sorted({r["host"] for r in runs if r.get("host")})) or "not recorded"),
+        ("first trial started", min(starts).isoformat(sep=" ", timespec="seconds") if starts else None),
+        ("last trial ended", max(ends).isoformat(sep=" ", timespec="seconds") if ends else None),
+        ("storage", storage),
+        ("objective", f"{METRIC}, maximised"),
+    ]
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
+    return f"<table class=provenance>{rows}</table>"
+
+
+def _html_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape('-' if row.get(c) is None else str(rounded(row[c])))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table class=trials><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+

@@ -1,30 +1,53 @@
 """Storage URLs: the default, redaction of passwords, and opening Optuna storages.
 
-Accepted forms:
+Accepted forms (file paths follow SQLAlchemy's SQLite convention: three slashes are a
+path relative to the working directory, four an absolute one):
     sqlite:///studies/studies.db             the default: one file, one worker at a time
     postgresql://user:pw@host:5432/db        many workers, many machines
     mysql+pymysql://user:pw@host:3306/db     likewise
-    journal:///path/to/study.log             Optuna's journal file (many local processes)
+    journal:///studies/study.log             Optuna's journal file (many local processes)
+    journal:////var/optuna/study.log         ... at an absolute path
     redis://host:6379/0                      Optuna's journal in Redis (many machines)
+
+A worker on a cluster must not hang on a dead network link, so every network driver
+gets connect, keepalive and read timeouts (`NETWORK_TIMEOUTS`) unless the URL sets them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 import optuna
 from optuna.storages import BaseStorage
 
-from search._errors import SearchError
-from search._heartbeat import HeartbeatJournalStorage, retry_callback
+from search._errors import SearchError, storage_error_types
+from search._heartbeat import HeartbeatJournalStorage, HeartbeatRDBStorage, retry_callback
+from search._optuna import redis_ping
 
 DEFAULT_STORAGE = "sqlite:///studies/studies.db"
 STORAGE_ENV = "SEARCH_STORAGE"
 _RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
+_FORMS = "sqlite:///FILE, postgresql://..., mysql+pymysql://..., journal:///FILE or redis://HOST:PORT/DB"
+
+# Seconds. A dead link (packets dropped, not refused) is found by these, not by TCP's
+# own defaults (which wait for many minutes).
+NETWORK_TIMEOUTS = {
+    "connect": 10,  # to open a connection
+    "keepalive_idle": 10,  # an idle connection is probed after this...
+    "keepalive_interval": 5,  # ...every this...
+    "keepalive_count": 3,  # ...and declared dead after this many unanswered probes
+    "read": 60,  # the longest a statement may run, or a reply may take
+}
+# The package that brings each database driver (as Python names it when it is missing).
+_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "pymysql",
+                    "MySQLdb": "mysqlclient", "redis": "redis"}
+# Query parameters that carry a secret (SQLAlchemy's drivers, libpq, redis-py).
+_SECRET_PARAM = re.compile(r"([?&;](?:[^=&;#]*pass[^=&;#]*|pwd|secret|token|sslkey)=)([^&;#]*)", re.IGNORECASE)
 
 
 def resolve_storage_url(url: str | None) -> str:
@@ -35,35 +58,57 @@ def resolve_storage_url(url: str | None) -> str:
 def storage_kind(url: str) -> str:
     """``sqlite``, ``postgresql``, ``mysql``, ``journal`` or ``redis``; anything else is refused."""
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+    if scheme == "rediss":
+        return "redis"
     if scheme in (*_RDB_SCHEMES, "journal", "redis"):
         return scheme
-    raise SearchError(
-        f"storage {redact(url)!r} is not a storage URL; use sqlite:///FILE, postgresql://..., "
-        "mysql+pymysql://..., journal:///FILE or redis://HOST:PORT/DB"
-    )
+    raise SearchError(f"storage {redact(url)!r} is not a storage URL; use {_FORMS}")
 
 
-def redact(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``: safe to print and store."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)
-        userinfo = netloc[0].split(":", 1)[0] + ":***"
-        return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
-    except ValueError:  # a malformed URL (a bad port, say): hide everything after the scheme
-        return url.split("://", 1)[0] + "://***"
+def _userinfo_span(text: str) -> tuple[int, int] | None:
+    """Where the password of ``scheme://user:password@host`` lies in ``text``, if it has one."""
+    start = text.find("://")
+    if start < 0:
+        return None
+    start += 3
+    end = len(text)
+    for stop in "/?#":
+        found = text.find(stop, start)
+        if found >= 0:
+            end = min(end, found)
+    at = text.rfind("@", start, end)
+    if at < 0:
+        # A password with an unescaped '/' or '?' hides the host; the last '@' still ends it.
+        at = text.rfind("@", start)
+        if at < 0:
+            return None
+    colon = text.find(":", start, at)
+    return (colon + 1, at) if colon >= 0 else None
+
+
+def redact(text: str) -> str:
+    """``text`` (a URL, or ``--storage=URL``) with every password replaced by ``***``: safe to print and store."""
+    span = _userinfo_span(text)
+    if span is not None and span[1] > span[0]:
+        text = text[: span[0]] + "***" + text[span[1]:]
+    return _SECRET_PARAM.sub(lambda m: m.group(1) + "***", text)
+
+
+def secrets_of(url: str) -> list[str]:
+    """The passwords in ``url`` as written and decoded, longest first (for scrubbing messages)."""
+    found = []
+    span = _userinfo_span(url)
+    if span is not None and span[1] > span[0]:
+        found.append(url[span[0]: span[1]])
+    found += [m.group(2) for m in _SECRET_PARAM.finditer(url) if m.group(2)]
+    found += [unquote(s) for s in found]
+    return sorted({s for s in found if s}, key=len, reverse=True)
 
 
 def scrub(message: str, url: str) -> str:
-    """A driver's error text with the URL's password removed, first line only."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        message = message.replace(password, "***")
+    """A driver's error text with the URL's passwords removed, first line only."""
+    for secret in secrets_of(url):
+        message = message.replace(secret, "***")
     first = message.strip().splitlines()[0] if message.strip() else ""
     # SQLAlchemy prefixes "(module.Error) "; the reader needs only what follows.
     if first.startswith("(") and ") " in first:
@@ -85,36 +130,120 @@ def open_storage(url: str, heartbeat: int | None = None, create: bool = True) ->
         return _open(url, kind, _heartbeat_options(heartbeat), heartbeat, create)
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a URL, a server or a file can cause while a storage opens (anything else is a bug)."""
+    import sqlalchemy.exc
+
+    kinds: tuple[type[BaseException], ...] = (sqlalchemy.exc.SQLAlchemyError, OSError, *storage_error_types())
+    try:
+        import redis.exceptions
+
+        kinds += (redis.exceptions.RedisError,)
+    except ImportError:
+        pass
+    return kinds
+
+
 def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) -> BaseStorage:
     try:
         if kind == "sqlite":
             return _open_sqlite(url, create, beat)
         if kind in _RDB_SCHEMES:
             # pre_ping: a pooled connection that died with a database restart is replaced.
-            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **beat)
+            engine = {"pool_pre_ping": True, "connect_args": _network_args(url, kind)}
+            return HeartbeatRDBStorage(url, engine_kwargs=engine, **beat)
         if kind == "journal":
-            backend = _journal_file_backend(url.split("://", 1)[1], create)
+            backend = _journal_file_backend(journal_path(url), create)
         else:
             from optuna.storages.journal import JournalRedisBackend
 
-            backend = JournalRedisBackend(url)
-            backend._redis.ping()  # fail now, with one line, rather than mid-study
+            backend = JournalRedisBackend(_redis_url(url))
+            redis_ping(backend)  # fail now, with one line, rather than mid-study
         storage = HeartbeatJournalStorage(backend, heartbeat) if heartbeat else optuna.storages.JournalStorage(backend)
         storage.get_all_studies()  # a journal is read lazily: find a corrupt one now, not mid-study
         return storage
     except SearchError:
         raise
     except ImportError as exc:  # Optuna re-raises a missing driver as a plain ImportError
-        raise SearchError(
-            f"storage {redact(url)} needs a database driver that is not installed "
-            f"({scrub(str(exc), url)}); install them with: pip install 'search[db]'"
-        ) from exc
-    except ValueError as exc:  # json's decoder: a journal line that is not JSON
+        raise SearchError(f"storage {redact(url)} needs a database driver that is not installed "
+                          f"({scrub(str(exc), url)}); {driver_hint(exc)}") from exc
+    except ValueError as exc:  # json's decoder: a journal line that is not JSON; a malformed URL
         if kind in ("journal", "redis"):
             raise SearchError(f"storage {redact(url)} is not an Optuna journal ({scrub(str(exc), url)})") from exc
         raise SearchError(f"cannot open storage {redact(url)}: {scrub(str(exc), url)}") from exc
-    except Exception as exc:  # SQLAlchemy, the database drivers and redis each have their own
+    except _user_errors() as exc:
         raise SearchError(f"cannot open storage {redact(url)}: {scrub(str(exc), url)}") from exc
+
+
+def driver_hint(exc: ImportError) -> str:
+    """The pip line that installs the missing driver, as a user can type it anywhere."""
+    text = f"{exc.name or ''} {exc}"
+    for module, package in _DRIVER_PACKAGES.items():
+        if re.search(rf"\b{module}\b", text):
+            return f"install it with: pip install '{package}'"
+    return "install the drivers with: pip install 'psycopg[binary]' pymysql redis"
+
+
+def _query_keys(url: str) -> set[str]:
+    query = url.split("?", 1)[1] if "?" in url else ""
+    return {part.split("=", 1)[0].lower() for part in re.split("[&;]", query) if part}
+
+
+def _network_args(url: str, kind: str) -> dict:
+    """Driver timeouts that end a hang on a dead link; what the URL sets itself is kept."""
+    t = NETWORK_TIMEOUTS
+    if kind == "postgresql":
+        args = {
+            "connect_timeout": t["connect"],
+            "keepalives": 1, "keepalives_idle": t["keepalive_idle"],
+            "keepalives_interval": t["keepalive_interval"], "keepalives_count": t["keepalive_count"],
+            # Sent data left unacknowledged this long (milliseconds) closes the connection.
+            "tcp_user_timeout": t["read"] * 1000,
+            "options": f"-c statement_timeout={t['read'] * 1000}",
+        }
+    else:  # pymysql, mysqlclient
+        args = {"connect_timeout": t["connect"], "read_timeout": t["read"], "write_timeout": t["read"]}
+    given = _query_keys(url)
+    return {k: v for k, v in args.items() if k not in given}
+
+
+def _redis_url(url: str) -> str:
+    """``url`` with redis-py's socket timeouts and keepalive added where it sets none."""
+    t = NETWORK_TIMEOUTS
+    wanted = {"socket_connect_timeout": t["connect"], "socket_timeout": t["read"],
+              "socket_keepalive": "true", "health_check_interval": t["keepalive_idle"]}
+    given = _query_keys(url)
+    extra = "&".join(f"{k}={v}" for k, v in wanted.items() if k not in given)
+    if not extra:
+        return url
+    return url + ("&" if "?" in url else "?") + extra
+
+
+def storage_exists(url: str) -> bool:
+    """False for a SQLite or journal file that is not there yet; True for a server (it is asked later)."""
+    kind = storage_kind(url)
+    if kind == "journal":
+        return journal_path(url).exists()
+    if kind == "sqlite":
+        from sqlalchemy.engine import make_url
+
+        try:
+            database = make_url(url).database
+        except Exception:  # noqa: BLE001 - a malformed URL: let open_storage say what is wrong
+            return True
+        return not database or database == ":memory:" or Path(database).exists()
+    return True
+
+
+def journal_path(url: str) -> Path:
+    """The file of ``journal:///relative/path`` or ``journal:////absolute/path``."""
+    rest = url.split("://", 1)[1]
+    if not rest.startswith("/") or rest == "/":
+        raise SearchError(
+            f"storage {redact(url)!r} is not a journal URL; use journal:///relative/path.log "
+            "(three slashes: from the working directory) or journal:////absolute/path.log (four)"
+        )
+    return Path(rest[1:])
 
 
 def _heartbeat_options(heartbeat: int | None) -> dict:
@@ -134,13 +263,12 @@ def _open_sqlite(url: str, create: bool, beat: dict) -> BaseStorage:
     if database and database != ":memory:":
         _file_for_storage(Path(database), create, f"storage {url}")
     # A generous busy timeout: readers (the dashboard, `search trials`) may hold the file briefly.
-    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **beat)
+    return HeartbeatRDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **beat)
 
 
-def _journal_file_backend(path_text: str, create: bool):
+def _journal_file_backend(path: Path, create: bool):
     from optuna.storages.journal import JournalFileBackend
 
-    path = Path(path_text)
     _file_for_storage(path, create, f"journal file {path}")
     _check_journal(path)
     return JournalFileBackend(str(path))

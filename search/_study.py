@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 import sys
 import time
+import uuid
 import warnings
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,32 +18,17 @@ from optuna.trial import FrozenTrial, TrialState
 from objectives import EpochResult, Objective, SearchSpace, Splits
 
 from search._config import RunConfig
-from search._errors import SearchError
+from search._errors import SearchError, is_storage_error
 from search._heartbeat import retry_callback
+from search._optuna import study_storage, trial_id
+from search._record import METRIC, STUDY_ATTR, RunSummary, count_states
+from search._signals import INTERRUPTS
 from search._pruners import make_pruner
 from search._samplers import make_sampler
-from search._storage import open_storage, redact, resolve_storage_url, scrub, storage_kind
+from search._storage import open_storage, redact, resolve_storage_url, scrub, storage_exists, storage_kind
 
-# The study user attribute that records how a study was made; a run that continues the
-# study must match it, or its trials would not be comparable.
-STUDY_ATTR = "search"
-_COMPATIBLE_KEYS = ("dataset", "validation_fraction", "seed", "limit_train", "space")
 # How long a worker waits for a storage that went away (a database restart) before giving up.
 RECONNECT_SECONDS = 120.0
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What a run did, and where the study stands after it."""
-
-    study: str
-    storage: str  # redacted
-    wall_seconds: float
-    run_states: dict[str, int]  # this run's finished trials by state
-    study_states: dict[str, int]  # the whole study's trials by state
-    best_number: int | None = None
-    best_value: float | None = None
-    best_params: dict[str, Any] = field(default_factory=dict)
 
 
 def study_metadata(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
@@ -55,16 +42,71 @@ def study_metadata(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
     }
 
 
-def load_space(config: RunConfig) -> SearchSpace:
+def load_space(config: RunConfig, stored: dict[str, Any] | None = None) -> SearchSpace:
+    """The space the run asks for; a continued study's own when the run names none."""
+    if stored is not None and not ({"space", "max_epochs"} & config.given):
+        return SearchSpace.from_mapping(stored)
     if config.space is None:
         return SearchSpace.from_mapping({}, max_epochs=config.max_epochs)
     return SearchSpace.from_file(config.space, max_epochs=config.max_epochs)
 
 
-def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None) -> tuple[SearchSpace, Objective, str, optuna.Study]:
+# The flag that sets each recorded key, for messages.
+_FLAGS = {"dataset": "--dataset", "validation_fraction": "--validation-fraction", "seed": "--seed", "limit_train": "--limit-train"}
+
+
+def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunConfig:
+    """``config`` with what the user left out taken from the study it continues.
+
+    A study's trials are comparable only on one data set, split and space, so a flag the
+    user gave that differs from the study's record is refused, naming both values.
+    """
+    data = dict(dataset=config.data.dataset, validation_fraction=config.data.validation_fraction,
+                seed=config.seed, limit_train=config.data.limit_train)
+    for key, flag in _FLAGS.items():
+        if key not in made:
+            continue
+        if key in config.given and made[key] != data[key]:
+            raise SearchError(
+                f"study {name!r} was made with {flag} {_show(made[key])}, but this run asks for {flag} {_show(data[key])}; "
+                f"leave {flag} out to continue it, or choose another --study name"
+            )
+        data[key] = made[key]
+    seed = data.pop("seed")
+    return dataclasses.replace(config, seed=seed, data=dataclasses.replace(config.data, seed=seed, **data))
+
+
+def _show(value: Any) -> str:
+    return "(all)" if value is None else str(value)
+
+
+def _space_differences(stored: dict[str, Any], asked: dict[str, Any]) -> str:
+    keys = sorted(k for k in set(stored) | set(asked) if stored.get(k) != asked.get(k))
+    return "; ".join(f"{k}: the study has {_brief(stored.get(k))}, this run {_brief(asked.get(k))}" for k in keys)
+
+
+def _brief(spec: Any) -> str:
+    if isinstance(spec, dict):
+        if "choices" in spec:
+            return str(spec["choices"])
+        text = f"{spec.get('low')}..{spec.get('high')}"
+        return text + (" log" if spec.get("log") else "")
+    return repr(spec)
+
+
+@dataclass
+class Prepared:
+    """What a run works with, all checked before the first write."""
+
+    config: RunConfig  # with a continued study's record filled in
+    space: SearchSpace
+    objective: Objective
+    url: str
+    study: optuna.Study
+
+
+def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_attrs: dict | None = None) -> Prepared:
     """Everything a run needs, checked before the first write, so a refused run changes nothing."""
-    space = load_space(config)
-    objective = Objective(space, config.data, config.device, config.seed, on_epoch=on_epoch, splits=splits)
     url = resolve_storage_url(config.storage)
     if config.jobs > 1 and storage_kind(url) == "sqlite":
         raise SearchError(
@@ -72,9 +114,41 @@ def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None) -> t
             f"one; use --storage journal:///studies/{config.study}.log (this machine) "
             "or postgresql://... / mysql+pymysql://... / redis://... (many machines)"
         )
-    storage = open_storage(url, heartbeat=config.heartbeat or None)
-    study = _open_study(storage, config, study_metadata(config, space))
-    return space, objective, url, study
+    # A storage file not made yet holds no study, and a refused run must not create it.
+    storage = open_storage(url, heartbeat=config.heartbeat or None) if storage_exists(url) else None
+    made = _recorded(storage, config.study) if storage is not None else None
+    if made is not None:
+        config = continue_config(config, config.study, made)
+    space = load_space(config, made.get("space") if made else None)
+    metadata = study_metadata(config, space)
+    if made is not None and made.get("space") != metadata["space"]:
+        raise SearchError(
+            f"study {config.study!r} was made with another search space ({_space_differences(made['space'], metadata['space'])}); "
+            "leave --space and --max-epochs out to continue it, or choose another --study name"
+        )
+    objective = Objective(space, config.data, config.device, config.seed, on_epoch=on_epoch, splits=splits,
+                          stop=INTERRUPTS.stop_requested, run_attrs=run_attrs)
+    if storage is None:
+        storage = open_storage(url, heartbeat=config.heartbeat or None)
+    study = _open_study(storage, config, metadata)
+    return Prepared(config, space, objective, url, study)
+
+
+def _recorded(storage, name: str) -> dict[str, Any] | None:
+    """How the study called ``name`` was made, or None when there is no such study yet."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    made = storage.get_study_user_attrs(study_id).get(STUDY_ATTR)
+    if not isinstance(made, dict) or not isinstance(made.get("space"), dict):
+        raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
+    return made
+
+
+def new_run_attrs(config: RunConfig) -> dict[str, Any]:
+    """What every trial of this run records about it (the ``run`` user attribute)."""
+    return {"id": uuid.uuid4().hex[:12], "sampler": config.sampler, "pruner": config.pruner, "host": socket.gethostname()}
 
 
 def run_study(
@@ -83,14 +157,16 @@ def run_study(
     on_epoch: Callable[[optuna.Trial, EpochResult], None] | None = None,
     worker: int = 0,
     splits: Splits | None = None,
+    run_attrs: dict[str, Any] | None = None,
 ) -> RunSummary:
     """Run ``config.n_trials`` more trials of ``config.study`` in this process, creating it if new."""
-    space, objective, url, study = prepare(config, on_epoch, splits)
+    run = prepare(config, on_epoch, splits, run_attrs or new_run_attrs(config))
+    config, study, url, objective = run.config, run.study, run.url, run.objective
 
     # Seed by how far the study has come (and by worker): a continued study must not replay
     # the samples its first run drew, yet a fresh study with the same seed is reproducible.
     study.sampler = make_sampler(config.sampler, config.seed + len(study.get_trials(deepcopy=False)) + 7919 * worker)
-    study.pruner = make_pruner(config.pruner, space.max_epochs)
+    study.pruner = make_pruner(config.pruner, run.space.max_epochs)
 
     finished: list[FrozenTrial] = []
     running: dict[str, int | None] = {"trial_id": None}
@@ -100,9 +176,10 @@ def run_study(
         running["trial_id"] = None
         if on_trial is not None:
             on_trial(study, trial)
+        INTERRUPTS.check()  # a Ctrl-C during the trial's last steps or its tell stops here
 
     def tracked(trial: optuna.Trial) -> float:
-        running["trial_id"] = trial._trial_id
+        running["trial_id"] = trial_id(trial)
         try:
             return objective(trial)
         except RuntimeError as exc:  # the trial fails alone; its reason goes on record
@@ -110,21 +187,34 @@ def run_study(
             raise
 
     started = time.perf_counter()
+    with INTERRUPTS.deferred():
+        while True:
+            INTERRUPTS.check()
+            left = None if config.n_trials is None else config.n_trials - len(finished)
+            time_left = None if config.timeout is None else config.timeout - (time.perf_counter() - started)
+            if left == 0 or (time_left is not None and time_left <= 0):
+                break
+            try:
+                _optimize(study, tracked, left, time_left, collect)
+                break
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                _wait_for_storage(study, url, exc)
+                _fail_own_trial(study, running["trial_id"], "the storage connection was lost")
+                running["trial_id"] = None
+        return summarize_safely(study, url, time.perf_counter() - started, finished)
+
+
+def summarize_safely(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial]) -> RunSummary:
+    """`summarize`, waiting for a storage that went away at the very end (the trials are stored)."""
     while True:
-        left = None if config.n_trials is None else config.n_trials - len(finished)
-        time_left = None if config.timeout is None else config.timeout - (time.perf_counter() - started)
-        if left == 0 or (time_left is not None and time_left <= 0):
-            break
         try:
-            _optimize(study, tracked, left, time_left, collect)
-            break
+            return summarize(study, url, wall_seconds, finished)
         except Exception as exc:
             if not is_storage_error(exc):
                 raise
             _wait_for_storage(study, url, exc)
-            _fail_own_trial(study, running["trial_id"], "the storage connection was lost")
-            running["trial_id"] = None
-    return summarize(study, url, time.perf_counter() - started, finished)
 
 
 def _optimize(study, objective, n_trials, timeout, callback) -> None:
@@ -142,36 +232,13 @@ def _optimize(study, objective, n_trials, timeout, callback) -> None:
         )
 
 
-def is_storage_error(exc: BaseException | None) -> bool:
-    """Whether ``exc``, or an error it was raised from, means the storage went away.
-
-    The chain matters: when the storage fails while Optuna records a trial, Optuna's own
-    clean-up can raise a second error (an UnboundLocalError in Optuna 5) on top of it.
-    """
-    import sqlalchemy.exc
-
-    kinds: tuple[type[BaseException], ...] = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
-    try:
-        import redis.exceptions
-
-        kinds += (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-    except ImportError:
-        pass
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kinds):
-            return True
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 def _wait_for_storage(study: optuna.Study, url: str, exc: BaseException) -> None:
     """Wait for the storage to answer again; a `SearchError` if it does not in time."""
     print(f"search: lost the storage {redact(url)} ({scrub(str(exc), url)}); reconnecting...", file=sys.stderr, flush=True)
     deadline = time.monotonic() + RECONNECT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(2.0)
+        INTERRUPTS.check()
         try:
             study.get_trials(deepcopy=False)
             print("search: the storage is back; the study goes on", file=sys.stderr, flush=True)
@@ -189,7 +256,7 @@ def _fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> N
     """Fail the trial this worker was running when the storage went away, and queue it again."""
     if trial_id is None:
         return
-    storage = study._storage
+    storage = study_storage(study)
     trial = storage.get_trial(trial_id)
     if trial.state != TrialState.RUNNING:
         return  # Optuna managed to record it, or a heartbeat check got there first
@@ -216,32 +283,30 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> optuna.
     )
     if STUDY_ATTR not in study.user_attrs:  # another worker may have made it a moment ago
         study.set_user_attr(STUDY_ATTR, metadata)
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([METRIC])  # optuna-dashboard shows this instead of "Objective 0"
     else:
         check_compatible(config.study, study, metadata)
     return study
 
 
 def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -> None:
-    """Refuse to continue a study made with another data set, split or space."""
+    """Refuse to join a study made with another data set, split or space (a worker that lost a race)."""
     stored = study.user_attrs.get(STUDY_ATTR)
-    if stored is None or study.direction != optuna.study.StudyDirection.MAXIMIZE:
+    if not isinstance(stored, dict) or study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
-    for key in _COMPATIBLE_KEYS:
+    for key, flag in _FLAGS.items():
         if stored.get(key) != metadata[key]:
-            if key == "space":
-                differ = sorted(k for k in metadata["space"] if stored["space"].get(k) != metadata["space"][k])
-                what = f"a different search space ({', '.join(differ)} differ)"
-            else:
-                what = f"{key}={stored.get(key)!r}, but this run asks for {key}={metadata[key]!r}"
             raise SearchError(
-                f"study {name!r} was made with {what}; continue it with the same options "
-                "or choose another --study name"
+                f"study {name!r} was made with {flag} {_show(stored.get(key))}, but this run asks for "
+                f"{flag} {_show(metadata[key])}; choose another --study name"
             )
-
-
-def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
-    counts = Counter(t.state.name for t in trials)
-    return {state.name: counts.get(state.name, 0) for state in TrialState}
+    if stored.get("space") != metadata["space"]:
+        raise SearchError(
+            f"study {name!r} was made with another search space "
+            f"({_space_differences(stored.get('space') or {}, metadata['space'])}); choose another --study name"
+        )
 
 
 def summarize(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial]) -> RunSummary:

@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 import time
-from datetime import datetime
 
 import torch
 import torch.multiprocessing
@@ -21,7 +20,9 @@ from objectives import resolve_device
 
 from search._config import RunConfig
 from search._errors import SearchError
-from search._study import RunSummary, prepare, run_study, summarize
+from search._record import RUN_ATTR, RunSummary
+from search._signals import INTERRUPTS
+from search._study import new_run_attrs, prepare, run_study, summarize_safely
 
 EXIT_INTERRUPTED = 130
 
@@ -54,21 +55,21 @@ def split_trials(n_trials: int | None, jobs: int) -> list[int | None]:
     return [n_trials // jobs + (1 if i < n_trials % jobs else 0) for i in range(jobs)]
 
 
-def worker_main(config: RunConfig, index: int, threads: int, gpu: str | None, splits) -> None:
+def worker_main(config: RunConfig, index: int, threads: int, gpu: str | None, splits, run_attrs: dict) -> None:
     """One worker process: its threads, its GPU, its share of the trials."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     import torch
 
-    from search._cli import install_sigterm, quiet_optuna
+    from search._cli import quiet_optuna
     from search._progress import Progress
 
-    install_sigterm()
+    INTERRUPTS.install()
     quiet_optuna()
     torch.set_num_threads(threads)
     progress = Progress(config.n_trials, label=f"w{index}")
     try:
-        run_study(config, on_trial=progress.trial, worker=index, splits=splits)
+        run_study(config, on_trial=progress.trial, worker=index, splits=splits, run_attrs=run_attrs)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except SearchError as exc:
@@ -84,7 +85,11 @@ def run_workers(config: RunConfig) -> RunSummary:
     # The parent keeps the data on the CPU (each worker moves it to its own device); an
     # asked-for device this machine lacks is refused here, once.
     resolve_device(config.device)
-    _, objective, url, study = prepare(dataclasses.replace(config, device="cpu"))
+    run_attrs = new_run_attrs(config)
+    prepared = prepare(dataclasses.replace(config, device="cpu"))
+    objective, url, study = prepared.objective, prepared.url, prepared.study
+    # The workers get the configuration as resolved against a continued study's record.
+    config = dataclasses.replace(prepared.config, device=config.device, explicit=None)
     # Workers never touch the test split: they get it empty.
     splits = dataclasses.replace(objective.splits, test_x=objective.splits.test_x[:0], test_y=objective.splits.test_y[:0])
     for name in ("train_x", "train_y", "val_x", "val_y"):
@@ -92,14 +97,14 @@ def run_workers(config: RunConfig) -> RunSummary:
     gpus = _gpus() if config.device in ("auto", "cuda") else []
     threads = max(1, available_cores() // config.jobs)
     context = torch.multiprocessing.get_context("spawn")  # pickles tensors as shared-memory handles
-    started_at, started = datetime.now(), time.perf_counter()
+    started = time.perf_counter()
     workers = []
     for index, n in enumerate(split_trials(config.n_trials, config.jobs)):
         if n == 0:
             continue
         share = dataclasses.replace(config, n_trials=n, jobs=1)
         gpu = gpu_for(index, gpus)
-        process = context.Process(target=worker_main, args=(share, index, threads, gpu, splits), name=f"search-worker-{index}")
+        process = context.Process(target=worker_main, args=(share, index, threads, gpu, splits, run_attrs), name=f"search-worker-{index}")
         process.start()
         workers.append(process)
 
@@ -119,8 +124,10 @@ def run_workers(config: RunConfig) -> RunSummary:
     failed = [p.name for p in workers if p.exitcode not in (0, None)]
     if failed:
         raise SearchError(f"{len(failed)} of {len(workers)} workers stopped with an error (see above)")
-    mine = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_start >= started_at and t.state.is_finished()]
-    return summarize(study, url, time.perf_counter() - started, mine)
+    # This run's trials are those its workers made (other machines may share the study).
+    mine = [t for t in study.get_trials(deepcopy=False)
+            if t.state.is_finished() and (t.user_attrs.get(RUN_ATTR) or {}).get("id") == run_attrs["id"]]
+    return summarize_safely(study, url, time.perf_counter() - started, mine)
 
 
 def _join(workers) -> bool:

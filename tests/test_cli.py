@@ -81,19 +81,38 @@ def test_continuing_with_another_dataset_or_space_is_refused(cli, fashion_root):
     assert cli(*run_args(fashion_root, "s", 2))[0] == 0
     before = dump()
     code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 1, *FAST)
-    assert code == 1 and "dataset='fashion-mnist', but this run asks for dataset='synthetic'" in err
+    assert code == 1 and "made with --dataset fashion-mnist, but this run asks for --dataset synthetic" in err
     code, _, err = cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 1, "--limit-train", "400", "--max-epochs", "5", "--seed", "1")
-    assert code == 1 and "different search space (epochs differ)" in err
+    assert code == 1 and "another search space (epochs: the study has 1..3, this run 1..5)" in err
+    code, _, err = cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 1, "--seed", "7")
+    assert code == 1 and "made with --seed 1, but this run asks for --seed 7" in err
     assert dump() == before
+
+
+def test_a_continued_study_keeps_what_it_was_made_with(cli, workdir):
+    """`search run --study demo` on a synthetic study continues it; it does not look for FashionMNIST."""
+    made = ("run", "--study", "demo", "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 2, "--limit-train", 300, "--seed", 4)
+    assert cli(*made)[0] == 0
+    code, out, err = cli("run", "--study", "demo", "--n-trials", 1, "--data-dir", workdir / "no-data-here")
+    assert code == 0, err
+    assert "the study: 2 trials" in out
+    study = load("demo")
+    assert study.user_attrs[STUDY_ATTR]["dataset"] == "synthetic"
+    assert all(t.params.get("epochs", 1) <= 2 for t in study.trials)
+    assert study.trials[1].user_attrs["seed"] == 4 + 1  # the study's seed, not the default 0
+    assert not (workdir / "no-data-here").exists()
 
 
 BAD_INPUT = [
     (["--n-trials", "x"], 2, "argument --n-trials: invalid int value: 'x'"),
-    (["--n-trials", "0"], 1, "n_trials is 0, but must be >= 1"),
+    (["--n-trials", "0"], 1, "--n-trials is 0, but must be >= 1"),
+    (["--n-trials", "-3"], 1, "--n-trials is -3, but must be >= 1"),
     (["--sampler", "grid"], 2, "argument --sampler: invalid choice: 'grid'"),
-    (["--timeout", "-5"], 1, "timeout is -5.0, but must be > 0"),
-    (["--validation-fraction", "2"], 1, "validation_fraction is 2.0"),
-    (["--limit-train", "-1"], 1, "limit_train is -1"),
+    (["--timeout", "-5"], 1, "--timeout is -5, but must be > 0"),
+    (["--validation-fraction", "2", "--study", "fresh"], 1, "--validation-fraction is 2.0, but must be > 0 and < 1"),
+    (["--limit-train", "0", "--study", "fresh"], 1, "--limit-train is 0, but must be >= 1"),
+    (["--max-epochs", "0"], 1, "--max-epochs is 0, but must be >= 1"),
+    (["--jobs", "0"], 1, "--jobs is 0, but must be >= 1"),
     (["--space", "missing.yaml"], 1, "cannot read space file missing.yaml"),
     (["--storage", "nonsense"], 1, "is not a storage URL"),
     (["--storage", "postgresql://root:pw123@127.0.0.1:1/test"], 1, "cannot open storage postgresql://root:***@127.0.0.1:1/test"),
@@ -115,7 +134,20 @@ def test_bad_input_is_one_line_and_changes_nothing(cli, fashion_root, extra, cod
 def test_missing_data_is_one_line_and_creates_no_study(cli, workdir):
     code, _, err = cli("run", "--study", "x", "--data-dir", workdir / "nodata", "--n-trials", 1)
     assert code == 1 and "put train-images-idx3-ubyte.gz" in err and len(err.strip().splitlines()) == 1
-    assert not (workdir / "studies" / "studies.db").exists()
+    assert not (workdir / "studies").exists()
+    assert not (workdir / "nodata").exists()
+
+
+@pytest.mark.parametrize("content", [[], ["notes.txt"]])
+def test_a_failed_data_load_leaves_the_folder_as_it_was(cli, workdir, content):
+    """An empty --data-dir, or one with other files, gets no FashionMNIST/raw/ from a refused run."""
+    folder = workdir / "mine"
+    folder.mkdir()
+    for name in content:
+        (folder / name).write_text("mine")
+    code, _, err = cli("run", "--study", "x", "--data-dir", folder, "--n-trials", 1)
+    assert code == 1 and "could not be downloaded" in err
+    assert sorted(p.name for p in folder.iterdir()) == content
 
 
 def test_bad_space_file_is_refused(cli, fashion_root, workdir):

@@ -1,6 +1,7 @@
 """studies, trials, best, export, train, report, delete: called in-process on a real SQLite study."""
 
 import json
+import re
 import shutil
 
 import optuna
@@ -41,7 +42,10 @@ def test_studies_lists_counts_and_dataset(cli, study_db):
     assert row["complete"] + row["pruned"] + row["fail"] == 6 and 0 < row["best_value"] <= 1
     assert row["created"] <= row["updated"]
     code, out, _ = cli("studies")
-    assert code == 0 and "s" in out and "best_value" in out
+    header, line = out.splitlines()
+    assert code == 0 and header.split()[:2] == ["study", "trials"] and "complete" in header and "best_value" in header
+    assert line.split()[:2] == ["s", "6"]
+    assert str(float(f"{row['best_value']:.4g}")) in line.split()  # rounded for people
 
 
 def test_studies_on_missing_storage_creates_nothing(cli, workdir):
@@ -56,14 +60,35 @@ def test_trials_to_file(cli, study_db, workdir, fmt):
     assert code == 0 and "wrote 6 trials" in out
     df = pd.read_csv(workdir / "t.csv") if fmt == "csv" else pd.read_json(workdir / "t.json")
     assert list(df["number"]) == list(range(6))
-    for column in ("state", "value", "seconds", "epochs_run", "params_lr", "params_optimizer", "user_attrs_samples_per_second"):
+    for column in ("state", "value", "seconds", "epochs_run", "lr", "optimizer", "samples_per_second", "val_loss", "config", "run"):
         assert column in df.columns, column
+    assert not [c for c in df.columns if c.startswith(("params_", "user_attrs_"))]
 
 
-def test_trials_table(cli, study_db):
+def test_trials_json_nests_objects(cli, study_db, workdir):
+    code, out, _ = cli("trials", "--study", "s", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 6
+    assert isinstance(rows[0]["config"], dict) and rows[0]["config"]["lr"] == rows[0]["lr"]
+    assert rows[0]["run"]["sampler"] == "tpe" and rows[0]["run"]["pruner"] == "median"
+
+
+def test_trials_table_fits_a_terminal(cli, study_db):
     code, out, _ = cli("trials", "--study", "s")
-    assert code == 0 and out.splitlines()[0].split()[:3] == ["number", "state", "value"]
-    assert len(out.strip().splitlines()) == 7
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:5] == ["number", "state", "value", "seconds", "epochs_run"]
+    assert len(lines) == 7 and max(map(len, lines)) <= 100
+    assert "user_attrs" not in out and "config" not in lines[0]
+    shown = [float(line.split()[lines[0].split().index("lr")]) for line in lines[1:]]
+    stored = [t.params["lr"] for t in optuna.load_study(study_name="s", storage=f"sqlite:///{DB}").trials]
+    assert shown == [float(f"{v:.4g}") for v in stored] and shown != stored  # 4 significant digits
+
+
+def test_trials_columns_choose(cli, study_db):
+    code, out, _ = cli("trials", "--study", "s", "--columns", "number,val_loss,lr")
+    assert code == 0 and out.splitlines()[0].split() == ["number", "val_loss", "lr"]
+    code, _, err = cli("trials", "--study", "s", "--columns", "number,nope")
+    assert code == 1 and "--columns: no column 'nope'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_best_json_matches_storage(cli, study_db):
@@ -71,24 +96,49 @@ def test_best_json_matches_storage(cli, study_db):
     best = json.loads(out)
     trial = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}").best_trial
     assert (best["number"], best["value"], best["params"]) == (trial.number, trial.value, trial.params)
-    assert "epochs_run" in best["user_attrs"] and isinstance(best["warnings"], list)
+    assert best["user_attrs"] == trial.user_attrs  # full precision in JSON
+    from search._inspect import edge_warnings, stored_space
+
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}")
+    assert best["warnings"] == edge_warnings(trial, stored_space(study))
+
+
+def test_best_rounds_for_people(cli, study_db):
+    code, out, _ = cli("best", "--study", "s")
+    trial = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}").best_trial
+    val_loss = trial.user_attrs["val_loss"]
+    assert code == 0 and f"val_loss: {float(f'{val_loss:.4g}')}" in out
+    assert str(trial.user_attrs["val_loss"]) not in out
+
+
+def _add_best(study, params, distributions):
+    study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.999,
+                                              user_attrs={"config": {**params, "hidden": [32, 32], "activation": "relu"}}))
 
 
 def test_best_warns_at_the_edge_of_a_range(cli, workdir, fashion_root):
-    (workdir / "space.yaml").write_text("lr: {low: 0.01, high: 0.1, log: true}\noptimizer: momentum\nhidden_units: 32\nepochs: {low: 1, high: 2}\n")
-    base = ["run", "--study", "edge", "--data-dir", fashion_root, "--space", "space.yaml", "--limit-train", "300", "--pruner", "none"]
+    (workdir / "space.yaml").write_text("lr: {low: 0.01, high: 0.1, log: true}\noptimizer: momentum\nhidden_units: 32\n")
+    base = ["run", "--study", "edge", "--dataset", "synthetic", "--space", "space.yaml", "--max-epochs", "5", "--limit-train", "300", "--pruner", "none"]
     assert cli(*base, "--n-trials", "1")[0] == 0
     study = optuna.load_study(study_name="edge", storage=f"sqlite:///{DB}")
-    study.enqueue_trial({"lr": 0.1, "momentum": 0.75, "epochs": 2, "batch_size": 64})
-    assert cli(*base, "--n-trials", "1")[0] == 0
-    trial = max(study.trials, key=lambda t: t.value)
+    dists = study.trials[0].distributions
+    _add_best(study, {"lr": 0.1, "momentum": 0.75, "epochs": 5, "batch_size": 128}, dists)
     code, out, err = cli("best", "--study", "edge")
-    assert code == 0 and f"trial {trial.number}" in out
-    if trial.params["lr"] == 0.1:
-        assert "lr=0.1 is at the upper edge of its range [0.01, 0.1]" in err
-    assert "epochs=" in err or "batch_size=" in err  # epochs at 1 or 2, batch size 32 or 512 are edges too
+    assert code == 0 and "trial 1, validation accuracy 0.9990" in out
+    assert "lr=0.1 is at the upper edge of its range [0.01, 0.1]; widen it with lr: {low: ..., high: ...} in a --space file" in err
+    assert "epochs=5 is at the upper edge of its range [1, 5]; widen it with --max-epochs" in err
+    assert "batch_size" not in err and "momentum" not in err  # 128 and 0.75 sit inside their ranges
     code, out, _ = cli("best", "--study", "edge", "--json")
-    assert json.loads(out)["warnings"]
+    assert len(json.loads(out)["warnings"]) == 2
+
+
+def test_an_unreadable_stored_space_is_said(cli, workdir, fashion_root):
+    assert cli("run", "--study", "odd", "--data-dir", fashion_root, "--n-trials", "1", "--max-epochs", "1", "--limit-train", "200")[0] == 0
+    study = optuna.load_study(study_name="odd", storage=f"sqlite:///{DB}")
+    made = study.user_attrs["search"]
+    study.set_user_attr("search", {**made, "space": {**made["space"], "dropout": 0.5}})
+    code, _, err = cli("best", "--study", "odd")
+    assert code == 1 and "recorded search space this version cannot read: unknown parameter 'dropout'" in err
 
 
 def test_edge_rules():
@@ -120,6 +170,9 @@ def test_export_then_train_round_trips(cli, study_db, workdir, fashion_root):
     code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m/best.pt", "--json")
     assert code == 0, err
     result = json.loads(out)
+    epochs = exported["params"]["epochs"]
+    assert [line.split()[1] for line in err.splitlines()] == [f"{k}/{epochs}" for k in range(1, epochs + 1)]  # progress
+    assert (workdir / "m" / "best.json").exists() and result["metrics_path"] == "m/best.json"
     assert result["train_samples"] == 1000 and result["test_samples"] == 200
     assert 0 <= result["test_loss"] and 0.1 < result["test_accuracy"] <= 1
 
@@ -144,6 +197,10 @@ def test_hand_written_params_only_config_trains(cli, workdir, fashion_root):
     "content, message",
     [
         ("params: {lr: -1}\n", "lr is -1, but must be > 0"),
+        ("params: {lr: abc}\n", "c.yaml: lr is 'abc', but must be a number"),
+        ("params: {batch_size: 6.5}\n", "c.yaml: batch_size is 6.5, but must be an integer"),
+        ("params: {optimizer: [adam]}\n", "c.yaml: optimizer is ['adam'], but must be a str"),
+        ("params: {lr: 0.1}\nmodel: {hidden: abc}\n", "c.yaml: hidden is 'abc', but must be a list of integers"),
         ("params: {learning_rate: 0.1}\n", "unknown parameter 'learning_rate'"),
         ("nothing: here\n", "must hold a 'params' mapping"),
         ("params: {lr: [\n", "is not valid YAML or JSON"),
@@ -165,16 +222,20 @@ def test_report_has_its_plots(cli, study_db, workdir):
     code, out, _ = cli("report", "--study", "s", "--output", "r.html")
     assert code == 0
     page = (workdir / "r.html").read_text()
-    for title in ("Optimization history", "Learning curves", "Parameter importances", "Parallel coordinates", "Slices"):
+    for title in ("Optimization history", "Learning curves", "Parameter importances", "Parallel coordinates", "Slices", "Trials"):
         assert f"<h2>{title}</h2>" in page
     assert page.count('class="plotly-graph-div"') == 5
-    assert "Plotly.newPlot" in page and "https://cdn" not in page.split("Plotly.newPlot")[0][-500:]
+    assert "Plotly.newPlot" in page and not re.search(r"<script[^>]*src=", page)  # plotly.js inline: works offline
+    assert "<th>data set</th><td>fashion-mnist</td>" in page and "<th>sampler</th><td>tpe</td>" in page
+    assert f"<th>storage</th><td>sqlite:///{DB}</td>" in page and "<th>first trial started</th>" in page
+    assert page.count("<tr><td>") == 6  # the trials table
+    assert '"showlegend":true' in page and '"name":"complete"' in page
 
 
 def test_delete_asks_first(cli, study_db, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
-    code, _, err = cli("delete", "--study", "s")
-    assert code == 1 and "not deleted" in err
+    code, out, err = cli("delete", "--study", "s")
+    assert code == 0 and "kept study 's'; nothing was deleted" in out and err == ""  # saying no is no error
     assert optuna.get_all_study_names(f"sqlite:///{DB}") == ["s"]
     monkeypatch.setattr("builtins.input", lambda prompt: "y")
     assert cli("delete", "--study", "s")[0] == 0
@@ -186,7 +247,7 @@ def test_delete_yes(cli, study_db):
     assert code == 0 and "deleted study 's' (6 trials)" in out
 
 
-@pytest.mark.parametrize("command", ["studies", "trials", "best", "export", "train", "dashboard", "report", "delete"])
+@pytest.mark.parametrize("command", ["studies", "trials", "best", "export", "train", "space", "dashboard", "report", "delete"])
 def test_every_help_has_an_example(cli, command):
     code, out, _ = cli(command, "--help")
     assert code == 0 and "example" in out and f"search {command}" in out

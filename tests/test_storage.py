@@ -62,7 +62,7 @@ def test_unreachable_database_is_one_line_without_password():
 def test_journal_file(tmp_path):
     import optuna
 
-    storage = open_storage(f"journal://{tmp_path}/j/study.log")
+    storage = open_storage(f"journal:///{tmp_path}/j/study.log")
     optuna.create_study(storage=storage, study_name="s").optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     assert (tmp_path / "j" / "study.log").exists()
 
@@ -70,7 +70,7 @@ def test_journal_file(tmp_path):
 def test_corrupt_files_are_one_clear_error(tmp_path):
     (tmp_path / "bad.log").write_text("garbage{\n")
     with pytest.raises(SearchError, match="is not an Optuna journal \\(line 1 is not JSON\\)"):
-        open_storage(f"journal://{tmp_path}/bad.log")
+        open_storage(f"journal:///{tmp_path}/bad.log")
     (tmp_path / "bad.db").write_text("not sqlite")
     with pytest.raises(SearchError, match="file is not a database"):
         open_storage(f"sqlite:///{tmp_path}/bad.db")

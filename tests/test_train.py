@@ -54,7 +54,7 @@ def test_same_seed_same_result(splits):
         ({"lr": -1}, "lr is -1, but must be > 0"),
         ({"batch_size": 0}, "batch_size is 0, but must be >= 1"),
         ({"optimizer": "rmsprop"}, "optimizer is 'rmsprop', but must be one of sgd, momentum, adam"),
-        ({"momentum": 1.0}, "momentum is 1.0, but must be >= 0 and < 1"),
+        ({"momentum": 1.0}, "momentum is 1, but must be >= 0 and < 1"),
         ({"loss": "hinge"}, "loss is 'hinge'"),
     ],
 )

@@ -18,7 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 STORAGES = {
-    "journal": lambda tmp: f"journal://{tmp}/study.log",
+    "journal": lambda tmp: f"journal:///{tmp}/study.log",
     "postgresql": lambda tmp: "postgresql://root@127.0.0.1:5432/test",
     "mysql": lambda tmp: "mysql+pymysql://root@127.0.0.1:3306/test",
     "redis": lambda tmp: "redis://127.0.0.1:6379/0",
@@ -151,7 +151,7 @@ def test_interrupt_fails_the_running_trial_and_says_how_to_continue(tmp_path, sp
 
 
 def test_ctrl_c_reaches_every_worker(tmp_path, space, name):
-    url = f"journal://{tmp_path}/j.log"
+    url = f"journal:///{tmp_path}/j.log"
     group = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 2000,
                    "--space", space(LONG), "--n-trials", 4, "--jobs", 2, popen={"start_new_session": True})
     wait_for(lambda: len([t for t in trials_in(url, name, TrialState.RUNNING) if t.params]) == 2)

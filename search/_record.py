@@ -1,0 +1,36 @@
+"""What a study records about itself, and what a run reports: no torch, so listings start fast."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+# The study user attribute that records how a study was made; a run that continues the
+# study must match it, or its trials would not be comparable.
+STUDY_ATTR = "search"
+# The objective's name, stored with the study (optuna-dashboard shows it).
+METRIC = "validation accuracy"
+# The trial user attribute naming the run that made a trial (id, sampler, pruner, host).
+RUN_ATTR = "run"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did, and where the study stands after it."""
+
+    study: str
+    storage: str  # redacted
+    wall_seconds: float
+    run_states: dict[str, int]  # this run's finished trials by state
+    study_states: dict[str, int]  # the whole study's trials by state
+    best_number: int | None = None
+    best_value: float | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+
+
+def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
+    counts = Counter(t.state.name for t in trials)
+    return {state.name: counts.get(state.name, 0) for state in TrialState}
