@@ -7,6 +7,7 @@ page's width, never a fixed one of its own.
 from __future__ import annotations
 
 import html
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ def _figures(study: optuna.Study):
 
 def _plot(make, study: optuna.Study):
     try:
-        return make(study)
+        with warnings.catch_warnings():  # Optuna's notes on small samples: the page says enough
+            warnings.simplefilter("ignore")
+            return make(study)
     except (ValueError, RuntimeError) as exc:
         if any(phrase in str(exc) for phrase in _TOO_FEW):
             return f"Not enough trials for this plot yet: {exc}"
@@ -110,7 +113,7 @@ def _learning_curves(study: optuna.Study):
         shown.add(state)
     if not figure.data:
         return "No trial has reported an epoch yet."
-    figure.update_layout(xaxis_title="epoch", yaxis_title=METRIC, legend_title_text="trial state",
+    figure.update_layout(xaxis=dict(title="epoch", tick0=1, dtick=1 if len(figure.data) and max(max(t.x) for t in figure.data) <= 20 else None), yaxis_title=METRIC, legend_title_text="trial state",
                          template="plotly_white", height=450)
     return figure
 

@@ -175,9 +175,12 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
         raise SearchError(f"cannot open storage {redact(url)}: {scrub(str(exc), url)}") from exc
 
 
-def driver_hint(exc: ImportError) -> str:
+def driver_hint(exc: BaseException) -> str:
     """The pip line that installs the missing driver, as a user can type it anywhere."""
-    text = f"{exc.name or ''} {exc}"
+    text, seen = "", exc
+    while seen is not None:  # Optuna re-raises without the module's name; the cause has it
+        text += f" {getattr(seen, 'name', '') or ''} {seen}"
+        seen = seen.__cause__ or seen.__context__
     for module, package in _DRIVER_PACKAGES.items():
         if re.search(rf"\b{module}\b", text):
             return f"install it with: pip install '{package}'"

@@ -29,6 +29,7 @@ from search._storage import open_storage, redact, resolve_storage_url, scrub, st
 
 # How long a worker waits for a storage that went away (a database restart) before giving up.
 RECONNECT_SECONDS = 120.0
+_POLL_SECONDS = 2.0  # between looks at a storage that went away
 
 
 def study_metadata(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
@@ -167,6 +168,9 @@ def run_study(
     # the samples its first run drew, yet a fresh study with the same seed is reproducible.
     study.sampler = make_sampler(config.sampler, config.seed + len(study.get_trials(deepcopy=False)) + 7919 * worker)
     study.pruner = make_pruner(config.pruner, run.space.max_epochs)
+    # Recorded on every trial: what actually sampled and pruned it, not only the names asked for.
+    objective.run_attrs = {**(objective.run_attrs or {}), "sampler_class": type(study.sampler).__name__,
+                           "pruner_class": type(study.pruner).__name__}
 
     finished: list[FrozenTrial] = []
     running: dict[str, int | None] = {"trial_id": None}
@@ -237,7 +241,7 @@ def _wait_for_storage(study: optuna.Study, url: str, exc: BaseException) -> None
     print(f"search: lost the storage {redact(url)} ({scrub(str(exc), url)}); reconnecting...", file=sys.stderr, flush=True)
     deadline = time.monotonic() + RECONNECT_SECONDS
     while time.monotonic() < deadline:
-        time.sleep(2.0)
+        time.sleep(_POLL_SECONDS)
         INTERRUPTS.check()
         try:
             study.get_trials(deepcopy=False)

@@ -88,8 +88,8 @@ def run_workers(config: RunConfig) -> RunSummary:
     run_attrs = new_run_attrs(config)
     prepared = prepare(dataclasses.replace(config, device="cpu"))
     objective, url, study = prepared.objective, prepared.url, prepared.study
-    # The workers get the configuration as resolved against a continued study's record.
-    config = dataclasses.replace(prepared.config, device=config.device, explicit=None)
+    # The study exists now, with its record: the workers take everything from it.
+    config = dataclasses.replace(prepared.config, device=config.device, explicit=frozenset())
     # Workers never touch the test split: they get it empty.
     splits = dataclasses.replace(objective.splits, test_x=objective.splits.test_x[:0], test_y=objective.splits.test_y[:0])
     for name in ("train_x", "train_y", "val_x", "val_y"):

@@ -65,16 +65,51 @@ def test_synthetic_demo_runs_offline(cli):
     assert load("demo").user_attrs[STUDY_ATTR]["dataset"] == "synthetic"
 
 
-@pytest.mark.parametrize("sampler", ["random", "cmaes", "gp", "qmc"])
-def test_other_samplers(cli, fashion_root, sampler):
+@pytest.mark.parametrize("sampler, cls", [("random", "RandomSampler"), ("cmaes", "CmaEsSampler"), ("gp", "GPSampler"), ("qmc", "QMCSampler"), ("tpe", "TPESampler")])
+def test_the_named_sampler_is_the_one_used(cli, fashion_root, sampler, cls):
     code, _, err = cli(*run_args(fashion_root, sampler, 2, "--sampler", sampler))
     assert code == 0, err
+    runs = [t.user_attrs["run"] for t in load(sampler).trials]
+    assert {(r["sampler"], r["sampler_class"]) for r in runs} == {(sampler, cls)}
 
 
-@pytest.mark.parametrize("pruner", ["percentile", "sha", "hyperband", "none"])
-def test_other_pruners(cli, fashion_root, pruner):
-    code, _, err = cli(*run_args(fashion_root, pruner, 2, "--pruner", pruner))
+@pytest.mark.parametrize("pruner, cls", [("percentile", "PercentilePruner"), ("sha", "SuccessiveHalvingPruner"),
+                                         ("hyperband", "HyperbandPruner"), ("none", "NopPruner")])
+def test_the_named_pruner_is_the_one_used_and_prunes(cli, fashion_root, pruner, cls):
+    space = fashion_root / "prune-space.yaml"
+    space.write_text("hidden_units: 16\nepochs: 4\nbatch_size: 64\n")
+    code, _, err = cli("run", "--study", pruner, "--data-dir", fashion_root, "--n-trials", 14, "--space", space,
+                       "--sampler", "random", "--limit-train", 200, "--pruner", pruner)
     assert code == 0, err
+    trials = load(pruner).trials
+    assert {t.user_attrs["run"]["pruner_class"] for t in trials} == {cls}
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert (pruned == []) == (pruner == "none")
+
+
+def test_version(cli):
+    from importlib.metadata import version
+
+    code, out, _ = cli("--version")
+    assert code == 0 and out.strip() == f"search {version('search')}"
+
+
+def test_space_prints_a_file_run_takes_back(cli, fashion_root, workdir):
+    import yaml
+
+    from objectives import SearchSpace
+
+    code, out, _ = cli("space", "--max-epochs", "3")
+    assert code == 0 and out.startswith("# ")
+    (workdir / "space.yaml").write_text(out)
+    assert SearchSpace.from_file("space.yaml") == SearchSpace.from_mapping({}, max_epochs=3)
+    assert yaml.safe_load(out)["epochs"] == {"low": 1, "high": 3, "log": False, "step": 1}
+    code, _, err = cli("run", "--study", "sp", "--data-dir", fashion_root, "--space", "space.yaml", "--n-trials", 1, "--limit-train", 200)
+    assert code == 0, err
+    code, again, _ = cli("space", "--study", "sp")
+    assert code == 0 and again == out  # the study's own space, as it was made
+    code, _, err = cli("space", "--study", "nope")
+    assert code == 1 and "no study 'nope'" in err
 
 
 def test_continuing_with_another_dataset_or_space_is_refused(cli, fashion_root):

@@ -257,3 +257,28 @@ def test_every_help_has_an_example(cli, command):
 def test_dashboard_refuses_a_bad_port(cli, port):
     code, _, err = cli("dashboard", "--port", port)
     assert code == 2 and "argument --port" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["studies"], ["trials", "--study", "s"], ["best", "--study", "s"],
+                                     ["export", "--study", "s", "--output", "b.yaml"], ["space"], ["delete", "--study", "s", "--yes"]])
+def test_read_only_commands_import_no_heavy_modules(study_db, workdir, command):
+    """They start fast because they never import torch, torchvision, pandas or plotly (bench/startup.py times them)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from search._cli import main; code = main(sys.argv[1:]); "
+             "print('HEAVY', sorted(m for m in ('torch', 'torchvision', 'pandas', 'plotly') if m in sys.modules)); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", probe, *command], cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY []"
+
+
+def test_readme_and_gitignore_say_where_train_writes():
+    """`search train` writes models/NAME.pt and NAME.json: the README says so, and git ignores models/."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    readme = " ".join(root.joinpath("README.md").read_text().split())
+    assert "`--save-model m/best.pt` writes `m/best.pt` and `m/best.json`" in readme
+    assert "PATH.json" not in readme
+    assert "/models/" in root.joinpath(".gitignore").read_text().split()

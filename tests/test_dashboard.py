@@ -91,3 +91,24 @@ def test_cli_refuses_a_taken_port(cli, storage):
         assert code == 1 and "cannot listen on 127.0.0.1" in err
     finally:
         server.shutdown()
+
+
+def test_no_accept_encoding_and_no_traceback(storage, capfd):
+    """optuna-dashboard reads Accept-Encoding unguarded; a client without it gets the page, not a 500."""
+    import http.client
+
+    server, base = serve(storage, readonly=True)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+        connection.putrequest("GET", "/static/bundle.js", skip_accept_encoding=True)
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status == 200 and len(body) > 1000
+        assert response.getheader("Content-Encoding") != "gzip"
+        status, _ = request(base + "/api/studies/12345")  # an error inside the dashboard
+        assert status >= 400
+    finally:
+        server.shutdown()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err

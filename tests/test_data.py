@@ -18,10 +18,14 @@ def test_torchvision_loader_reads_idx_files(fashion_root):
 
 
 def test_split_is_seeded_and_disjoint(fashion_root):
+    from objectives._data import _split
+
     a = load_splits(DataConfig(data_dir=str(fashion_root), seed=3))
-    b = load_splits(DataConfig(data_dir=str(fashion_root), seed=3, download=True))
+    _split.cache_clear()  # b is built anew, not served from a's cache entry
+    b = load_splits(DataConfig(data_dir=str(fashion_root), seed=3))
     c = load_splits(DataConfig(data_dir=str(fashion_root), seed=4))
-    assert torch.equal(a.val_x, b.val_x)
+    assert a is not b and a.val_x.data_ptr() != b.val_x.data_ptr()
+    assert torch.equal(a.val_x, b.val_x) and torch.equal(a.train_y, b.train_y)
     assert not torch.equal(a.val_x, c.val_x)
     rows = {tuple(r.tolist()) for r in a.train_x}
     assert not any(tuple(r.tolist()) in rows for r in a.val_x)
@@ -85,6 +89,7 @@ def test_config_validation(kwargs, message):
         DataConfig(**kwargs)
 
 
+@pytest.mark.slow
 def test_real_sample_loads(sample_dir, tmp_path):
     """The shared real FashionMNIST images go through the same loader."""
     images, labels = read_idx(sample_dir / "t10k-images-idx3-ubyte.gz"), read_idx(sample_dir / "t10k-labels-idx1-ubyte.gz")
@@ -94,3 +99,35 @@ def test_real_sample_loads(sample_dir, tmp_path):
     splits = load_splits(DataConfig(data_dir=str(tmp_path)))
     assert splits.train_x.shape == (3600, 784) and splits.test_x.shape == (443, 784)
     assert set(splits.train_y.unique().tolist()) == set(range(10))
+
+
+def test_a_download_that_never_answers_is_bounded(tmp_path, monkeypatch):
+    """A mirror that accepts the connection and then says nothing: one line, in bounded time."""
+    import socket
+    import threading
+
+    import torchvision.datasets
+
+    import objectives._data
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)], daemon=True).start()
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [f"http://127.0.0.1:{server.getsockname()[1]}/"])
+    monkeypatch.setattr(objectives._data, "DOWNLOAD_TIMEOUT", 0.5)
+    outcome = []
+
+    def load():
+        try:
+            load_splits(DataConfig(data_dir=str(tmp_path / "d")))
+        except DataError as exc:
+            outcome.append(str(exc))
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(timeout=120)  # without the timeout, urllib would wait on the silent mirror forever
+    server.close()
+    assert not worker.is_alive() and outcome and "could not be downloaded" in outcome[0]
+    assert not (tmp_path / "d").exists()  # and it left nothing behind

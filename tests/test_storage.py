@@ -20,10 +20,35 @@ def test_default_and_environment(monkeypatch):
         ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
         ("sqlite:///studies/studies.db", "sqlite:///studies/studies.db"),
         ("postgresql://me:s3cret@db:notaport/x", "postgresql://me:***@db:notaport/x"),
+        ("--storage=postgresql://root:s3cret@host/db", "--storage=postgresql://root:***@host/db"),
+        ("postgresql://me@db/x?password=s3cret&sslmode=require", "postgresql://me@db/x?password=***&sslmode=require"),
+        ("postgresql:///x?host=db&user=me&password=s3cret", "postgresql:///x?host=db&user=me&password=***"),
+        ("mysql+pymysql://root@h/t?passwd=s3cret", "mysql+pymysql://root@h/t?passwd=***"),
+        ("postgresql://me@db/x?sslpassword=s3cret", "postgresql://me@db/x?sslpassword=***"),
+        ("rediss://user:s3cret@cache:6380/0", "rediss://user:***@cache:6380/0"),
+        ("redis://cache:6379/0?password=s3cret", "redis://cache:6379/0?password=***"),
+        ("unix://:s3cret@/run/redis.sock?db=0", "unix://:***@/run/redis.sock?db=0"),
+        ("postgresql://me:a/b?c@db/x", "postgresql://me:***@db/x"),
     ],
 )
 def test_passwords_are_redacted(url, shown):
     assert redact(url) == shown
+    assert "s3cret" not in redact(url)
+
+
+def test_driver_messages_are_scrubbed():
+    from search._storage import scrub
+
+    url = "postgresql://me:p%40ss@db/x?password=other"
+    message = "(psycopg.OperationalError) password p@ss and other and p%40ss rejected\nmore"
+    assert scrub(message, url) == "password *** and *** and *** rejected"
+
+
+def test_continue_lines_hide_passwords_in_every_form():
+    from search._cli import command_line
+
+    line = command_line(["run", "--storage=postgresql://u:s3cret@h/d", "--storage", "redis://h/0?password=s3cret"])
+    assert "s3cret" not in line and line.count("***") == 2
 
 
 def test_unknown_scheme_is_refused():
@@ -64,7 +89,20 @@ def test_journal_file(tmp_path):
 
     storage = open_storage(f"journal:///{tmp_path}/j/study.log")
     optuna.create_study(storage=storage, study_name="s").optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-    assert (tmp_path / "j" / "study.log").exists()
+    again = optuna.load_study(study_name="s", storage=open_storage(f"journal:///{tmp_path}/j/study.log", create=False))
+    assert [t.state.name for t in again.trials] == ["COMPLETE", "COMPLETE"]
+    assert [t.params for t in again.trials] == [t.params for t in optuna.load_study(study_name="s", storage=storage).trials]
+
+
+def test_journal_urls_follow_sqlites_convention(tmp_path, monkeypatch):
+    """Three slashes: relative to the working directory; four: absolute."""
+    monkeypatch.chdir(tmp_path)
+    open_storage("journal:///studies/rel.log").get_all_studies()
+    assert (tmp_path / "studies" / "rel.log").parent.is_dir()
+    open_storage(f"journal:///{tmp_path}/abs/a.log")  # f-string gives four slashes: /tmp/...
+    assert (tmp_path / "abs").is_dir()
+    with pytest.raises(SearchError, match="journal:///relative/path.log"):
+        open_storage("journal://studies/x.log")
 
 
 def test_corrupt_files_are_one_clear_error(tmp_path):
@@ -79,3 +117,36 @@ def test_corrupt_files_are_one_clear_error(tmp_path):
 def test_unreachable_redis():
     with pytest.raises(SearchError, match="cannot open storage redis://127.0.0.1:1/0"):
         open_storage("redis://127.0.0.1:1/0")
+
+
+def test_missing_driver_names_a_pip_line_that_works(monkeypatch):
+    """The hint names the driver's own package, as pyproject's db extra does."""
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    monkeypatch.setitem(sys.modules, "pymysql", None)  # "not installed"
+    with pytest.raises(SearchError) as err:
+        open_storage("mysql+pymysql://root@127.0.0.1:3306/test")
+    assert "install it with: pip install 'pymysql'" in str(err.value)
+    extra = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]["db"]
+    assert any(req.lower().startswith("pymysql") for req in extra)
+
+
+def test_verbose_keeps_the_cause(cli):
+    code, _, err = cli("studies", "--storage", "postgresql://root:topsecret@127.0.0.1:1/test")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    code, _, err = cli("studies", "--storage", "postgresql://root:topsecret@127.0.0.1:1/test", "--verbose")
+    assert code == 1 and "Traceback" in err and "OperationalError" in err
+    assert err.strip().splitlines()[-1].startswith("search: error: cannot open storage")
+
+
+def test_network_drivers_get_timeouts():
+    from search._storage import NETWORK_TIMEOUTS, _network_args, _redis_url
+
+    pg = _network_args("postgresql://u@h/d", "postgresql")
+    assert pg["connect_timeout"] == NETWORK_TIMEOUTS["connect"] and pg["keepalives"] == 1
+    assert pg["tcp_user_timeout"] == NETWORK_TIMEOUTS["read"] * 1000 and "statement_timeout" in pg["options"]
+    assert "connect_timeout" not in _network_args("postgresql://u@h/d?connect_timeout=3", "postgresql")  # the URL wins
+    assert _network_args("mysql+pymysql://u@h/d", "mysql")["read_timeout"] == NETWORK_TIMEOUTS["read"]
+    assert "socket_timeout=60" in _redis_url("redis://h:6379/0") and "socket_timeout=5" in _redis_url("redis://h/0?socket_timeout=5")

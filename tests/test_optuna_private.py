@@ -1,0 +1,54 @@
+"""Every private Optuna name `search/_optuna.py` relies on, checked against the installed Optuna.
+
+An upgrade that moves one fails here, loudly, instead of on a user's cluster.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import optuna
+
+from search import _optuna, open_storage
+
+
+def test_the_pinned_range_is_the_installed_one():
+    import tomllib
+    from pathlib import Path
+
+    deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    (pin,) = [d for d in deps if d.startswith("optuna>")]
+    from packaging.specifiers import SpecifierSet
+
+    assert optuna.__version__ in SpecifierSet(pin.removeprefix("optuna")), (pin, optuna.__version__)
+
+
+def test_study_trial_and_storage_ids(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path}/p.db")
+    study = optuna.create_study(storage=storage, study_name="p")
+    trial = study.ask()
+    # The study's storage (Optuna wraps an RDB storage in a cache) and ours agree on the trial.
+    assert _optuna.study_storage(study).get_trial(_optuna.trial_id(trial)).number == trial.number
+    assert storage.get_trial(_optuna.trial_id(trial)).number == trial.number
+    (frozen,) = storage.get_all_studies()
+    assert _optuna.study_id(frozen) == storage.get_study_id_from_name("p") == _optuna.study_id(study)
+    assert _optuna.trial_id(study.trials[0]) == _optuna.trial_id(trial)
+
+
+def test_heartbeat_interface(tmp_path):
+    abstract = _optuna.BaseHeartbeat.__abstractmethods__
+    assert abstract == {"record_heartbeat", "_get_stale_trial_ids", "get_heartbeat_interval", "get_heartbeat_stale_trial_callback"}
+    # Optuna's stale-trial check still calls the private method our storages override.
+    assert "_get_stale_trial_ids" in inspect.getsource(optuna.storages.fail_stale_trials)
+    storage = open_storage(f"sqlite:///{tmp_path}/h.db", heartbeat=5)
+    study = optuna.create_study(storage=storage, study_name="h")
+    trial = study.ask()
+    storage.record_heartbeat(_optuna.trial_id(trial))
+    assert _optuna.heartbeat_trial_ids(storage, [_optuna.trial_id(trial), 999]) == {_optuna.trial_id(trial)}
+
+
+def test_redis_backend_exposes_its_client():
+    from optuna.storages.journal import JournalRedisBackend
+
+    backend = JournalRedisBackend("redis://127.0.0.1:6379/0")
+    _optuna.redis_ping(backend)
