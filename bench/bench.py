@@ -163,6 +163,13 @@ def time_to_accuracy(workdir: Path, root: str, trials: int, max_epochs: int) -> 
     return out
 
 
+def import_torch_peak_mb() -> float:
+    """What `import torch` alone costs a process: the floor under every worker's peak memory."""
+    probe = ("import torch\n"
+             "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0] / 1024)")
+    return float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs: a smoke test, not a measurement")

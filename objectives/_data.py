@@ -39,6 +39,7 @@ class DataConfig:
     validation_fraction: float = 0.1
     seed: int = 0
     limit_train: int | None = None
+    stratify: bool = True  # each class keeps its share in the validation split (studies made before: False)
     download: bool = True  # a missing data set is downloaded, each connection waiting at most DOWNLOAD_TIMEOUT
 
     def __post_init__(self) -> None:
@@ -97,15 +98,10 @@ def load_splits(config: DataConfig) -> Splits:
 
 # Cached: every trial of a process batches from the same tensors. The raw arrays are not
 # cached; once split they would be a second copy of the data set.
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)  # the search's split and confirmation's resamples
 def _split(config: DataConfig) -> Splits:
-    import torch
-
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
-    n = train_x.shape[0]
-    n_val = max(1, math.floor(n * config.validation_fraction))
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed))
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    train_idx, val_idx = split_indices(train_y, config.validation_fraction, config.seed, config.stratify)
     if config.limit_train is not None:
         train_idx = train_idx[: config.limit_train]
     tx = train_x[train_idx]
@@ -119,6 +115,34 @@ def _split(config: DataConfig) -> Splits:
         classes=classes,
         **_moments(tx),
     )
+
+
+def split_indices(labels: torch.Tensor, fraction: float, seed: int, stratify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded (training, validation) indices; stratified, each class gives ``fraction`` of its rows.
+
+    Stratified, a small data set's validation split has the classes in their true
+    proportions, so its accuracy is not tilted by a lucky draw of easy classes.
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    n = labels.shape[0]
+    if not stratify:
+        order = torch.randperm(n, generator=g)
+        n_val = max(1, math.floor(n * fraction))
+        return order[n_val:], order[:n_val]
+    val, train = [], []
+    for c in labels.unique(sorted=True).tolist():
+        rows = (labels == c).nonzero().squeeze(1)
+        rows = rows[torch.randperm(rows.numel(), generator=g)]
+        k = int(round(rows.numel() * fraction))
+        val.append(rows[:k])
+        train.append(rows[k:])
+    val_idx, train_idx = torch.cat(val), torch.cat(train)
+    if val_idx.numel() == 0:  # tiny data: at least one validation row
+        val_idx, train_idx = train_idx[:1], train_idx[1:]
+    # Mixed, so that --limit-train's first N rows are a fair sample of every class.
+    return train_idx[torch.randperm(train_idx.numel(), generator=g)], val_idx[torch.randperm(val_idx.numel(), generator=g)]
 
 
 def load_train_test(config: DataConfig) -> Splits:

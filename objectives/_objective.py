@@ -56,12 +56,15 @@ class Objective:
         splits: Splits | None = None,
         stop: Callable[[], bool] | None = None,
         run_attrs: dict | None = None,
+        seed_per_trial: bool = True,
     ):
         """``splits``: the data already loaded (a worker gets its parent's, in shared memory).
 
         ``stop`` is asked between training steps; when it says yes the trial ends with
         `Interrupted`. ``run_attrs`` is recorded on every trial as the ``run`` user attribute
-        (which run made it: sampler, pruner, host).
+        (which run made it: sampler, pruner, host). ``seed_per_trial``: each trial trains
+        with ``seed + trial.number`` (a search); False: every trial with ``seed`` (a
+        confirmation, where candidates are compared on the same resample and seed).
         """
         self.space = space
         self.device = resolve_device(device)
@@ -70,12 +73,13 @@ class Objective:
         self.on_epoch = on_epoch
         self.stop = stop
         self.run_attrs = run_attrs
+        self.seed_per_trial = seed_per_trial
 
     def __call__(self, trial: optuna.Trial) -> float:
         if self.stop is not None and self.stop():
             raise Interrupted
         train_config, model_config = self.space.suggest(trial)
-        seed = self.seed + trial.number
+        seed = self.seed + trial.number if self.seed_per_trial else self.seed
         torch.manual_seed(seed)
         model = build_mlp(model_config, self.splits.num_features, self.splits.num_classes).to(self.device)
         trial.set_user_attr("config", {**dataclasses.asdict(train_config), "hidden": list(model_config.hidden), "activation": model_config.activation})

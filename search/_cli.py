@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from objectives import DATASETS, DEVICES, DataConfig, ObjectiveError
 
 from search._config import RunConfig
+from search._confirm import ConfirmConfig
 from search._errors import SearchError
 from search import _commands
 from search._pruners import PRUNERS
@@ -70,7 +71,45 @@ def _add_run(subparsers) -> None:
     p.add_argument("--max-epochs", type=int, default=S, help="epochs range 1..N (default space: 1..20)")
     p.add_argument("--jobs", type=int, default=S, help=f"worker processes on this machine, sharing --n-trials (default: {_default(RunConfig, 'jobs')}); needs a shared storage")
     p.add_argument("--heartbeat", type=int, default=S, help=f"seconds between a running trial's heartbeats; a trial silent for twice that is failed and re-run once (default: {_default(RunConfig, 'heartbeat')}; 0: off)")
+    _add_confirm_flag(p)
     p.set_defaults(handler=_cmd_run)
+
+
+def _add_confirm_flag(p) -> None:
+    d = ConfirmConfig()
+    p.add_argument("--confirm", type=_confirm_spec, default=argparse.SUPPRESS, metavar="K,R",
+                   help=f"after the search, retrain the K best configurations R times each on fresh resamples and "
+                        f"rank them by the mean (default: {d.candidates},{d.resamples}; 0: skip)")
+
+
+def _confirm_spec(text: str) -> ConfirmConfig:
+    try:
+        return ConfirmConfig.parse(text)
+    except SearchError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--confirm is {text!r}, but ")) from None
+
+
+def _add_confirm(subparsers) -> None:
+    p = subparsers.add_parser(
+        "confirm",
+        help="retrain a study's leaders on fresh resamples and rank them by the mean",
+        description="Retrain the K best configurations of a study R times each, every time on a validation "
+        "split and seed that took no part in the search, and rank them by mean validation accuracy. "
+        "Resumable (finished retrains are kept); --jobs N workers share the work.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""examples:
+  search confirm --study fmnist                    # the 5 best, 3 resamples each
+  search confirm --study fmnist --confirm 10,5 --jobs 2 --storage journal:///studies/fmnist.log""",
+    )
+    S = argparse.SUPPRESS
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--storage", default=S, help=_storage_help())
+    p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
+    p.add_argument("--data-dir", default=S, help=f"torchvision root (default: {_default(DataConfig, 'data_dir')})")
+    p.add_argument("--jobs", type=int, default=S, help="worker processes sharing the retrains (needs a shared storage)")
+    p.add_argument("--heartbeat", type=int, default=S, help=f"(default: {_default(RunConfig, 'heartbeat')}; 0: off)")
+    _add_confirm_flag(p)
+    p.set_defaults(handler=_cmd_confirm)
 
 
 def _pick(args: argparse.Namespace, cls: type) -> dict:
@@ -83,6 +122,9 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     given = _pick(args, RunConfig)
     data = _pick(args, DataConfig)
     explicit = frozenset(given) | frozenset(data)
+    given.pop("confirm", None)
+    if "confirm" in vars(args):
+        given["confirm"] = args.confirm
     data["seed"] = given.get("seed", _default(RunConfig, "seed"))
     if "timeout" in given and "n_trials" not in given:
         given["n_trials"] = None
@@ -102,6 +144,9 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from search._study import run_study
     from search._workers import run_workers
 
+    from search._progress import ConfirmProgress
+    from search._study import run_confirmation
+
     config = run_config_from_args(args)
     INTERRUPTS.install()  # SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does
     try:
@@ -110,6 +155,10 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         else:
             progress = Progress(config.n_trials)
             summary = run_study(config, on_trial=progress.trial, on_epoch=progress.epoch)
+        if config.confirm.enabled and summary.best_number is not None:
+            print(f"confirming the {config.confirm.candidates} best configurations on {config.confirm.resamples} fresh resamples each...", flush=True)
+            confirmation = run_confirmation(config, config.confirm, on_trial=ConfirmProgress().trial)
+            summary = dataclasses.replace(summary, confirmation=confirmation)
     except KeyboardInterrupt:
         print(
             f"\nsearch: interrupted; the running trial is marked failed. "
@@ -120,6 +169,31 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     finally:
         INTERRUPTS.restore()
     print(format_summary(summary, command_line(argv)))
+    return 0
+
+
+def _cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from search._progress import ConfirmProgress, format_confirmation
+    from search._signals import INTERRUPTS
+    from search._study import run_confirmation
+    from search._storage import resolve_storage_url, storage_kind
+
+    given = _pick(args, RunConfig)
+    data = _pick(args, DataConfig)
+    config = RunConfig(**{k: v for k, v in given.items()}, data=DataConfig(**data))
+    if config.jobs > 1 and storage_kind(resolve_storage_url(config.storage)) == "sqlite":
+        raise SearchError(f"--jobs {config.jobs} needs a storage several processes can share; SQLite is not one")
+    if not config.confirm.enabled:
+        raise SearchError("--confirm 0 confirms nothing; give K,R (e.g. 5,3)")
+    INTERRUPTS.install()
+    try:
+        summary = run_confirmation(config, config.confirm, on_trial=ConfirmProgress().trial)
+    except KeyboardInterrupt:
+        print(f"\nsearch: interrupted; finished retrains are kept. Continue with: {command_line(argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        INTERRUPTS.restore()
+    print("\n".join([f"study {config.study!r}", *format_confirmation(summary)]))
     return 0
 
 
@@ -142,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     _add_run(subparsers)
+    _add_confirm(subparsers)
     _commands.add_all(subparsers, _storage_help())
     for sub in subparsers.choices.values():
         sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,

@@ -16,6 +16,7 @@ from search._files import write_text
 from search._export import best_config, read_config, write_config
 from search._inspect import TABLE_COLUMNS, best_summary, format_table, list_studies, open_existing, trial_rows
 from search._progress import format_params, format_seconds, rounded
+from search._record import CONFIRM_SUFFIX
 from search._storage import redact
 
 # Heavy modules (torch, plotly, optuna-dashboard) are imported inside the commands that
@@ -154,7 +155,15 @@ def cmd_best(args, argv) -> int:
     if args.json:
         print(json.dumps(best, default=str))
         return 0
-    print(f"best trial of {study.study_name!r}: trial {best['number']}, validation accuracy {best['value']:.4f}")
+    if best["confirmed"]:
+        from search._progress import format_confirmed
+
+        c = best["confirmed"]
+        print(f"best trial of {study.study_name!r}: trial {best['number']}, picked by its confirmed mean validation accuracy "
+              f"{format_confirmed(c)} over {c['n']} fresh resamples (search value {best['search_value']:.4f})")
+    else:
+        print(f"best trial of {study.study_name!r}: trial {best['number']}, picked by its search value: validation accuracy "
+              f"{best['value']:.4f} (optimistic: not confirmed; `search confirm --study {study.study_name}` does)")
     print(f"  params: {format_params(best['params'])}")
     attrs = best["user_attrs"]
     for key in ("epochs_run", "seconds", "samples_per_second", "val_loss", "n_params", "device", "seed"):
@@ -271,6 +280,11 @@ def cmd_delete(args, argv) -> int:
 
     from search._optuna import study_storage
 
-    optuna.delete_study(study_name=study.study_name, storage=study_storage(study))
+    storage = study_storage(study)
+    optuna.delete_study(study_name=study.study_name, storage=storage)
+    try:  # its confirmation retrains go with it
+        optuna.delete_study(study_name=study.study_name + CONFIRM_SUFFIX, storage=storage)
+    except KeyError:
+        pass
     print(f"deleted study {study.study_name!r} ({n} trials)")
     return 0

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from objectives import DEVICES, DataConfig
 
+from search._confirm import ConfirmConfig
 from search._errors import SearchError
 from search._pruners import PRUNERS
 from search._samplers import SAMPLERS
@@ -28,6 +29,7 @@ class RunConfig:
     jobs: int = 1  # worker processes on this machine
     heartbeat: int | None = 60  # seconds; None or 0: no heartbeat
     data: DataConfig = field(default_factory=DataConfig)
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)  # leaders retrained after the search
     # The options the user gave (flag names as fields: "dataset", "seed", "space", ...).
     # Continuing a study, the others are taken from its record. None: all count as given.
     explicit: frozenset[str] | None = None

@@ -24,7 +24,7 @@ from objectives import DATASETS, ModelConfig, ObjectiveError, TrainConfig
 
 from search._errors import SearchError
 from search._files import write_text
-from search._inspect import best_trial
+from search._inspect import best_summary
 from search._storage import redact
 from search._record import STUDY_ATTR
 
@@ -45,8 +45,9 @@ class RetrainConfig:
 
 
 def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
-    """The best trial as an exportable configuration."""
-    trial = best_trial(study)
+    """The configuration to use (the confirmed leader, else the best search value) as an exportable file."""
+    best = best_summary(study)
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == best["number"])
     stored = trial.user_attrs.get("config")
     if not stored:
         raise SearchError(f"trial {trial.number} of study {study.study_name!r} has no recorded configuration")
@@ -61,6 +62,8 @@ def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
             "study": study.study_name,
             "trial": trial.number,
             "validation_accuracy": trial.value,
+            "picked_by": best["picked_by"],
+            **({"confirmed": best["confirmed"]} if best["confirmed"] else {}),
             "storage": redact(storage_url),
         },
     }

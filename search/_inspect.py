@@ -13,7 +13,7 @@ from objectives import Choice, Float, Int, SearchSpace, SpaceError
 from search._errors import SearchError
 from search._storage import open_storage, redact, resolve_storage_url
 from search._optuna import study_id
-from search._record import STUDY_ATTR, count_states
+from search._record import STUDY_ATTR, confirmed, count_states
 
 # A best value within this share of its range's end (log-scaled for log ranges) is "at the edge".
 EDGE = 0.05
@@ -37,6 +37,8 @@ def list_studies(storage: str | None) -> list[dict[str, Any]]:
     url, opened, _ = open_existing(storage)
     rows = []
     for frozen in opened.get_all_studies():
+        if "confirms" in frozen.user_attrs:
+            continue  # a study's confirmation retrains: its row shows them in the confirmed column
         trials = opened.get_all_trials(study_id(frozen), deepcopy=False)
         complete = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         times = [d for t in trials for d in (t.datetime_start, t.datetime_complete) if d is not None]
@@ -50,6 +52,7 @@ def list_studies(storage: str | None) -> list[dict[str, Any]]:
                 "trials": len(trials),
                 **{state.lower(): n for state, n in count_states(trials).items() if state != "WAITING"},
                 "best_value": best,
+                "confirmed": _leader_mean(frozen.user_attrs),
                 "dataset": frozen.user_attrs.get(STUDY_ATTR, {}).get("dataset"),
                 "created": min(times).isoformat(timespec="seconds") if times else None,
                 "updated": max(times).isoformat(timespec="seconds") if times else None,
@@ -62,6 +65,11 @@ def list_studies(storage: str | None) -> list[dict[str, Any]]:
 TABLE_COLUMNS = ("number", "state", "value", "seconds", "epochs_run")
 # User attributes too long for a table row (they stay in CSV and JSON).
 _WIDE = ("config", "run", "error", "diverged")
+
+
+def _leader_mean(user_attrs: dict[str, Any]) -> float | None:
+    summary = confirmed(user_attrs)
+    return summary["ranking"][0]["mean"] if summary else None
 
 
 def trial_rows(study: optuna.Study, table: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
@@ -174,12 +182,31 @@ def _fmt(value: Any) -> str:
 
 
 def best_summary(study: optuna.Study) -> dict[str, Any]:
-    trial = best_trial(study)
+    """The configuration to use: the confirmed leader when the study was confirmed, else the best search value.
+
+    Both figures are given (``search_value``; ``confirmed``: mean, sd, n), and ``picked_by``
+    says which one chose.
+    """
+    summary = confirmed(study.user_attrs)
+    best_by_search = best_trial(study)
+    trial, picked_by, facts = best_by_search, "search value", None
+    warnings: list[str] = []
+    if summary:
+        leader = summary["ranking"][0]
+        trial = next(t for t in study.get_trials(deepcopy=False) if t.number == leader["trial"])
+        picked_by = "confirmed mean"
+        facts = {k: leader[k] for k in ("mean", "sd", "n")} | {"resamples": summary["resamples"]}
+        if best_by_search.number not in {c["trial"] for c in summary["ranking"]}:
+            warnings.append(f"trial {best_by_search.number} (search value {best_by_search.value:.4f}) finished after the "
+                            f"confirmation and is not in it; run `search confirm --study {study.study_name}` again")
     return {
         "study": study.study_name,
         "number": trial.number,
         "value": trial.value,
+        "search_value": trial.value,
+        "confirmed": facts,
+        "picked_by": picked_by,
         "params": dict(trial.params),
         "user_attrs": dict(trial.user_attrs),
-        "warnings": edge_warnings(trial, stored_space(study)),
+        "warnings": warnings + edge_warnings(trial, stored_space(study)),
     }

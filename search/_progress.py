@@ -106,6 +106,55 @@ class Progress:
         print(prefix + line, file=self.stream, flush=True)
 
 
+class ConfirmProgress:
+    """One line per finished confirmation retrain."""
+
+    def __init__(self, stream: IO[str] | None = None, label: str = ""):
+        self.stream = stream or sys.stdout
+        self.label = f"{label} " if label else ""
+        self.done = 0
+
+    def trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.done += 1
+        attrs = trial.user_attrs
+        if "resample" not in attrs:
+            return  # a worker that found the queue empty: nothing to tell
+        value = f"{trial.value:.4f}" if trial.value is not None else "  -   "
+        seconds = trial.duration.total_seconds() if trial.duration else 0.0
+        note = f"  failed: {attrs.get('error', 'no reason recorded')}" if trial.state == TrialState.FAIL else ""
+        print(f"[{self.label}confirm {self.done}] trial {attrs['source_trial']:>3} on resample {attrs['resample']}  "
+              f"{trial.state.name:<8}  val_acc {value}  epochs {attrs.get('epochs_run', 0)}  {format_seconds(seconds):>6}{note}",
+              file=self.stream, flush=True)
+
+
+def format_confirmed(c: dict) -> str:
+    """``0.8523 ± 0.0041`` (n >= 2), ``0.8500`` (one resample) or ``-``."""
+    if c.get("mean") is None:
+        return "-"
+    return f"{c['mean']:.4f} ± {c['sd']:.4f}" if c.get("n", 0) >= 2 else f"{c['mean']:.4f}"
+
+
+# Below this many training samples the run summary warns that the search value is optimistic.
+SMALL_DATA = 20_000
+
+
+def format_confirmation(summary: dict, search_best: int | None = None) -> list[str]:
+    """Lines on a confirmation: the leader's mean ± sd over n resamples, and the others."""
+    ranking = summary["ranking"]
+    leader = ranking[0]
+    lines = [f"  confirmed on {summary['resamples']} fresh resamples (mean ± sd of validation accuracy):"]
+    for c in ranking:
+        mark = "*" if c is leader else " "
+        state = f"dropped after {c['n']}" if c["dropped"] else f"n={c['n']}"
+        mean = format_confirmed(c)
+        lines.append(f"   {mark} trial {c['trial']:>3}  {mean}  ({state}; search value {c['search_value']:.4f})  {format_params(c['params'])}")
+    if search_best is not None and leader["trial"] != search_best:
+        lines.append(f"  the pick is trial {leader['trial']} (confirmed), not the search's best trial {search_best}")
+    else:
+        lines.append(f"  the pick is trial {leader['trial']}: confirmation agrees with the search")
+    return lines
+
+
 def _last_intermediate(trial: FrozenTrial) -> float | None:
     if not trial.intermediate_values:
         return None
@@ -130,7 +179,14 @@ def format_summary(summary: RunSummary, continue_command: str) -> str:
     if summary.best_number is None:
         lines.append("  no trial has completed yet")
     else:
-        lines.append(f"  best: trial {summary.best_number}, validation accuracy {summary.best_value:.4f}")
+        lines.append(f"  best by search value: trial {summary.best_number}, validation accuracy {summary.best_value:.4f}")
         lines.append(f"        {format_params(summary.best_params)}")
+    if summary.confirmation:
+        lines += format_confirmation(summary.confirmation, summary.best_number)
+    if summary.best_number is not None and summary.train_samples is not None and summary.train_samples < SMALL_DATA:
+        advice = ("quote the confirmed mean" if summary.confirmation
+                  else "confirm the leaders on fresh resamples: search confirm --study " + summary.study)
+        lines.append(f"note: with {summary.train_samples:,} training samples (under {SMALL_DATA:,}) the best search value "
+                     f"is optimistic (it is the maximum of noisy figures); {advice}")
     lines.append(f"continue it with: {continue_command}")
     return "\n".join(lines)

@@ -29,8 +29,21 @@ class RunSummary:
     best_number: int | None = None
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
+    train_samples: int | None = None  # the training split's size (small data makes the search value optimistic)
+    confirmation: dict[str, Any] | None = None  # the stored confirmation summary, when the run confirmed
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
     counts = Counter(t.state.name for t in trials)
     return {state.name: counts.get(state.name, 0) for state in TrialState}
+
+
+# Confirmation (search/_confirm.py): the retrains' own study, and the summary on the searched study.
+CONFIRM_SUFFIX = ":confirm"
+CONFIRM_ATTR = "search:confirmation"
+
+
+def confirmed(study_user_attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The confirmation summary of a study (None when it has none): leader, and per candidate mean, sd, n."""
+    summary = study_user_attrs.get(CONFIRM_ATTR)
+    return summary if isinstance(summary, dict) and summary.get("ranking") else None

@@ -17,8 +17,8 @@ from optuna.trial import TrialState
 from search._errors import SearchError
 from search._files import write_text
 from search._inspect import best_summary, trial_rows
-from search._progress import format_params, rounded
-from search._record import METRIC, RUN_ATTR, STUDY_ATTR
+from search._progress import format_confirmed, format_params, rounded
+from search._record import METRIC, RUN_ATTR, STUDY_ATTR, confirmed
 
 _PLOTS = (
     ("Optimization history", "plot_optimization_history", "Each trial's validation accuracy, and the best so far."),
@@ -60,7 +60,8 @@ table{{border-collapse:collapse;font-size:0.85em}} td,th{{padding:2px 8px;border
 <body><h1>Study {html.escape(study.study_name)}</h1>
 {_provenance(study, trials, storage)}
 <p>{len(trials)} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed.</p>
-<p>Best: trial {best['number']}, {METRIC} {best['value']:.4f}; {html.escape(format_params(best['params']))}</p>
+<p>{_picked(best)}; {html.escape(format_params(best['params']))}</p>
+{_confirmation(study)}
 {f'<ul class=note>{warnings}</ul>' if warnings else ''}
 {''.join(sections)}
 <section><h2>Trials</h2>{table}</section>
@@ -138,6 +139,26 @@ def _provenance(study: optuna.Study, trials, storage: str) -> str:
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
     return f"<table class=provenance>{rows}</table>"
+
+
+def _picked(best: dict[str, Any]) -> str:
+    if best["confirmed"]:
+        c = best["confirmed"]
+        return (f"Picked: trial {best['number']}, by its confirmed mean {METRIC} {html.escape(format_confirmed(c))} over "
+                f"{c['n']} fresh resamples (search value {best['search_value']:.4f})")
+    return (f"Picked: trial {best['number']}, by its search value, {METRIC} {best['value']:.4f} "
+            "(optimistic: the study was not confirmed on fresh resamples)")
+
+
+def _confirmation(study: optuna.Study) -> str:
+    summary = confirmed(study.user_attrs)
+    if not summary:
+        return ""
+    rows = [{"trial": c["trial"], "confirmed mean": c["mean"], "sd": c["sd"], "n": c["n"], "search value": c["search_value"],
+             "dropped": "yes" if c["dropped"] else "", "params": format_params(c["params"])} for c in summary["ranking"]]
+    return (f"<section><h2>Confirmation</h2><p>The {summary['candidates']} best configurations, each retrained on up to "
+            f"{summary['resamples']} fresh resamples (another validation split and seed each), ranked by the mean; "
+            f"candidates clearly behind were dropped early.</p>{_html_table(rows, list(rows[0]))}</section>")
 
 
 def _html_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

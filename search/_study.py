@@ -39,6 +39,7 @@ def study_metadata(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
         "validation_fraction": config.data.validation_fraction,
         "seed": config.seed,
         "limit_train": config.data.limit_train,
+        "stratified": config.data.stratify,
         "space": space.to_dict(),
     }
 
@@ -74,7 +75,9 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
             )
         data[key] = made[key]
     seed = data.pop("seed")
-    return dataclasses.replace(config, seed=seed, data=dataclasses.replace(config.data, seed=seed, **data))
+    # A study made before stratified splits keeps its plain random split.
+    stratify = bool(made.get("stratified", False))
+    return dataclasses.replace(config, seed=seed, data=dataclasses.replace(config.data, seed=seed, stratify=stratify, **data))
 
 
 def _show(value: Any) -> str:
@@ -207,14 +210,14 @@ def run_study(
                 _wait_for_storage(study, url, exc)
                 _fail_own_trial(study, running["trial_id"], "the storage connection was lost")
                 running["trial_id"] = None
-        return summarize_safely(study, url, time.perf_counter() - started, finished)
+        return summarize_safely(study, url, time.perf_counter() - started, finished, objective.splits.train_x.shape[0])
 
 
-def summarize_safely(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial]) -> RunSummary:
+def summarize_safely(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None) -> RunSummary:
     """`summarize`, waiting for a storage that went away at the very end (the trials are stored)."""
     while True:
         try:
-            return summarize(study, url, wall_seconds, finished)
+            return summarize(study, url, wall_seconds, finished, train_samples)
         except Exception as exc:
             if not is_storage_error(exc):
                 raise
@@ -306,6 +309,8 @@ def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -
                 f"study {name!r} was made with {flag} {_show(stored.get(key))}, but this run asks for "
                 f"{flag} {_show(metadata[key])}; choose another --study name"
             )
+    if bool(stored.get("stratified", False)) != metadata["stratified"]:
+        raise SearchError(f"study {name!r} was made with another kind of validation split; choose another --study name")
     if stored.get("space") != metadata["space"]:
         raise SearchError(
             f"study {name!r} was made with another search space "
@@ -313,7 +318,7 @@ def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -
         )
 
 
-def summarize(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial]) -> RunSummary:
+def summarize(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None) -> RunSummary:
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: t.value) if complete else None
@@ -326,4 +331,109 @@ def summarize(study: optuna.Study, url: str, wall_seconds: float, finished: list
         best_number=best.number if best else None,
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else {},
+        train_samples=train_samples,
     )
+
+
+@dataclass(frozen=True)
+class ConfirmContext:
+    """What a confirmation works on, read from the searched study."""
+
+    config: RunConfig  # the study's own data set, split and seed
+    url: str
+    study: optuna.Study
+    confirm: optuna.Study
+    space: SearchSpace
+    top: list[FrozenTrial]
+
+
+def open_confirmation(config: RunConfig, candidates: int) -> ConfirmContext:
+    """The searched study (it must exist), its leaders and the study of their retrains."""
+    from search._confirm import confirmation_study, leaders
+
+    url = resolve_storage_url(config.storage)
+    if not storage_exists(url):
+        raise SearchError(f"no study {config.study!r} in {redact(url)}; run it first with: search run --study {config.study}")
+    storage = open_storage(url, heartbeat=config.heartbeat or None)
+    made = _recorded(storage, config.study)
+    if made is None:
+        raise SearchError(f"no study {config.study!r} in {redact(url)}; `search studies` lists them")
+    config = continue_config(dataclasses.replace(config, explicit=frozenset()), config.study, made)
+    study = optuna.load_study(study_name=config.study, storage=storage)
+    top = leaders(study, candidates)
+    if not top:
+        raise SearchError(f"study {config.study!r} has no completed trial to confirm yet")
+    confirm = confirmation_study(storage, config.study)
+    return ConfirmContext(config, url, study, confirm, SearchSpace.from_mapping(made["space"]), top)
+
+
+def drain_confirmation(config: RunConfig, on_trial=None, on_epoch=None, context: ConfirmContext | None = None) -> int:
+    """Run queued retrains until none is left; how many this process ran."""
+    from search._confirm import DEFAULT_CANDIDATES, Retrain
+
+    ctx = context or open_confirmation(config, DEFAULT_CANDIDATES)
+    retrain = Retrain(ctx.space, ctx.config.data, config.device, ctx.config.seed, on_epoch, INTERRUPTS.stop_requested)
+    finished: list[FrozenTrial] = []
+
+    def collect(study: optuna.Study, trial: FrozenTrial) -> None:
+        finished.append(trial)
+        if on_trial is not None:
+            on_trial(study, trial)
+        INTERRUPTS.check()
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            study.stop()  # the queue is empty: asking again would sample a fresh, unwanted trial
+
+    running: dict[str, int | None] = {"trial_id": None}
+
+    def tracked(trial: optuna.Trial) -> float:
+        running["trial_id"] = trial_id(trial)
+        return retrain(trial)
+
+    with INTERRUPTS.deferred():
+        while ctx.confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            waiting = len(ctx.confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+            try:
+                _optimize(ctx.confirm, tracked, waiting, None, collect)
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                _wait_for_storage(ctx.confirm, ctx.url, exc)
+                _fail_own_trial(ctx.confirm, running["trial_id"], "the storage connection was lost")
+            running["trial_id"] = None
+    return len(finished)
+
+
+def run_confirmation(config: RunConfig, spec, on_trial=None, on_epoch=None) -> dict[str, Any]:
+    """Confirm the leaders of ``config.study`` round by round (racing between rounds); the stored summary.
+
+    With ``config.jobs > 1`` each round's retrains are shared by that many worker processes.
+    Resumable: retrains already finished (by this or an earlier, killed run) are not redone.
+    """
+    from search._confirm import enqueue_round, replay, results, store_summary
+
+    ctx = open_confirmation(config, spec.candidates)
+    for resample in range(spec.resamples):
+        candidates = results(ctx.confirm, ctx.top)
+        replay(candidates, resample)
+        if not enqueue_round(ctx.confirm, candidates, ctx.top, resample):
+            continue
+        if config.jobs > 1:
+            from search._workers import confirm_worker_main, run_processes
+
+            share = dataclasses.replace(ctx.config, device=config.device, jobs=1, explicit=frozenset())
+            run_processes(config, confirm_worker_main, [(share, index) for index in range(config.jobs)])
+        else:
+            drain_confirmation(config, on_trial, on_epoch, ctx)
+    candidates = results(ctx.confirm, ctx.top)
+    replay(candidates, spec.resamples)
+    return _store_safely(ctx, spec, candidates, store_summary)
+
+
+def _store_safely(ctx: ConfirmContext, spec, candidates, store) -> dict[str, Any]:
+    while True:
+        try:
+            return store(ctx.study, spec, candidates)
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            _wait_for_storage(ctx.study, ctx.url, exc)

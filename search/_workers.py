@@ -55,18 +55,11 @@ def split_trials(n_trials: int | None, jobs: int) -> list[int | None]:
     return [n_trials // jobs + (1 if i < n_trials % jobs else 0) for i in range(jobs)]
 
 
-def worker_main(config: RunConfig, index: int, threads: int, gpu: str | None, splits, run_attrs: dict) -> None:
+def worker_main(config: RunConfig, index: int, splits, run_attrs: dict, threads: int, gpu: str | None) -> None:
     """One worker process: its threads, its GPU, its share of the trials."""
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    import torch
-
-    from search._cli import quiet_optuna
+    _worker_setup(index, threads, gpu)
     from search._progress import Progress
 
-    INTERRUPTS.install()
-    quiet_optuna()
-    torch.set_num_threads(threads)
     progress = Progress(config.n_trials, label=f"w{index}")
     try:
         run_study(config, on_trial=progress.trial, worker=index, splits=splits, run_attrs=run_attrs)
@@ -94,17 +87,28 @@ def run_workers(config: RunConfig) -> RunSummary:
     splits = dataclasses.replace(objective.splits, test_x=objective.splits.test_x[:0], test_y=objective.splits.test_y[:0])
     for name in ("train_x", "train_y", "val_x", "val_y"):
         getattr(splits, name).share_memory_()
-    gpus = _gpus() if config.device in ("auto", "cuda") else []
-    threads = max(1, available_cores() // config.jobs)
-    context = torch.multiprocessing.get_context("spawn")  # pickles tensors as shared-memory handles
     started = time.perf_counter()
+    shares = [(index, dataclasses.replace(config, n_trials=n, jobs=1))
+              for index, n in enumerate(split_trials(config.n_trials, config.jobs)) if n != 0]
+    run_processes(config, worker_main, [(share, index, splits, run_attrs) for index, share in shares])
+    # This run's trials are those its workers made (other machines may share the study).
+    mine = [t for t in study.get_trials(deepcopy=False)
+            if t.state.is_finished() and (t.user_attrs.get(RUN_ATTR) or {}).get("id") == run_attrs["id"]]
+    return summarize_safely(study, url, time.perf_counter() - started, mine, splits.train_x.shape[0])
+
+
+def run_processes(config: RunConfig, target, per_worker: list[tuple]) -> None:
+    """Run ``target(*args, threads, gpu)`` in one spawned process per ``args`` and wait for them all.
+
+    Each gets an equal share of the cores and, on a machine with several GPUs, its own. A
+    SIGTERM to this process is passed on to them; Ctrl-C reaches them from the terminal.
+    """
+    gpus = _gpus() if config.device in ("auto", "cuda") else []
+    threads = max(1, available_cores() // max(1, len(per_worker)))
+    context = torch.multiprocessing.get_context("spawn")  # pickles tensors as shared-memory handles
     workers = []
-    for index, n in enumerate(split_trials(config.n_trials, config.jobs)):
-        if n == 0:
-            continue
-        share = dataclasses.replace(config, n_trials=n, jobs=1)
-        gpu = gpu_for(index, gpus)
-        process = context.Process(target=worker_main, args=(share, index, threads, gpu, splits, run_attrs), name=f"search-worker-{index}")
+    for number, args in enumerate(per_worker):
+        process = context.Process(target=target, args=(*args, threads, gpu_for(number, gpus)), name=f"search-worker-{number}")
         process.start()
         workers.append(process)
 
@@ -124,10 +128,33 @@ def run_workers(config: RunConfig) -> RunSummary:
     failed = [p.name for p in workers if p.exitcode not in (0, None)]
     if failed:
         raise SearchError(f"{len(failed)} of {len(workers)} workers stopped with an error (see above)")
-    # This run's trials are those its workers made (other machines may share the study).
-    mine = [t for t in study.get_trials(deepcopy=False)
-            if t.state.is_finished() and (t.user_attrs.get(RUN_ATTR) or {}).get("id") == run_attrs["id"]]
-    return summarize_safely(study, url, time.perf_counter() - started, mine)
+
+
+def _worker_setup(index: int, threads: int, gpu: str | None) -> None:
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    import torch
+
+    from search._cli import quiet_optuna
+
+    INTERRUPTS.install()
+    quiet_optuna()
+    torch.set_num_threads(threads)
+
+
+def confirm_worker_main(config: RunConfig, index: int, threads: int, gpu: str | None) -> None:
+    """One confirmation worker: it takes queued retrains until none is left."""
+    _worker_setup(index, threads, gpu)
+    from search._progress import ConfirmProgress
+    from search._study import drain_confirmation
+
+    try:
+        drain_confirmation(config, on_trial=ConfirmProgress(label=f"w{index}").trial)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except SearchError as exc:
+        print(f"search: error: worker {index}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def _join(workers) -> bool:

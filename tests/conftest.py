@@ -57,13 +57,20 @@ def cli(workdir, capsys):
 
     def call(*args: str) -> tuple[int, str, str]:
         try:
-            code = main([str(a) for a in args])
+            code = main(quick_run([str(a) for a in args]))
         except SystemExit as exc:  # argparse exits on usage errors and --help
             code = exc.code if isinstance(exc.code, int) else 1
         out, err = capsys.readouterr()
         return code, out, err
 
     return call
+
+
+def quick_run(argv: list[str]) -> list[str]:
+    """`search run` in tests skips confirmation (15 retrains) unless the test asks for it with --confirm."""
+    if argv[:1] == ["run"] and not any(a == "--confirm" or a.startswith("--confirm=") for a in argv):
+        return [*argv, "--confirm", "0"]
+    return argv
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ def stored(tmp_path_factory, fashion_root):
     where = tmp_path_factory.mktemp("stored")
     url = f"sqlite:///{where}/studies.db"
     code = main(["run", "--study", "s", "--storage", url, "--data-dir", str(fashion_root), "--n-trials", "6",
-                 "--max-epochs", "3", "--limit-train", "400", "--seed", "2"])
+                 "--max-epochs", "3", "--limit-train", "400", "--seed", "2", "--confirm", "0"])
     assert code == 0
     return where / "studies.db"
 

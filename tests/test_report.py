@@ -21,7 +21,7 @@ def report(tmp_path_factory, fashion_root):
     # Many sampled parameters: the slices plot is widest then (Optuna makes it 300 px per parameter).
     space.write_text("hidden_units: {choices: [16, 32]}\nweight_decay: {low: 0.0, high: 0.001}\nepochs: {low: 1, high: 3}\n")
     assert main(["run", "--study", "r", "--storage", f"sqlite:///{where}/r.db", "--data-dir", str(fashion_root), "--space", str(space),
-                 "--n-trials", "12", "--limit-train", "200", "--sampler", "random"]) == 0
+                 "--n-trials", "12", "--limit-train", "200", "--sampler", "random", "--confirm", "3,2"]) == 0
     assert main(["report", "--study", "r", "--storage", f"sqlite:///{where}/r.db", "--output", str(where / "r.html")]) == 0
     return where / "r.html"
 

@@ -44,7 +44,9 @@ def space(tmp_path):
 
 
 def search(tmp_path, *args, popen: dict | None = None):
-    command = [sys.executable, "-m", "search", *map(str, args)]
+    from conftest import quick_run
+
+    command = [sys.executable, "-m", "search", *quick_run([str(a) for a in args])]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("SEARCH_STORAGE", None)
     if popen is not None:
@@ -346,3 +348,54 @@ def test_this_run_counts_only_its_own_workers_trials(tmp_path, space, name):
     other.communicate(timeout=300)
     assert mine.returncode == 0 and other.returncode == 0, mine.stderr
     assert "this run:  2 trials" in mine.stdout
+
+
+def _pairs(url, name):
+    try:
+        confirm = open_study(url, name + ":confirm")
+    except KeyError:  # not made yet
+        return None, []
+    done = [(t.user_attrs["source_trial"], t.user_attrs["resample"]) for t in confirm.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE]
+    return confirm, done
+
+
+def test_a_killed_confirmation_resumes_without_redoing_finished_retrains(tmp_path, space, name):
+    url = f"journal:///{tmp_path}/c.log"
+    base = ["--study", name, "--storage", url, "--heartbeat", 1]
+    made = search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 2000, "--space", space("hidden_units: 128\nepochs: {low: 20, high: 30}\nbatch_size: 64\n"),
+                  "--n-trials", 3, "--pruner", "none")
+    assert made.returncode == 0, made.stderr
+    worker = search(tmp_path, "confirm", *base, "--confirm", "3,2", popen={})
+    wait_for(lambda: len(_pairs(url, name)[1]) >= 1 and trials_in(url, name + ":confirm", TrialState.RUNNING), timeout=120)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    confirm, finished = _pairs(url, name)
+    kept = {t.number: t.value for t in confirm.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE}
+    from search import open_storage
+
+    storage = open_storage(url, heartbeat=1)
+    victim = trials_in(url, name + ":confirm", TrialState.RUNNING)[0]
+    wait_for(lambda: victim._trial_id in storage._get_stale_trial_ids(confirm._study_id), timeout=30)  # its beat stopped
+
+    result = search(tmp_path, "confirm", *base, "--confirm", "3,2")
+    assert result.returncode == 0, result.stderr
+    confirm, done = _pairs(url, name)
+    assert len(done) == len(set(done))  # no retrain ran twice
+    assert {t.number: t.value for t in confirm.get_trials(deepcopy=False) if t.number in kept} == kept
+    assert not [t for t in confirm.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+    summary = open_study(url, name).user_attrs["search:confirmation"]
+    assert summary["ranking"][0]["n"] == 2
+
+
+def test_jobs_share_a_confirmation(tmp_path, space, name):
+    url = f"journal:///{tmp_path}/c.log"
+    base = ["--study", name, "--storage", url]
+    assert search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 1000, "--space", space(TINY),
+                  "--n-trials", 6, "--pruner", "none").returncode == 0
+    result = search(tmp_path, "confirm", *base, "--confirm", "4,2", "--jobs", 2)
+    assert result.returncode == 0, result.stderr
+    workers = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("[w")}
+    assert workers == {"[w0", "[w1"}
+    _, done = _pairs(url, name)
+    assert len(done) == len(set(done)) >= 4
