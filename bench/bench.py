@@ -136,7 +136,7 @@ def aggregate(workdir: Path, root: str, jobs: int, trials: int, epochs: int) -> 
     storage = f"journal:///{workdir}/aggregate.log"
     start = time.perf_counter()
     search(workdir, "run", "--study", "aggregate", "--storage", storage, "--data-dir", root, "--space", space,
-           "--jobs", jobs, "--n-trials", trials, "--pruner", "none", "--device", "cpu")
+           "--jobs", jobs, "--n-trials", trials, "--pruner", "none", "--device", "cpu", "--confirm", "0")
     wall = time.perf_counter() - start
     done = study_trials(storage, "aggregate")
     n_train = load_splits(DataConfig(data_dir=root)).train_x.shape[0]
@@ -155,7 +155,7 @@ def time_to_accuracy(workdir: Path, root: str, trials: int, max_epochs: int) -> 
     for pruner in ("median", "none"):
         storage = f"sqlite:///{workdir}/tta.db"
         search(workdir, "run", "--study", f"tta-{pruner}", "--storage", storage, "--data-dir", root,
-               "--n-trials", trials, "--max-epochs", max_epochs, "--pruner", pruner, "--seed", 0, "--device", "cpu")
+               "--n-trials", trials, "--max-epochs", max_epochs, "--pruner", pruner, "--seed", 0, "--device", "cpu", "--confirm", "0")
         done = study_trials(storage, f"tta-{pruner}")
         complete = [t.value for t in done if t.value is not None and t.state.name == "COMPLETE"]
         out[pruner] = {"best": max(complete), "trial_epochs": sum(t.user_attrs.get("epochs_run", 0) for t in done),

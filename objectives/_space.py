@@ -159,6 +159,34 @@ class SearchSpace:
     def max_epochs(self) -> int:
         return int(_largest(self.epochs))
 
+    def baseline(self) -> dict[str, Any] | None:
+        """The textbook default (Adam, lr 1e-3, batch 64, 10 epochs) as values of the sampled parameters.
+
+        A study starts with it, so its confirmation can always compare the leaders with a
+        known-good default; None when the space cannot express it (the optimizer pinned to
+        SGD, say). Epochs are clipped into the space's range.
+        """
+        wanted = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 10, "weight_decay": 0.0,
+                  "beta1": TrainConfig.beta1, "beta2": TrainConfig.beta2, "loss": TrainConfig.loss,
+                  "activation": _DEFAULT_MODEL.activation, "hidden_units": _DEFAULT_MODEL.hidden[0],
+                  "hidden_layers": len(_DEFAULT_MODEL.hidden)}
+        values: dict[str, Any] = {}
+        for name in RULES:
+            param = getattr(self, name)
+            needs = _CONDITIONAL.get(name)
+            if isinstance(param, Fixed) or (needs is not None and needs != "adam"):
+                continue
+            value = wanted[name]
+            if name == "epochs" and isinstance(param, (Int, Float)):
+                value = min(max(value, param.low), param.high)
+            if not _admits(param, value):
+                return None
+            values[name] = value
+        optimizer = self.optimizer
+        if isinstance(optimizer, Fixed) and optimizer.value != "adam":
+            return None
+        return values
+
     def suggest(self, trial) -> tuple[TrainConfig, ModelConfig]:
         """Sample one configuration from ``trial`` (an Optuna trial, or a FixedTrial in tests)."""
         values: dict[str, Any] = {}
@@ -178,6 +206,16 @@ def configs_from_values(values: Mapping[str, Any]) -> tuple[TrainConfig, ModelCo
     layers = values.get("hidden_layers", len(_DEFAULT_MODEL.hidden))
     model = ModelConfig(hidden=(int(units),) * int(layers), activation=values.get("activation", _DEFAULT_MODEL.activation))
     return train, model
+
+
+def _admits(param: Param, value: Any) -> bool:
+    if isinstance(param, Choice):
+        return value in param.choices
+    if isinstance(param, Int):
+        return param.low <= value <= param.high and (value - param.low) % param.step == 0
+    if isinstance(param, Float):
+        return param.low <= value <= param.high
+    return param.value == value
 
 
 def _suggest(trial, name: str, param: Param) -> Any:

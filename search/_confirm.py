@@ -32,11 +32,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import SearchError
-from search._record import CONFIRM_ATTR, CONFIRM_SUFFIX, METRIC, STUDY_ATTR
+from search._record import BASELINE_ATTR, CONFIRM_ATTR, CONFIRM_SUFFIX, METRIC
 
 DEFAULT_CANDIDATES = 5
 DEFAULT_RESAMPLES = 3
-RACE_MARGIN = 0.02  # after one round: a candidate this far behind the leader is dropped
+RACE_MARGIN = 0.015  # after one round: a candidate this far behind the leader is dropped
 _SEED_STRIDE = 10_007  # resample r's seed: the study's seed + stride * (r + 1), never the search's own
 
 
@@ -105,7 +105,11 @@ class Candidate:
 
 
 def leaders(study: optuna.Study, k: int) -> list[FrozenTrial]:
-    """The top ``k`` complete trials by search value, one per distinct configuration, diverged ones left out."""
+    """The top ``k`` complete trials by search value, one per distinct configuration, diverged ones left out.
+
+    The study's baseline trial (the textbook default it started with) joins them when it is
+    not among them: the leaders must beat it on fresh resamples, not only on the search's split.
+    """
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.value is not None and "diverged" not in t.user_attrs]
     chosen, seen = [], set()
@@ -116,6 +120,9 @@ def leaders(study: optuna.Study, k: int) -> list[FrozenTrial]:
             chosen.append(trial)
         if len(chosen) == k:
             break
+    baseline = next((t for t in complete if t.user_attrs.get(BASELINE_ATTR)), None)
+    if chosen and baseline is not None and tuple(sorted(baseline.params.items())) not in seen:
+        chosen.append(baseline)
     return chosen
 
 

@@ -38,6 +38,9 @@ def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
     return {state.name: counts.get(state.name, 0) for state in TrialState}
 
 
+# The trial user attribute of a study's first trial, the textbook default it starts with.
+BASELINE_ATTR = "baseline"
+
 # Confirmation (search/_confirm.py): the retrains' own study, and the summary on the searched study.
 CONFIRM_SUFFIX = ":confirm"
 CONFIRM_ATTR = "search:confirmation"

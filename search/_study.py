@@ -21,7 +21,7 @@ from search._config import RunConfig
 from search._errors import SearchError, is_storage_error
 from search._heartbeat import retry_callback
 from search._optuna import study_storage, trial_id
-from search._record import METRIC, STUDY_ATTR, RunSummary, count_states
+from search._record import BASELINE_ATTR, METRIC, STUDY_ATTR, RunSummary, count_states
 from search._signals import INTERRUPTS
 from search._pruners import make_pruner
 from search._samplers import make_sampler
@@ -290,6 +290,9 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> optuna.
     )
     if STUDY_ATTR not in study.user_attrs:  # another worker may have made it a moment ago
         study.set_user_attr(STUDY_ATTR, metadata)
+        baseline = SearchSpace.from_mapping(metadata["space"]).baseline()
+        if baseline is not None:  # the first trial: a known-good default the confirmation compares against
+            study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
         with warnings.catch_warnings():  # "experimental" since Optuna 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([METRIC])  # optuna-dashboard shows this instead of "Objective 0"

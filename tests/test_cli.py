@@ -30,7 +30,7 @@ def test_run_stores_trials_prints_lines_and_summary(cli, fashion_root, workdir):
     study = load()
     assert len(study.trials) == 5
     assert sum(line.startswith("[") for line in out.splitlines()) == 5
-    assert "best: trial" in out and "this run:  5 trials" in out
+    assert "best by search value: trial" in out and "this run:  5 trials" in out
     assert "continue it with: search run --study s" in out
     made = study.user_attrs[STUDY_ATTR]
     assert made["dataset"] == "fashion-mnist" and made["seed"] == 1 and made["limit_train"] == 400

@@ -124,7 +124,7 @@ def test_best_warns_at_the_edge_of_a_range(cli, workdir, fashion_root):
     dists = study.trials[0].distributions
     _add_best(study, {"lr": 0.1, "momentum": 0.75, "epochs": 5, "batch_size": 128}, dists)
     code, out, err = cli("best", "--study", "edge")
-    assert code == 0 and "trial 1, validation accuracy 0.9990" in out
+    assert code == 0 and "trial 1, picked by its search value: validation accuracy 0.9990" in out
     assert "lr=0.1 is at the upper edge of its range [0.01, 0.1]; widen it with lr: {low: ..., high: ...} in a --space file" in err
     assert "epochs=5 is at the upper edge of its range [1, 5]; widen it with --max-epochs" in err
     assert "batch_size" not in err and "momentum" not in err  # 128 and 0.75 sit inside their ranges
@@ -163,7 +163,8 @@ def test_export_then_train_round_trips(cli, study_db, workdir, fashion_root):
 
     exported = yaml.safe_load((workdir / "best.yaml").read_text())
     best = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}").best_trial
-    assert exported["source"] == {"study": "s", "trial": best.number, "validation_accuracy": best.value, "storage": f"sqlite:///{DB}"}
+    assert exported["source"] == {"study": "s", "trial": best.number, "validation_accuracy": best.value,
+                                  "picked_by": "search value", "storage": f"sqlite:///{DB}"}
     assert {k: exported["params"][k] for k in best.params} == best.params
     assert exported["data"] == {"dataset": "fashion-mnist", "validation_fraction": 0.1, "seed": 2}
 

@@ -116,3 +116,9 @@ def test_confirm_refuses_what_it_cannot_do(cli, workdir):
     assert code == 1 and "no study 'none'" in err and not (workdir / "studies").exists()
     code, _, err = cli("confirm", "--study", "none", "--confirm", "0")
     assert code == 1 and len(err.strip().splitlines()) == 1
+
+def test_the_racing_rule_at_the_margin():
+    from search._confirm import RACE_MARGIN
+    lead, behind = candidate(0, 0.85), candidate(1, 0.85 - RACE_MARGIN - 0.001)
+    race([lead, behind], 1)
+    assert behind.dropped

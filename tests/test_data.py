@@ -10,8 +10,9 @@ from objectives._idx import IDX_FILES
 
 def test_torchvision_loader_reads_idx_files(fashion_root):
     splits = load_splits(DataConfig(data_dir=str(fashion_root), download=False))
-    assert splits.train_x.dtype == torch.uint8 and splits.train_x.shape == (900, 784)
-    assert splits.val_x.shape == (100, 784) and splits.test_x.shape == (200, 784)
+    assert splits.train_x.dtype == torch.uint8 and splits.train_x.shape[1] == 784
+    assert splits.train_x.shape[0] + splits.val_x.shape[0] == 1000 and abs(splits.val_x.shape[0] - 100) <= 5
+    assert splits.test_x.shape == (200, 784)
     assert splits.train_y.dtype == torch.int64
     assert splits.classes[0] == "T-shirt/top"  # FashionMNIST's own class names
     assert 0 < splits.mean < 1 and 0 < splits.std < 1
@@ -131,3 +132,15 @@ def test_a_download_that_never_answers_is_bounded(tmp_path, monkeypatch):
     server.close()
     assert not worker.is_alive() and outcome and "could not be downloaded" in outcome[0]
     assert not (tmp_path / "d").exists()  # and it left nothing behind
+
+
+def test_the_validation_split_is_stratified(fashion_root):
+    """Each class keeps its share in the validation split (within one row of rounding)."""
+    from objectives import read_idx
+
+    labels = read_idx(fashion_root / "FashionMNIST" / "raw" / IDX_FILES["train_labels"]).long()
+    splits = load_splits(DataConfig(data_dir=str(fashion_root), validation_fraction=0.2, seed=5))
+    for c in range(10):
+        assert abs(int((splits.val_y == c).sum()) - 0.2 * int((labels == c).sum())) <= 0.5 + 1e-9
+    plain = load_splits(DataConfig(data_dir=str(fashion_root), validation_fraction=0.2, seed=5, stratify=False))
+    assert plain.val_x.shape[0] == 200 and not torch.equal(plain.val_y, splits.val_y)
