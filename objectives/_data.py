@@ -23,7 +23,10 @@ from objectives._idx import IDX_FILES
 if TYPE_CHECKING:
     import torch
 
-DATASETS = ("fashion-mnist", "mnist", "kmnist", "synthetic")
+DATASETS = ("fashion-mnist", "mnist", "kmnist", "synthetic", "table")
+# A table's test split is carved with this seed, whatever the study's: the same file gets
+# the same test split in every study, and confirmation's resamples never move it.
+TEST_SEED = 0
 # Seconds a download waits on one connection: urllib's default is to wait forever, and a
 # network that drops packets would hang a run before it could say the data is missing.
 DOWNLOAD_TIMEOUT = 30.0
@@ -40,7 +43,14 @@ class DataConfig:
     seed: int = 0
     limit_train: int | None = None
     stratify: bool = True  # each class keeps its share in the validation split (studies made before: False)
-    download: bool = True  # a missing data set is downloaded, each connection waiting at most DOWNLOAD_TIMEOUT
+    download: bool = True
+    # The user's own data (dataset "table"): a CSV, Parquet or .npz file and the column to predict.
+    data_file: str | None = None
+    target: str | None = None
+    test_fraction: float = 0.2  # carved once from data_file, stratified (TEST_SEED)...
+    test_file: str | None = None  # ...unless the test rows come in a file of their own
+    fill_missing: str | None = None  # "median": numeric gaps take the column's median
+    drop: tuple[str, ...] = ()  # a missing data set is downloaded, each connection waiting at most DOWNLOAD_TIMEOUT
 
     def __post_init__(self) -> None:
         # Messages name the flags: this configuration is what the user typed on the command line.
@@ -54,10 +64,21 @@ class DataConfig:
             raise DataError(f"--limit-train is {self.limit_train!r}, but must be an integer")
         if self.limit_train is not None and self.limit_train < 1:
             raise DataError(f"--limit-train is {self.limit_train}, but must be >= 1")
+        if self.data_file is not None and self.dataset == "fashion-mnist":  # the default: --data names the data set
+            object.__setattr__(self, "dataset", "table")
+        if self.data_file is not None and self.dataset != "table":
+            raise DataError(f"--data and --dataset {self.dataset} are two data sets; give one")
+        if self.dataset == "table" and self.data_file is None:
+            raise DataError("--dataset table needs --data FILE (a CSV, Parquet or .npz file)")
+        if isinstance(self.test_fraction, bool) or not isinstance(self.test_fraction, (int, float)) or not 0.0 < self.test_fraction < 1.0:
+            raise DataError(f"--test-fraction is {self.test_fraction}, but must be > 0 and < 1")
+        if self.fill_missing is not None and self.fill_missing != "median":
+            raise DataError(f"--fill-missing is {self.fill_missing!r}, but must be median")
+        object.__setattr__(self, "drop", tuple(self.drop))
 
 
 @dataclass(frozen=True, eq=False)
-class Splits:
+class Splits:  # noqa: D101 - documented below
     """Training, validation and test tensors: images uint8 [N, 784], labels int64 [N].
 
     Images stay uint8 (a quarter of float32's memory) and are normalised per batch
@@ -73,6 +94,7 @@ class Splits:
     classes: tuple[str, ...]
     mean: float
     std: float
+    encoder: dict | None = None  # a table's preprocessing (`TableEncoder.to_dict`); None for images
 
     @property
     def num_features(self) -> int:
@@ -88,7 +110,7 @@ class Splits:
             name: getattr(self, name).to(device)
             for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
         }
-        return Splits(**moved, classes=self.classes, mean=self.mean, std=self.std)
+        return Splits(**moved, classes=self.classes, mean=self.mean, std=self.std, encoder=self.encoder)
 
 
 def load_splits(config: DataConfig) -> Splits:
@@ -100,6 +122,8 @@ def load_splits(config: DataConfig) -> Splits:
 # cached; once split they would be a second copy of the data set.
 @functools.lru_cache(maxsize=4)  # the search's split and confirmation's resamples
 def _split(config: DataConfig) -> Splits:
+    if config.dataset == "table":
+        return _table_split(config)
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
     train_idx, val_idx = split_indices(train_y, config.validation_fraction, config.seed, config.stratify)
     if config.limit_train is not None:
@@ -153,10 +177,81 @@ def load_train_test(config: DataConfig) -> Splits:
     """
     import torch
 
+    if config.dataset == "table":
+        return _table_train_test(config)
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
     if config.limit_train is not None:
         train_x, train_y = train_x[: config.limit_train], train_y[: config.limit_train]
     return Splits(train_x, train_y, test_x, test_y, test_x, test_y, classes, **_moments(train_x))
+
+
+def table_parts(config: DataConfig):
+    """The rows a table study trains and validates on, and its test rows: (pool, test) `Table`s."""
+    from objectives._table import file_hash
+
+    test_hash = file_hash(config.test_file) if config.test_file and Path(config.test_file).is_file() else None
+    data_hash = file_hash(config.data_file) if Path(config.data_file).is_file() else None
+    return _table_parts(config.data_file, data_hash, config.target, config.drop, config.fill_missing,
+                        config.test_file, test_hash, config.test_fraction)
+
+
+@functools.lru_cache(maxsize=2)
+def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, test_hash, test_fraction):
+    import numpy as np
+
+    from objectives._table import read_table, stratified_split
+
+    table = read_table(data_file, target, drop, fill_missing)
+    if test_file is None:
+        keep, held = stratified_split(table.labels, test_fraction, TEST_SEED, "test split", table.classes)
+        return table.take(keep), table.take(held)
+    test = read_table(test_file, target, drop, fill_missing)
+    if (test.numeric_names, test.text_names) != (table.numeric_names, table.text_names):
+        missing = sorted(set(table.numeric_names + table.text_names) - set(test.numeric_names + test.text_names))
+        what = f"lacks column {missing[0]!r}" if missing else "has other columns (or other column types)"
+        raise DataError(f"--test-data {test_file} {what} than --data {data_file}")
+    index = {name: i for i, name in enumerate(table.classes)}
+    unknown = [c for c in test.classes if c not in index]
+    if unknown:
+        raise DataError(f"--test-data {test_file} has class {unknown[0]!r}, which --data {data_file} never shows")
+    remap = np.array([index[c] for c in test.classes], dtype=np.int64)
+    from objectives._table import Table
+
+    test = Table(test.numeric_names, test.numeric, test.text_names, test.text, remap[test.labels], table.classes)
+    return table, test
+
+
+def _encode(train, *others) -> tuple[dict, list]:
+    """Fit the preprocessing on ``train`` only, and apply it to every part: float32 tensors and int64 labels."""
+    import torch
+
+    from objectives._table import TableEncoder
+
+    encoder = TableEncoder.fit(train)
+    parts = []
+    for part in (train, *others):
+        x, _ = encoder.transform(part.numeric, part.text)
+        parts += [torch.from_numpy(x), torch.from_numpy(part.labels.copy())]
+    return encoder.to_dict(), parts
+
+
+def _table_split(config: DataConfig) -> Splits:
+    import torch
+
+    pool, test = table_parts(config)
+    train_idx, val_idx = split_indices(torch.from_numpy(pool.labels), config.validation_fraction, config.seed, config.stratify)
+    if config.limit_train is not None:
+        train_idx = train_idx[: config.limit_train]
+    encoder, (tx, ty, vx, vy, sx, sy) = _encode(pool.take(train_idx.numpy()), pool.take(val_idx.numpy()), test)
+    return Splits(tx, ty, vx, vy, sx, sy, pool.classes, 0.0, 1.0, encoder)
+
+
+def _table_train_test(config: DataConfig) -> Splits:
+    pool, test = table_parts(config)
+    if config.limit_train is not None:
+        pool = pool.take(slice(0, config.limit_train))
+    encoder, (tx, ty, sx, sy) = _encode(pool, test)
+    return Splits(tx, ty, sx, sy, sx, sy, pool.classes, 0.0, 1.0, encoder)
 
 
 def _moments(images: torch.Tensor, chunk: int = 4096) -> dict[str, float]:

@@ -37,6 +37,8 @@ class FinalResult:
     train_samples: int
     test_samples: int
     diverged: str | None = None
+    classes: tuple[str, ...] = ()  # the label names, in the model's output order
+    preprocessing: dict | None = None  # a table's encoder (objectives._table.TableEncoder), saved with the model
 
 
 def train_final(
@@ -64,6 +66,8 @@ def train_final(
         train_samples=splits.train_x.shape[0],
         test_samples=splits.test_x.shape[0],
         diverged=results[-1].diverged,
+        classes=tuple(splits.classes),
+        preprocessing=splits.encoder,
     )
 
 

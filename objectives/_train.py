@@ -65,7 +65,9 @@ class Normalizer:
         self.scale = 1.0 / (255.0 * std)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return x.float().sub_(self.shift).mul_(self.scale)
+        if x.dtype == torch.uint8:
+            return x.float().sub_(self.shift).mul_(self.scale)
+        return x.float()  # features of a table arrive standardised: nothing to do, nothing changed in place
 
 
 @torch.no_grad()

@@ -52,7 +52,8 @@ def _add_run(subparsers) -> None:
   search run --study demo --dataset synthetic --n-trials 20 --max-epochs 5
   search run --study fmnist --n-trials 50                 # FashionMNIST in ./data
   search run --study fmnist --timeout 3600 --pruner hyperband
-  search run --study fmnist --space space.yaml --storage postgresql://me@db/optuna""",
+  search run --study fmnist --space space.yaml --storage postgresql://me@db/optuna
+  search run --study churn --data churn.csv --target churned --drop customer_id""",
     )
     S = argparse.SUPPRESS
     p.add_argument("--study", default=S, help=f"study name (default: {_default(RunConfig, 'study')})")
@@ -64,6 +65,12 @@ def _add_run(subparsers) -> None:
     p.add_argument("--seed", type=int, default=S, help=f"seeds the split, the sampler and each trial (default: {_default(RunConfig, 'seed')})")
     p.add_argument("--dataset", choices=DATASETS, default=S, help=f"(default: {_default(DataConfig, 'dataset')})")
     p.add_argument("--data-dir", default=S, help=f"torchvision root: DIR/FashionMNIST/raw/... (default: {_default(DataConfig, 'data_dir')})")
+    p.add_argument("--data", dest="data_file", metavar="FILE", default=S, help="your own data: a .csv, .parquet or .npz (arrays x and y) file")
+    p.add_argument("--target", default=S, help="with --data: the column to predict")
+    p.add_argument("--test-fraction", type=float, default=S, help=f"with --data: share of the rows held out as the test split, stratified (default: {_default(DataConfig, 'test_fraction')})")
+    p.add_argument("--test-data", dest="test_file", metavar="FILE", default=S, help="with --data: the test rows in a file of their own")
+    p.add_argument("--fill-missing", choices=("median",), default=S, help="with --data: fill missing numbers with the column's median (text: a category of its own)")
+    p.add_argument("--drop", action="append", metavar="COLUMN", default=S, help="with --data: leave this column out (repeat for more)")
     p.add_argument("--validation-fraction", type=float, default=S, help=f"share of the training split held out for scoring (default: {_default(DataConfig, 'validation_fraction')})")
     p.add_argument("--limit-train", type=int, default=S, help="train on only this many samples (quick runs)")
     p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")

@@ -64,12 +64,25 @@ def add_all(subparsers, storage_help: str) -> None:
     p.add_argument("--config", required=True, help="configuration file (YAML or JSON)")
     p.add_argument("--data-dir", default=DataConfig.data_dir, help=f"torchvision root (default: {DataConfig.data_dir})")
     p.add_argument("--dataset", choices=DATASETS, help="override the configuration's data set")
+    p.add_argument("--data", dest="data_file", metavar="FILE", help="a table study's file, when it has moved since the export")
     p.add_argument("--seed", type=int, help="(default: the configuration's data seed, else 0)")
     p.add_argument("--save-model", help="where to save the weights (default: models/CONFIG-NAME.pt)")
     p.add_argument("--device", choices=DEVICES, default=RunConfig.device, help=f"(default: {RunConfig.device})")
     p.add_argument("--limit-train", type=int, help="train on only this many samples (quick checks)")
     p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.set_defaults(handler=cmd_train)
+
+    p = subparsers.add_parser(
+        "predict", help="apply a saved table model to new rows",
+        description="Apply a model saved by `search train` (trained with --data) to a new file: its preprocessing, "
+        "then the network. Writes the predicted label and each class's probability per row, in the file's order.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  search predict --model models/best.pt --data new.csv --output predictions.csv\n  search predict --model models/best.pt --data new.csv",
+    )
+    p.add_argument("--model", required=True, help="the .pt file `search train` saved (its .json beside it)")
+    p.add_argument("--data", required=True, help="new rows: .csv, .parquet or .npz, with the columns the model was trained on")
+    p.add_argument("--output", help="write the predictions as CSV to this file (default: the terminal)")
+    p.set_defaults(handler=cmd_predict)
 
     p = _parser(subparsers, "space", "print a search space as YAML to edit and pass back with --space",
                 "  search space > space.yaml              # the default space\n  search space --max-epochs 5\n  search space --study fmnist            # the space a study was made with\n  search run --study mine --space space.yaml", storage_help, study=False)
@@ -193,7 +206,10 @@ def cmd_train(args, argv) -> int:
 
     config = read_config(args.config)
     seed = config.seed if args.seed is None else args.seed
-    data = DataConfig(dataset=args.dataset or config.dataset, data_dir=args.data_dir, seed=seed, limit_train=args.limit_train)
+    table = dict(config.table or {})
+    if args.data_file:
+        table["data_file"] = args.data_file
+    data = DataConfig(dataset=args.dataset or config.dataset, data_dir=args.data_dir, seed=seed, limit_train=args.limit_train, **table)
     model_path = Path(args.save_model or Path("models") / (Path(args.config).stem + ".pt"))
     if metrics_path(model_path) == model_path:
         raise SearchError(f"--save-model is {model_path}, but the metrics go to NAME.json beside it; give NAME.pt")
@@ -201,8 +217,11 @@ def cmd_train(args, argv) -> int:
     model, result = train_final(config.train, config.model, data, args.device, seed, on_epoch=progress.epoch)
     progress.done()
     figures = dataclasses.asdict(result)
+    figures = {k: v for k, v in figures.items() if k not in ("classes", "preprocessing")}
     metrics = save_model(model, model_path, config.model, {
         **figures, "params": dataclasses.asdict(config.train), "dataset": data.dataset, "seed": seed, "config_file": str(args.config),
+        "classes": list(result.classes), "preprocessing": result.preprocessing,
+        **({"target": data.target, "data_file": data.data_file} if data.dataset == "table" else {}),
     })
     if args.json:
         print(json.dumps({**figures, "model_path": str(model_path), "metrics_path": str(metrics)}))
@@ -215,6 +234,19 @@ def cmd_train(args, argv) -> int:
     if result.diverged:
         print(f"warning: training diverged: {result.diverged}", file=sys.stderr)
     print(f"saved the weights to {model_path} and the metrics to {metrics}")
+    return 0
+
+
+def cmd_predict(args, argv) -> int:
+    from search._predict import predict, warn
+
+    frame, unseen, filled = predict(args.model, args.data)
+    warn(unseen, filled)
+    if args.output:
+        write_text(args.output, frame.to_csv(index=False))
+        print(f"wrote {len(frame):,} predictions to {args.output}")
+    else:
+        sys.stdout.write(frame.to_csv(index=False))
     return 0
 
 

@@ -42,6 +42,7 @@ class RetrainConfig:
     model: ModelConfig
     dataset: str = "fashion-mnist"
     seed: int = 0
+    table: dict[str, Any] | None = None  # a table study's file, target and test split (DataConfig's names)
 
 
 def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
     return {
         "params": params,
         "model": {"hidden": list(stored.get("hidden", ModelConfig.hidden)), "activation": stored.get("activation", "relu")},
-        "data": {k: made.get(k) for k in ("dataset", "validation_fraction", "seed")},
+        "data": {**{k: made.get(k) for k in ("dataset", "validation_fraction", "seed")}, **_table_data(made.get("table"))},
         "source": {
             "study": study.study_name,
             "trial": trial.number,
@@ -67,6 +68,23 @@ def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
             "storage": redact(storage_url),
         },
     }
+
+
+def _table_options(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    if not data.get("file") or not data.get("target") and not str(data.get("file")).endswith(".npz"):
+        raise SearchError(f"{path}: a table data set needs data.file and data.target")
+    return {"data_file": str(data["file"]), "target": data.get("target"), "test_fraction": float(data.get("test_fraction") or 0.2),
+            "test_file": data.get("test_file"), "drop": tuple(data.get("drop") or ()), "fill_missing": data.get("fill_missing")}
+
+
+def _table_data(table: dict[str, Any] | None) -> dict[str, Any]:
+    """A table study's data description: where the rows come from and how they are encoded."""
+    if not table:
+        return {}
+    keys = ("file", "sha256", "target", "test_fraction", "test_file", "drop", "fill_missing", "columns")
+    return {**{k: table.get(k) for k in keys},
+            "encoding": "numeric columns standardised with the training split's mean and std; text columns one-hot, "
+                        "categories from the training split (an unseen one is encoded as none)"}
 
 
 def _format(path: Path) -> str:
@@ -115,6 +133,7 @@ def read_config(path: str | Path) -> RetrainConfig:
             model=ModelConfig(**{k: v for k, v in model.items() if k in ("hidden", "activation")}),
             dataset=dataset,
             seed=int(data.get("seed") or 0),
+            table=_table_options(path, data) if dataset == "table" else None,
         )
     except (ObjectiveError, TypeError) as exc:
         raise SearchError(f"{path}: {exc}") from exc

@@ -41,7 +41,23 @@ def study_metadata(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
         "limit_train": config.data.limit_train,
         "stratified": config.data.stratify,
         "space": space.to_dict(),
+        **({"table": table_record(config.data)} if config.data.dataset == "table" else {}),
     }
+
+
+def table_record(data) -> dict[str, Any]:
+    """What a table study was made from: the file and its content hash, the target, the test split."""
+    from objectives._table import file_hash
+
+    def digest(path: str | None) -> str | None:
+        try:
+            return file_hash(path) if path else None
+        except OSError as exc:
+            raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    return {"file": data.data_file, "sha256": digest(data.data_file), "target": data.target,
+            "test_fraction": data.test_fraction, "test_file": data.test_file, "test_sha256": digest(data.test_file),
+            "drop": list(data.drop), "fill_missing": data.fill_missing}
 
 
 def load_space(config: RunConfig, stored: dict[str, Any] | None = None) -> SearchSpace:
@@ -77,7 +93,40 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
     seed = data.pop("seed")
     # A study made before stratified splits keeps its plain random split.
     stratify = bool(made.get("stratified", False))
+    data.update(_continue_table(config, name, made.get("table")))
     return dataclasses.replace(config, seed=seed, data=dataclasses.replace(config.data, seed=seed, stratify=stratify, **data))
+
+
+_TABLE_FLAGS = {"target": "--target", "test_fraction": "--test-fraction", "test_file": "--test-data",
+                "drop": "--drop", "fill_missing": "--fill-missing"}
+
+
+def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -> dict[str, Any]:
+    """A table study's file and options from its record; a changed file is refused, naming what changed."""
+    if not made:
+        return {}
+    from objectives._table import file_hash
+
+    given = config.given
+    out: dict[str, Any] = {"data_file": config.data.data_file if "data_file" in given else made["file"]}
+    for key, flag in _TABLE_FLAGS.items():
+        asked = list(getattr(config.data, key)) if key == "drop" else getattr(config.data, key)
+        if key in given and asked != made.get(key):
+            raise SearchError(f"study {name!r} was made with {flag} {_show(made.get(key))}, but this run asks for "
+                              f"{flag} {_show(asked)}; leave {flag} out to continue it, or choose another --study name")
+        out[key] = tuple(made.get(key) or ()) if key == "drop" else made.get(key)
+    for path_key, hash_key, flag in (("data_file", "sha256", "--data"), ("test_file", "test_sha256", "--test-data")):
+        path = out[path_key]
+        if not path:
+            continue
+        try:
+            now = file_hash(path)
+        except OSError:
+            raise SearchError(f"study {name!r} was made from {flag} {path}, which is not there now; give its path with {flag}") from None
+        if now != made.get(hash_key):
+            raise SearchError(f"{flag} {path} has changed since study {name!r} was made (sha256 {str(made.get(hash_key))[:12]} "
+                              f"then, {now[:12]} now); its trials would not be comparable: restore the file, or choose another --study name")
+    return out
 
 
 def _show(value: Any) -> str:
@@ -132,6 +181,9 @@ def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_
         )
     objective = Objective(space, config.data, config.device, config.seed, on_epoch=on_epoch, splits=splits,
                           stop=INTERRUPTS.stop_requested, run_attrs=run_attrs)
+    encoder = objective.splits.encoder
+    if "table" in metadata and encoder is not None:  # export and the report name them
+        metadata["table"]["columns"] = {"numeric": encoder["numeric"], "text": encoder["text"]}
     if storage is None:
         storage = open_storage(url, heartbeat=config.heartbeat or None)
     study = _open_study(storage, config, metadata)
@@ -312,6 +364,8 @@ def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -
                 f"study {name!r} was made with {flag} {_show(stored.get(key))}, but this run asks for "
                 f"{flag} {_show(metadata[key])}; choose another --study name"
             )
+    if stored.get("table") != metadata.get("table"):
+        raise SearchError(f"study {name!r} was made from another table (file, target or test split); choose another --study name")
     if bool(stored.get("stratified", False)) != metadata["stratified"]:
         raise SearchError(f"study {name!r} was made with another kind of validation split; choose another --study name")
     if stored.get("space") != metadata["space"]:

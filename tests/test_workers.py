@@ -399,3 +399,19 @@ def test_jobs_share_a_confirmation(tmp_path, space, name):
     assert workers == {"[w0", "[w1"}
     _, done = _pairs(url, name)
     assert len(done) == len(set(done)) >= 4
+
+
+def test_jobs_share_a_table_study(tmp_path, name):
+    """A table is read once, in the parent, and reaches the workers through shared memory."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    pd.DataFrame(x, columns=list("abcde")).assign(y=np.where(x[:, 0] > 0, "up", "down")).to_csv(tmp_path / "t.csv", index=False)
+    url = f"journal:///{tmp_path}/t.log"
+    result = search(tmp_path, "run", "--study", name, "--storage", url, "--data", "t.csv", "--target", "y",
+                    "--jobs", 2, "--n-trials", 4, "--max-epochs", 2)
+    assert result.returncode == 0, result.stderr
+    trials = open_study(url, name).get_trials(deepcopy=False)
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3] and all(t.state.is_finished() for t in trials)

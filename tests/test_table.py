@@ -1,0 +1,196 @@
+"""Your own data: CSV, Parquet and .npz tables through run, export, train and predict; every bad file refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+DB = "studies/studies.db"
+QUICK = ["--n-trials", "2", "--max-epochs", "2", "--confirm", "0"]
+
+
+@pytest.fixture(scope="session")
+def digits_frame():
+    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn (a test dependency) is absent")
+    return datasets.load_digits(as_frame=True).frame
+
+
+@pytest.fixture
+def digits_csv(digits_frame, workdir):
+    digits_frame.to_csv(workdir / "digits.csv", index=False)
+    return workdir / "digits.csv"
+
+
+def categorical_frame(n: int, seed: int) -> pd.DataFrame:
+    """Text features that decide the label (a string): 'buys' when the colour is red and the size is not S."""
+    rng = np.random.default_rng(seed)
+    color = rng.choice(["red", "green", "blue"], n)
+    size = rng.choice(["S", "M", "L"], n)
+    label = np.where((color == "red") & (size != "S"), "buys", "browses")
+    return pd.DataFrame({"color": color, "size": size, "noise": rng.normal(size=n), "label": label})
+
+
+@pytest.fixture
+def shop_csv(workdir):
+    categorical_frame(400, seed=1).to_csv(workdir / "shop.csv", index=False)
+    return workdir / "shop.csv"
+
+
+def test_digits_study_exported_and_retrained_reaches_95_percent(cli, digits_csv, workdir):
+    code, out, err = cli("run", "--study", "digits", "--data", digits_csv, "--target", "target", "--n-trials", "12",
+                         "--max-epochs", "10", "--confirm", "3,2")
+    assert code == 0, err
+    made = optuna.load_study(study_name="digits", storage=f"sqlite:///{DB}").user_attrs["search"]
+    assert made["dataset"] == "table" and made["table"]["target"] == "target" and len(made["table"]["sha256"]) == 64
+    assert cli("export", "--study", "digits", "--output", "best.yaml")[0] == 0
+    import yaml
+
+    data = yaml.safe_load((workdir / "best.yaml").read_text())["data"]
+    assert data["file"] == str(digits_csv) and data["target"] == "target" and len(data["columns"]["numeric"]) == 64
+    code, out, err = cli("train", "--config", "best.yaml", "--save-model", "m/digits.pt", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert abs(result["test_samples"] - 0.2 * 1797) <= 10 and result["test_accuracy"] >= 0.95, result
+    record = json.loads((workdir / "m" / "digits.json").read_text())
+    assert record["classes"] == [str(i) for i in range(10)] and record["preprocessing"]["numeric"][0] == "pixel_0_0"
+
+    code, out, err = cli("predict", "--model", "m/digits.pt", "--data", digits_csv, "--output", "p.csv")
+    assert code == 0 and "wrote 1,797 predictions" in out, err
+    predictions = pd.read_csv(workdir / "p.csv")
+    assert list(predictions.columns) == ["predicted", *[f"p_{i}" for i in range(10)]]
+    assert np.allclose(predictions.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-4)
+    truth = pd.read_csv(digits_csv)["target"]
+    assert (predictions["predicted"] == truth).mean() >= 0.95
+
+
+def test_text_features_decide_the_label(cli, shop_csv, workdir):
+    code, _, err = cli("run", "--study", "shop", "--data", shop_csv, "--target", "label", "--n-trials", "6",
+                       "--max-epochs", "8", "--confirm", "0", "--space", _adam(workdir))
+    assert code == 0, err
+    assert cli("export", "--study", "shop", "--output", "best.yaml")[0] == 0
+    code, out, err = cli("train", "--config", "best.yaml", "--save-model", "m/shop.pt", "--json")
+    assert code == 0, err
+    assert json.loads(out)["test_accuracy"] >= 0.95  # the rule is in the text columns alone
+    new = categorical_frame(20, seed=9).drop(columns=["label"])
+    new.loc[0, "color"] = "purple"  # a category the model never saw
+    new.to_csv(workdir / "new.csv", index=False)
+    code, out, err = cli("predict", "--model", "m/shop.pt", "--data", "new.csv")
+    assert code == 0 and "warning: 1 text values were categories the model never saw" in err
+    rows = out.strip().splitlines()
+    assert rows[0] == "predicted,p_browses,p_buys" and len(rows) == 21
+    new.drop(columns=["size"]).to_csv(workdir / "less.csv", index=False)
+    code, _, err = cli("predict", "--model", "m/shop.pt", "--data", "less.csv")
+    assert code == 1 and "lacks column 'size'" in err and len(err.strip().splitlines()) == 1
+
+
+def _adam(workdir):
+    (workdir / "adam.yaml").write_text("optimizer: adam\nlr: {low: 0.001, high: 0.01, log: true}\nhidden_units: 64\n")
+    return "adam.yaml"
+
+
+def test_parquet_and_npz(cli, workdir, digits_frame):
+    pytest.importorskip("pyarrow", reason="pyarrow (the parquet extra) is absent")
+    digits_frame.to_parquet(workdir / "d.parquet")
+    assert cli("run", "--study", "pq", "--data", "d.parquet", "--target", "target", *QUICK)[0] == 0
+    x = digits_frame.drop(columns=["target"]).to_numpy().reshape(-1, 8, 8)  # any shape of x: flattened
+    np.savez(workdir / "d.npz", x=x, y=digits_frame["target"].to_numpy())
+    code, _, err = cli("run", "--study", "npz", "--data", "d.npz", *QUICK)
+    assert code == 0, err
+    made = optuna.load_study(study_name="npz", storage=f"sqlite:///{DB}").user_attrs["search"]["table"]
+    assert made["columns"]["numeric"][:2] == ["x0", "x1"] and len(made["columns"]["numeric"]) == 64
+
+
+def test_a_continued_study_takes_its_file_and_refuses_a_changed_one(cli, shop_csv, workdir):
+    assert cli("run", "--study", "s", "--data", shop_csv, "--target", "label", *QUICK)[0] == 0
+    code, out, err = cli("run", "--study", "s", *QUICK)  # no --data: the study's own file
+    assert code == 0 and "the study: 4 trials" in out, err
+    code, _, err = cli("run", "--study", "s", "--target", "color", *QUICK)
+    assert code == 1 and "made with --target label, but this run asks for --target color" in err
+    categorical_frame(400, seed=2).to_csv(shop_csv, index=False)
+    code, _, err = cli("run", "--study", "s", *QUICK)
+    assert code == 1 and f"--data {shop_csv} has changed since study 's' was made" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_test_file_of_its_own(cli, workdir):
+    categorical_frame(300, seed=1).to_csv(workdir / "train.csv", index=False)
+    categorical_frame(50, seed=3).to_csv(workdir / "test.csv", index=False)
+    assert cli("run", "--study", "t", "--data", "train.csv", "--test-data", "test.csv", "--target", "label", *QUICK)[0] == 0
+    assert cli("export", "--study", "t", "--output", "b.yaml")[0] == 0
+    code, out, err = cli("train", "--config", "b.yaml", "--json")
+    assert code == 0 and json.loads(out)["test_samples"] == 50 and json.loads(out)["train_samples"] == 300, err
+
+
+def _write(workdir, name, content):
+    path = workdir / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, pd.DataFrame):
+        content.to_csv(path, index=False)
+    else:
+        path.write_text(content)
+    return name
+
+
+def _frame(**columns):
+    return pd.DataFrame(columns)
+
+
+BAD = [
+    ("garbage.csv", b"\x00\xff\xfe\x00binary\x00" * 50, ["--target", "y"], "is not a CSV table"),
+    ("empty.csv", "", ["--target", "y"], "is empty"),
+    ("header.csv", "a,b,y\n", ["--target", "y"], "has a header but no rows"),
+    ("t.csv", _frame(a=[1, 2, 3, 4], label=["x", "y", "x", "y"]), ["--target", "lable"], "--target 'lable' is not a column of t.csv; did you mean 'label'?"),
+    ("one.csv", _frame(a=[1, 2, 3, 4], y=["x"] * 4), ["--target", "y"], "has one class ('x'); a classifier needs at least two"),
+    ("single.csv", _frame(a=range(7), y=["x", "x", "x", "y", "y", "y", "z"]), ["--target", "y"], "class 'z' has a single row"),
+    ("gaps.csv", _frame(a=[1, None, 3, None, 5, 6], b=[1, 2, None, 4, 5, 6], y=["x", "y"] * 3), ["--target", "y"],
+     "has missing values in a (2), b (1); fill numeric columns with --fill-missing median"),
+    ("inf.csv", _frame(a=[1, float("inf"), 3, 4], y=["x", "y"] * 2), ["--target", "y"], "has infinite values in a (1)"),
+    ("ids.csv", _frame(id=[f"c{i}" for i in range(120)], a=range(120), y=["x", "y"] * 60), ["--target", "y"],
+     "column 'id' looks like an identifier (120 distinct values in 120 rows); drop it with --drop id"),
+    ("t.txt", "a,y\n1,x\n", ["--target", "y"], "unknown kind of file; use .csv, .parquet or .npz"),
+    ("t2.csv", _frame(a=[1, 2, 3, 4], y=["x", "y"] * 2), ["--target", "y", "--drop", "b"], "--drop 'b' is not a column"),
+    ("t3.csv", _frame(a=[1, 2, 3, 4], y=["x", "y"] * 2), [], "needs --target COLUMN"),
+    ("t4.csv", _frame(a=[1, 2, 3, 4], y=["x", "y"] * 2), ["--target", "y", "--dataset", "mnist"], "--data and --dataset mnist are two data sets"),
+]
+
+
+@pytest.mark.parametrize("name, content, extra, message", BAD, ids=[b[0] for b in BAD])
+def test_bad_data_is_one_line_and_creates_nothing(cli, workdir, name, content, extra, message):
+    _write(workdir, name, content)
+    code, out, err = cli("run", "--study", "bad", "--data", name, *extra, *QUICK)
+    assert code == 1 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (workdir / "studies").exists()
+
+
+def test_fill_missing_and_drop_make_it_work(cli, workdir):
+    _write(workdir, "gaps.csv", _frame(a=[1, None, 3, None, 5, 6, 7, 8], b=[f"k{i % 2}" for i in range(8)],
+                                        id=[f"c{i}" for i in range(8)], y=["x", "y"] * 4))
+    assert cli("run", "--study", "g", "--data", "gaps.csv", "--target", "y", "--fill-missing", "median", "--drop", "id", *QUICK)[0] == 0
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"a": np.zeros((4, 2))}, "must hold arrays x and y (it holds: a)"),
+    ({"x": np.zeros((4, 2)), "y": np.array([0, 1, 0])}, "x has 4 rows but y has 3"),
+])
+def test_bad_npz(cli, workdir, arrays, message):
+    np.savez(workdir / "bad.npz", **arrays)
+    code, _, err = cli("run", "--study", "bad", "--data", "bad.npz", *QUICK)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert not (workdir / "studies").exists()
+
+
+def test_the_encoder_standardises_and_one_hot_encodes_from_training_rows_only():
+    from objectives._table import Table, TableEncoder
+
+    train = Table(("n",), np.array([[1.0], [3.0]]), ("c",), np.array([["a"], ["b"]], dtype=object), np.array([0, 1]), ("p", "q"))
+    encoder = TableEncoder.fit(train)
+    x, unseen = encoder.transform(np.array([[2.0], [5.0]]), np.array([["b"], ["zzz"]], dtype=object))
+    assert encoder.means == (2.0,) and encoder.stds == (1.0,)
+    assert x.tolist() == [[0.0, 0.0, 1.0], [3.0, 0.0, 0.0]] and unseen == 1
+    assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
