@@ -41,7 +41,9 @@ NETWORK_TIMEOUTS = {
     "keepalive_idle": 10,  # an idle connection is probed after this...
     "keepalive_interval": 5,  # ...every this...
     "keepalive_count": 3,  # ...and declared dead after this many unanswered probes
-    "read": 60,  # the longest a statement may run, or a reply may take
+    # The longest a statement may run, or sent data may wait for an answer. A cluster whose
+    # statements are slow can raise it; tests of dead links lower it ($SEARCH_READ_TIMEOUT).
+    "read": int(os.environ.get("SEARCH_READ_TIMEOUT", "60")),
 }
 # The package that brings each database driver (as Python names it when it is missing).
 _DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "pymysql",
@@ -58,7 +60,7 @@ def resolve_storage_url(url: str | None) -> str:
 def storage_kind(url: str) -> str:
     """``sqlite``, ``postgresql``, ``mysql``, ``journal`` or ``redis``; anything else is refused."""
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
-    if scheme == "rediss":
+    if scheme in ("rediss", "unix"):  # Redis over TLS, or its unix socket
         return "redis"
     if scheme in (*_RDB_SCHEMES, "journal", "redis"):
         return scheme
@@ -215,6 +217,8 @@ def _redis_url(url: str) -> str:
     t = NETWORK_TIMEOUTS
     wanted = {"socket_connect_timeout": t["connect"], "socket_timeout": t["read"],
               "socket_keepalive": "true", "health_check_interval": t["keepalive_idle"]}
+    if url.startswith("unix://"):  # a local socket: no TCP, no keepalive
+        wanted = {"socket_timeout": t["read"]}
     given = _query_keys(url)
     extra = "&".join(f"{k}={v}" for k, v in wanted.items() if k not in given)
     if not extra:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import sys
 import time
@@ -28,7 +29,7 @@ from search._samplers import make_sampler
 from search._storage import open_storage, redact, resolve_storage_url, scrub, storage_exists, storage_kind
 
 # How long a worker waits for a storage that went away (a database restart) before giving up.
-RECONNECT_SECONDS = 120.0
+RECONNECT_SECONDS = float(os.environ.get("SEARCH_RECONNECT_SECONDS", "120"))
 _POLL_SECONDS = 2.0  # between looks at a storage that went away
 
 
