@@ -102,6 +102,16 @@ def test_parquet_and_npz(cli, workdir, digits_frame):
     assert code == 0, err
     made = optuna.load_study(study_name="npz", storage=f"sqlite:///{DB}").user_attrs["search"]["table"]
     assert made["columns"]["numeric"][:2] == ["x0", "x1"] and len(made["columns"]["numeric"]) == 64
+    assert cli("export", "--study", "npz", "--output", "n.yaml")[0] == 0
+    assert cli("train", "--config", "n.yaml", "--save-model", "n.pt")[0] == 0
+    np.savez(workdir / "new.npz", x=x[:5])
+    code, out, err = cli("predict", "--model", "n.pt", "--data", "new.npz")
+    assert code == 0 and len(out.strip().splitlines()) == 6 and out.startswith("predicted,p_0,"), err
+    assert cli("export", "--study", "pq", "--output", "p.yaml")[0] == 0
+    assert cli("train", "--config", "p.yaml", "--save-model", "p.pt")[0] == 0
+    digits_frame.drop(columns=["target"]).head(3).to_parquet(workdir / "new.parquet")
+    code, out, err = cli("predict", "--model", "p.pt", "--data", "new.parquet")
+    assert code == 0 and len(out.strip().splitlines()) == 4, err
 
 
 def test_a_continued_study_takes_its_file_and_refuses_a_changed_one(cli, shop_csv, workdir):
