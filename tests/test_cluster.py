@@ -101,7 +101,8 @@ def db(request, hosts):
 
 def worker(hosts, db, index: int, study: str, n: int, space: Path) -> subprocess.Popen:
     """`search run` on worker host ``index``, in a folder of its own (no shared filesystem)."""
-    home = Path(tempfile.mkdtemp(prefix=f"search-host{index}-"))
+    home = space.parent / f"host{index}-{uuid.uuid4().hex[:6]}"  # under the test's tmp_path: removed with it
+    home.mkdir()
     (home / "space.yaml").write_text(space.read_text())
     command = ["ip", "netns", "exec", hosts.workers[index], sys.executable, "-m", "search", "run", "--study", study,
                "--storage", db.url_for(index), "--dataset", "synthetic", "--limit-train", "2000", "--space", "space.yaml",
