@@ -175,8 +175,6 @@ def load_train_test(config: DataConfig) -> Splits:
     For retraining a chosen configuration (never for tuning): ``val_*`` are the test
     tensors, so the per-epoch figures are test figures.
     """
-    import torch
-
     if config.dataset == "table":
         return _table_train_test(config)
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
@@ -257,8 +255,6 @@ def _table_train_test(config: DataConfig) -> Splits:
 def _moments(images: torch.Tensor, chunk: int = 4096) -> dict[str, float]:
     """Pixel mean and std in [0, 1] units, a chunk at a time: a float copy of the whole
     training split would be four times its size and set the worker's peak memory."""
-    import torch
-
     total = squares = 0.0
     for start in range(0, images.shape[0], chunk):
         part = images[start : start + chunk].double()

@@ -21,7 +21,8 @@ from objectives._data import DataConfig, load_train_test
 from objectives._errors import ObjectiveError
 from objectives._model import ModelConfig, build_mlp
 from objectives._devices import resolve_device
-from objectives._train import EpochResult, TrainConfig, train_epochs
+from objectives._train import EpochResult, train_epochs
+from objectives._train_config import TrainConfig
 
 
 @dataclass(frozen=True)

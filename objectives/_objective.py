@@ -11,8 +11,8 @@ import optuna
 import torch
 
 from objectives._data import DataConfig, Splits, load_splits
-from objectives._devices import DEVICES, resolve_device
-from objectives._errors import Interrupted, ObjectiveError
+from objectives._devices import resolve_device
+from objectives._errors import Interrupted
 from objectives._model import build_mlp, count_parameters
 from objectives._space import SearchSpace
 from objectives._train import EpochResult, train_epochs

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from objectives._errors import DataError
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npz")

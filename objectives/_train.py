@@ -17,7 +17,7 @@ from torch import nn
 
 from objectives._data import Splits
 from objectives._errors import Interrupted
-from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig
+from objectives._train_config import TrainConfig
 from objectives._optim import SGD, Adam
 
 # How often (in steps) the running loss is checked for NaN/inf: often enough to stop a

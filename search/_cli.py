@@ -187,7 +187,7 @@ def _cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     given = _pick(args, RunConfig)
     data = _pick(args, DataConfig)
-    config = RunConfig(**{k: v for k, v in given.items()}, data=DataConfig(**data))
+    config = RunConfig(**given, data=DataConfig(**data))
     if config.jobs > 1 and storage_kind(resolve_storage_url(config.storage)) == "sqlite":
         raise SearchError(f"--jobs {config.jobs} needs a storage several processes can share; SQLite is not one")
     if not config.confirm.enabled:

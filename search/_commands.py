@@ -127,14 +127,13 @@ def cmd_studies(args, argv) -> int:
 
 def cmd_trials(args, argv) -> int:
     _, _, study = open_existing(args.storage, args.study)
-    rows, columns = trial_rows(study, table=args.format == "table")
+    rows, every, fits = trial_rows(study)  # the trials are read once; the format only chooses columns
+    columns = fits if args.format == "table" else every
     if args.columns:
-        wanted = [c.strip() for c in args.columns.split(",") if c.strip()]
-        every = trial_rows(study, table=False)[1]
-        unknown = [c for c in wanted if c not in every]
+        columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+        unknown = [c for c in columns if c not in every]
         if unknown:
             raise SearchError(f"--columns: no column {unknown[0]!r} (columns: {', '.join(every)})")
-        rows, columns = trial_rows(study, table=False)[0], wanted
     if args.format == "csv":
         text = _csv(rows, columns)
     elif args.format == "json":

@@ -72,11 +72,11 @@ def _leader_mean(user_attrs: dict[str, Any]) -> float | None:
     return summary["ranking"][0]["mean"] if summary else None
 
 
-def trial_rows(study: optuna.Study, table: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every trial as a flat row with short column names, and the columns in order.
+def trial_rows(study: optuna.Study) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Every trial as a flat row with short column names; every column in order; the columns that fit a terminal.
 
-    ``table``: only the columns that fit a terminal (the fixed ones and the parameters the
-    study samples); otherwise every parameter and user attribute, objects kept nested.
+    Every column: each parameter and user attribute (objects kept nested). Those that fit
+    a terminal: the fixed ones and the parameters the study samples.
     """
     trials = study.get_trials(deepcopy=False)
     params = sorted({name for t in trials for name in t.params})
@@ -94,10 +94,8 @@ def trial_rows(study: optuna.Study, table: bool = False) -> tuple[list[dict[str,
         row.update({a: t.user_attrs.get(a) for a in attrs})
         row["datetime_start"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
         rows.append(row)
-    columns = [*TABLE_COLUMNS, *params]
-    if not table:
-        columns += [*attrs, "datetime_start"]
-    return rows, columns
+    fits = [*TABLE_COLUMNS, *params]
+    return rows, [*fits, *attrs, "datetime_start"], fits
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -50,7 +50,7 @@ def write_report(study: optuna.Study, path: str | Path, storage: str) -> Path:
         sections.append(f"<section><h2>{title}</h2><p>{caption}</p>{body}</section>")
     counts = {s.name: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in best["warnings"])
-    rows, columns = trial_rows(study, table=True)
+    rows, _, columns = trial_rows(study)
     table = _html_table(rows, columns)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Study {html.escape(study.study_name)}</title>

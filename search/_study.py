@@ -10,7 +10,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -448,8 +448,7 @@ def drain_confirmation(config: RunConfig, on_trial=None, on_epoch=None, context:
         return retrain(trial)
 
     with INTERRUPTS.deferred():
-        while ctx.confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            waiting = len(ctx.confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        while waiting := len(ctx.confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,))):
             try:
                 _optimize(ctx.confirm, tracked, waiting, None, collect)
             except Exception as exc:

@@ -168,7 +168,7 @@ def test_a_30_second_link_blip_mid_trial(hosts, db, space):
     out, err = w.communicate(timeout=300)
     assert w.returncode == 0, err
     assert "Traceback" not in err
-    done = check_study(db, study, before)
+    check_study(db, study, before)
     told = [line for line in out.splitlines() if line.startswith("[")]
     assert len(told) == 4  # the worker ran every trial it was asked for
 
