@@ -7,7 +7,7 @@ from typing import IO, TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, TrialState
 
-from search._record import RunSummary
+from search._record import RunSummary, StorageTime
 
 if TYPE_CHECKING:
     import optuna
@@ -161,6 +161,13 @@ def _last_intermediate(trial: FrozenTrial) -> float | None:
     return trial.intermediate_values[max(trial.intermediate_values)]
 
 
+def format_storage_time(spent: StorageTime, trials: int) -> str:
+    """One line: the storage calls this run waited on, their time, and their share of the workers' time."""
+    per_trial = f" ({spent.calls / trials:.1f} a trial)" if trials else ""
+    return (f"  storage:   {spent.calls:,} calls{per_trial} waited {format_seconds(spent.seconds)}, "
+            f"{spent.share:.0%} of the workers' time")
+
+
 def format_summary(summary: RunSummary, continue_command: str) -> str:
     def states(counts: dict[str, int]) -> str:
         total = sum(counts.values())
@@ -176,6 +183,8 @@ def format_summary(summary: RunSummary, continue_command: str) -> str:
         f"  this run:  {states(summary.run_states)} in {format_seconds(summary.wall_seconds)}",
         f"  the study: {states(summary.study_states)}",
     ]
+    if summary.storage_time is not None and summary.storage_time.calls:
+        lines.append(format_storage_time(summary.storage_time, sum(summary.run_states.values())))
     if summary.best_number is None:
         lines.append("  no trial has completed yet")
     else:

@@ -18,6 +18,25 @@ RUN_ATTR = "run"
 
 
 @dataclass(frozen=True)
+class StorageTime:
+    """The storage calls a run's workers waited on, and for how long, against their working time."""
+
+    calls: int = 0  # made by the threads that run trials
+    seconds: float = 0.0  # spent inside those calls
+    background_calls: int = 0  # made by heartbeat threads, beside the training
+    wall_seconds: float = 0.0  # the workers' time, summed over workers
+
+    def __add__(self, other: StorageTime) -> StorageTime:
+        return StorageTime(self.calls + other.calls, self.seconds + other.seconds,
+                           self.background_calls + other.background_calls, self.wall_seconds + other.wall_seconds)
+
+    @property
+    def share(self) -> float:
+        """The fraction of the workers' time spent waiting on the storage."""
+        return self.seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """What a run did, and where the study stands after it."""
 
@@ -31,6 +50,7 @@ class RunSummary:
     best_params: dict[str, Any] = field(default_factory=dict)
     train_samples: int | None = None  # the training split's size (small data makes the search value optimistic)
     confirmation: dict[str, Any] | None = None  # the stored confirmation summary, when the run confirmed
+    storage_time: StorageTime | None = None  # what this run's workers waited on the storage
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[str, int]:

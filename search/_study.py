@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives import EpochResult, Objective, SearchSpace, Splits
 
+from search._clock import attach as attach_clock
 from search._config import RunConfig
 from search._errors import SearchError, is_storage_error
 from search._heartbeat import retry_callback
@@ -246,7 +247,8 @@ def run_study(
             trial.set_user_attr("error", (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500])
             raise
 
-    started = time.perf_counter()
+    clock = attach_clock(study_storage(study))
+    started, before = time.perf_counter(), clock.time(0.0)
     with INTERRUPTS.deferred():
         while True:
             INTERRUPTS.check()
@@ -263,7 +265,9 @@ def run_study(
                 _wait_for_storage(study, url, exc)
                 _fail_own_trial(study, running["trial_id"], "the storage connection was lost")
                 running["trial_id"] = None
-        return summarize_safely(study, url, time.perf_counter() - started, finished, objective.splits.train_x.shape[0])
+        wall = time.perf_counter() - started
+        summary = summarize_safely(study, url, wall, finished, objective.splits.train_x.shape[0])
+        return dataclasses.replace(summary, storage_time=clock.time(wall, since=before))
 
 
 def summarize_safely(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None) -> RunSummary:

@@ -20,7 +20,7 @@ from objectives import resolve_device
 
 from search._config import RunConfig
 from search._errors import SearchError
-from search._record import RUN_ATTR, RunSummary
+from search._record import RUN_ATTR, RunSummary, StorageTime
 from search._signals import INTERRUPTS
 from search._study import new_run_attrs, prepare, run_study, summarize_safely
 
@@ -55,14 +55,15 @@ def split_trials(n_trials: int | None, jobs: int) -> list[int | None]:
     return [n_trials // jobs + (1 if i < n_trials % jobs else 0) for i in range(jobs)]
 
 
-def worker_main(config: RunConfig, index: int, splits, run_attrs: dict, threads: int, gpu: str | None) -> None:
-    """One worker process: its threads, its GPU, its share of the trials."""
+def worker_main(config: RunConfig, index: int, splits, run_attrs: dict, times, threads: int, gpu: str | None) -> None:
+    """One worker process: its threads, its GPU, its share of the trials; its storage time goes to ``times``."""
     _worker_setup(index, threads, gpu)
     from search._progress import Progress
 
     progress = Progress(config.n_trials, label=f"w{index}")
     try:
-        run_study(config, on_trial=progress.trial, worker=index, splits=splits, run_attrs=run_attrs)
+        summary = run_study(config, on_trial=progress.trial, worker=index, splits=splits, run_attrs=run_attrs)
+        times.put(summary.storage_time)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except SearchError as exc:
@@ -90,11 +91,22 @@ def run_workers(config: RunConfig) -> RunSummary:
     started = time.perf_counter()
     shares = [(index, dataclasses.replace(config, n_trials=n, jobs=1))
               for index, n in enumerate(split_trials(config.n_trials, config.jobs)) if n != 0]
-    run_processes(config, worker_main, [(share, index, splits, run_attrs) for index, share in shares])
+    times = torch.multiprocessing.get_context("spawn").SimpleQueue()
+    run_processes(config, worker_main, [(share, index, splits, run_attrs, times) for index, share in shares])
     # This run's trials are those its workers made (other machines may share the study).
     mine = [t for t in study.get_trials(deepcopy=False)
             if t.state.is_finished() and (t.user_attrs.get(RUN_ATTR) or {}).get("id") == run_attrs["id"]]
-    return summarize_safely(study, url, time.perf_counter() - started, mine, splits.train_x.shape[0])
+    summary = summarize_safely(study, url, time.perf_counter() - started, mine, splits.train_x.shape[0])
+    return dataclasses.replace(summary, storage_time=_total(times))
+
+
+def _total(times) -> StorageTime | None:
+    """The workers' storage times added up (None when no worker finished to report one)."""
+    total = None
+    while not times.empty():
+        one = times.get()
+        total = one if total is None else total + one
+    return total
 
 
 def run_processes(config: RunConfig, target, per_worker: list[tuple]) -> None:

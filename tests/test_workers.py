@@ -125,6 +125,9 @@ def test_workers_share_a_study_exactly(tmp_path, space, name, cleanup, kind):
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     assert {line.split()[0] for line in result.stdout.splitlines() if line.startswith("[w")} == {"[w0", "[w1"}
     assert f"this run:  {workers * per_worker} trials" in result.stdout
+    waited = next(line for line in result.stdout.splitlines() if line.strip().startswith("storage:"))
+    # Both workers' calls: each trial asks, sets parameters, reports epochs and is told.
+    assert int(waited.split()[1].replace(",", "")) >= workers * per_worker * 5, waited
 
 
 @pytest.mark.parametrize("kind", ["journal", "postgresql"])

@@ -25,3 +25,16 @@ def test_jobs_on_sqlite_is_refused_and_creates_nothing(cli, workdir):
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "SQLite is not one; use --storage journal:///studies/s.log" in err
     assert not (workdir / "studies" / "studies.db").exists()
+
+
+def test_the_workers_storage_times_are_added_up():
+    import multiprocessing
+
+    from search._record import StorageTime
+    from search._workers import _total
+
+    times = multiprocessing.get_context("spawn").SimpleQueue()
+    assert _total(times) is None  # no worker reported
+    times.put(StorageTime(10, 1.0, 1, 20.0))
+    times.put(StorageTime(30, 2.0, 3, 20.0))
+    assert _total(times) == StorageTime(40, 3.0, 4, 40.0)

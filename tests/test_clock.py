@@ -1,0 +1,78 @@
+"""The storage clock: what a worker waited on its storage, counted at the study's storage."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import optuna
+import pytest
+
+from search._clock import attach
+from search._progress import format_storage_time
+from search._record import StorageTime
+
+
+class Slow(optuna.storages.InMemoryStorage):
+    """A storage whose trial reads take a known time."""
+
+    def get_trial(self, trial_id):
+        time.sleep(0.05)
+        return super().get_trial(trial_id)
+
+
+def test_calls_and_their_time_are_counted_and_a_nested_call_is_one():
+    storage = Slow()
+    clock = attach(storage)
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "s")
+    trial = storage.create_new_trial(study_id)
+    before = clock.time(0.0)
+    storage.get_trial(trial)
+    storage.get_n_trials(study_id)  # BaseStorage's get_n_trials calls get_all_trials: one call waited on
+    spent = clock.time(1.0, since=before)
+    assert spent.calls == 2
+    assert 0.05 <= spent.seconds < 1.0
+    assert spent.share == pytest.approx(spent.seconds)
+
+
+def test_calls_from_another_thread_are_background_not_waiting():
+    storage = Slow()
+    clock = attach(storage)
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "s")
+    trial = storage.create_new_trial(study_id)
+    before = clock.time(0.0)
+    beat = threading.Thread(target=storage.get_trial, args=(trial,))  # as Optuna's heartbeat thread does
+    beat.start()
+    beat.join()
+    spent = clock.time(1.0, since=before)
+    assert (spent.calls, spent.seconds, spent.background_calls) == (0, 0.0, 1)
+
+
+def test_a_storage_is_timed_once():
+    storage = optuna.storages.InMemoryStorage()
+    assert attach(storage) is attach(storage)
+    storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "s")
+    assert attach(storage).calls == 1
+
+
+def test_storage_times_add_up_over_workers():
+    total = StorageTime(10, 1.0, 2, 10.0) + StorageTime(30, 3.0, 4, 30.0)
+    assert total == StorageTime(40, 4.0, 6, 40.0)
+    assert total.share == pytest.approx(0.1)
+    assert StorageTime().share == 0.0
+
+
+def test_the_line_gives_calls_per_trial_and_share():
+    line = format_storage_time(StorageTime(calls=250, seconds=2.5, wall_seconds=50.0), trials=10)
+    assert line == "  storage:   250 calls (25.0 a trial) waited 2.5s, 5% of the workers' time"
+
+
+def test_a_run_reports_what_it_waited_on_the_storage(cli, workdir):
+    code, out, err = cli("run", "--study", "clock", "--dataset", "synthetic", "--limit-train", "300",
+                         "--n-trials", "3", "--max-epochs", "2")
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.strip().startswith("storage:"))
+    calls = int(line.split()[1].replace(",", ""))
+    # Each trial asks, sets its parameters, reports each epoch and is told: several calls a trial.
+    assert calls >= 3 * 5
+    assert "a trial" in line and "of the workers' time" in line
