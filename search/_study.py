@@ -22,7 +22,7 @@ from search._clock import attach as attach_clock
 from search._config import RunConfig
 from search._errors import SearchError, is_storage_error
 from search._heartbeat import retry_callback
-from search._optuna import study_storage, trial_id
+from search._optuna import study_id, study_storage, trial_id
 from search._record import BASELINE_ATTR, METRIC, STUDY_ATTR, RunSummary, count_states
 from search._signals import INTERRUPTS
 from search._pruners import make_pruner
@@ -195,13 +195,30 @@ def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_
 def _recorded(storage, name: str) -> dict[str, Any] | None:
     """How the study called ``name`` was made, or None when there is no such study yet."""
     try:
-        study_id = storage.get_study_id_from_name(name)
+        sid = storage.get_study_id_from_name(name)
     except KeyError:
         return None
-    made = storage.get_study_user_attrs(study_id).get(STUDY_ATTR)
-    if not isinstance(made, dict) or not isinstance(made.get("space"), dict):
+    made = _wait_for_record(storage, sid)
+    if made is None:
         raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
     return made
+
+
+# How long a worker that lost the race to create a study waits for the winner to record it.
+RECORD_WAIT_SECONDS = 10.0
+
+
+def _wait_for_record(storage, sid: int) -> dict[str, Any] | None:
+    """The study's record; while the study is empty and has none, its maker is still writing it."""
+    deadline = time.monotonic() + RECORD_WAIT_SECONDS
+    while True:
+        made = storage.get_study_user_attrs(sid).get(STUDY_ATTR)
+        if isinstance(made, dict) and isinstance(made.get("space"), dict):
+            return made
+        # A study with trials, or one that stays bare, was made by something else.
+        if storage.get_n_trials(sid) or time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
 
 
 def new_run_attrs(config: RunConfig) -> dict[str, Any]:
@@ -333,28 +350,23 @@ def _fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> N
 
 
 def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> optuna.Study:
+    """Load the study, or create it; of many workers starting at once, exactly one creates it."""
     try:
-        storage.get_study_id_from_name(config.study)
-        exists = True
-    except KeyError:
-        exists = False
-    if exists:
+        study = optuna.create_study(study_name=config.study, storage=storage, direction="maximize")
+    except optuna.exceptions.DuplicatedStudyError:  # it exists, or another worker made it a moment ago
         study = optuna.load_study(study_name=config.study, storage=storage)
+        if _wait_for_record(storage, study_id(study)) is None:
+            raise SearchError(f"study {config.study!r} was not made by `search run`; choose another --study name") from None
         check_compatible(config.study, study, metadata)
         return study
-    study = optuna.create_study(
-        study_name=config.study, storage=storage, direction="maximize", load_if_exists=True
-    )
-    if STUDY_ATTR not in study.user_attrs:  # another worker may have made it a moment ago
-        study.set_user_attr(STUDY_ATTR, metadata)
-        baseline = SearchSpace.from_mapping(metadata["space"]).baseline()
-        if baseline is not None:  # the first trial: a known-good default the confirmation compares against
-            study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
-        with warnings.catch_warnings():  # "experimental" since Optuna 3.2
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([METRIC])  # optuna-dashboard shows this instead of "Objective 0"
-    else:
-        check_compatible(config.study, study, metadata)
+    # The storage let this process alone create it: only it writes the record and the baseline.
+    study.set_user_attr(STUDY_ATTR, metadata)
+    baseline = SearchSpace.from_mapping(metadata["space"]).baseline()
+    if baseline is not None:  # the first trial: a known-good default the confirmation compares against
+        study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
+    with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([METRIC])  # optuna-dashboard shows this instead of "Objective 0"
     return study
 
 

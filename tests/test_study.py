@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy.exc
 
 import search._study
@@ -37,3 +38,75 @@ def test_a_plot_that_fails_for_another_reason_says_so():
 
     assert _plot(broken, None) == "This plot could not be drawn: ValueError: boom"
     assert _plot(too_few, None).startswith("Not enough trials for this plot yet")
+
+
+def _made_by_optuna(url, trials: int):
+    import optuna
+
+    from search import open_storage
+
+    study = optuna.create_study(study_name="foreign", storage=open_storage(url), direction="maximize")
+    for _ in range(trials):
+        study.add_trial(optuna.trial.create_trial(value=0.5, params={}, distributions={}))
+    return study
+
+
+def test_a_study_made_by_plain_optuna_is_refused_at_once(cli, workdir):
+    import time
+
+    url = f"sqlite:///{workdir}/s.db"
+    _made_by_optuna(url, trials=1)
+    started = time.monotonic()
+    code, out, err = cli("run", "--study", "foreign", "--storage", url, "--dataset", "synthetic", "--n-trials", 1)
+    assert code == 1 and "was not made by `search run`" in err and err.count("\n") == 1
+    assert time.monotonic() - started < search._study.RECORD_WAIT_SECONDS  # a study with trials is not waited on
+    assert len(search._study.optuna.load_study(study_name="foreign", storage=url).trials) == 1  # unchanged
+
+
+def test_an_empty_study_without_a_record_is_refused_after_a_short_wait(cli, workdir, monkeypatch):
+    url = f"sqlite:///{workdir}/s.db"
+    _made_by_optuna(url, trials=0)
+    monkeypatch.setattr(search._study, "RECORD_WAIT_SECONDS", 0.3)
+    code, out, err = cli("run", "--study", "foreign", "--storage", url, "--dataset", "synthetic", "--n-trials", 1)
+    assert code == 1 and "was not made by `search run`" in err
+
+
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_of_workers_starting_at_once_exactly_one_makes_the_study(tmp_path, kind):
+    """Several workers open a new study at the same moment: one record, one baseline trial."""
+    import threading
+    import uuid
+
+    import optuna
+
+    from search import open_storage
+    from objectives import DataConfig
+    from search._config import RunConfig
+    from search._study import _open_study, load_space, study_metadata
+
+    url = f"journal:///{tmp_path}/race.log" if kind == "journal" else "postgresql://root@127.0.0.1:5432/test"
+    name = f"race{uuid.uuid4().hex[:8]}"
+    config = RunConfig(study=name, data=DataConfig(dataset="synthetic"))
+    metadata = study_metadata(config, load_space(config))
+    start, opened, errors = threading.Barrier(6), [], []
+
+    def worker():
+        storage = open_storage(url)
+        start.wait()
+        try:
+            opened.append(_open_study(storage, config, metadata))
+        except Exception as exc:  # noqa: BLE001 - the test reports it below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not errors and len(opened) == 6
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
+        assert len(study.trials) == 1 and study.trials[0].user_attrs.get("baseline") is True
+        assert study.user_attrs["search"] == metadata
+    finally:
+        optuna.delete_study(study_name=name, storage=open_storage(url))
