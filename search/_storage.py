@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import warnings
 from pathlib import Path
 from urllib.parse import unquote
@@ -151,9 +152,7 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
         if kind == "sqlite":
             return _open_sqlite(url, create, beat)
         if kind in _RDB_SCHEMES:
-            # pre_ping: a pooled connection that died with a database restart is replaced.
-            engine = {"pool_pre_ping": True, "connect_args": _network_args(url, kind)}
-            return HeartbeatRDBStorage(url, engine_kwargs=engine, **beat)
+            return _open_rdb(url, kind, beat)
         if kind == "journal":
             backend = _journal_file_backend(journal_path(url), create)
         else:
@@ -175,6 +174,28 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
         raise SearchError(f"cannot open storage {redact(url)}: {scrub(str(exc), url)}") from exc
     except _user_errors() as exc:
         raise SearchError(f"cannot open storage {redact(url)}: {scrub(str(exc), url)}") from exc
+
+
+# Workers started together on an empty database each create Optuna's tables and version
+# row; all but one lose that race ("already exists", a duplicate key). A loser opens again
+# and finds the tables made.
+_CREATION_RACE = re.compile(r"already exists|duplicate (key|entry)|unique constraint", re.IGNORECASE)
+_CREATION_TRIES = 5
+
+
+def _open_rdb(url: str, kind: str, beat: dict) -> BaseStorage:
+    import sqlalchemy.exc
+
+    # pre_ping: a pooled connection that died with a database restart is replaced.
+    engine = {"pool_pre_ping": True, "connect_args": _network_args(url, kind)}
+    for attempt in range(_CREATION_TRIES):
+        try:
+            return HeartbeatRDBStorage(url, engine_kwargs=engine, **beat)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            if attempt == _CREATION_TRIES - 1 or not _CREATION_RACE.search(str(exc)):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def driver_hint(exc: BaseException) -> str:

@@ -158,6 +158,7 @@ class Prepared:
     objective: Objective
     url: str
     study: optuna.Study
+    created: bool = False  # this process made the study (of workers starting at once, exactly one does)
 
 
 def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_attrs: dict | None = None) -> Prepared:
@@ -188,8 +189,8 @@ def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_
         metadata["table"]["columns"] = {"numeric": encoder["numeric"], "text": encoder["text"]}
     if storage is None:
         storage = open_storage(url, heartbeat=config.heartbeat or None)
-    study = _open_study(storage, config, metadata)
-    return Prepared(config, space, objective, url, study)
+    study, created = _open_study(storage, config, metadata)
+    return Prepared(config, space, objective, url, study, created)
 
 
 def _recorded(storage, name: str) -> dict[str, Any] | None:
@@ -238,9 +239,8 @@ def run_study(
     run = prepare(config, on_epoch, splits, run_attrs or new_run_attrs(config))
     config, study, url, objective = run.config, run.study, run.url, run.objective
 
-    # Seed by how far the study has come (and by worker): a continued study must not replay
-    # the samples its first run drew, yet a fresh study with the same seed is reproducible.
-    study.sampler = make_sampler(config.sampler, config.seed + len(study.get_trials(deepcopy=False)) + 7919 * worker)
+    study.sampler = make_sampler(config.sampler, sampler_seed(config.seed, len(study.get_trials(deepcopy=False)),
+                                                              worker, None if run.created else objective.run_attrs["id"]))
     study.pruner = make_pruner(config.pruner, run.space.max_epochs)
     # Recorded on every trial: what actually sampled and pruned it, not only the names asked for.
     objective.run_attrs = {**(objective.run_attrs or {}), "sampler_class": type(study.sampler).__name__,
@@ -285,6 +285,19 @@ def run_study(
         wall = time.perf_counter() - started
         summary = summarize_safely(study, url, wall, finished, objective.splits.train_x.shape[0])
         return dataclasses.replace(summary, storage_time=clock.time(wall, since=before))
+
+
+def sampler_seed(seed: int, trials: int, worker: int, run_id: str | None) -> int:
+    """The sampler's seed: ``seed`` moved on by how far the study has come, and by worker.
+
+    A fresh study with the same seed is reproducible, and a continued one does not replay
+    the samples its first run drew. A run that joins a study another process made
+    (``run_id`` given) may start beside others that see the same number of trials at the
+    same moment (hosts started together, each with its worker 0): its run id keeps their
+    samples apart.
+    """
+    salt = int(run_id, 16) % 1_000_003 if run_id else 0
+    return (seed + trials + 7919 * worker + 104_729 * salt) % 2**32
 
 
 def summarize_safely(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None) -> RunSummary:
@@ -349,8 +362,8 @@ def _fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> N
     retry_callback()(study, storage.get_trial(trial_id))
 
 
-def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> optuna.Study:
-    """Load the study, or create it; of many workers starting at once, exactly one creates it."""
+def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[optuna.Study, bool]:
+    """Load the study, or create it (then True); of many workers starting at once, exactly one creates it."""
     try:
         study = optuna.create_study(study_name=config.study, storage=storage, direction="maximize")
     except optuna.exceptions.DuplicatedStudyError:  # it exists, or another worker made it a moment ago
@@ -358,7 +371,7 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> optuna.
         if _wait_for_record(storage, study_id(study)) is None:
             raise SearchError(f"study {config.study!r} was not made by `search run`; choose another --study name") from None
         check_compatible(config.study, study, metadata)
-        return study
+        return study, False
     # The storage let this process alone create it: only it writes the record and the baseline.
     study.set_user_attr(STUDY_ATTR, metadata)
     baseline = SearchSpace.from_mapping(metadata["space"]).baseline()
@@ -367,7 +380,7 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> optuna.
     with warnings.catch_warnings():  # "experimental" since Optuna 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([METRIC])  # optuna-dashboard shows this instead of "Objective 0"
-    return study
+    return study, True
 
 
 def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -> None:

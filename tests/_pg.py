@@ -29,7 +29,8 @@ def pg_bin() -> Path | None:
 class PgCluster:
     """``start()``, ``stop()``, ``url``; ``remove()`` stops it and deletes its folder."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, netns: str | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, netns: str | None = None,
+                 settings: dict[str, str] | None = None):
         self.bin = pg_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL's initdb is not installed")
@@ -38,6 +39,9 @@ class PgCluster:
         os.chmod(self.dir, 0o777)
         self.data = self.dir / "data"
         self._as_postgres([str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "root", "--no-sync"])
+        if settings:  # e.g. log_statement: every statement a client sends, in the log
+            with open(self.data / "postgresql.conf", "a") as conf:
+                conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
         if netns:  # reachable only inside the namespaces a test made: trust the hosts there
             with open(self.data / "pg_hba.conf", "a") as hba:
                 hba.write("host all all 0.0.0.0/0 trust\n")

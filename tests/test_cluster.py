@@ -45,12 +45,27 @@ def hosts():
 
 
 class Postgres:
-    def __init__(self, hosts):
+    # Every statement in the log, each line led by the client's address: the workers' round
+    # trips are the lines from the namespace addresses (the test's own reads use the socket).
+    COUNTED = {"log_statement": "'all'", "log_line_prefix": "'%h '"}
+
+    def __init__(self, hosts, count: bool = False):
         if pg_bin() is None:
             pytest.skip("PostgreSQL's initdb is not installed")
-        self.cluster = PgCluster(host="*", netns=hosts.db)
+        self.cluster = PgCluster(host="*", netns=hosts.db, settings=self.COUNTED if count else None)
         self.cluster.start()
         self.hosts = hosts
+
+    def round_trips(self) -> int:
+        log = (self.cluster.dir / "log").read_text(errors="replace")
+        return sum(1 for line in log.splitlines()
+                   if line.startswith("10.") and (" LOG:  statement: " in line or " LOG:  execute " in line))
+
+    def connections(self) -> int:
+        out = subprocess.run(["psql", "-h", str(self.cluster.dir), "-p", str(self.cluster.port), "-U", "root", "-d", "postgres",
+                              "-tAc", "SELECT count(*) FROM pg_stat_activity WHERE client_addr IS NOT NULL"],
+                             capture_output=True, text=True, timeout=30)
+        return int(out.stdout.strip() or 0)
 
     def url_for(self, worker: int) -> str:
         return f"postgresql://root@{self.hosts.db_address(worker)}:{self.cluster.port}/postgres"
@@ -80,6 +95,17 @@ class Redis:
     def url_for(self, worker: int) -> str:
         return f"redis://{self.hosts.db_address(worker)}:{self.port}/0"
 
+    def _info(self, section: str) -> dict:
+        import redis
+
+        return redis.Redis(unix_socket_path=str(self.socket)).info(section)
+
+    def round_trips(self) -> int:  # Optuna's Redis journal sends one command per round trip (no pipelines)
+        return self._info("stats")["total_commands_processed"]
+
+    def connections(self) -> int:
+        return self._info("clients")["connected_clients"] - 1  # less the test's own
+
     @property
     def local(self) -> str:
         return f"unix://{self.socket}?db=0"
@@ -88,6 +114,32 @@ class Redis:
         import shutil
 
         shutil.rmtree(self.dir, ignore_errors=True)  # the process dies with the db host
+
+
+class MySQL:
+    def __init__(self, hosts):
+        from _mariadb import MariaDB, mariadb_bin
+
+        if mariadb_bin() is None:
+            pytest.skip("MariaDB (mariadbd, mariadb-install-db) is not installed")
+        self.server = MariaDB(netns=hosts.db)
+        self.hosts = hosts
+
+    def url_for(self, worker: int) -> str:
+        return f"mysql+pymysql://root@{self.hosts.db_address(worker)}:{self.server.port}/test"
+
+    @property
+    def local(self) -> str:
+        return f"mysql+pymysql://root@localhost/test?unix_socket={self.server.socket}"
+
+    def round_trips(self) -> int:  # statements, and pings (SQLAlchemy's pre-ping is a COM_PING)
+        return sum(self.server.status("Questions", "Com_admin_commands").values())
+
+    def connections(self) -> int:
+        return self.server.status("Threads_connected")["Threads_connected"] - 1
+
+    def remove(self):
+        self.server.remove()
 
 
 @pytest.fixture(params=["postgresql", "redis"])
@@ -99,14 +151,14 @@ def db(request, hosts):
         server.remove()
 
 
-def worker(hosts, db, index: int, study: str, n: int, space: Path) -> subprocess.Popen:
+def worker(hosts, db, index: int, study: str, n: int, space: Path, *more: str) -> subprocess.Popen:
     """`search run` on worker host ``index``, in a folder of its own (no shared filesystem)."""
     home = space.parent / f"host{index}-{uuid.uuid4().hex[:6]}"  # under the test's tmp_path: removed with it
     home.mkdir()
     (home / "space.yaml").write_text(space.read_text())
     command = ["ip", "netns", "exec", hosts.workers[index], sys.executable, "-m", "search", "run", "--study", study,
                "--storage", db.url_for(index), "--dataset", "synthetic", "--limit-train", "2000", "--space", "space.yaml",
-               "--n-trials", str(n), "--heartbeat", "2", "--pruner", "none", "--confirm", "0"]
+               "--n-trials", str(n), "--heartbeat", "2", "--pruner", "none", "--confirm", "0", *more]
     env = {**os.environ, **ENV}
     env.pop("SEARCH_STORAGE", None)
     return subprocess.Popen(command, cwd=home, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -223,3 +275,74 @@ def test_the_database_link_down_30_seconds_while_two_hosts_work(hosts, db, space
         out, err = w.communicate(timeout=300)
         assert w.returncode == 0 and "Traceback" not in err, err
     check_study(db, study, before)
+
+
+# Load: 16 workers (4 hosts x --jobs 4) share one study of 200 short trials.
+LOAD_HOSTS, LOAD_JOBS, LOAD_TRIALS = 4, 4, 200
+LOAD_SPACE = "hidden_units: 16\nepochs: 1\nbatch_size: 64\n"  # lr, optimizer and momentum sampled; a trial trains for ~20 ms
+
+
+@pytest.fixture
+def four_hosts():
+    from _netns import Hosts
+
+    try:
+        made = Hosts(workers=LOAD_HOSTS)
+    except RuntimeError as exc:
+        pytest.skip(f"network namespaces cannot be made here: {exc}")
+    try:
+        yield made
+    finally:
+        made.remove()
+
+
+@pytest.fixture(params=["postgresql", "mysql", "redis"])
+def loaded_db(request, four_hosts):
+    kinds = {"postgresql": lambda h: Postgres(h, count=True), "mysql": MySQL, "redis": Redis}
+    server = kinds[request.param](four_hosts)
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+def storage_line(out: str) -> tuple[int, float]:
+    """Calls and share of the workers' time from a run's `storage:` summary line."""
+    line = next(line for line in out.splitlines() if line.strip().startswith("storage:"))
+    return int(line.split()[1].replace(",", "")), float(line.rsplit("%", 1)[0].split()[-1]) / 100
+
+
+def test_16_workers_on_4_hosts_share_200_trials(four_hosts, loaded_db, tmp_path, request):
+    db, study = loaded_db, f"l{uuid.uuid4().hex[:8]}"
+    space = tmp_path / "space.yaml"
+    space.write_text(LOAD_SPACE)
+    per_host = LOAD_TRIALS // LOAD_HOSTS
+    first = db.round_trips()
+    started = time.monotonic()
+    runs = [worker(four_hosts, db, i, study, per_host, space, "--jobs", str(LOAD_JOBS), "--limit-train", "256")
+            for i in range(LOAD_HOSTS)]
+    peak = 0
+    while any(run.poll() is None for run in runs):  # sample the open connections until every host is done
+        peak = max(peak, db.connections())
+        time.sleep(0.5)
+    wall = time.monotonic() - started
+    outputs = [run.communicate() for run in runs]
+    for run, (out, err) in zip(runs, outputs):
+        assert run.returncode == 0 and "Traceback" not in err, err
+    round_trips = db.round_trips() - first
+
+    done = trials(db, study)
+    assert sorted(t.number for t in done) == list(range(LOAD_TRIALS))  # nothing lost, nothing twice
+    assert all(t.state == TrialState.COMPLETE for t in done)  # none RUNNING, none failed
+    assert len({t.params["lr"] for t in done}) == LOAD_TRIALS  # no two workers drew the same point
+    told = sum(int(out.split("this run:  ", 1)[1].split()[0]) for out, _ in outputs)
+    assert told == LOAD_TRIALS  # each host ran exactly its share
+
+    waited = [storage_line(out) for out, _ in outputs]
+    calls = sum(c for c, _ in waited)
+    shares = ", ".join(f"{share:.0%}" for _, share in waited)
+    print(f"\n{request.node.callspec.id}: {LOAD_HOSTS} hosts x {LOAD_JOBS} workers, {LOAD_TRIALS} trials in {wall:.1f} s "
+          f"({LOAD_TRIALS / wall:.1f} trials/s); {round_trips / LOAD_TRIALS:.1f} round trips a trial at the server, "
+          f"{calls / LOAD_TRIALS:.1f} storage calls a trial at the workers; share of the workers' time waiting "
+          f"on the storage, per host: {shares}; peak {peak} connections")
+    assert 0 < round_trips and calls >= LOAD_TRIALS * 5

@@ -150,3 +150,50 @@ def test_network_drivers_get_timeouts():
     assert "connect_timeout" not in _network_args("postgresql://u@h/d?connect_timeout=3", "postgresql")  # the URL wins
     assert _network_args("mysql+pymysql://u@h/d", "mysql")["read_timeout"] == NETWORK_TIMEOUTS["read"]
     assert "socket_timeout=60" in _redis_url("redis://h:6379/0") and "socket_timeout=5" in _redis_url("redis://h/0?socket_timeout=5")
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def empty_database(request):
+    """A database with no tables yet, on the machine's own server; dropped afterwards."""
+    import uuid
+
+    import sqlalchemy
+
+    name = f"race_{uuid.uuid4().hex[:8]}"
+    server = {"postgresql": "postgresql://root@127.0.0.1:5432/test",
+              "mysql": "mysql+pymysql://root@127.0.0.1:3306/test"}[request.param]
+    engine = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        sqlalchemy.orm.close_all_sessions()
+        with engine.connect() as c:
+            if request.param == "postgresql":  # the workers' pools may still hold connections
+                c.execute(sqlalchemy.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            c.execute(sqlalchemy.text(f"DROP DATABASE {name}"))
+        engine.dispose()
+
+
+def test_workers_opening_an_empty_database_at_once_all_get_the_storage(empty_database):
+    """Hosts started together each create Optuna's tables: the losers of that race go on."""
+    import threading
+
+    start, opened, errors = threading.Barrier(8), [], []
+
+    def open_it():
+        start.wait()
+        try:
+            opened.append(open_storage(empty_database))
+        except SearchError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(opened) == 8
+    for storage in opened:
+        storage.engine.dispose()

@@ -110,3 +110,24 @@ def test_of_workers_starting_at_once_exactly_one_makes_the_study(tmp_path, kind)
         assert study.user_attrs["search"] == metadata
     finally:
         optuna.delete_study(study_name=name, storage=open_storage(url))
+
+
+def test_a_fresh_study_with_the_same_seed_draws_the_same_points(cli, workdir):
+    import optuna
+
+    for name in ("a", "b"):
+        code, out, err = cli("run", "--study", "s", "--storage", f"sqlite:///{workdir}/{name}.db", "--dataset", "synthetic",
+                             "--limit-train", 200, "--n-trials", 4, "--max-epochs", 1, "--seed", 3)
+        assert code == 0, err
+    drawn = [[t.params for t in optuna.load_study(study_name="s", storage=f"sqlite:///{workdir}/{name}.db").trials]
+             for name in ("a", "b")]
+    assert drawn[0] == drawn[1] and len({p["lr"] for p in drawn[0]}) == 4
+
+
+def test_runs_joining_a_study_at_the_same_moment_draw_apart():
+    from search._study import sampler_seed
+
+    assert sampler_seed(0, 1, 0, None) == sampler_seed(0, 1, 0, None)  # the maker: reproducible
+    # Two hosts' worker 0, each seeing the same trials: their run ids keep them apart.
+    assert sampler_seed(0, 1, 0, "a1b2c3d4e5f6") != sampler_seed(0, 1, 0, "0f9e8d7c6b5a")
+    assert sampler_seed(0, 1, 0, "a1b2c3d4e5f6") != sampler_seed(0, 1, 1, "a1b2c3d4e5f6")
