@@ -198,6 +198,13 @@ def _open_rdb(url: str, kind: str, beat: dict) -> BaseStorage:
     raise AssertionError("unreachable")
 
 
+def release_connections(storage: BaseStorage) -> None:
+    """Close an RDB storage's pooled connections (it opens new ones when next used)."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
 def driver_hint(exc: BaseException) -> str:
     """The pip line that installs the missing driver, as a user can type it anywhere."""
     text, seen = "", exc

@@ -159,6 +159,7 @@ class Prepared:
     url: str
     study: optuna.Study
     created: bool = False  # this process made the study (of workers starting at once, exactly one does)
+    storage: Any = None  # the storage opened (under Optuna's cache, for RDB storages)
 
 
 def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_attrs: dict | None = None) -> Prepared:
@@ -190,7 +191,7 @@ def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_
     if storage is None:
         storage = open_storage(url, heartbeat=config.heartbeat or None)
     study, created = _open_study(storage, config, metadata)
-    return Prepared(config, space, objective, url, study, created)
+    return Prepared(config, space, objective, url, study, created, storage)
 
 
 def _recorded(storage, name: str) -> dict[str, Any] | None:

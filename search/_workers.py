@@ -22,6 +22,7 @@ from search._config import RunConfig
 from search._errors import SearchError
 from search._record import RUN_ATTR, RunSummary, StorageTime
 from search._signals import INTERRUPTS
+from search._storage import release_connections
 from search._study import new_run_attrs, prepare, run_study, summarize_safely
 
 EXIT_INTERRUPTED = 130
@@ -91,6 +92,9 @@ def run_workers(config: RunConfig) -> RunSummary:
     started = time.perf_counter()
     shares = [(index, dataclasses.replace(config, n_trials=n, jobs=1))
               for index, n in enumerate(split_trials(config.n_trials, config.jobs)) if n != 0]
+    # The workers open their own connections; idle ones held here would only count
+    # against the database's connection limit while they work.
+    release_connections(prepared.storage)
     times = torch.multiprocessing.get_context("spawn").SimpleQueue()
     run_processes(config, worker_main, [(share, index, splits, run_attrs, times) for index, share in shares])
     # This run's trials are those its workers made (other machines may share the study).

@@ -197,3 +197,15 @@ def test_workers_opening_an_empty_database_at_once_all_get_the_storage(empty_dat
     assert errors == [] and len(opened) == 8
     for storage in opened:
         storage.engine.dispose()
+
+
+def test_released_connections_are_closed_and_the_storage_still_works(tmp_path):
+    from search._storage import release_connections
+
+    storage = open_storage("postgresql://root@127.0.0.1:5432/test")
+    storage.get_all_studies()
+    assert storage.engine.pool.checkedin() >= 1  # an idle connection, held open
+    release_connections(storage)
+    assert storage.engine.pool.checkedin() == 0
+    storage.get_all_studies()  # opens a new one when used again
+    release_connections(open_storage(f"journal:///{tmp_path}/j.log"))  # a journal has nothing to close
