@@ -50,9 +50,11 @@ class StorageClock:
             try:
                 return method(*args, **kwargs)
             finally:
-                self._depth[thread] = depth
-                if depth == 0:
+                if depth == 0:  # the outermost call: counted, and the thread forgotten (heartbeat threads come and go)
+                    del self._depth[thread]
                     self._count(thread, time.perf_counter() - started)
+                else:
+                    self._depth[thread] = depth
 
         timed.__name__ = getattr(method, "__name__", "method")
         return timed

@@ -76,3 +76,13 @@ def test_a_run_reports_what_it_waited_on_the_storage(cli, workdir):
     # Each trial asks, sets its parameters, reports each epoch and is told: several calls a trial.
     assert calls >= 3 * 5
     assert "a trial" in line and "of the workers' time" in line
+
+
+def test_threads_that_end_are_not_remembered():
+    storage = optuna.storages.InMemoryStorage()
+    clock = attach(storage)
+    for _ in range(5):  # Optuna starts a heartbeat thread per trial
+        t = threading.Thread(target=storage.get_all_studies)
+        t.start()
+        t.join()
+    assert clock.background_calls == 5 and clock._depth == {}
