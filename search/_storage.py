@@ -232,12 +232,27 @@ def _network_args(url: str, kind: str) -> dict:
             "keepalives_interval": t["keepalive_interval"], "keepalives_count": t["keepalive_count"],
             # Sent data left unacknowledged this long (milliseconds) closes the connection.
             "tcp_user_timeout": t["read"] * 1000,
-            "options": f"-c statement_timeout={t['read'] * 1000}",
+            "options": _server_session_options(t),
         }
     else:  # pymysql, mysqlclient
         args = {"connect_timeout": t["connect"], "read_timeout": t["read"], "write_timeout": t["read"]}
     given = _query_keys(url)
     return {k: v for k, v in args.items() if k not in given}
+
+
+def _server_session_options(t: dict) -> str:
+    """PostgreSQL settings for this worker's sessions, enforced by the server itself.
+
+    A host that dies in the middle of a transaction leaves its session open on the server,
+    holding row locks (the trial it was updating, the study row a new trial is numbered
+    under), and every other worker that needs those rows waits. The server ends such a
+    session once it has been idle in its transaction for the read timeout, and its own
+    keepalives find a peer that is gone even when the session is idle.
+    """
+    read_ms = t["read"] * 1000
+    return (f"-c statement_timeout={read_ms} -c idle_in_transaction_session_timeout={read_ms} "
+            f"-c tcp_keepalives_idle={t['keepalive_idle']} -c tcp_keepalives_interval={t['keepalive_interval']} "
+            f"-c tcp_keepalives_count={t['keepalive_count']}")
 
 
 def _redis_url(url: str) -> str:

@@ -355,11 +355,11 @@ def _fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> N
     trial = storage.get_trial(trial_id)
     if trial.state != TrialState.RUNNING:
         return  # Optuna managed to record it, or a heartbeat check got there first
-    storage.set_trial_user_attr(trial_id, "error", reason)
     try:
+        storage.set_trial_user_attr(trial_id, "error", reason)
         storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
-        return
+        return  # another worker's stale-trial check failed it (and re-queued it) a moment ago
     retry_callback()(study, storage.get_trial(trial_id))
 
 

@@ -147,6 +147,7 @@ def test_network_drivers_get_timeouts():
     pg = _network_args("postgresql://u@h/d", "postgresql")
     assert pg["connect_timeout"] == NETWORK_TIMEOUTS["connect"] and pg["keepalives"] == 1
     assert pg["tcp_user_timeout"] == NETWORK_TIMEOUTS["read"] * 1000 and "statement_timeout" in pg["options"]
+    assert f"idle_in_transaction_session_timeout={NETWORK_TIMEOUTS['read'] * 1000}" in pg["options"]
     assert "connect_timeout" not in _network_args("postgresql://u@h/d?connect_timeout=3", "postgresql")  # the URL wins
     assert _network_args("mysql+pymysql://u@h/d", "mysql")["read_timeout"] == NETWORK_TIMEOUTS["read"]
     assert "socket_timeout=60" in _redis_url("redis://h:6379/0") and "socket_timeout=5" in _redis_url("redis://h/0?socket_timeout=5")
@@ -209,3 +210,45 @@ def test_released_connections_are_closed_and_the_storage_still_works(tmp_path):
     assert storage.engine.pool.checkedin() == 0
     storage.get_all_studies()  # opens a new one when used again
     release_connections(open_storage(f"journal:///{tmp_path}/j.log"))  # a journal has nothing to close
+
+
+def test_a_session_that_dies_in_a_transaction_releases_its_locks(monkeypatch):
+    """A worker host gone mid-transaction must not hold the rows others need for long.
+
+    The worker's sessions ask the server to end a session idle in its transaction for
+    the read timeout (here 1 s): a session that stops talking while holding a study's row
+    lock is ended by the server, and another worker takes the lock."""
+    import time
+    import uuid
+
+    import optuna
+    import sqlalchemy
+
+    import search._storage
+
+    monkeypatch.setitem(search._storage.NETWORK_TIMEOUTS, "read", 1)
+    storage = open_storage("postgresql://root@127.0.0.1:5432/test")
+    name = f"lock{uuid.uuid4().hex[:8]}"
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], name)
+    lock = sqlalchemy.text("SELECT study_id FROM studies WHERE study_id = :s FOR UPDATE NOWAIT")
+    dead = storage.engine.connect()
+    try:
+        dead.execute(lock, {"s": study_id})  # holds the row, then falls silent (its host died)
+        with storage.engine.connect() as other:
+            with pytest.raises(sqlalchemy.exc.OperationalError):
+                other.execute(lock, {"s": study_id})  # held now
+        with storage.engine.connect() as other:  # the server ends the silent session after ~1 s
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    other.execute(lock, {"s": study_id})
+                    break
+                except sqlalchemy.exc.OperationalError:
+                    other.rollback()
+                    assert time.monotonic() < deadline, "the lock was never released"
+                    time.sleep(0.2)
+            other.rollback()
+    finally:
+        dead.invalidate()
+        storage.delete_study(study_id)
+        storage.engine.dispose()

@@ -131,3 +131,23 @@ def test_runs_joining_a_study_at_the_same_moment_draw_apart():
     # Two hosts' worker 0, each seeing the same trials: their run ids keep them apart.
     assert sampler_seed(0, 1, 0, "a1b2c3d4e5f6") != sampler_seed(0, 1, 0, "0f9e8d7c6b5a")
     assert sampler_seed(0, 1, 0, "a1b2c3d4e5f6") != sampler_seed(0, 1, 1, "a1b2c3d4e5f6")
+
+
+def test_failing_its_own_trial_after_another_worker_did_is_not_an_error(tmp_path):
+    """The trial looked RUNNING a moment ago; another host's stale-trial check failed it since."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from search import open_storage
+    from search._optuna import study_storage, trial_id
+    from search._study import _fail_own_trial
+
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path}/s.db"), direction="maximize")
+    trial = study.ask()
+    storage = study_storage(study)
+    seen_running = storage.get_trial(trial_id(trial))  # what this worker saw
+    storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL)  # the other worker
+    storage.get_trial = lambda _id: seen_running
+    _fail_own_trial(study, trial_id(trial), "the storage connection was lost")
+    del storage.get_trial
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL]  # no second retry queued
