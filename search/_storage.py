@@ -235,7 +235,11 @@ def _network_args(url: str, kind: str) -> dict:
             "options": _server_session_options(t),
         }
     else:  # pymysql, mysqlclient
-        args = {"connect_timeout": t["connect"], "read_timeout": t["read"], "write_timeout": t["read"]}
+        args = {"connect_timeout": t["connect"], "read_timeout": t["read"], "write_timeout": t["read"],
+                # As PostgreSQL's idle_in_transaction_session_timeout: the server ends a session
+                # silent this long, so a dead host's row locks go with it (the pool's pre-ping
+                # replaces a live worker's idle connection that was ended).
+                "init_command": f"SET SESSION wait_timeout={max(t['read'], 1)}"}
     given = _query_keys(url)
     return {k: v for k, v in args.items() if k not in given}
 

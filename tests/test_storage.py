@@ -212,7 +212,8 @@ def test_released_connections_are_closed_and_the_storage_still_works(tmp_path):
     release_connections(open_storage(f"journal:///{tmp_path}/j.log"))  # a journal has nothing to close
 
 
-def test_a_session_that_dies_in_a_transaction_releases_its_locks(monkeypatch):
+@pytest.mark.parametrize("url", ["postgresql://root@127.0.0.1:5432/test", "mysql+pymysql://root@127.0.0.1:3306/test"])
+def test_a_session_that_dies_in_a_transaction_releases_its_locks(monkeypatch, url):
     """A worker host gone mid-transaction must not hold the rows others need for long.
 
     The worker's sessions ask the server to end a session idle in its transaction for
@@ -227,7 +228,7 @@ def test_a_session_that_dies_in_a_transaction_releases_its_locks(monkeypatch):
     import search._storage
 
     monkeypatch.setitem(search._storage.NETWORK_TIMEOUTS, "read", 1)
-    storage = open_storage("postgresql://root@127.0.0.1:5432/test")
+    storage = open_storage(url)
     name = f"lock{uuid.uuid4().hex[:8]}"
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], name)
     lock = sqlalchemy.text("SELECT study_id FROM studies WHERE study_id = :s FOR UPDATE NOWAIT")
