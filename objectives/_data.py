@@ -43,14 +43,14 @@ class DataConfig:
     seed: int = 0
     limit_train: int | None = None
     stratify: bool = True  # each class keeps its share in the validation split (studies made before: False)
-    download: bool = True
+    download: bool = True  # a missing data set is downloaded, each connection waiting at most DOWNLOAD_TIMEOUT
     # The user's own data (dataset "table"): a CSV, Parquet or .npz file and the column to predict.
     data_file: str | None = None
     target: str | None = None
     test_fraction: float = 0.2  # carved once from data_file, stratified (TEST_SEED)...
     test_file: str | None = None  # ...unless the test rows come in a file of their own
     fill_missing: str | None = None  # "median": numeric gaps take the column's median
-    drop: tuple[str, ...] = ()  # a missing data set is downloaded, each connection waiting at most DOWNLOAD_TIMEOUT
+    drop: tuple[str, ...] = ()  # columns of data_file left out
 
     def __post_init__(self) -> None:
         # Messages name the flags: this configuration is what the user typed on the command line.
@@ -78,7 +78,7 @@ class DataConfig:
 
 
 @dataclass(frozen=True, eq=False)
-class Splits:  # noqa: D101 - documented below
+class Splits:
     """Training, validation and test tensors: images uint8 [N, 784], labels int64 [N].
 
     Images stay uint8 (a quarter of float32's memory) and are normalised per batch
@@ -197,7 +197,7 @@ def table_parts(config: DataConfig):
 def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, test_hash, test_fraction):
     import numpy as np
 
-    from objectives._table import read_table, stratified_split
+    from objectives._table import Table, read_table, stratified_split
 
     table = read_table(data_file, target, drop, fill_missing)
     if test_file is None:
@@ -213,8 +213,6 @@ def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, te
     if unknown:
         raise DataError(f"--test-data {test_file} has class {unknown[0]!r}, which --data {data_file} never shows")
     remap = np.array([index[c] for c in test.classes], dtype=np.int64)
-    from objectives._table import Table
-
     test = Table(test.numeric_names, test.numeric, test.text_names, test.text, remap[test.labels], table.classes)
     return table, test
 

@@ -188,14 +188,14 @@ def _open_rdb(url: str, kind: str, beat: dict) -> BaseStorage:
 
     # pre_ping: a pooled connection that died with a database restart is replaced.
     engine = {"pool_pre_ping": True, "connect_args": _network_args(url, kind)}
-    for attempt in range(_CREATION_TRIES):
+    for attempt in range(1, _CREATION_TRIES):
         try:
             return HeartbeatRDBStorage(url, engine_kwargs=engine, **beat)
         except sqlalchemy.exc.SQLAlchemyError as exc:
-            if attempt == _CREATION_TRIES - 1 or not _CREATION_RACE.search(str(exc)):
+            if not _CREATION_RACE.search(str(exc)):
                 raise
-            time.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
+        time.sleep(0.1 * attempt)
+    return HeartbeatRDBStorage(url, engine_kwargs=engine, **beat)  # the last try: its error is the one reported
 
 
 def release_connections(storage: BaseStorage) -> None:

@@ -210,12 +210,17 @@ def _recorded(storage, name: str) -> dict[str, Any] | None:
 RECORD_WAIT_SECONDS = 10.0
 
 
+def _is_record(made: Any) -> bool:
+    """Whether a study attribute is the record `search run` writes when it makes a study."""
+    return isinstance(made, dict) and isinstance(made.get("space"), dict)
+
+
 def _wait_for_record(storage, sid: int) -> dict[str, Any] | None:
     """The study's record; while the study is empty and has none, its maker is still writing it."""
     deadline = time.monotonic() + RECORD_WAIT_SECONDS
     while True:
         made = storage.get_study_user_attrs(sid).get(STUDY_ATTR)
-        if isinstance(made, dict) and isinstance(made.get("space"), dict):
+        if _is_record(made):
             return made
         # A study with trials, or one that stays bare, was made by something else.
         if storage.get_n_trials(sid) or time.monotonic() > deadline:
@@ -369,8 +374,7 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[o
         study = optuna.create_study(study_name=config.study, storage=storage, direction="maximize")
     except optuna.exceptions.DuplicatedStudyError:  # it exists, or another worker made it a moment ago
         study = optuna.load_study(study_name=config.study, storage=storage)
-        if _wait_for_record(storage, study_id(study)) is None:
-            raise SearchError(f"study {config.study!r} was not made by `search run`; choose another --study name") from None
+        _wait_for_record(storage, study_id(study))  # a study without one is refused just below
         check_compatible(config.study, study, metadata)
         return study, False
     # The storage let this process alone create it: only it writes the record and the baseline.
@@ -387,7 +391,7 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[o
 def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -> None:
     """Refuse to join a study made with another data set, split or space (a worker that lost a race)."""
     stored = study.user_attrs.get(STUDY_ATTR)
-    if not isinstance(stored, dict) or study.direction != optuna.study.StudyDirection.MAXIMIZE:
+    if not _is_record(stored) or study.direction != optuna.study.StudyDirection.MAXIMIZE:
         raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
     for key, flag in _FLAGS.items():
         if stored.get(key) != metadata[key]:

@@ -73,6 +73,12 @@ def quick_run(argv: list[str]) -> list[str]:
     return argv
 
 
+def storage_line(out: str) -> tuple[int, float]:
+    """The storage calls and the share of the workers' time in a run summary's `storage:` line."""
+    line = next(line for line in out.splitlines() if line.strip().startswith("storage:"))
+    return int(line.split()[1].replace(",", "")), float(line.rsplit("%", 1)[0].split()[-1]) / 100
+
+
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
     if not (SAMPLE_DIR / "t10k-images-idx3-ubyte.gz").exists():

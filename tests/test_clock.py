@@ -8,6 +8,7 @@ import time
 import optuna
 import pytest
 
+from conftest import storage_line
 from search._clock import attach
 from search._progress import format_storage_time
 from search._record import StorageTime
@@ -21,12 +22,18 @@ class Slow(optuna.storages.InMemoryStorage):
         return super().get_trial(trial_id)
 
 
-def test_calls_and_their_time_are_counted_and_a_nested_call_is_one():
+@pytest.fixture
+def slow():
+    """A timed slow storage with a study and a trial, and the clock's reading before the test's calls."""
     storage = Slow()
     clock = attach(storage)
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "s")
     trial = storage.create_new_trial(study_id)
-    before = clock.time(0.0)
+    return storage, clock, study_id, trial, clock.time(0.0)
+
+
+def test_calls_and_their_time_are_counted_and_a_nested_call_is_one(slow):
+    storage, clock, study_id, trial, before = slow
     storage.get_trial(trial)
     storage.get_n_trials(study_id)  # BaseStorage's get_n_trials calls get_all_trials: one call waited on
     spent = clock.time(1.0, since=before)
@@ -35,12 +42,8 @@ def test_calls_and_their_time_are_counted_and_a_nested_call_is_one():
     assert spent.share == pytest.approx(spent.seconds)
 
 
-def test_calls_from_another_thread_are_background_not_waiting():
-    storage = Slow()
-    clock = attach(storage)
-    study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], "s")
-    trial = storage.create_new_trial(study_id)
-    before = clock.time(0.0)
+def test_calls_from_another_thread_are_background_not_waiting(slow):
+    storage, clock, _, trial, before = slow
     beat = threading.Thread(target=storage.get_trial, args=(trial,))  # as Optuna's heartbeat thread does
     beat.start()
     beat.join()
@@ -71,11 +74,10 @@ def test_a_run_reports_what_it_waited_on_the_storage(cli, workdir):
     code, out, err = cli("run", "--study", "clock", "--dataset", "synthetic", "--limit-train", "300",
                          "--n-trials", "3", "--max-epochs", "2")
     assert code == 0, err
-    line = next(line for line in out.splitlines() if line.strip().startswith("storage:"))
-    calls = int(line.split()[1].replace(",", ""))
+    calls, _ = storage_line(out)
     # Each trial asks, sets its parameters, reports each epoch and is told: several calls a trial.
     assert calls >= 3 * 5
-    assert "a trial" in line and "of the workers' time" in line
+    assert "a trial) waited" in out and "% of the workers' time" in out
 
 
 def test_threads_that_end_are_not_remembered():

@@ -22,6 +22,7 @@ import pytest
 from optuna.trial import TrialState
 
 from _pg import PgCluster, free_port, pg_bin
+from conftest import storage_line
 
 pytestmark = pytest.mark.slow  # real outages of 30 s: in the full suite (CI), not the quick one
 
@@ -30,18 +31,23 @@ BOUND = 90  # seconds: a worker on a dead link must have exited by then (read 8 
 ENV = {"SEARCH_READ_TIMEOUT": "8", "SEARCH_RECONNECT_SECONDS": "20", "PYTHONUNBUFFERED": "1"}
 
 
-@pytest.fixture
-def hosts():
+def made_hosts(workers: int):
+    """Worker hosts and a database host, removed afterwards; a one-line skip where namespaces cannot be made."""
     from _netns import Hosts
 
     try:
-        made = Hosts(workers=2)
+        made = Hosts(workers=workers)
     except RuntimeError as exc:
         pytest.skip(f"network namespaces cannot be made here: {exc}")
     try:
         yield made
     finally:
         made.remove()
+
+
+@pytest.fixture
+def hosts():
+    yield from made_hosts(2)
 
 
 class Postgres:
@@ -284,16 +290,7 @@ LOAD_SPACE = "hidden_units: 16\nepochs: 1\nbatch_size: 64\n"  # lr, optimizer an
 
 @pytest.fixture
 def four_hosts():
-    from _netns import Hosts
-
-    try:
-        made = Hosts(workers=LOAD_HOSTS)
-    except RuntimeError as exc:
-        pytest.skip(f"network namespaces cannot be made here: {exc}")
-    try:
-        yield made
-    finally:
-        made.remove()
+    yield from made_hosts(LOAD_HOSTS)
 
 
 @pytest.fixture(params=["postgresql", "mysql", "redis"])
@@ -304,12 +301,6 @@ def loaded_db(request, four_hosts):
         yield server
     finally:
         server.remove()
-
-
-def storage_line(out: str) -> tuple[int, float]:
-    """Calls and share of the workers' time from a run's `storage:` summary line."""
-    line = next(line for line in out.splitlines() if line.strip().startswith("storage:"))
-    return int(line.split()[1].replace(",", "")), float(line.rsplit("%", 1)[0].split()[-1]) / 100
 
 
 def test_16_workers_on_4_hosts_share_200_trials(four_hosts, loaded_db, tmp_path, request):
