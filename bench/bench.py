@@ -35,7 +35,7 @@ from objectives import (  # noqa: E402
     train_epochs,
     write_torchvision_root,
 )
-from objectives._data import _synthetic  # noqa: E402
+from objectives.data._synthetic import synthetic as _synthetic  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "fashion-mnist-sample"
 FLOPS_PER_SAMPLE = 6 * 669_706  # forward + backward of the 784-512-512-10 MLP, per the issue

@@ -43,7 +43,7 @@ def main() -> None:
 
         from objectives import DataConfig
         from search import RunConfig
-        from search._study import prepare
+        from search._run import prepare
 
         config = RunConfig(study="big", storage=f"sqlite:///{tmp}/s.db", n_trials=1,
                            data=DataConfig(data_file=str(path), target="y"), device="cpu")

@@ -1,4 +1,9 @@
-"""Objectives: data, model, training loop, search space and the Optuna objective.
+"""Objectives: data, models, tasks, training loop, search space and the Optuna objective.
+
+Subpackages: `data` (one module per data source, and the splits), `models` (the MLP,
+saving and loading). Modules: `_space` (the only one that calls ``trial.suggest_*``),
+`_objective` (the Optuna objective), `_train` (the loop), `_tasks` (losses), `_final`
+(retraining a chosen configuration). Only `_space` and `_objective` import Optuna.
 
 Names are imported on first use (PEP 562): a command that only reads a stored study
 needs the configurations, not torch, and starts in a fraction of the time.
@@ -10,14 +15,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
-    "objectives._data": ("DATASETS", "DOWNLOAD_TIMEOUT", "DataConfig", "Splits", "load_splits", "load_train_test"),
+    "objectives.data": ("DATASETS", "DOWNLOAD_TIMEOUT", "DataConfig", "Splits", "load_splits", "load_train_test",
+                        "read_idx", "write_idx", "write_torchvision_root"),
     "objectives._devices": ("DEVICES", "resolve_device"),
     "objectives._errors": ("DataError", "Interrupted", "ObjectiveError", "SpaceError"),
-    "objectives._final": ("FinalResult", "load_model", "metrics_path", "save_model", "train_final"),
-    "objectives._idx": ("read_idx", "write_idx", "write_torchvision_root"),
-    "objectives._model": ("ACTIVATIONS", "ModelConfig", "build_mlp", "count_parameters"),
+    "objectives._final": ("FinalResult", "train_final"),
+    "objectives.models": ("ACTIVATIONS", "ModelConfig", "build_mlp", "count_parameters", "load_model", "metrics_path",
+                          "save_model"),
     "objectives._objective": ("Objective",),
     "objectives._space": ("Choice", "Fixed", "Float", "Int", "SearchSpace", "configs_from_values"),
+    "objectives._tasks": ("loss_function",),
     "objectives._train": ("EpochResult", "Normalizer", "evaluate", "train_epochs"),
     "objectives._train_config": ("LOSSES", "OPTIMIZERS", "TrainConfig"),
 }
@@ -36,13 +43,15 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from objectives._data import DATASETS, DOWNLOAD_TIMEOUT, DataConfig, Splits, load_splits, load_train_test
+    from objectives.data import (DATASETS, DOWNLOAD_TIMEOUT, DataConfig, Splits, load_splits, load_train_test, read_idx,
+                                 write_idx, write_torchvision_root)
     from objectives._devices import DEVICES, resolve_device
     from objectives._errors import DataError, Interrupted, ObjectiveError, SpaceError
-    from objectives._final import FinalResult, load_model, metrics_path, save_model, train_final
-    from objectives._idx import read_idx, write_idx, write_torchvision_root
-    from objectives._model import ACTIVATIONS, ModelConfig, build_mlp, count_parameters
+    from objectives._final import FinalResult, train_final
+    from objectives.models import (ACTIVATIONS, ModelConfig, build_mlp, count_parameters, load_model, metrics_path,
+                                   save_model)
     from objectives._objective import Objective
     from objectives._space import Choice, Fixed, Float, Int, SearchSpace, configs_from_values
+    from objectives._tasks import loss_function
     from objectives._train import EpochResult, Normalizer, evaluate, train_epochs
     from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import optuna
 import torch
 
-from objectives._data import DataConfig, Splits, load_splits
+from objectives.data import DataConfig, Splits, load_splits
 from objectives._devices import resolve_device
 from objectives._errors import Interrupted
-from objectives._model import build_mlp, count_parameters
+from objectives.models import build_mlp, count_parameters
 from objectives._space import SearchSpace
 from objectives._train import EpochResult, train_epochs
 

@@ -23,7 +23,7 @@ from typing import Any, Union
 import yaml
 
 from objectives._errors import SpaceError
-from objectives._model import ACTIVATIONS, ModelConfig
+from objectives.models import ACTIVATIONS, ModelConfig
 from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig
 
 

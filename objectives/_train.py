@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from objectives._data import Splits
+from objectives._tasks import loss_function
+from objectives.data import Splits
 from objectives._errors import Interrupted
 from objectives._train_config import TrainConfig
 from objectives._optim import SGD, Adam
@@ -46,15 +46,6 @@ def make_optimizer(params, config: TrainConfig) -> SGD | Adam:
         return Adam(params, lr=config.lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
     momentum = config.momentum if config.optimizer == "momentum" else 0.0
     return SGD(params, lr=config.lr, momentum=momentum, weight_decay=config.weight_decay)
-
-
-def loss_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Cross-entropy on logits, or (the second seed's) MSE of softmax against one-hot labels."""
-    if name == "mse":
-        return lambda logits, y: F.mse_loss(
-            logits.softmax(dim=1), F.one_hot(y, logits.shape[1]).to(logits.dtype)
-        )
-    return F.cross_entropy
 
 
 class Normalizer:

@@ -16,8 +16,10 @@ _WHERE = {
     "search._pruners": ("PRUNERS", "make_pruner"),
     "search._record": ("STUDY_ATTR",),
     "search._samplers": ("SAMPLERS", "make_sampler"),
-    "search._storage": ("DEFAULT_STORAGE", "STORAGE_ENV", "open_storage", "redact", "resolve_storage_url"),
-    "search._study": ("RunSummary", "run_study"),
+    "search._run": ("run_study",),
+    "search._summary": ("RunSummary",),
+    "search.confirmation": ("ConfirmConfig", "run_confirmation"),
+    "search.storages": ("DEFAULT_STORAGE", "STORAGE_ENV", "open_storage", "redact", "resolve_storage_url"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 __all__ = sorted(_MODULE_OF)
@@ -40,5 +42,7 @@ if TYPE_CHECKING:
     from search._pruners import PRUNERS, make_pruner
     from search._record import STUDY_ATTR
     from search._samplers import SAMPLERS, make_sampler
-    from search._storage import DEFAULT_STORAGE, STORAGE_ENV, open_storage, redact, resolve_storage_url
-    from search._study import RunSummary, run_study
+    from search._run import run_study
+    from search._summary import RunSummary
+    from search.confirmation import ConfirmConfig, run_confirmation
+    from search.storages import DEFAULT_STORAGE, STORAGE_ENV, open_storage, redact, resolve_storage_url

@@ -11,12 +11,13 @@ from collections.abc import Callable, Sequence
 from objectives import DATASETS, DEVICES, DataConfig, ObjectiveError
 
 from search._config import RunConfig
-from search._confirm import ConfirmConfig
-from search._errors import SearchError
+from search.confirmation import ConfirmConfig
 from search import _commands
+from search._errors import SearchError
+from search._logging import quiet_optuna
 from search._pruners import PRUNERS
 from search._samplers import SAMPLERS
-from search._storage import DEFAULT_STORAGE, STORAGE_ENV, redact
+from search.storages import DEFAULT_STORAGE, STORAGE_ENV, redact
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -138,21 +139,12 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(**given, data=DataConfig(**data), explicit=explicit)
 
 
-def quiet_optuna() -> None:
-    import optuna
-
-    # Our own lines (one per trial, a summary) replace Optuna's per-trial INFO log.
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-
-
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from search._progress import Progress, format_summary
+    from search._progress import ConfirmProgress, Progress, format_summary
+    from search._run import run_study
     from search._signals import INTERRUPTS
-    from search._study import run_study
     from search._workers import run_workers
-
-    from search._progress import ConfirmProgress
-    from search._study import run_confirmation
+    from search.confirmation import run_confirmation
 
     config = run_config_from_args(args)
     INTERRUPTS.install()  # SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does
@@ -182,8 +174,8 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from search._progress import ConfirmProgress, format_confirmation
     from search._signals import INTERRUPTS
-    from search._study import run_confirmation
-    from search._storage import resolve_storage_url, storage_kind
+    from search.confirmation import run_confirmation
+    from search.storages import resolve_storage_url, storage_kind
 
     given = _pick(args, RunConfig)
     data = _pick(args, DataConfig)

@@ -17,7 +17,7 @@ from search._export import best_config, read_config, write_config
 from search._inspect import TABLE_COLUMNS, best_summary, format_table, list_studies, open_existing, trial_rows
 from search._progress import format_params, format_seconds, rounded
 from search._record import CONFIRM_SUFFIX
-from search._storage import redact
+from search.storages import redact
 
 # Heavy modules (torch, plotly, optuna-dashboard) are imported inside the commands that
 # use them: `studies`, `trials`, `best`, `export` and `delete` start in well under a second.

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from objectives import DEVICES, DataConfig
 
-from search._confirm import ConfirmConfig
+from search.confirmation._config import ConfirmConfig
 from search._errors import SearchError
 from search._pruners import PRUNERS
 from search._samplers import SAMPLERS

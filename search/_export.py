@@ -25,7 +25,7 @@ from objectives import DATASETS, ModelConfig, ObjectiveError, TrainConfig
 from search._errors import SearchError
 from search._files import write_text
 from search._inspect import best_summary
-from search._storage import redact
+from search.storages import redact
 from search._record import STUDY_ATTR
 
 _SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}

@@ -11,9 +11,10 @@ from optuna.trial import FrozenTrial, TrialState
 from objectives import Choice, Float, Int, SearchSpace, SpaceError
 
 from search._errors import SearchError
-from search._storage import open_storage, redact, resolve_storage_url
+from search.storages import open_storage, redact, resolve_storage_url
 from search._optuna import study_id
-from search._record import STUDY_ATTR, confirmed, count_states
+from search._record import STUDY_ATTR, confirmed
+from search._summary import count_states
 
 # A best value within this share of its range's end (log-scaled for log ranges) is "at the edge".
 EDGE = 0.05

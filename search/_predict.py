@@ -16,7 +16,8 @@ def predict(model_path: str, data_path: str) -> tuple[Any, int, int]:
     import torch
 
     from objectives import load_model
-    from objectives._table import MISSING_CATEGORY, TableEncoder, _read_frame
+    from objectives.data._encoder import MISSING_CATEGORY, TableEncoder
+    from objectives.data._tables import _read_frame
 
     model, record = load_model(model_path)
     if not record.get("preprocessing"):

@@ -7,7 +7,8 @@ from typing import IO, TYPE_CHECKING
 
 from optuna.trial import FrozenTrial, TrialState
 
-from search._record import RunSummary, StorageTime
+from search._summary import RunSummary
+from search.storages._clock import StorageTime
 
 if TYPE_CHECKING:
     import optuna

@@ -1,12 +1,25 @@
-"""What a study records about itself, and what a run reports: no torch, so listings start fast."""
+"""A study's record: how it was made, what a run must match to join it, and the names it is stored under.
+
+A study's trials are comparable only on one data set, split and search space. The run
+that makes a study records them (the study user attribute `STUDY_ATTR`); a run that
+continues or joins it takes what the user left out from the record, and refuses a flag
+that differs, naming both values. No torch here: listings start fast.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any
 
-from optuna.trial import FrozenTrial, TrialState
+from objectives import SearchSpace
+
+from search._errors import SearchError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from search._config import RunConfig
 
 # The study user attribute that records how a study was made; a run that continues the
 # study must match it, or its trials would not be comparable.
@@ -15,47 +28,6 @@ STUDY_ATTR = "search"
 METRIC = "validation accuracy"
 # The trial user attribute naming the run that made a trial (id, sampler, pruner, host).
 RUN_ATTR = "run"
-
-
-@dataclass(frozen=True)
-class StorageTime:
-    """The storage calls a run's workers waited on, and for how long, against their working time."""
-
-    calls: int = 0  # made by the threads that run trials
-    seconds: float = 0.0  # spent inside those calls
-    background_calls: int = 0  # made by heartbeat threads, beside the training
-    wall_seconds: float = 0.0  # the workers' time, summed over workers
-
-    def __add__(self, other: StorageTime) -> StorageTime:
-        return StorageTime(self.calls + other.calls, self.seconds + other.seconds,
-                           self.background_calls + other.background_calls, self.wall_seconds + other.wall_seconds)
-
-    @property
-    def share(self) -> float:
-        """The fraction of the workers' time spent waiting on the storage."""
-        return self.seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What a run did, and where the study stands after it."""
-
-    study: str
-    storage: str  # redacted
-    wall_seconds: float
-    run_states: dict[str, int]  # this run's finished trials by state
-    study_states: dict[str, int]  # the whole study's trials by state
-    best_number: int | None = None
-    best_value: float | None = None
-    best_params: dict[str, Any] = field(default_factory=dict)
-    train_samples: int | None = None  # the training split's size (small data makes the search value optimistic)
-    confirmation: dict[str, Any] | None = None  # the stored confirmation summary, when the run confirmed
-    storage_time: StorageTime | None = None  # what this run's workers waited on the storage
-
-
-def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
-    counts = Counter(t.state.name for t in trials)
-    return {state.name: counts.get(state.name, 0) for state in TrialState}
 
 
 # The trial user attribute of a study's first trial, the textbook default it starts with.
@@ -70,3 +42,176 @@ def confirmed(study_user_attrs: dict[str, Any]) -> dict[str, Any] | None:
     """The confirmation summary of a study (None when it has none): leader, and per candidate mean, sd, n."""
     summary = study_user_attrs.get(CONFIRM_ATTR)
     return summary if isinstance(summary, dict) and summary.get("ranking") else None
+
+
+def study_metadata(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
+    """How a study is made: what must stay the same for its trials to be comparable."""
+    return {
+        "dataset": config.data.dataset,
+        "validation_fraction": config.data.validation_fraction,
+        "seed": config.seed,
+        "limit_train": config.data.limit_train,
+        "stratified": config.data.stratify,
+        "space": space.to_dict(),
+        **({"table": table_record(config.data)} if config.data.dataset == "table" else {}),
+    }
+
+
+def table_record(data) -> dict[str, Any]:
+    """What a table study was made from: the file and its content hash, the target, the test split."""
+    from objectives.data._tables import file_hash
+
+    def digest(path: str | None) -> str | None:
+        try:
+            return file_hash(path) if path else None
+        except OSError as exc:
+            raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    return {"file": data.data_file, "sha256": digest(data.data_file), "target": data.target,
+            "test_fraction": data.test_fraction, "test_file": data.test_file, "test_sha256": digest(data.test_file),
+            "drop": list(data.drop), "fill_missing": data.fill_missing}
+
+
+def load_space(config: RunConfig, stored: dict[str, Any] | None = None) -> SearchSpace:
+    """The space the run asks for; a continued study's own when the run names none."""
+    if stored is not None and not ({"space", "max_epochs"} & config.given):
+        return SearchSpace.from_mapping(stored)
+    if config.space is None:
+        return SearchSpace.from_mapping({}, max_epochs=config.max_epochs)
+    return SearchSpace.from_file(config.space, max_epochs=config.max_epochs)
+
+
+# The flag that sets each recorded key, for messages.
+_FLAGS = {"dataset": "--dataset", "validation_fraction": "--validation-fraction", "seed": "--seed", "limit_train": "--limit-train"}
+
+
+def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunConfig:
+    """``config`` with what the user left out taken from the study it continues.
+
+    A study's trials are comparable only on one data set, split and space, so a flag the
+    user gave that differs from the study's record is refused, naming both values.
+    """
+    data = dict(dataset=config.data.dataset, validation_fraction=config.data.validation_fraction,
+                seed=config.seed, limit_train=config.data.limit_train)
+    for key, flag in _FLAGS.items():
+        if key not in made:
+            continue
+        if key in config.given and made[key] != data[key]:
+            raise SearchError(
+                f"study {name!r} was made with {flag} {_show(made[key])}, but this run asks for {flag} {_show(data[key])}; "
+                f"leave {flag} out to continue it, or choose another --study name"
+            )
+        data[key] = made[key]
+    seed = data.pop("seed")
+    # A study made before stratified splits keeps its plain random split.
+    stratify = bool(made.get("stratified", False))
+    data.update(_continue_table(config, name, made.get("table")))
+    return dataclasses.replace(config, seed=seed, data=dataclasses.replace(config.data, seed=seed, stratify=stratify, **data))
+
+
+_TABLE_FLAGS = {"target": "--target", "test_fraction": "--test-fraction", "test_file": "--test-data",
+                "drop": "--drop", "fill_missing": "--fill-missing"}
+
+
+def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -> dict[str, Any]:
+    """A table study's file and options from its record; a changed file is refused, naming what changed."""
+    if not made:
+        return {}
+    from objectives.data._tables import file_hash
+
+    given = config.given
+    out: dict[str, Any] = {"data_file": config.data.data_file if "data_file" in given else made["file"]}
+    for key, flag in _TABLE_FLAGS.items():
+        asked = list(getattr(config.data, key)) if key == "drop" else getattr(config.data, key)
+        if key in given and asked != made.get(key):
+            raise SearchError(f"study {name!r} was made with {flag} {_show(made.get(key))}, but this run asks for "
+                              f"{flag} {_show(asked)}; leave {flag} out to continue it, or choose another --study name")
+        out[key] = tuple(made.get(key) or ()) if key == "drop" else made.get(key)
+    for path_key, hash_key, flag in (("data_file", "sha256", "--data"), ("test_file", "test_sha256", "--test-data")):
+        path = out[path_key]
+        if not path:
+            continue
+        try:
+            now = file_hash(path)
+        except OSError:
+            raise SearchError(f"study {name!r} was made from {flag} {path}, which is not there now; give its path with {flag}") from None
+        if now != made.get(hash_key):
+            raise SearchError(f"{flag} {path} has changed since study {name!r} was made (sha256 {str(made.get(hash_key))[:12]} "
+                              f"then, {now[:12]} now); its trials would not be comparable: restore the file, or choose another --study name")
+    return out
+
+
+def _show(value: Any) -> str:
+    return "(all)" if value is None else str(value)
+
+
+def space_differences(stored: dict[str, Any], asked: dict[str, Any]) -> str:
+    keys = sorted(k for k in set(stored) | set(asked) if stored.get(k) != asked.get(k))
+    return "; ".join(f"{k}: the study has {_brief(stored.get(k))}, this run {_brief(asked.get(k))}" for k in keys)
+
+
+def _brief(spec: Any) -> str:
+    if isinstance(spec, dict):
+        if "choices" in spec:
+            return str(spec["choices"])
+        text = f"{spec.get('low')}..{spec.get('high')}"
+        return text + (" log" if spec.get("log") else "")
+    return repr(spec)
+
+
+def recorded(storage, name: str) -> dict[str, Any] | None:
+    """How the study called ``name`` was made, or None when there is no such study yet."""
+    try:
+        sid = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    made = wait_for_record(storage, sid)
+    if made is None:
+        raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
+    return made
+
+
+# How long a worker that lost the race to create a study waits for the winner to record it.
+RECORD_WAIT_SECONDS = 10.0
+
+
+def is_record(made: Any) -> bool:
+    """Whether a study attribute is the record `search run` writes when it makes a study."""
+    return isinstance(made, dict) and isinstance(made.get("space"), dict)
+
+
+def wait_for_record(storage, sid: int) -> dict[str, Any] | None:
+    """The study's record; while the study is empty and has none, its maker is still writing it."""
+    deadline = time.monotonic() + RECORD_WAIT_SECONDS
+    while True:
+        made = storage.get_study_user_attrs(sid).get(STUDY_ATTR)
+        if is_record(made):
+            return made
+        # A study with trials, or one that stays bare, was made by something else.
+        if storage.get_n_trials(sid) or time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
+
+
+def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -> None:
+    """Refuse to join a study made with another data set, split or space (a worker that lost a race)."""
+    stored = study.user_attrs.get(STUDY_ATTR)
+    import optuna
+
+    if not is_record(stored) or study.direction != optuna.study.StudyDirection.MAXIMIZE:
+        raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
+    for key, flag in _FLAGS.items():
+        if stored.get(key) != metadata[key]:
+            raise SearchError(
+                f"study {name!r} was made with {flag} {_show(stored.get(key))}, but this run asks for "
+                f"{flag} {_show(metadata[key])}; choose another --study name"
+            )
+    if stored.get("table") != metadata.get("table"):
+        raise SearchError(f"study {name!r} was made from another table (file, target or test split); choose another --study name")
+    if bool(stored.get("stratified", False)) != metadata["stratified"]:
+        raise SearchError(f"study {name!r} was made with another kind of validation split; choose another --study name")
+    if stored.get("space") != metadata["space"]:
+        raise SearchError(
+            f"study {name!r} was made with another search space "
+            f"({space_differences(stored.get('space') or {}, metadata['space'])}); choose another --study name"
+        )

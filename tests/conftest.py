@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from objectives import write_torchvision_root
-from objectives._data import _split
+from objectives.data._load import _split
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist-sample"
 

@@ -9,9 +9,9 @@ import optuna
 import pytest
 
 from conftest import storage_line
-from search._clock import attach
+from search.storages._clock import attach
 from search._progress import format_storage_time
-from search._record import StorageTime
+from search.storages._clock import StorageTime
 
 
 class Slow(optuna.storages.InMemoryStorage):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from objectives import DataConfig, DataError, load_splits, read_idx, write_idx
-from objectives._idx import IDX_FILES
+from objectives.data._idx import IDX_FILES
 
 
 def test_torchvision_loader_reads_idx_files(fashion_root):
@@ -19,7 +19,7 @@ def test_torchvision_loader_reads_idx_files(fashion_root):
 
 
 def test_split_is_seeded_and_disjoint(fashion_root):
-    from objectives._data import _split
+    from objectives.data._load import _split
 
     a = load_splits(DataConfig(data_dir=str(fashion_root), seed=3))
     _split.cache_clear()  # b is built anew, not served from a's cache entry
@@ -71,7 +71,7 @@ def test_idx_round_trip(tmp_path):
 def test_synthetic_is_deterministic():
     a = load_splits(DataConfig(dataset="synthetic"))
     assert a.train_x.shape == (5400, 784) and a.num_classes == 10
-    from objectives._data import _split
+    from objectives.data._load import _split
 
     _split.cache_clear()
     assert torch.equal(load_splits(DataConfig(dataset="synthetic")).train_x, a.train_x)
@@ -109,7 +109,7 @@ def test_a_download_that_never_answers_is_bounded(tmp_path, monkeypatch):
 
     import torchvision.datasets
 
-    import objectives._data
+    import objectives.data._images
 
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -117,7 +117,7 @@ def test_a_download_that_never_answers_is_bounded(tmp_path, monkeypatch):
     held = []
     threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(8)], daemon=True).start()
     monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", [f"http://127.0.0.1:{server.getsockname()[1]}/"])
-    monkeypatch.setattr(objectives._data, "DOWNLOAD_TIMEOUT", 0.5)
+    monkeypatch.setattr(objectives.data._images, "DOWNLOAD_TIMEOUT", 0.5)
     outcome = []
 
     def load():

@@ -10,7 +10,7 @@ import sqlalchemy.exc
 from optuna.trial import TrialState
 
 from search import open_storage
-from search._heartbeat import HeartbeatJournalStorage, HeartbeatRDBStorage
+from search.storages._heartbeat import HeartbeatJournalStorage, HeartbeatRDBStorage
 
 
 def _lost(*args, **kwargs):

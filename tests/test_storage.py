@@ -1,7 +1,7 @@
 import pytest
 
 from search import SearchError, open_storage, redact, resolve_storage_url
-from search._storage import storage_kind
+from search.storages import storage_kind
 
 
 def test_default_and_environment(monkeypatch):
@@ -37,7 +37,7 @@ def test_passwords_are_redacted(url, shown):
 
 
 def test_driver_messages_are_scrubbed():
-    from search._storage import scrub
+    from search.storages import scrub
 
     url = "postgresql://me:p%40ss@db/x?password=other"
     message = "(psycopg.OperationalError) password p@ss and other and p%40ss rejected\nmore"
@@ -142,7 +142,7 @@ def test_verbose_keeps_the_cause(cli):
 
 
 def test_network_drivers_get_timeouts():
-    from search._storage import NETWORK_TIMEOUTS, _network_args, _redis_url
+    from search.storages._open import NETWORK_TIMEOUTS, _network_args, _redis_url
 
     pg = _network_args("postgresql://u@h/d", "postgresql")
     assert pg["connect_timeout"] == NETWORK_TIMEOUTS["connect"] and pg["keepalives"] == 1
@@ -201,7 +201,7 @@ def test_workers_opening_an_empty_database_at_once_all_get_the_storage(empty_dat
 
 
 def test_released_connections_are_closed_and_the_storage_still_works(tmp_path):
-    from search._storage import release_connections
+    from search.storages import release_connections
 
     storage = open_storage("postgresql://root@127.0.0.1:5432/test")
     storage.get_all_studies()
@@ -225,9 +225,9 @@ def test_a_session_that_dies_in_a_transaction_releases_its_locks(monkeypatch, ur
     import optuna
     import sqlalchemy
 
-    import search._storage
+    import search.storages._open
 
-    monkeypatch.setitem(search._storage.NETWORK_TIMEOUTS, "read", 1)
+    monkeypatch.setitem(search.storages._open.NETWORK_TIMEOUTS, "read", 1)
     storage = open_storage(url)
     name = f"lock{uuid.uuid4().hex[:8]}"
     study_id = storage.create_new_study([optuna.study.StudyDirection.MAXIMIZE], name)

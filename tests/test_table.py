@@ -196,7 +196,8 @@ def test_bad_npz(cli, workdir, arrays, message):
 
 
 def test_the_encoder_standardises_and_one_hot_encodes_from_training_rows_only():
-    from objectives._table import Table, TableEncoder
+    from objectives.data._encoder import TableEncoder
+    from objectives.data._tables import Table
 
     train = Table(("n",), np.array([[1.0], [3.0]]), ("c",), np.array([["a"], ["b"]], dtype=object), np.array([0, 1]), ("p", "q"))
     encoder = TableEncoder.fit(train)

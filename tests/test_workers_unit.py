@@ -2,7 +2,7 @@
 
 import pytest
 
-from search._workers import _gpus, gpu_for, split_trials
+from search._processes import _gpus, gpu_for, split_trials
 
 
 @pytest.mark.parametrize("n, jobs, shares", [(50, 4, [13, 13, 12, 12]), (2, 4, [1, 1, 0, 0]), (8, 2, [4, 4]), (None, 3, [None] * 3)])
@@ -30,7 +30,7 @@ def test_jobs_on_sqlite_is_refused_and_creates_nothing(cli, workdir):
 def test_the_workers_storage_times_are_added_up():
     import multiprocessing
 
-    from search._record import StorageTime
+    from search.storages._clock import StorageTime
     from search._workers import _total
 
     times = multiprocessing.get_context("spawn").SimpleQueue()

@@ -1,9 +1,10 @@
-"""The user's own data: a CSV or Parquet table, or an .npz with arrays ``x`` and ``y``.
+"""The user's own tables: a CSV or Parquet file (arrays: `objectives.data._arrays`).
 
 A file is read once per process (pandas; Parquet through pyarrow), checked, and kept as
-a numeric matrix plus text columns. Each split is then encoded for the MLP by a
-`TableEncoder` fitted on that split's training rows only: numeric columns standardised
-with their mean and std, text columns one-hot encoded with the categories seen there.
+a numeric matrix plus text columns. Each split is then encoded for the network by a
+`TableEncoder` (`objectives.data._encoder`) fitted on that split's training rows only:
+numeric columns standardised with their mean and std, text columns one-hot encoded with
+the categories seen there.
 Labels may be strings or numbers; they become classes in sorted order, and the names are
 kept (the saved model carries them and the encoder, so `search predict` can use them).
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from objectives._errors import DataError
+from objectives.data._encoder import MISSING_CATEGORY
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +35,6 @@ FILL_MISSING = ("median",)
 # A text column with more distinct values than this share of the rows (and than
 # _ID_MIN_DISTINCT) is an identifier, not a category: one-hot encoding it learns nothing.
 _ID_SHARE, _ID_MIN_DISTINCT = 0.5, 50
-MISSING_CATEGORY = "(missing)"
 
 
 @dataclass(frozen=True)
@@ -55,60 +56,6 @@ class Table:
         return Table(self.numeric_names, self.numeric[rows], self.text_names, self.text[rows], self.labels[rows], self.classes)
 
 
-@dataclass(frozen=True)
-class TableEncoder:
-    """Numeric columns standardised, text columns one-hot: fitted on training rows, saved with the model."""
-
-    numeric_names: tuple[str, ...]
-    means: tuple[float, ...]
-    stds: tuple[float, ...]
-    text_names: tuple[str, ...]
-    categories: tuple[tuple[str, ...], ...]
-    classes: tuple[str, ...]
-
-    @classmethod
-    def fit(cls, table: Table) -> TableEncoder:
-        import numpy as np
-
-        means = table.numeric.mean(axis=0) if table.rows else np.zeros(len(table.numeric_names))
-        stds = table.numeric.std(axis=0) if table.rows else np.ones(len(table.numeric_names))
-        stds = np.where(stds > 0, stds, 1.0)  # a constant column stays 0, not NaN
-        categories = tuple(tuple(sorted(set(table.text[:, j].tolist()))) for j in range(len(table.text_names)))
-        return cls(table.numeric_names, tuple(map(float, means)), tuple(map(float, stds)), table.text_names, categories, table.classes)
-
-    @property
-    def width(self) -> int:
-        return len(self.numeric_names) + sum(len(c) for c in self.categories)
-
-    def transform(self, numeric, text) -> tuple[Any, int]:
-        """float32 features [n, width], and how many text values were categories it never saw."""
-        import numpy as np
-
-        n = numeric.shape[0]
-        out = np.zeros((n, self.width), dtype=np.float32)
-        k = len(self.numeric_names)
-        if k:
-            out[:, :k] = (numeric - np.asarray(self.means)) / np.asarray(self.stds)
-        unseen, start = 0, k
-        for j, cats in enumerate(self.categories):
-            index = {c: i for i, c in enumerate(cats)}
-            codes = np.fromiter((index.get(str(v), -1) for v in text[:, j].tolist()), dtype=np.int64, count=n)
-            known = codes >= 0
-            unseen += int((~known).sum())  # an unseen category is encoded as none of them
-            out[np.nonzero(known)[0], start + codes[known]] = 1.0
-            start += len(cats)
-        return out, unseen
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"numeric": list(self.numeric_names), "means": list(self.means), "stds": list(self.stds),
-                "text": list(self.text_names), "categories": [list(c) for c in self.categories], "classes": list(self.classes)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TableEncoder:
-        return cls(tuple(d["numeric"]), tuple(d["means"]), tuple(d["stds"]), tuple(d["text"]),
-                   tuple(tuple(c) for c in d["categories"]), tuple(d["classes"]))
-
-
 def file_hash(path: str | Path) -> str:
     """The sha256 of a file's content (cached per path, size and modification time)."""
     stat = os.stat(path)
@@ -125,14 +72,8 @@ def _hash(path: str, size: int, mtime: int) -> str:
 
 
 def read_table(path: str, target: str | None, drop: tuple[str, ...] = (), fill_missing: str | None = None) -> Table:
-    """``path`` as a checked `Table`; a `DataError` naming the problem otherwise."""
+    """A CSV or Parquet file as a checked `Table`; a `DataError` naming the problem otherwise."""
     suffix = Path(path).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise DataError(f"--data {path}: unknown kind of file; use .csv, .parquet or .npz")
-    if not Path(path).is_file():
-        raise DataError(f"--data {path}: no such file")
-    if suffix == ".npz":
-        return _from_npz(path)
     if not target:
         raise DataError(f"--data {path} needs --target COLUMN: the column to predict")
     return _from_frame(path, _read_frame(path, suffix), target, drop, fill_missing)
@@ -154,7 +95,7 @@ def _read_frame(path: str, suffix: str) -> pd.DataFrame:
         raise DataError(f"--data {path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         kind = "CSV" if suffix == ".csv" else "Parquet"
-        raise DataError(f"--data {path} is not a {kind} table ({_first_line(exc)})") from exc
+        raise DataError(f"--data {path} is not a {kind} table ({first_line(exc)})") from exc
     if frame.shape[0] == 0:
         raise DataError(f"--data {path} has a header but no rows")
     return frame
@@ -184,13 +125,13 @@ def _from_frame(path: str, frame: pd.DataFrame, target: str, drop: tuple[str, ..
     numeric_names = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])]
     text_names = [c for c in features.columns if c not in numeric_names]
     numeric = features[numeric_names].to_numpy(dtype=np.float64) if numeric_names else np.zeros((len(frame), 0))
-    numeric = _check_numbers(path, numeric, numeric_names, fill_missing)
+    numeric = check_numbers(path, numeric, numeric_names, fill_missing)
     text = _text_columns(path, features, text_names, fill_missing)
-    label_ids, classes = _classes(path, target, labels.to_numpy())
+    label_ids, classes = classes_of(path, target, labels.to_numpy())
     return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes)
 
 
-def _check_numbers(path: str, numeric, names: list[str], fill_missing: str | None):
+def check_numbers(path: str, numeric, names: list[str], fill_missing: str | None):
     import numpy as np
 
     infinite = np.isinf(numeric).sum(axis=0)
@@ -234,7 +175,7 @@ def _text_columns(path: str, features, names: list[str], fill_missing: str | Non
     return np.stack(columns, axis=1)
 
 
-def _classes(path: str, target: str, raw) -> tuple[Any, tuple[str, ...]]:
+def classes_of(path: str, target: str, raw) -> tuple[Any, tuple[str, ...]]:
     import numpy as np
 
     values = raw.astype(object)
@@ -256,52 +197,6 @@ def _name(value) -> str:
     return str(value)
 
 
-def _from_npz(path: str) -> Table:
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            if not {"x", "y"} <= names:
-                raise DataError(f"--data {path} must hold arrays x and y (it holds: {', '.join(sorted(names)) or 'nothing'})")
-            x, y = archive["x"], archive["y"]
-    except DataError:
-        raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"--data {path} is not an .npz archive ({_first_line(exc)})") from exc
-    if x.shape[0] != y.shape[0]:
-        raise DataError(f"--data {path}: x has {x.shape[0]:,} rows but y has {y.shape[0]:,}; they must match")
-    if x.shape[0] == 0:
-        raise DataError(f"--data {path} has no rows")
-    numeric = x.reshape(x.shape[0], -1).astype(np.float64)
-    names = [f"x{j}" for j in range(numeric.shape[1])]
-    numeric = _check_numbers(path, numeric, names, None)
-    labels, classes = _classes(path, "y", y.reshape(-1))
-    return Table(tuple(names), numeric, (), np.empty((x.shape[0], 0), dtype=object), labels, classes)
-
-
-def stratified_split(labels, fraction: float, seed: int, what: str, classes: tuple[str, ...]) -> tuple[Any, Any]:
-    """(kept, held out) row indices, stratified by class; every class must have two rows to be split."""
-    import numpy as np
-
-    counts = np.bincount(labels)
-    single = [c for c, n in enumerate(counts) if n == 1]
-    if single:
-        raise DataError(f"class {classes[single[0]]!r} has a single row, and the {what} is stratified by class "
-                        "(each class needs at least two rows); add rows or remove that class")
-    rng = np.random.default_rng(seed)
-    held, kept = [], []
-    for c in range(len(counts)):
-        rows = np.nonzero(labels == c)[0]
-        rng.shuffle(rows)
-        k = min(max(1, int(round(len(rows) * fraction))), len(rows) - 1) if len(rows) else 0
-        held.append(rows[:k])
-        kept.append(rows[k:])
-    return rng.permutation(np.concatenate(kept)), rng.permutation(np.concatenate(held))
-
-
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-

@@ -1,18 +1,8 @@
-"""Storage URLs: the default, redaction of passwords, and opening Optuna storages.
-
-Accepted forms (file paths follow SQLAlchemy's SQLite convention: three slashes are a
-path relative to the working directory, four an absolute one):
-    sqlite:///studies/studies.db             the default: one file, one worker at a time
-    postgresql://user:pw@host:5432/db        many workers, many machines
-    mysql+pymysql://user:pw@host:3306/db     likewise
-    journal:///studies/study.log             Optuna's journal file (many local processes)
-    journal:////var/optuna/study.log         ... at an absolute path
-    redis://host:6379/0                      Optuna's journal in Redis (many machines)
+"""Opening Optuna storages: heartbeats, network timeouts, one clear error when it cannot be done.
 
 A worker on a cluster must not hang on a dead network link, so every network driver
 gets connect, keepalive and read timeouts (`NETWORK_TIMEOUTS`) unless the URL sets them.
 """
-
 from __future__ import annotations
 
 import json
@@ -21,19 +11,14 @@ import re
 import time
 import warnings
 from pathlib import Path
-from urllib.parse import unquote
 
 import optuna
 from optuna.storages import BaseStorage
 
 from search._errors import SearchError, storage_error_types
-from search._heartbeat import HeartbeatJournalStorage, HeartbeatRDBStorage, retry_callback
+from search.storages._heartbeat import HeartbeatJournalStorage, HeartbeatRDBStorage, retry_callback
 from search._optuna import redis_ping
-
-DEFAULT_STORAGE = "sqlite:///studies/studies.db"
-STORAGE_ENV = "SEARCH_STORAGE"
-_RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
-_FORMS = "sqlite:///FILE, postgresql://..., mysql+pymysql://..., journal:///FILE or redis://HOST:PORT/DB"
+from search.storages._urls import RDB_SCHEMES, journal_path, redact, scrub, storage_kind
 
 # Seconds. A dead link (packets dropped, not refused) is found by these, not by TCP's
 # own defaults (which wait for many minutes).
@@ -49,74 +34,6 @@ NETWORK_TIMEOUTS = {
 # The package that brings each database driver (as Python names it when it is missing).
 _DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "pymysql",
                     "MySQLdb": "mysqlclient", "redis": "redis"}
-# Query parameters that carry a secret (SQLAlchemy's drivers, libpq, redis-py).
-_SECRET_PARAM = re.compile(r"([?&;](?:[^=&;#]*pass[^=&;#]*|pwd|secret|token|sslkey)=)([^&;#]*)", re.IGNORECASE)
-
-
-def resolve_storage_url(url: str | None) -> str:
-    """``url``, else ``$SEARCH_STORAGE``, else the SQLite file under ./studies/."""
-    return url or os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
-
-
-def storage_kind(url: str) -> str:
-    """``sqlite``, ``postgresql``, ``mysql``, ``journal`` or ``redis``; anything else is refused."""
-    scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
-    if scheme in ("rediss", "unix"):  # Redis over TLS, or its unix socket
-        return "redis"
-    if scheme in (*_RDB_SCHEMES, "journal", "redis"):
-        return scheme
-    raise SearchError(f"storage {redact(url)!r} is not a storage URL; use {_FORMS}")
-
-
-def _userinfo_span(text: str) -> tuple[int, int] | None:
-    """Where the password of ``scheme://user:password@host`` lies in ``text``, if it has one."""
-    start = text.find("://")
-    if start < 0:
-        return None
-    start += 3
-    end = len(text)
-    for stop in "/?#":
-        found = text.find(stop, start)
-        if found >= 0:
-            end = min(end, found)
-    at = text.rfind("@", start, end)
-    if at < 0:
-        # A password with an unescaped '/' or '?' hides the host; the last '@' still ends it.
-        at = text.rfind("@", start)
-        if at < 0:
-            return None
-    colon = text.find(":", start, at)
-    return (colon + 1, at) if colon >= 0 else None
-
-
-def redact(text: str) -> str:
-    """``text`` (a URL, or ``--storage=URL``) with every password replaced by ``***``: safe to print and store."""
-    span = _userinfo_span(text)
-    if span is not None and span[1] > span[0]:
-        text = text[: span[0]] + "***" + text[span[1]:]
-    return _SECRET_PARAM.sub(lambda m: m.group(1) + "***", text)
-
-
-def secrets_of(url: str) -> list[str]:
-    """The passwords in ``url`` as written and decoded, longest first (for scrubbing messages)."""
-    found = []
-    span = _userinfo_span(url)
-    if span is not None and span[1] > span[0]:
-        found.append(url[span[0]: span[1]])
-    found += [m.group(2) for m in _SECRET_PARAM.finditer(url) if m.group(2)]
-    found += [unquote(s) for s in found]
-    return sorted({s for s in found if s}, key=len, reverse=True)
-
-
-def scrub(message: str, url: str) -> str:
-    """A driver's error text with the URL's passwords removed, first line only."""
-    for secret in secrets_of(url):
-        message = message.replace(secret, "***")
-    first = message.strip().splitlines()[0] if message.strip() else ""
-    # SQLAlchemy prefixes "(module.Error) "; the reader needs only what follows.
-    if first.startswith("(") and ") " in first:
-        first = first.split(") ", 1)[1]
-    return first
 
 
 def open_storage(url: str, heartbeat: int | None = None, create: bool = True) -> BaseStorage:
@@ -151,7 +68,7 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
     try:
         if kind == "sqlite":
             return _open_sqlite(url, create, beat)
-        if kind in _RDB_SCHEMES:
+        if kind in RDB_SCHEMES:
             return _open_rdb(url, kind, beat)
         if kind == "journal":
             backend = _journal_file_backend(journal_path(url), create)
@@ -271,33 +188,6 @@ def _redis_url(url: str) -> str:
     if not extra:
         return url
     return url + ("&" if "?" in url else "?") + extra
-
-
-def storage_exists(url: str) -> bool:
-    """False for a SQLite or journal file that is not there yet; True for a server (it is asked later)."""
-    kind = storage_kind(url)
-    if kind == "journal":
-        return journal_path(url).exists()
-    if kind == "sqlite":
-        from sqlalchemy.engine import make_url
-
-        try:
-            database = make_url(url).database
-        except Exception:  # noqa: BLE001 - a malformed URL: let open_storage say what is wrong
-            return True
-        return not database or database == ":memory:" or Path(database).exists()
-    return True
-
-
-def journal_path(url: str) -> Path:
-    """The file of ``journal:///relative/path`` or ``journal:////absolute/path``."""
-    rest = url.split("://", 1)[1]
-    if not rest.startswith("/") or rest == "/":
-        raise SearchError(
-            f"storage {redact(url)!r} is not a journal URL; use journal:///relative/path.log "
-            "(three slashes: from the working directory) or journal:////absolute/path.log (four)"
-        )
-    return Path(rest[1:])
 
 
 def _heartbeat_options(heartbeat: int | None) -> dict:

@@ -12,12 +12,31 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from optuna.storages import BaseStorage
 
 from search._optuna import BaseHeartbeat
-from search._record import StorageTime
+
+@dataclass(frozen=True)
+class StorageTime:
+    """The storage calls a run's workers waited on, and for how long, against their working time."""
+
+    calls: int = 0  # made by the threads that run trials
+    seconds: float = 0.0  # spent inside those calls
+    background_calls: int = 0  # made by heartbeat threads, beside the training
+    wall_seconds: float = 0.0  # the workers' time, summed over workers
+
+    def __add__(self, other: StorageTime) -> StorageTime:
+        return StorageTime(self.calls + other.calls, self.seconds + other.seconds,
+                           self.background_calls + other.background_calls, self.wall_seconds + other.wall_seconds)
+
+    @property
+    def share(self) -> float:
+        """The fraction of the workers' time spent waiting on the storage."""
+        return self.seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
 
 # Every method a study calls on its storage: the public API, and the heartbeat interface
 # (Optuna's optimize loop calls `_get_stale_trial_ids` before each trial).

@@ -9,7 +9,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from search._confirm import Candidate, ConfirmConfig, race, ranked, replay
+from search.confirmation import ConfirmConfig
+from search.confirmation._rules import Candidate, race, ranked, replay
 from search._errors import SearchError
 
 FAST = ["--limit-train", "300", "--max-epochs", "3", "--seed", "1"]
@@ -94,10 +95,10 @@ def test_confirmation_never_changes_what_the_sampler_sees(cli, fashion_root, mon
     """Twin studies, one confirmed: their next trials sample the same points."""
     import uuid
 
-    import search._study
+    import search._run
 
     # A continuing run mixes its run id into the sampler's seed; the twins' continuations share one.
-    monkeypatch.setattr(search._study.uuid, "uuid4", lambda: uuid.UUID(int=7))
+    monkeypatch.setattr(search._run.uuid, "uuid4", lambda: uuid.UUID(int=7))
     for name, confirm in (("a", "3,2"), ("b", "0")):
         assert cli("run", "--study", name, "--data-dir", fashion_root, "--n-trials", 4, *FAST, "--confirm", confirm)[0] == 0
     for name in ("a", "b"):
@@ -123,7 +124,7 @@ def test_confirm_refuses_what_it_cannot_do(cli, workdir):
     assert code == 1 and len(err.strip().splitlines()) == 1
 
 def test_the_racing_rule_at_the_margin():
-    from search._confirm import RACE_MARGIN
+    from search.confirmation._rules import RACE_MARGIN
     lead, behind = candidate(0, 0.85), candidate(1, 0.85 - RACE_MARGIN - 0.001)
     race([lead, behind], 1)
     assert behind.dropped

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import optuna
 import pytest
 import sqlalchemy.exc
 
-import search._study
+import search._reconnect
+import search._record
+import search._summary
 
 
 def test_an_outage_during_the_summary_waits_and_succeeds(cli, monkeypatch, capsys):
     """The trials are stored; a database that blinks while the summary is read is waited for."""
-    real = search._study.summarize
+    real = search._summary.summarize
     calls = []
 
     def flaky(*args, **kwargs):
@@ -19,8 +22,8 @@ def test_an_outage_during_the_summary_waits_and_succeeds(cli, monkeypatch, capsy
             raise sqlalchemy.exc.OperationalError("SELECT trials", {}, Exception("connection refused"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(search._study, "summarize", flaky)
-    monkeypatch.setattr(search._study, "_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(search._summary, "summarize", flaky)
+    monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
     code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1, "--limit-train", 200)
     assert code == 0 and "Traceback" not in err
     assert "reconnecting" in err and "the storage is back" in err and "this run:  1 trials" in out
@@ -59,14 +62,14 @@ def test_a_study_made_by_plain_optuna_is_refused_at_once(cli, workdir):
     started = time.monotonic()
     code, out, err = cli("run", "--study", "foreign", "--storage", url, "--dataset", "synthetic", "--n-trials", 1)
     assert code == 1 and "was not made by `search run`" in err and err.count("\n") == 1
-    assert time.monotonic() - started < search._study.RECORD_WAIT_SECONDS  # a study with trials is not waited on
-    assert len(search._study.optuna.load_study(study_name="foreign", storage=url).trials) == 1  # unchanged
+    assert time.monotonic() - started < search._record.RECORD_WAIT_SECONDS  # a study with trials is not waited on
+    assert len(optuna.load_study(study_name="foreign", storage=url).trials) == 1  # unchanged
 
 
 def test_an_empty_study_without_a_record_is_refused_after_a_short_wait(cli, workdir, monkeypatch):
     url = f"sqlite:///{workdir}/s.db"
     _made_by_optuna(url, trials=0)
-    monkeypatch.setattr(search._study, "RECORD_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(search._record, "RECORD_WAIT_SECONDS", 0.3)
     code, out, err = cli("run", "--study", "foreign", "--storage", url, "--dataset", "synthetic", "--n-trials", 1)
     assert code == 1 and "was not made by `search run`" in err
 
@@ -82,7 +85,8 @@ def test_of_workers_starting_at_once_exactly_one_makes_the_study(tmp_path, kind)
     from search import open_storage
     from objectives import DataConfig
     from search._config import RunConfig
-    from search._study import _open_study, load_space, study_metadata
+    from search._record import load_space, study_metadata
+    from search._run import _open_study
 
     url = f"journal:///{tmp_path}/race.log" if kind == "journal" else "postgresql://root@127.0.0.1:5432/test"
     name = f"race{uuid.uuid4().hex[:8]}"
@@ -125,7 +129,7 @@ def test_a_fresh_study_with_the_same_seed_draws_the_same_points(cli, workdir):
 
 
 def test_runs_joining_a_study_at_the_same_moment_draw_apart():
-    from search._study import sampler_seed
+    from search._run import sampler_seed
 
     assert sampler_seed(0, 1, 0, None) == sampler_seed(0, 1, 0, None)  # the maker: reproducible
     # Two hosts' worker 0, each seeing the same trials: their run ids keep them apart.
@@ -140,7 +144,7 @@ def test_failing_its_own_trial_after_another_worker_did_is_not_an_error(tmp_path
 
     from search import open_storage
     from search._optuna import study_storage, trial_id
-    from search._study import _fail_own_trial
+    from search._reconnect import fail_own_trial
 
     study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path}/s.db"), direction="maximize")
     trial = study.ask()
@@ -148,6 +152,6 @@ def test_failing_its_own_trial_after_another_worker_did_is_not_an_error(tmp_path
     seen_running = storage.get_trial(trial_id(trial))  # what this worker saw
     storage.set_trial_state_values(trial_id(trial), state=TrialState.FAIL)  # the other worker
     storage.get_trial = lambda _id: seen_running
-    _fail_own_trial(study, trial_id(trial), "the storage connection was lost")
+    fail_own_trial(study, trial_id(trial), "the storage connection was lost")
     del storage.get_trial
     assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL]  # no second retry queued

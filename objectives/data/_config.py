@@ -1,0 +1,56 @@
+"""The data configuration: which data set, where it lives, how the splits are carved (no torch here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from objectives._errors import DataError
+
+DATASETS = ("fashion-mnist", "mnist", "kmnist", "synthetic", "table")
+# A table's test split is carved with this seed, whatever the study's: the same file gets
+# the same test split in every study, and confirmation's resamples never move it.
+TEST_SEED = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set, where it lives, and how the validation split is carved."""
+
+    dataset: str = "fashion-mnist"
+    data_dir: str = "data"
+    validation_fraction: float = 0.1
+    seed: int = 0
+    limit_train: int | None = None
+    stratify: bool = True  # each class keeps its share in the validation split (studies made before: False)
+    download: bool = True  # a missing data set is downloaded, each connection waiting at most DOWNLOAD_TIMEOUT
+    # The user's own data (dataset "table"): a CSV, Parquet or .npz file and the column to predict.
+    data_file: str | None = None
+    target: str | None = None
+    test_fraction: float = 0.2  # carved once from data_file, stratified (TEST_SEED)...
+    test_file: str | None = None  # ...unless the test rows come in a file of their own
+    fill_missing: str | None = None  # "median": numeric gaps take the column's median
+    drop: tuple[str, ...] = ()  # columns of data_file left out
+
+    def __post_init__(self) -> None:
+        # Messages name the flags: this configuration is what the user typed on the command line.
+        if self.dataset not in DATASETS:
+            raise DataError(f"--dataset is {self.dataset!r}, but must be one of {', '.join(DATASETS)}")
+        if isinstance(self.validation_fraction, bool) or not isinstance(self.validation_fraction, (int, float)):
+            raise DataError(f"--validation-fraction is {self.validation_fraction!r}, but must be a number")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise DataError(f"--validation-fraction is {self.validation_fraction}, but must be > 0 and < 1")
+        if self.limit_train is not None and (isinstance(self.limit_train, bool) or not isinstance(self.limit_train, int)):
+            raise DataError(f"--limit-train is {self.limit_train!r}, but must be an integer")
+        if self.limit_train is not None and self.limit_train < 1:
+            raise DataError(f"--limit-train is {self.limit_train}, but must be >= 1")
+        if self.data_file is not None and self.dataset == "fashion-mnist":  # the default: --data names the data set
+            object.__setattr__(self, "dataset", "table")
+        if self.data_file is not None and self.dataset != "table":
+            raise DataError(f"--data and --dataset {self.dataset} are two data sets; give one")
+        if self.dataset == "table" and self.data_file is None:
+            raise DataError("--dataset table needs --data FILE (a CSV, Parquet or .npz file)")
+        if isinstance(self.test_fraction, bool) or not isinstance(self.test_fraction, (int, float)) or not 0.0 < self.test_fraction < 1.0:
+            raise DataError(f"--test-fraction is {self.test_fraction}, but must be > 0 and < 1")
+        if self.fill_missing is not None and self.fill_missing != "median":
+            raise DataError(f"--fill-missing is {self.fill_missing!r}, but must be median")
+        object.__setattr__(self, "drop", tuple(self.drop))

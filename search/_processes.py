@@ -1,0 +1,103 @@
+"""Worker processes on this machine: how many cores and GPUs, and running one function per worker.
+
+Processes, not threads: Optuna's ``n_jobs`` means threads, and training holds the GIL
+between kernels. Each worker gets an equal share of the cores (torch threads) and, on a
+machine with several GPUs, a GPU of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import torch.multiprocessing
+
+from search._config import RunConfig
+from search._errors import SearchError
+from search._logging import quiet_optuna
+from search._signals import INTERRUPTS
+
+EXIT_INTERRUPTED = 130
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _gpus() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [d for d in visible.split(",") if d.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def gpu_for(index: int, gpus: list[str]) -> str | None:
+    """The GPU a worker gets: round-robin over several; with one or none, the worker is left as it is."""
+    return gpus[index % len(gpus)] if len(gpus) > 1 else None
+
+
+def split_trials(n_trials: int | None, jobs: int) -> list[int | None]:
+    """``n_trials`` shared as evenly as possible; the total is exact."""
+    if n_trials is None:
+        return [None] * jobs
+    return [n_trials // jobs + (1 if i < n_trials % jobs else 0) for i in range(jobs)]
+
+
+def run_processes(config: RunConfig, target, per_worker: list[tuple]) -> None:
+    """Run ``target(*args, threads, gpu)`` in one spawned process per ``args`` and wait for them all.
+
+    Each gets an equal share of the cores and, on a machine with several GPUs, its own. A
+    SIGTERM to this process is passed on to them; Ctrl-C reaches them from the terminal.
+    """
+    gpus = _gpus() if config.device in ("auto", "cuda") else []
+    threads = max(1, available_cores() // max(1, len(per_worker)))
+    context = torch.multiprocessing.get_context("spawn")  # pickles tensors as shared-memory handles
+    workers = []
+    for number, args in enumerate(per_worker):
+        process = context.Process(target=target, args=(*args, threads, gpu_for(number, gpus)), name=f"search-worker-{number}")
+        process.start()
+        workers.append(process)
+
+    def forward_sigterm(signum, frame):
+        for p in workers:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: each worker fails its running trial and exits
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, forward_sigterm)
+    try:
+        interrupted = _join(workers)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if interrupted:
+        raise KeyboardInterrupt
+    failed = [p.name for p in workers if p.exitcode not in (0, None)]
+    if failed:
+        raise SearchError(f"{len(failed)} of {len(workers)} workers stopped with an error (see above)")
+
+
+def worker_setup(index: int, threads: int, gpu: str | None) -> None:
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    import torch
+
+    INTERRUPTS.install()
+    quiet_optuna()
+    torch.set_num_threads(threads)
+
+
+def _join(workers) -> bool:
+    """Wait for every worker; True when interrupted (the workers get the same Ctrl-C)."""
+    interrupted = False
+    while any(p.is_alive() for p in workers):
+        try:
+            for p in workers:
+                p.join()
+        except KeyboardInterrupt:
+            interrupted = True  # the terminal sent SIGINT to the workers too; let them finish failing their trials
+    return interrupted or any(p.exitcode == EXIT_INTERRUPTED for p in workers)

@@ -1,0 +1,56 @@
+"""Waiting out a lost storage (a database restart, a dead link), and failing the trial it cut short."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import optuna
+from optuna.trial import TrialState
+
+from search._errors import SearchError, is_storage_error
+from search._optuna import study_storage
+from search._signals import INTERRUPTS
+from search.storages import redact, scrub
+from search.storages._heartbeat import retry_callback
+
+# How long a worker waits for a storage that went away (a database restart) before giving up.
+RECONNECT_SECONDS = float(os.environ.get("SEARCH_RECONNECT_SECONDS", "120"))
+_POLL_SECONDS = 2.0  # between looks at a storage that went away
+
+
+def wait_for_storage(study: optuna.Study, url: str, exc: BaseException) -> None:
+    """Wait for the storage to answer again; a `SearchError` if it does not in time."""
+    print(f"search: lost the storage {redact(url)} ({scrub(str(exc), url)}); reconnecting...", file=sys.stderr, flush=True)
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+        INTERRUPTS.check()
+        try:
+            study.get_trials(deepcopy=False)
+            print("search: the storage is back; the study goes on", file=sys.stderr, flush=True)
+            return
+        except Exception as again:  # noqa: BLE001 - any failure here means "not yet"
+            if not is_storage_error(again):
+                raise
+    raise SearchError(
+        f"the storage {redact(url)} has not answered for {RECONNECT_SECONDS:.0f}s; "
+        "the finished trials are stored; continue the study when it is back"
+    ) from exc
+
+
+def fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> None:
+    """Fail the trial this worker was running when the storage went away, and queue it again."""
+    if trial_id is None:
+        return
+    storage = study_storage(study)
+    trial = storage.get_trial(trial_id)
+    if trial.state != TrialState.RUNNING:
+        return  # Optuna managed to record it, or a heartbeat check got there first
+    try:
+        storage.set_trial_user_attr(trial_id, "error", reason)
+        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return  # another worker's stale-trial check failed it (and re-queued it) a moment ago
+    retry_callback()(study, storage.get_trial(trial_id))

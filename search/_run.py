@@ -1,0 +1,195 @@
+"""The run loop: check everything, open the storage, create or join a study, run its trials.
+
+A refused run changes nothing: every check (flags, the study's record, the data) happens
+before the first write. While trials run, a storage that goes away is waited for
+(`search._reconnect`), and the trial it cut short is failed and queued again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from objectives import EpochResult, Objective, SearchSpace, Splits
+
+from search._config import RunConfig
+from search._errors import SearchError, is_storage_error
+from search._optuna import study_id, study_storage, trial_id
+from search._pruners import make_pruner
+from search._reconnect import fail_own_trial, wait_for_storage
+from search._record import (BASELINE_ATTR, METRIC, STUDY_ATTR, check_compatible, continue_config, load_space, recorded,
+                            space_differences, study_metadata, wait_for_record)
+from search._samplers import make_sampler
+from search._signals import INTERRUPTS
+from search._summary import RunSummary, summarize_safely
+from search.storages import open_storage, resolve_storage_url, storage_exists, storage_kind
+from search.storages._clock import attach as attach_clock
+
+
+@dataclass
+class Prepared:
+    """What a run works with, all checked before the first write."""
+
+    config: RunConfig  # with a continued study's record filled in
+    space: SearchSpace
+    objective: Objective
+    url: str
+    study: optuna.Study
+    created: bool = False  # this process made the study (of workers starting at once, exactly one does)
+    storage: Any = None  # the storage opened (under Optuna's cache, for RDB storages)
+
+
+def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_attrs: dict | None = None) -> Prepared:
+    """Everything a run needs, checked before the first write, so a refused run changes nothing."""
+    url = resolve_storage_url(config.storage)
+    if config.jobs > 1 and storage_kind(url) == "sqlite":
+        raise SearchError(
+            f"--jobs {config.jobs} needs a storage that several processes can share, and SQLite is not "
+            f"one; use --storage journal:///studies/{config.study}.log (this machine) "
+            "or postgresql://... / mysql+pymysql://... / redis://... (many machines)"
+        )
+    # A storage file not made yet holds no study, and a refused run must not create it.
+    storage = open_storage(url, heartbeat=config.heartbeat or None) if storage_exists(url) else None
+    made = recorded(storage, config.study) if storage is not None else None
+    if made is not None:
+        config = continue_config(config, config.study, made)
+    space = load_space(config, made.get("space") if made else None)
+    metadata = study_metadata(config, space)
+    if made is not None and made.get("space") != metadata["space"]:
+        raise SearchError(
+            f"study {config.study!r} was made with another search space ({space_differences(made['space'], metadata['space'])}); "
+            "leave --space and --max-epochs out to continue it, or choose another --study name"
+        )
+    objective = Objective(space, config.data, config.device, config.seed, on_epoch=on_epoch, splits=splits,
+                          stop=INTERRUPTS.stop_requested, run_attrs=run_attrs)
+    encoder = objective.splits.encoder
+    if "table" in metadata and encoder is not None:  # export and the report name them
+        metadata["table"]["columns"] = {"numeric": encoder["numeric"], "text": encoder["text"]}
+    if storage is None:
+        storage = open_storage(url, heartbeat=config.heartbeat or None)
+    study, created = _open_study(storage, config, metadata)
+    return Prepared(config, space, objective, url, study, created, storage)
+
+
+def new_run_attrs(config: RunConfig) -> dict[str, Any]:
+    """What every trial of this run records about it (the ``run`` user attribute)."""
+    return {"id": uuid.uuid4().hex[:12], "sampler": config.sampler, "pruner": config.pruner, "host": socket.gethostname()}
+
+
+def run_study(
+    config: RunConfig,
+    on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    on_epoch: Callable[[optuna.Trial, EpochResult], None] | None = None,
+    worker: int = 0,
+    splits: Splits | None = None,
+    run_attrs: dict[str, Any] | None = None,
+) -> RunSummary:
+    """Run ``config.n_trials`` more trials of ``config.study`` in this process, creating it if new."""
+    run = prepare(config, on_epoch, splits, run_attrs or new_run_attrs(config))
+    config, study, url, objective = run.config, run.study, run.url, run.objective
+
+    study.sampler = make_sampler(config.sampler, sampler_seed(config.seed, len(study.get_trials(deepcopy=False)),
+                                                              worker, None if run.created else objective.run_attrs["id"]))
+    study.pruner = make_pruner(config.pruner, run.space.max_epochs)
+    # Recorded on every trial: what actually sampled and pruned it, not only the names asked for.
+    objective.run_attrs = {**(objective.run_attrs or {}), "sampler_class": type(study.sampler).__name__,
+                           "pruner_class": type(study.pruner).__name__}
+
+    finished: list[FrozenTrial] = []
+    running: dict[str, int | None] = {"trial_id": None}
+
+    def collect(study: optuna.Study, trial: FrozenTrial) -> None:
+        finished.append(trial)
+        running["trial_id"] = None
+        if on_trial is not None:
+            on_trial(study, trial)
+        INTERRUPTS.check()  # a Ctrl-C during the trial's last steps or its tell stops here
+
+    def tracked(trial: optuna.Trial) -> float:
+        running["trial_id"] = trial_id(trial)
+        try:
+            return objective(trial)
+        except RuntimeError as exc:  # the trial fails alone; its reason goes on record
+            trial.set_user_attr("error", (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500])
+            raise
+
+    clock = attach_clock(study_storage(study))
+    started, before = time.perf_counter(), clock.time(0.0)
+    with INTERRUPTS.deferred():
+        while True:
+            INTERRUPTS.check()
+            left = None if config.n_trials is None else config.n_trials - len(finished)
+            time_left = None if config.timeout is None else config.timeout - (time.perf_counter() - started)
+            if left == 0 or (time_left is not None and time_left <= 0):
+                break
+            try:
+                optimize(study, tracked, left, time_left, collect)
+                break
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                wait_for_storage(study, url, exc)
+                fail_own_trial(study, running["trial_id"], "the storage connection was lost")
+                running["trial_id"] = None
+        wall = time.perf_counter() - started
+        summary = summarize_safely(study, url, wall, finished, objective.splits.train_x.shape[0])
+        return dataclasses.replace(summary, storage_time=clock.time(wall, since=before))
+
+
+def sampler_seed(seed: int, trials: int, worker: int, run_id: str | None) -> int:
+    """The sampler's seed: ``seed`` moved on by how far the study has come, and by worker.
+
+    A fresh study with the same seed is reproducible, and a continued one does not replay
+    the samples its first run drew. A run that joins a study another process made
+    (``run_id`` given) may start beside others that see the same number of trials at the
+    same moment (hosts started together, each with its worker 0): its run id keeps their
+    samples apart.
+    """
+    salt = int(run_id, 16) % 1_000_003 if run_id else 0
+    return (seed + trials + 7919 * worker + 104_729 * salt) % 2**32
+
+
+def optimize(study, objective, n_trials, timeout, callback) -> None:
+    with warnings.catch_warnings():
+        # Optuna warns per trial for each fixed categorical it cannot model; noise to a user.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.optimize(
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            callbacks=[callback],
+            catch=(RuntimeError,),  # a failing trial (out of memory, say) fails alone
+            gc_after_trial=False,
+        )
+
+
+def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[optuna.Study, bool]:
+    """Load the study, or create it (then True); of many workers starting at once, exactly one creates it."""
+    try:
+        study = optuna.create_study(study_name=config.study, storage=storage, direction="maximize")
+    except optuna.exceptions.DuplicatedStudyError:  # it exists, or another worker made it a moment ago
+        study = optuna.load_study(study_name=config.study, storage=storage)
+        wait_for_record(storage, study_id(study))  # a study without one is refused just below
+        check_compatible(config.study, study, metadata)
+        return study, False
+    # The storage let this process alone create it: only it writes the record and the baseline.
+    study.set_user_attr(STUDY_ATTR, metadata)
+    baseline = SearchSpace.from_mapping(metadata["space"]).baseline()
+    if baseline is not None:  # the first trial: a known-good default the confirmation compares against
+        study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
+    with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([METRIC])  # optuna-dashboard shows this instead of "Objective 0"
+    return study, True
+
+

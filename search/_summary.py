@@ -1,0 +1,65 @@
+"""What a run reports: its trials by state, the best trial, the storage's share of the time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search._errors import is_storage_error
+from search._reconnect import wait_for_storage
+from search.storages import redact
+from search.storages._clock import StorageTime
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did, and where the study stands after it."""
+
+    study: str
+    storage: str  # redacted
+    wall_seconds: float
+    run_states: dict[str, int]  # this run's finished trials by state
+    study_states: dict[str, int]  # the whole study's trials by state
+    best_number: int | None = None
+    best_value: float | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    train_samples: int | None = None  # the training split's size (small data makes the search value optimistic)
+    confirmation: dict[str, Any] | None = None  # the stored confirmation summary, when the run confirmed
+    storage_time: StorageTime | None = None  # what this run's workers waited on the storage
+
+
+def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
+    counts = Counter(t.state.name for t in trials)
+    return {state.name: counts.get(state.name, 0) for state in TrialState}
+
+
+def summarize(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None) -> RunSummary:
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = max(complete, key=lambda t: t.value) if complete else None
+    return RunSummary(
+        study=study.study_name,
+        storage=redact(url),
+        wall_seconds=wall_seconds,
+        run_states=count_states(finished),
+        study_states=count_states(trials),
+        best_number=best.number if best else None,
+        best_value=best.value if best else None,
+        best_params=dict(best.params) if best else {},
+        train_samples=train_samples,
+    )
+
+
+def summarize_safely(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None) -> RunSummary:
+    """`summarize`, waiting for a storage that went away at the very end (the trials are stored)."""
+    while True:
+        try:
+            return summarize(study, url, wall_seconds, finished, train_samples)
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            wait_for_storage(study, url, exc)

@@ -1,0 +1,144 @@
+"""The architecture, checked from the source: one-way flow, no import circle, a room per concern."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("search", "objectives")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """First-party modules ``path`` imports at run time (inside functions too; not under TYPE_CHECKING).
+
+    ``from a.b import c`` counts as importing ``a.b.c`` when that is a module, else ``a.b``.
+    Strings in a package's lazy table (``"objectives._space": (...)``) count as imports.
+    """
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.add(full if full in known else node.module)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in known and path.name == "__init__.py":
+            found.add(node.value)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    first_party = set()
+    for name in found:
+        while name and name not in known:  # `import search.storages._open` -> that module
+            name = name.rpartition(".")[0]
+        if name:
+            first_party.add(name)
+    return first_party - {module_name(path)}
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imports_of(path, set(found)) for name, path in found.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, out, counter = {}, {}, [], set(), [], [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            strong(v)
+    return out
+
+
+def test_no_import_circle(graph):
+    # A package's __init__ that re-exports its modules is the package's face, not a circle:
+    # its own modules may not import it back (they import their siblings directly).
+    assert _cycles(graph) == []
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_objectives_never_imports_search(graph):
+    offenders = {m: sorted(i for i in deps if i.startswith("search")) for m, deps in graph.items() if m.startswith("objectives")}
+    assert {m: d for m, d in offenders.items() if d} == {}
+
+
+def test_data_models_and_the_training_loop_never_import_optuna():
+    loop = ("objectives._train", "objectives._optim", "objectives._final", "objectives._tasks", "objectives._metrics")
+    checked = [name for name in modules() if name.startswith(("objectives.data", "objectives.models")) or name in loop]
+    assert len(checked) >= 10
+    offenders = []
+    for name in checked:
+        tree = ast.parse(modules()[name].read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{name}: {n}" for n in names if n.split(".")[0] == "optuna"]
+    assert offenders == []
+
+
+def test_only_the_search_space_suggests():
+    calls = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("suggest_"):
+                calls.append(name)
+    assert set(calls) == {"objectives._space"}
+
+
+def test_no_module_is_a_house_of_its_own():
+    """About 300 lines a module at most: a bigger one is two concerns in one room."""
+    sizes = {name: len(path.read_text().splitlines()) for name, path in modules().items()}
+    assert {name: n for name, n in sizes.items() if n > 330} == {}
