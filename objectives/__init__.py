@@ -18,13 +18,14 @@ _WHERE = {
     "objectives.data": ("DATASETS", "DOWNLOAD_TIMEOUT", "DataConfig", "Splits", "load_splits", "load_train_test",
                         "read_idx", "write_idx", "write_torchvision_root"),
     "objectives._devices": ("DEVICES", "resolve_device"),
-    "objectives._errors": ("DataError", "Interrupted", "ObjectiveError", "SpaceError"),
+    "objectives._errors": ("DataError", "Interrupted", "ModelError", "ObjectiveError", "SpaceError"),
     "objectives._final": ("FinalResult", "train_final"),
-    "objectives.models": ("ACTIVATIONS", "ModelConfig", "build_mlp", "count_parameters", "load_model", "metrics_path",
-                          "save_model"),
+    "objectives.models": ("ACTIVATIONS", "MLP", "ModelConfig", "ModelSpec", "build_mlp", "build_model", "count_parameters",
+                          "load_model", "metrics_path", "mlp", "save_model"),
     "objectives._objective": ("Objective",),
-    "objectives._space": ("Choice", "Fixed", "Float", "Int", "SearchSpace", "configs_from_values"),
-    "objectives._tasks": ("loss_function",),
+    "objectives._params": ("Choice", "Fixed", "Float", "Int"),
+    "objectives._space": ("SearchSpace", "configs_from_values"),
+    "objectives._tasks": ("DEFAULT_METRIC", "METRICS", "TASKS", "Metric", "loss_function", "metric_named"),
     "objectives._train": ("EpochResult", "Normalizer", "evaluate", "train_epochs"),
     "objectives._train_config": ("LOSSES", "OPTIMIZERS", "TrainConfig"),
 }
@@ -46,12 +47,13 @@ if TYPE_CHECKING:
     from objectives.data import (DATASETS, DOWNLOAD_TIMEOUT, DataConfig, Splits, load_splits, load_train_test, read_idx,
                                  write_idx, write_torchvision_root)
     from objectives._devices import DEVICES, resolve_device
-    from objectives._errors import DataError, Interrupted, ObjectiveError, SpaceError
+    from objectives._errors import DataError, Interrupted, ModelError, ObjectiveError, SpaceError
     from objectives._final import FinalResult, train_final
-    from objectives.models import (ACTIVATIONS, ModelConfig, build_mlp, count_parameters, load_model, metrics_path,
-                                   save_model)
+    from objectives.models import (ACTIVATIONS, MLP, ModelConfig, ModelSpec, build_mlp, build_model, count_parameters,
+                                   load_model, metrics_path, mlp, save_model)
     from objectives._objective import Objective
-    from objectives._space import Choice, Fixed, Float, Int, SearchSpace, configs_from_values
-    from objectives._tasks import loss_function
+    from objectives._params import Choice, Fixed, Float, Int
+    from objectives._space import SearchSpace, configs_from_values
+    from objectives._tasks import DEFAULT_METRIC, METRICS, TASKS, Metric, loss_function, metric_named
     from objectives._train import EpochResult, Normalizer, evaluate, train_epochs
     from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig

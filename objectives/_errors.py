@@ -17,5 +17,9 @@ class SpaceError(ObjectiveError):
     """A search space or training configuration is malformed."""
 
 
+class ModelError(ObjectiveError):
+    """A model function could not be imported, called, or built a network of the wrong shape."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Training stopped because the caller asked it to (a deferred Ctrl-C or SIGTERM)."""

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from objectives.data import DataConfig, load_train_test
-from objectives.models import ModelConfig, build_mlp
+from objectives.models import ModelConfig, ModelSpec, as_spec, build_model
 from objectives._devices import resolve_device
 from objectives._train import EpochResult, train_epochs
 from objectives._train_config import TrainConfig
@@ -17,9 +17,9 @@ from objectives._train_config import TrainConfig
 
 @dataclass(frozen=True)
 class FinalResult:
-    """The figures a user quotes: loss and accuracy on the official test split."""
+    """The figures a user quotes: loss and the metric (``metric``) on the test split."""
 
-    test_accuracy: float
+    test_value: float
     test_loss: float
     train_loss: float
     epochs: int
@@ -30,25 +30,33 @@ class FinalResult:
     diverged: str | None = None
     classes: tuple[str, ...] = ()  # the label names, in the model's output order
     preprocessing: dict | None = None  # a table's encoder (objectives.data._encoder.TableEncoder), saved with the model
+    metric: str = "accuracy"
+    input_shape: tuple[int, ...] = ()  # one row's shape, as the model takes it
+    num_outputs: int = 0
+
+    @property
+    def test_accuracy(self) -> float:
+        """The test figure (accuracy unless another metric was asked for)."""
+        return self.test_value
 
 
 def train_final(
-    train: TrainConfig, model_config: ModelConfig, data: DataConfig, device: str = "auto", seed: int = 0,
-    on_epoch: Callable[[EpochResult], None] | None = None,
+    train: TrainConfig, model: ModelSpec | ModelConfig, data: DataConfig, device: str = "auto", seed: int = 0,
+    on_epoch: Callable[[EpochResult], None] | None = None, metric: str = "accuracy",
 ) -> tuple[nn.Module, FinalResult]:
-    """Train on the whole training split; ``on_epoch`` sees each epoch's figures (progress)."""
+    """Train on every row but the test rows, scored on the test rows; ``on_epoch`` sees each epoch (progress)."""
     splits = load_train_test(data).to(resolve_device(device))
     torch.manual_seed(seed)
-    model = build_mlp(model_config, splits.num_features, splits.num_classes).to(splits.train_x.device)
+    network = build_model(as_spec(model), splits.input_shape, splits.num_outputs).to(splits.train_x.device)
     # load_train_test scores every epoch on the test split: the last epoch's figures are the result.
     results = []
-    for result in train_epochs(model, splits, train, seed):
+    for result in train_epochs(network, splits, train, seed, metric=metric):
         results.append(result)
         if on_epoch is not None:
             on_epoch(result)
     seconds = sum(r.seconds for r in results)
-    return model, FinalResult(
-        test_accuracy=results[-1].val_accuracy,
+    return network, FinalResult(
+        test_value=results[-1].value,
         test_loss=results[-1].val_loss,
         train_loss=results[-1].train_loss,
         epochs=results[-1].epoch,
@@ -59,4 +67,7 @@ def train_final(
         diverged=results[-1].diverged,
         classes=tuple(splits.classes),
         preprocessing=splits.encoder,
+        metric=metric,
+        input_shape=tuple(splits.input_shape),
+        num_outputs=splits.num_outputs,
     )

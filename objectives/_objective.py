@@ -10,12 +10,12 @@ from collections.abc import Callable
 import optuna
 import torch
 
-from objectives.data import DataConfig, Splits, load_splits
 from objectives._devices import resolve_device
 from objectives._errors import Interrupted
-from objectives.models import build_mlp, count_parameters
 from objectives._space import SearchSpace
 from objectives._train import EpochResult, train_epochs
+from objectives.data import SEARCH, DataConfig, Resample, Splits, load_splits
+from objectives.models import ModelSpec, build_model, count_parameters
 
 def peak_rss_mb() -> float | None:
     """This process's peak resident memory so far, in MB (None where the OS does not say).
@@ -39,10 +39,10 @@ def peak_rss_mb() -> float | None:
 
 
 class Objective:
-    """Maximises validation accuracy of the MLP over ``space``.
+    """Trains the space's model function on each trial's configuration, scored by ``metric``.
 
     The data set is loaded once, here, and moved to the device once; every trial then
-    batches from those tensors. Each trial reports validation accuracy after every
+    batches from those tensors. Each trial reports its validation figure after every
     epoch (step = epoch, from 1) and asks the pruner whether to go on.
     """
 
@@ -57,6 +57,8 @@ class Objective:
         stop: Callable[[], bool] | None = None,
         run_attrs: dict | None = None,
         seed_per_trial: bool = True,
+        metric: str = "accuracy",
+        resample: Resample = SEARCH,
     ):
         """``splits``: the data already loaded (a worker gets its parent's, in shared memory).
 
@@ -65,11 +67,13 @@ class Objective:
         (which run made it: sampler, pruner, host). ``seed_per_trial``: each trial trains
         with ``seed + trial.number`` (a search); False: every trial with ``seed`` (a
         confirmation, where candidates are compared on the same resample and seed).
+        ``resample``: which rows validate (the search's own split by default).
         """
         self.space = space
         self.device = resolve_device(device)
         self.seed = seed
-        self.splits: Splits = (splits if splits is not None else load_splits(data)).to(self.device)
+        self.splits: Splits = (splits if splits is not None else load_splits(data, resample)).to(self.device)
+        self.metric = metric
         self.on_epoch = on_epoch
         self.stop = stop
         self.run_attrs = run_attrs
@@ -78,11 +82,12 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         if self.stop is not None and self.stop():
             raise Interrupted
-        train_config, model_config = self.space.suggest(trial)
+        train_config, model_params = self.space.suggest(trial)
         seed = self.seed + trial.number if self.seed_per_trial else self.seed
         torch.manual_seed(seed)
-        model = build_mlp(model_config, self.splits.num_features, self.splits.num_classes).to(self.device)
-        trial.set_user_attr("config", {**dataclasses.asdict(train_config), "hidden": list(model_config.hidden), "activation": model_config.activation})
+        spec = ModelSpec(self.space.model, model_params)
+        model = build_model(spec, self.splits.input_shape, self.splits.num_outputs).to(self.device)
+        trial.set_user_attr("config", {**dataclasses.asdict(train_config), "model": spec.to_dict()})
         trial.set_user_attr("n_params", count_parameters(model))
         trial.set_user_attr("device", str(self.device))
         trial.set_user_attr("seed", seed)
@@ -91,7 +96,7 @@ class Objective:
 
         result, samples, started = None, 0, time.perf_counter()
         train_seconds = 0.0
-        for result in train_epochs(model, self.splits, train_config, seed, self.stop):
+        for result in train_epochs(model, self.splits, train_config, seed, self.stop, self.metric):
             samples += result.samples
             train_seconds += result.seconds
             if self.on_epoch is not None:
@@ -101,7 +106,7 @@ class Objective:
                 # completes with that value, so the sampler learns the region is bad.
                 trial.set_user_attr("diverged", result.diverged)
                 break
-            trial.report(result.val_accuracy, result.epoch)
+            trial.report(result.value, result.epoch)
             if result.epoch < train_config.epochs and trial.should_prune():
                 self._record(trial, result, samples, train_seconds, started)
                 raise optuna.TrialPruned(f"pruned at epoch {result.epoch}")
@@ -109,7 +114,7 @@ class Objective:
         # Recorded once, when the trial ends: per epoch it would be six more round trips
         # to a remote database each epoch.
         self._record(trial, result, samples, train_seconds, started)
-        return result.val_accuracy
+        return result.value
 
     @staticmethod
     def _record(trial: optuna.Trial, result: EpochResult, samples: int, train_seconds: float, started: float) -> None:

@@ -1,137 +1,169 @@
 """The search space: what each trial samples, and the only module that calls ``trial.suggest_*``.
 
-A space is written as a mapping, key by key, in YAML or JSON::
+A space is written as a mapping, key by key, in YAML or JSON (`objectives._params` has
+the forms)::
 
-    lr: {low: 1.0e-4, high: 1.0e-1, log: true}   # a float range
-    batch_size: {choices: [64, 128]}             # a categorical (a plain list works too)
-    epochs: {low: 1, high: 10}                   # an integer range
-    optimizer: adam                              # a scalar pins the parameter
+    lr: {low: 1.0e-4, high: 1.0e-1, log: true}
+    batch_size: {choices: [64, 128]}
+    epochs: {low: 1, high: 10}
+    optimizer: adam
+    hidden_units: {low: 64, high: 1024, log: true}   # a model function's parameter
 
-Keys not given keep their defaults (`SearchSpace`'s fields). Momentum is sampled only
-when the optimizer is ``momentum``; beta1 and beta2 only when it is ``adam``.
+Training keys (`TRAIN_RULES`) configure the optimizer and the loop. Every other key is a
+parameter of the model function: the built-in MLP's are `MLP_RULES`; a user's function
+(``--model``) takes whatever keys its signature names. Keys not given keep their
+defaults (`defaults`). Momentum is sampled only when the optimizer is ``momentum``;
+beta1 and beta2 only when it is ``adam``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
 from objectives._errors import SpaceError
-from objectives.models import ACTIVATIONS, ModelConfig
+from objectives._params import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT, Choice, Fixed, Float, Int, Param, Rule, admits,
+                                clip, free_rule, largest, named, parse, unparse, validate)
 from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig
+from objectives.models import ACTIVATIONS, MLP
 
-
-@dataclass(frozen=True)
-class Float:
-    low: float
-    high: float
-    log: bool = False
-
-
-@dataclass(frozen=True)
-class Int:
-    low: int
-    high: int
-    log: bool = False
-    step: int = 1
-
-
-@dataclass(frozen=True)
-class Choice:
-    choices: tuple
-
-
-@dataclass(frozen=True)
-class Fixed:
-    value: Any
-
-
-Param = Union[Float, Int, Choice, Fixed]
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """A parameter's type and the values it may take."""
-
-    kind: type
-    ok: Callable[[Any], bool]
-    must: str
-
-
-def _named(names: tuple[str, ...]) -> _Rule:
-    return _Rule(str, lambda v: v in names, f"be one of {', '.join(names)}")
-
-
-_POSITIVE = _Rule(float, lambda v: v > 0, "be > 0")
-_AT_LEAST_ONE = _Rule(int, lambda v: v >= 1, "be >= 1")
-_UNIT = _Rule(float, lambda v: 0 <= v < 1, "be >= 0 and < 1")
-RULES: dict[str, _Rule] = {
-    "optimizer": _named(OPTIMIZERS),
-    "lr": _POSITIVE,
-    "batch_size": _AT_LEAST_ONE,
-    "epochs": _AT_LEAST_ONE,
-    "momentum": _UNIT,
-    "weight_decay": _Rule(float, lambda v: v >= 0, "be >= 0"),
-    "beta1": _UNIT,
-    "beta2": _UNIT,
-    "loss": _named(LOSSES),
-    "activation": _named(tuple(ACTIVATIONS)),
-    "hidden_units": _AT_LEAST_ONE,
-    "hidden_layers": _AT_LEAST_ONE,
+TRAIN_RULES: dict[str, Rule] = {
+    "optimizer": named(OPTIMIZERS),
+    "lr": POSITIVE,
+    "batch_size": AT_LEAST_ONE,
+    "epochs": AT_LEAST_ONE,
+    "momentum": UNIT,
+    "weight_decay": NON_NEGATIVE,
+    "beta1": UNIT,
+    "beta2": UNIT,
+    "loss": named(LOSSES),
 }
+MLP_RULES: dict[str, Rule] = {
+    "activation": named(ACTIVATIONS),
+    "hidden_units": AT_LEAST_ONE,
+    "hidden_layers": AT_LEAST_ONE,
+    "dropout": UNIT,
+}
+RULES = {**TRAIN_RULES, **MLP_RULES}
 # Sampled only under this optimizer; ignored otherwise.
 _CONDITIONAL = {"momentum": "momentum", "beta1": "adam", "beta2": "adam"}
-_DEFAULT_MODEL = ModelConfig()
+
+# The image sets' space: the tuned five; the rest pinned to the seed's training and model.
+IMAGE_DEFAULTS: dict[str, Param] = {
+    "optimizer": Choice(OPTIMIZERS),
+    "lr": Float(1e-5, 1e-1, log=True),
+    "batch_size": Choice((32, 64, 128, 256, 512)),
+    "epochs": Int(1, 20),
+    "momentum": Float(0.5, 0.99),
+    "weight_decay": Fixed(TrainConfig.weight_decay),
+    "beta1": Fixed(TrainConfig.beta1),
+    "beta2": Fixed(TrainConfig.beta2),
+    "loss": Fixed(TrainConfig.loss),
+}
+MLP_DEFAULTS: dict[str, Param] = {"activation": Fixed("relu"), "hidden_units": Fixed(512), "hidden_layers": Fixed(2),
+                                  "dropout": Fixed(0.0)}
+# Tables: a plain MLP competes only when regularised (Kadra et al., "Well-tuned simple nets
+# excel on tabular datasets", NeurIPS 2021): width, depth, dropout and weight decay are searched.
+TABLE_DEFAULTS: dict[str, Param] = {
+    "batch_size": Choice((16, 32, 64, 128, 256)),
+    "weight_decay": Float(1e-6, 1e-2, log=True),
+    "hidden_units": Int(32, 1024, log=True),
+    "hidden_layers": Int(1, 4),
+    "dropout": Float(0.0, 0.5),
+}
+# A small table gets more epochs: about this many training rows seen by the longest trial.
+_TABLE_SAMPLES = 20_000
+# What the textbook default (a study's first trial) uses, where the space can express it.
+BASELINE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 10, "weight_decay": 0.0,
+            "beta1": TrainConfig.beta1, "beta2": TrainConfig.beta2, "loss": TrainConfig.loss,
+            "activation": "relu", "hidden_units": 512, "hidden_layers": 2, "dropout": 0.0}
+
+
+def defaults(data: str = "images", model: str = MLP, task: str = "classification", rows: int | None = None) -> dict[str, Param]:
+    """The default space of a study: ``data`` "images" or "table", its model function, task and pool size."""
+    space = dict(IMAGE_DEFAULTS)
+    if model == MLP:
+        space.update(MLP_DEFAULTS)
+    if data == "table":
+        space.update({k: v for k, v in TABLE_DEFAULTS.items() if k in TRAIN_RULES or model == MLP})
+        if rows:
+            space["epochs"] = Int(1, max(20, min(200, math.ceil(_TABLE_SAMPLES / rows))))
+    if task == "regression":
+        space["loss"] = Fixed("mse")
+    return space
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """What a trial samples. Defaults: the tuned five; the rest pinned to the seed's model."""
+    """What a trial samples: training keys first, then the model function's keys."""
 
-    optimizer: Param = Choice(OPTIMIZERS)
-    lr: Param = Float(1e-5, 1e-1, log=True)
-    batch_size: Param = Choice((32, 64, 128, 256, 512))
-    epochs: Param = Int(1, 20)
-    momentum: Param = Float(0.5, 0.99)
-    weight_decay: Param = Fixed(TrainConfig.weight_decay)
-    beta1: Param = Fixed(TrainConfig.beta1)
-    beta2: Param = Fixed(TrainConfig.beta2)
-    loss: Param = Fixed(TrainConfig.loss)
-    activation: Param = Fixed(_DEFAULT_MODEL.activation)
-    hidden_units: Param = Fixed(_DEFAULT_MODEL.hidden[0])
-    hidden_layers: Param = Fixed(len(_DEFAULT_MODEL.hidden))
+    params: tuple[tuple[str, Param], ...] = tuple(defaults().items())
+    model: str = MLP  # the model function whose keys the model keys are
 
     def __post_init__(self) -> None:
-        for name in RULES:
-            _validate(name, getattr(self, name))
+        for name, param in self.params:
+            validate(name, param, self._rule(name, param))
+
+    def _rule(self, name: str, param: Param) -> Rule:
+        if name in TRAIN_RULES:
+            return TRAIN_RULES[name]
+        if self.model == MLP and name in MLP_RULES:
+            return MLP_RULES[name]
+        return free_rule(name, unparse(param))
+
+    def __getattr__(self, name: str) -> Param:
+        # space.lr, space.epochs: each parameter by its name (the dataclass's own fields come first)
+        for key, param in object.__getattribute__(self, "params"):
+            if key == name:
+                return param
+        raise AttributeError(name)
+
+    def get(self, name: str) -> Param | None:
+        return dict(self.params).get(name)
+
+    @property
+    def model_keys(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.params if name not in TRAIN_RULES)
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None, max_epochs: int | None = None) -> SearchSpace:
-        """A space from ``mapping`` (keys as in the module doc); ``max_epochs`` sets epochs' default range."""
-        if mapping is None:
-            mapping = {}
+    def from_mapping(cls, mapping: Mapping[str, Any] | None, max_epochs: int | None = None, *, model: str = MLP,
+                     base: Mapping[str, Param] | None = None, model_keys: frozenset[str] | None = None) -> SearchSpace:
+        """A space from ``mapping`` over the defaults ``base`` (the image space with the MLP when None).
+
+        ``model_keys``: the keys the model function takes (None: any, it takes **kwargs); the
+        MLP's are known. ``max_epochs`` sets epochs' range when the mapping does not.
+        """
+        mapping = {} if mapping is None else mapping
         if not isinstance(mapping, Mapping):
             raise SpaceError(f"a search space must be a mapping of parameter names, not {type(mapping).__name__}")
-        unknown = sorted(set(map(str, mapping)) - set(RULES))
+        if model == MLP:
+            model_keys = frozenset(MLP_RULES)
+        unknown = sorted(k for k in map(str, mapping) if k not in TRAIN_RULES and model_keys is not None and k not in model_keys)
         if unknown:
-            raise SpaceError(f"unknown parameter {unknown[0]!r} (known: {', '.join(RULES)})")
-        params: dict[str, Param] = {}
+            known = [*TRAIN_RULES, *(sorted(model_keys) if model_keys is not None else [])]
+            raise SpaceError(f"unknown parameter {unknown[0]!r} (known: {', '.join(known)})")
+        params = dict(base if base is not None else defaults(model=model))
         if max_epochs is not None:
             if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
                 raise SpaceError(f"max_epochs is {max_epochs}, but must be an integer >= 1")
             params["epochs"] = Int(1, max_epochs)
-        params.update({name: _parse(name, spec) for name, spec in mapping.items()})
-        return cls(**params)
+        for name, spec in mapping.items():
+            name = str(name)
+            rule = TRAIN_RULES.get(name) or (MLP_RULES[name] if model == MLP else free_rule(name, spec))
+            params[name] = parse(name, spec, rule)
+        ordered = [(k, params[k]) for k in params if k in TRAIN_RULES] + [(k, params[k]) for k in params if k not in TRAIN_RULES]
+        return cls(tuple(ordered), model)
 
     @classmethod
-    def from_file(cls, path: str | Path, max_epochs: int | None = None) -> SearchSpace:
-        """A space from a YAML (or JSON) file."""
+    def from_file(cls, path: str | Path, max_epochs: int | None = None, **options: Any) -> SearchSpace:
+        """A space from a YAML (or JSON) file; ``options`` as `from_mapping`."""
         path = Path(path)
         try:
             text = path.read_text()
@@ -144,42 +176,38 @@ class SearchSpace:
             where = f" at line {mark.line + 1}" if mark else ""
             raise SpaceError(f"space file {path} is not valid YAML{where}") from exc
         try:
-            return cls.from_mapping(mapping, max_epochs)
+            return cls.from_mapping(mapping, max_epochs, **options)
         except SpaceError as exc:
             raise SpaceError(f"space file {path}: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
-        """The space in its file form (``from_mapping(space.to_dict()) == space``)."""
-        return {name: _unparse(getattr(self, name)) for name in RULES}
+        """The space in its file form (``from_mapping(space.to_dict(), model=space.model) == space``)."""
+        return {name: unparse(param) for name, param in self.params}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @property
     def max_epochs(self) -> int:
-        return int(_largest(self.epochs))
+        return int(largest(self.epochs))
 
-    def baseline(self) -> dict[str, Any] | None:
+    def baseline(self, model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """The textbook default (Adam, lr 1e-3, batch 64, 10 epochs) as values of the sampled parameters.
 
         A study starts with it, so its confirmation can always compare the leaders with a
         known-good default; None when the space cannot express it (the optimizer pinned to
-        SGD, say). Epochs are clipped into the space's range.
+        SGD, say). Ranges are clipped (epochs, weight decay); a model function's own keys
+        take its defaults (``model_defaults``), else the middle of their range.
         """
-        wanted = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 10, "weight_decay": 0.0,
-                  "beta1": TrainConfig.beta1, "beta2": TrainConfig.beta2, "loss": TrainConfig.loss,
-                  "activation": _DEFAULT_MODEL.activation, "hidden_units": _DEFAULT_MODEL.hidden[0],
-                  "hidden_layers": len(_DEFAULT_MODEL.hidden)}
+        wanted = {**BASELINE, **(model_defaults or {})} if self.model == MLP else {
+            **{k: v for k, v in BASELINE.items() if k in TRAIN_RULES}, **(model_defaults or {})}
         values: dict[str, Any] = {}
-        for name in RULES:
-            param = getattr(self, name)
+        for name, param in self.params:
             needs = _CONDITIONAL.get(name)
             if isinstance(param, Fixed) or (needs is not None and needs != "adam"):
                 continue
-            value = wanted[name]
-            if name == "epochs" and isinstance(param, (Int, Float)):
-                value = min(max(value, param.low), param.high)
-            if not _admits(param, value):
+            value = clip(param, wanted[name]) if name in wanted else _middle(param)
+            if not admits(param, value):
                 return None
             values[name] = value
         optimizer = self.optimizer
@@ -187,35 +215,45 @@ class SearchSpace:
             return None
         return values
 
-    def suggest(self, trial) -> tuple[TrainConfig, ModelConfig]:
-        """Sample one configuration from ``trial`` (an Optuna trial, or a FixedTrial in tests)."""
+    def model_values(self, model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One value of each model key: pinned ones as pinned, the others the function's default, else
+        the middle of their range (what `check_model` builds before any trial runs)."""
+        values = {}
+        for name in self.model_keys:
+            param = self.get(name)
+            default = (model_defaults or {}).get(name, BASELINE.get(name) if self.model == MLP else None)
+            values[name] = default if default is not None and admits(param, default) else _middle(param)
+        return values
+
+    def suggest(self, trial) -> tuple[TrainConfig, dict[str, Any]]:
+        """Sample one configuration from ``trial`` (an Optuna trial, or a FixedTrial in tests):
+        the training configuration, and the model function's keyword arguments."""
         values: dict[str, Any] = {}
-        for name in RULES:
+        for name, param in self.params:
             needs = _CONDITIONAL.get(name)
             if needs is not None and values["optimizer"] != needs:
                 continue
-            values[name] = _suggest(trial, name, getattr(self, name))
-        return configs_from_values(values)
+            values[name] = _suggest(trial, name, param)
+        return configs_from_values(values, self.model_keys)
 
 
-def configs_from_values(values: Mapping[str, Any]) -> tuple[TrainConfig, ModelConfig]:
-    """Training and model configurations from flat parameter values (missing ones default)."""
+def configs_from_values(values: Mapping[str, Any], model_keys: tuple[str, ...] | None = None) -> tuple[TrainConfig, dict[str, Any]]:
+    """Training configuration and model keyword arguments from flat parameter values (missing ones default)."""
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     train = TrainConfig(**{k: v for k, v in values.items() if k in train_keys})
-    units = values.get("hidden_units", _DEFAULT_MODEL.hidden[0])
-    layers = values.get("hidden_layers", len(_DEFAULT_MODEL.hidden))
-    model = ModelConfig(hidden=(int(units),) * int(layers), activation=values.get("activation", _DEFAULT_MODEL.activation))
-    return train, model
+    keys = model_keys if model_keys is not None else tuple(k for k in values if k not in train_keys)
+    return train, {k: values[k] for k in keys if k in values}
 
 
-def _admits(param: Param, value: Any) -> bool:
+def _middle(param: Param) -> Any:
     if isinstance(param, Choice):
-        return value in param.choices
+        return param.choices[0]
     if isinstance(param, Int):
-        return param.low <= value <= param.high and (value - param.low) % param.step == 0
+        mid = math.sqrt(param.low * param.high) if param.log else (param.low + param.high) / 2
+        return param.low + round((mid - param.low) / param.step) * param.step
     if isinstance(param, Float):
-        return param.low <= value <= param.high
-    return param.value == value
+        return math.sqrt(param.low * param.high) if param.log else (param.low + param.high) / 2
+    return param.value
 
 
 def _suggest(trial, name: str, param: Param) -> Any:
@@ -226,93 +264,3 @@ def _suggest(trial, name: str, param: Param) -> Any:
     if isinstance(param, Int):
         return trial.suggest_int(name, param.low, param.high, step=param.step, log=param.log)
     return trial.suggest_float(name, param.low, param.high, log=param.log)
-
-
-def _largest(param: Param) -> Any:
-    if isinstance(param, Fixed):
-        return param.value
-    if isinstance(param, Choice):
-        return max(param.choices)
-    return param.high
-
-
-def _parse(name: str, spec: Any) -> Param:
-    rule = RULES[name]
-    if isinstance(spec, list):
-        spec = {"choices": spec}
-    if not isinstance(spec, Mapping):
-        return Fixed(_coerce(name, spec, rule))
-    fields = set(spec)
-    if "choices" in fields:
-        if fields != {"choices"}:
-            raise SpaceError(f"{name}: choices cannot be combined with {', '.join(sorted(fields - {'choices'}))}")
-        choices = spec["choices"]
-        if not isinstance(choices, list) or not choices:
-            raise SpaceError(f"{name}: choices is empty; give at least one value")
-        return Choice(tuple(_coerce(name, c, rule) for c in choices))
-    if rule.kind is str:
-        raise SpaceError(f"{name}: give a value or choices, not a range")
-    allowed = {"low", "high", "log"} | ({"step"} if rule.kind is int else set())
-    extra = sorted(fields - allowed)
-    if extra:
-        raise SpaceError(f"{name}: unknown field {extra[0]!r} (use {', '.join(sorted(allowed))}, or choices)")
-    if not {"low", "high"} <= fields:
-        raise SpaceError(f"{name}: a range needs both low and high")
-    log = spec.get("log", False)
-    if not isinstance(log, bool):
-        raise SpaceError(f"{name}: log is {log!r}, but must be true or false")
-    low, high = _coerce(name, spec["low"], rule), _coerce(name, spec["high"], rule)
-    if rule.kind is int:
-        step = _coerce(name, spec.get("step", 1), _AT_LEAST_ONE)
-        return Int(low, high, log=log, step=step)
-    return Float(low, high, log=log)
-
-
-def _coerce(name: str, value: Any, rule: _Rule) -> Any:
-    """``value`` as the parameter's type; YAML reads ``1e-4`` as a string, so floats are parsed."""
-    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        raise SpaceError(f"{name} is {value!r}, but must be a {rule.kind.__name__}")
-    if rule.kind is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise SpaceError(f"{name} is {value!r}, but must be a number") from None
-    if rule.kind is int:
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if not isinstance(value, int):
-            raise SpaceError(f"{name} is {value!r}, but must be an integer")
-        return value
-    if not isinstance(value, str):
-        raise SpaceError(f"{name} is {value!r}, but must {rule.must}")
-    return value
-
-
-def _validate(name: str, param: Param) -> None:
-    rule = RULES[name]
-    if isinstance(param, Fixed):
-        values = [param.value]
-    elif isinstance(param, Choice):
-        if not param.choices:
-            raise SpaceError(f"{name}: choices is empty; give at least one value")
-        values = list(param.choices)
-    else:
-        if param.low > param.high:
-            raise SpaceError(f"{name}: low {param.low} is greater than high {param.high}")
-        if param.log and param.low <= 0:
-            raise SpaceError(f"{name}: a log range needs low > 0, but low is {param.low}")
-        values = [param.low, param.high]
-    for value in values:
-        if not rule.ok(value):
-            raise SpaceError(f"{name} is {value!r}, but must {rule.must}")
-
-
-def _unparse(param: Param) -> Any:
-    if isinstance(param, Fixed):
-        return param.value
-    if isinstance(param, Choice):
-        return {"choices": list(param.choices)}
-    spec = {"low": param.low, "high": param.high, "log": param.log}
-    if isinstance(param, Int):
-        spec["step"] = param.step
-    return spec

@@ -1,15 +1,84 @@
-"""Tasks: what a network is trained to predict, its loss, and how it is scored."""
+"""Tasks: what a network predicts, the loss it trains with, and the metric that scores it.
+
+Classification (the default) predicts one class per row; its network ends in one logit
+per class. Regression predicts a number; its network ends in one output, trained with
+MSE on the target standardised with the training rows' mean and standard deviation, and
+scored in the target's own units.
+
+Each metric says which way is better (``direction``), so a study minimises RMSE and log
+loss and maximises accuracy, balanced accuracy, ROC AUC and R². No torch here: a
+command that only reads a study names its metric without it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+from objectives._errors import SpaceError
+
+if TYPE_CHECKING:
+    import torch
+
+TASKS = ("classification", "regression")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A way to score a network on validation rows: its name, its task, which way is better."""
+
+    name: str
+    task: str
+    direction: str  # "maximize" or "minimize"
+    label: str  # for people: "validation accuracy", "validation RMSE", ...
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b`` under this metric."""
+        return a > b if self.maximize else a < b
+
+    def signed(self, value: float) -> float:
+        """``value`` with the sign that makes larger always better (for sorting and differences)."""
+        return value if self.maximize else -value
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("accuracy", "classification", "maximize", "validation accuracy"),
+    Metric("balanced_accuracy", "classification", "maximize", "validation balanced accuracy"),
+    Metric("log_loss", "classification", "minimize", "validation log loss"),
+    Metric("roc_auc", "classification", "maximize", "validation ROC AUC"),
+    Metric("rmse", "regression", "minimize", "validation RMSE"),
+    Metric("mae", "regression", "minimize", "validation MAE"),
+    Metric("r2", "regression", "maximize", "validation R²"),
+)}
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
+
+
+def metric_named(name: str | None, task: str = "classification") -> Metric:
+    """The metric ``name`` (None: the task's default), checked against the task; messages name the flags."""
+    if task not in TASKS:
+        raise SpaceError(f"--task is {task!r}, but must be one of {', '.join(TASKS)}")
+    name = name or DEFAULT_METRIC[task]
+    if name not in METRICS:
+        raise SpaceError(f"--metric is {name!r}, but must be one of {', '.join(METRICS)}")
+    metric = METRICS[name]
+    if metric.task != task:
+        fits = ", ".join(m for m, spec in METRICS.items() if spec.task == task)
+        raise SpaceError(f"--metric {name} scores {metric.task}, but this is {task}; use one of {fits}")
+    return metric
 
 
 def loss_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Cross-entropy on logits, or (the second seed's) MSE of softmax against one-hot labels."""
+    """Cross-entropy on logits; (the second seed's) MSE of softmax against one-hot labels; or
+    ``regression``: MSE of the single output against the standardised target."""
+    import torch.nn.functional as F
+
+    if name == "regression":
+        return lambda out, y: F.mse_loss(out.reshape(-1), y)
     if name == "mse":
         return lambda logits, y: F.mse_loss(
             logits.softmax(dim=1), F.one_hot(y, logits.shape[1]).to(logits.dtype)

@@ -1,7 +1,8 @@
 """The training loop: shuffled mini-batches from in-memory tensors, one epoch at a time.
 
 It knows nothing of Optuna: `train_epochs` yields one `EpochResult` per epoch and the
-caller decides whether to go on (report, prune, stop).
+caller decides whether to go on (report, prune, stop). Rows are stored flattened and
+handed to the model in their own shape (``splits.input_shape``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from objectives._tasks import loss_function
-from objectives.data import Splits
 from objectives._errors import Interrupted
-from objectives._train_config import TrainConfig
+from objectives._metrics import classification_metric, regression_metric
 from objectives._optim import SGD, Adam
+from objectives._tasks import loss_function
+from objectives._train_config import TrainConfig
+from objectives.data import Splits
 
 # How often (in steps) the running loss is checked for NaN/inf: often enough to stop a
 # diverged trial early, rarely enough that the host-device sync costs nothing.
@@ -29,15 +31,22 @@ _EVAL_BATCH = 512  # large enough to be fast, small enough not to set peak memor
 
 @dataclass(frozen=True)
 class EpochResult:
-    """What one epoch produced. ``diverged`` says why training stopped, when it did."""
+    """What one epoch produced: the metric ``metric`` on the validation rows is ``value``.
+    ``diverged`` says why training stopped, when it did."""
 
     epoch: int
     train_loss: float
     val_loss: float
-    val_accuracy: float
+    value: float
     seconds: float
     samples: int
     diverged: str | None = None
+    metric: str = "accuracy"
+
+    @property
+    def val_accuracy(self) -> float:
+        """The validation figure (accuracy unless another metric was asked for)."""
+        return self.value
 
 
 def make_optimizer(params, config: TrainConfig) -> SGD | Adam:
@@ -49,41 +58,53 @@ def make_optimizer(params, config: TrainConfig) -> SGD | Adam:
 
 
 class Normalizer:
-    """Turns a uint8 batch into float32 with the training split's mean and std."""
+    """Turns a uint8 batch into float32 with the training split's mean and std, in the model's row shape."""
 
-    def __init__(self, mean: float, std: float):
+    def __init__(self, mean: float, std: float, shape: tuple[int, ...] | None = None):
         self.shift = 255.0 * mean
         self.scale = 1.0 / (255.0 * std)
+        self.shape = tuple(shape) if shape else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.uint8:
-            return x.float().sub_(self.shift).mul_(self.scale)
-        return x.float()  # features of a table arrive standardised: nothing to do, nothing changed in place
+            x = x.float().sub_(self.shift).mul_(self.scale)
+        else:
+            x = x.float()  # features of a table arrive standardised: nothing to do, nothing changed in place
+        return x.view(-1, *self.shape) if self.shape and len(self.shape) > 1 else x
+
+
+def _loss_name(splits: Splits, config: TrainConfig) -> str:
+    return "regression" if splits.task == "regression" else config.loss
 
 
 @torch.no_grad()
-def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalizer, loss: str = "cross_entropy", batch_size: int = _EVAL_BATCH
-) -> tuple[float, float]:
-    """Mean loss and accuracy; rows with non-finite logits count as wrong."""
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalizer, loss: str = "cross_entropy",
+             batch_size: int = _EVAL_BATCH, metric: str = "accuracy", splits: Splits | None = None) -> tuple[float, float]:
+    """Mean loss and ``metric`` over rows ``x``; rows with non-finite outputs count as knowing nothing."""
     was_training = model.training
     model.eval()
-    loss_fn = loss_function(loss)
-    total_loss, correct = 0.0, 0
+    regression = splits is not None and splits.task == "regression"
+    loss_fn = loss_function("regression" if regression else loss)
+    total_loss, outputs = 0.0, []
     for start in range(0, x.shape[0], batch_size):
         xb, yb = normalize(x[start : start + batch_size]), y[start : start + batch_size]
-        logits = model(xb)
-        total_loss += float(loss_fn(logits, yb)) * yb.shape[0]
-        finite = torch.isfinite(logits).all(dim=1)
-        correct += int(((logits.argmax(dim=1) == yb) & finite).sum())
+        out = model(xb)
+        total_loss += float(loss_fn(out, yb)) * yb.shape[0]
+        outputs.append(out)
     model.train(was_training)
     n = max(1, x.shape[0])
-    return total_loss / n, correct / n
+    out = torch.cat(outputs) if outputs else torch.zeros((0, 1 if regression else 2), device=x.device)
+    if regression:
+        scale, shift = splits.target_std, splits.target_mean
+        value = regression_metric(metric, out.reshape(-1) * scale + shift, y * scale + shift, shift)
+    else:
+        classes = splits.num_classes if splits is not None else out.shape[1]
+        value = classification_metric(metric, out, y, classes)
+    return total_loss / n, value
 
 
-def train_epochs(
-    model: nn.Module, splits: Splits, config: TrainConfig, seed: int = 0, stop: Callable[[], bool] | None = None
-) -> Iterator[EpochResult]:
+def train_epochs(model: nn.Module, splits: Splits, config: TrainConfig, seed: int = 0, stop: Callable[[], bool] | None = None,
+                 metric: str = "accuracy") -> Iterator[EpochResult]:
     """Train ``model`` for ``config.epochs`` epochs, yielding after each one.
 
     Stops early, with ``diverged`` set, when the training loss becomes NaN or infinite.
@@ -91,8 +112,9 @@ def train_epochs(
     (a Ctrl-C that waited for a point where no storage call is under way).
     """
     device = splits.train_x.device
-    normalize = Normalizer(splits.mean, splits.std)
-    loss_fn = loss_function(config.loss)
+    normalize = Normalizer(splits.mean, splits.std, splits.input_shape)
+    loss_name = _loss_name(splits, config)
+    loss_fn = loss_function(loss_name)
     optimizer = make_optimizer(model.parameters(), config)
     shuffle = torch.Generator().manual_seed(seed)
     n, bs = splits.train_x.shape[0], config.batch_size
@@ -121,9 +143,9 @@ def train_epochs(
         seconds = time.perf_counter() - start
         # At the training batch size: the matmul library keeps buffers per shape, and a
         # new, larger shape would set the worker's peak memory.
-        val_loss, val_acc = evaluate(model, splits.val_x, splits.val_y, normalize, config.loss, bs)
+        val_loss, value = evaluate(model, splits.val_x, splits.val_y, normalize, loss_name, bs, metric, splits)
         if diverged is None and not math.isfinite(val_loss):
             diverged = f"validation loss became {val_loss} at epoch {epoch}"
-        yield EpochResult(epoch, train_loss, val_loss, val_acc, seconds, min(n, steps * bs), diverged)
+        yield EpochResult(epoch, train_loss, val_loss, value, seconds, min(n, steps * bs), diverged, metric)
         if diverged:
             return

@@ -8,16 +8,16 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from objectives import DATASETS, DEVICES, DataConfig, ObjectiveError
+from objectives import DATASETS, DEVICES, METRICS, TASKS, DataConfig, ObjectiveError
 
-from search._config import RunConfig
+from search._config import YARDSTICKS, RunConfig
 from search.confirmation import ConfirmConfig
 from search import _commands
 from search._errors import SearchError
 from search._logging import quiet_optuna
 from search._pruners import PRUNERS
 from search._samplers import SAMPLERS
-from search.storages import DEFAULT_STORAGE, STORAGE_ENV, redact
+from search.storages import DEFAULT_STORAGE, STORAGE_ENV
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -54,7 +54,9 @@ def _add_run(subparsers) -> None:
   search run --study fmnist --n-trials 50                 # FashionMNIST in ./data
   search run --study fmnist --timeout 3600 --pruner hyperband
   search run --study fmnist --space space.yaml --storage postgresql://me@db/optuna
-  search run --study churn --data churn.csv --target churned --drop customer_id""",
+  search run --study churn --data churn.csv --target churned --drop customer_id
+  search run --study house --data house.csv --target price --task regression
+  search run --study scans --data scans.npz --model models.py:build --space space.yaml""",
     )
     S = argparse.SUPPRESS
     p.add_argument("--study", default=S, help=f"study name (default: {_default(RunConfig, 'study')})")
@@ -77,36 +79,48 @@ def _add_run(subparsers) -> None:
     p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
     p.add_argument("--space", default=S, help="search space YAML file (see README)")
     p.add_argument("--max-epochs", type=int, default=S, help="epochs range 1..N (default space: 1..20)")
+    p.add_argument("--model", default=S, metavar="MODULE:FUNCTION",
+                   help="your own model function (module.path:function or file.py:function) taking (input_shape, "
+                        "num_outputs, **model parameters) and returning an nn.Module (default: the built-in MLP)")
+    p.add_argument("--task", choices=TASKS, default=S, help="with --data: what the target is (default: classification)")
+    p.add_argument("--metric", choices=tuple(METRICS), default=S,
+                   help="what trials are scored and ranked by (default: accuracy; rmse for regression)")
+    p.add_argument("--baseline", dest="yardstick", choices=YARDSTICKS, default=S,
+                   help="with --data: after confirmation, fit scikit-learn's HistGradientBoosting on the same resamples "
+                        "as a yardstick (default: hgb; none: skip it)")
     p.add_argument("--jobs", type=int, default=S, help=f"worker processes on this machine, sharing --n-trials (default: {_default(RunConfig, 'jobs')}); needs a shared storage")
     p.add_argument("--heartbeat", type=int, default=S, help=f"seconds between a running trial's heartbeats; a trial silent for twice that is failed and re-run once (default: {_default(RunConfig, 'heartbeat')}; 0: off)")
     _add_confirm_flag(p)
-    p.set_defaults(handler=_cmd_run)
+    p.set_defaults(handler=_handler('cmd_run'))
 
 
 def _add_confirm_flag(p) -> None:
     d = ConfirmConfig()
-    p.add_argument("--confirm", type=_confirm_spec, default=argparse.SUPPRESS, metavar="K,R",
-                   help=f"after the search, retrain the K best configurations R times each on fresh resamples and "
-                        f"rank them by the mean (default: {d.candidates},{d.resamples}; 0: skip)")
+    p.add_argument("--confirm", type=_confirm_spec, default=argparse.SUPPRESS, metavar="K[,R]",
+                   help=f"after the search, race the K best configurations and the baseline on R resamples the search "
+                        f"never validated on (5 folds of a small pool, 3 holdouts of a large one), then measure the pick "
+                        f"on as many fresh ones: the figure to quote (default: up to {d.candidates}, as many as fit in "
+                        f"the search's own time; 0: skip)")
 
 
 def _confirm_spec(text: str) -> ConfirmConfig:
     try:
         return ConfirmConfig.parse(text)
     except SearchError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--confirm is {text!r}, but ")) from None
+        raise argparse.ArgumentTypeError(str(exc).split(", but ", 1)[-1]) from None
 
 
 def _add_confirm(subparsers) -> None:
     p = subparsers.add_parser(
         "confirm",
         help="retrain a study's leaders on fresh resamples and rank them by the mean",
-        description="Retrain the K best configurations of a study R times each, every time on a validation "
-        "split and seed that took no part in the search, and rank them by mean validation accuracy. "
-        "Resumable (finished retrains are kept); --jobs N workers share the work.",
+        description="Race the K best configurations of a study and its baseline on resamples the search never "
+        "validated on, pick the best by paired comparisons, and measure the pick on fresh resamples: the figure "
+        "to quote. Resumable (finished retrains are kept); --jobs N workers, and any number of processes "
+        "confirming the same study, share the work and reach one answer.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""examples:
-  search confirm --study fmnist                    # the 5 best, 3 resamples each
+  search confirm --study fmnist                    # as many leaders as fit in the search's time
   search confirm --study fmnist --confirm 10,5 --jobs 2 --storage journal:///studies/fmnist.log""",
     )
     S = argparse.SUPPRESS
@@ -117,90 +131,18 @@ def _add_confirm(subparsers) -> None:
     p.add_argument("--jobs", type=int, default=S, help="worker processes sharing the retrains (needs a shared storage)")
     p.add_argument("--heartbeat", type=int, default=S, help=f"(default: {_default(RunConfig, 'heartbeat')}; 0: off)")
     _add_confirm_flag(p)
-    p.set_defaults(handler=_cmd_confirm)
+    p.set_defaults(handler=_handler('cmd_confirm'))
 
 
-def _pick(args: argparse.Namespace, cls: type) -> dict:
-    """The options the user gave that are fields of ``cls``; absent ones keep the dataclass default."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in vars(args).items() if k in names}
+def _handler(name: str):
+    """A command of `search._run_command`, imported when it runs (torch is not needed to parse)."""
 
+    def handle(args: argparse.Namespace, argv: Sequence[str]) -> int:
+        from search import _run_command
 
-def run_config_from_args(args: argparse.Namespace) -> RunConfig:
-    given = _pick(args, RunConfig)
-    data = _pick(args, DataConfig)
-    explicit = frozenset(given) | frozenset(data)
-    given.pop("confirm", None)
-    if "confirm" in vars(args):
-        given["confirm"] = args.confirm
-    data["seed"] = given.get("seed", _default(RunConfig, "seed"))
-    if "timeout" in given and "n_trials" not in given:
-        given["n_trials"] = None
-    return RunConfig(**given, data=DataConfig(**data), explicit=explicit)
+        return getattr(_run_command, name)(args, argv)
 
-
-def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from search._progress import ConfirmProgress, Progress, format_summary
-    from search._run import run_study
-    from search._signals import INTERRUPTS
-    from search._workers import run_workers
-    from search.confirmation import run_confirmation
-
-    config = run_config_from_args(args)
-    INTERRUPTS.install()  # SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does
-    try:
-        if config.jobs > 1:
-            summary = run_workers(config)
-        else:
-            progress = Progress(config.n_trials)
-            summary = run_study(config, on_trial=progress.trial, on_epoch=progress.epoch)
-        if config.confirm.enabled and summary.best_number is not None:
-            print(f"confirming the {config.confirm.candidates} best configurations on {config.confirm.resamples} fresh resamples each...", flush=True)
-            confirmation = run_confirmation(config, config.confirm, on_trial=ConfirmProgress().trial)
-            summary = dataclasses.replace(summary, confirmation=confirmation)
-    except KeyboardInterrupt:
-        print(
-            f"\nsearch: interrupted; the running trial is marked failed. "
-            f"Continue with: {command_line(argv)}",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    finally:
-        INTERRUPTS.restore()
-    print(format_summary(summary, command_line(argv)))
-    return 0
-
-
-def _cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from search._progress import ConfirmProgress, format_confirmation
-    from search._signals import INTERRUPTS
-    from search.confirmation import run_confirmation
-    from search.storages import resolve_storage_url, storage_kind
-
-    given = _pick(args, RunConfig)
-    data = _pick(args, DataConfig)
-    config = RunConfig(**given, data=DataConfig(**data))
-    if config.jobs > 1 and storage_kind(resolve_storage_url(config.storage)) == "sqlite":
-        raise SearchError(f"--jobs {config.jobs} needs a storage several processes can share; SQLite is not one")
-    if not config.confirm.enabled:
-        raise SearchError("--confirm 0 confirms nothing; give K,R (e.g. 5,3)")
-    INTERRUPTS.install()
-    try:
-        summary = run_confirmation(config, config.confirm, on_trial=ConfirmProgress().trial)
-    except KeyboardInterrupt:
-        print(f"\nsearch: interrupted; finished retrains are kept. Continue with: {command_line(argv)}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    finally:
-        INTERRUPTS.restore()
-    print("\n".join([f"study {config.study!r}", *format_confirmation(summary)]))
-    return 0
-
-
-def command_line(argv: Sequence[str]) -> str:
-    """The command as the user typed it, passwords hidden (``--storage=URL`` too), for 'continue with' lines."""
-    import shlex
-
-    return "search " + shlex.join(redact(a) for a in argv)
+    return handle
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-from pathlib import Path
 
-from objectives import DATASETS, DEVICES, DataConfig
 
-from search._config import RunConfig
 from search._errors import SearchError
 from search._files import write_text
-from search._export import best_config, read_config, write_config
+from search._model_commands import add_model_commands
+from search._export import best_config, write_config
 from search._inspect import TABLE_COLUMNS, best_summary, format_table, list_studies, open_existing, trial_rows
-from search._progress import format_params, format_seconds, rounded
+from search._format import best_trial_line, format_params, format_value, rounded
 from search._record import CONFIRM_SUFFIX
 from search.storages import redact
 
@@ -53,36 +50,7 @@ def add_all(subparsers, storage_help: str) -> None:
     p.add_argument("--output", required=True, help="FILE.yaml, FILE.yml or FILE.json")
     p.set_defaults(handler=cmd_export)
 
-    p = subparsers.add_parser(
-        "train", help="train a configuration on the whole training split and test it",
-        description="Train a configuration (from `search export`, or a file with only `params`) on the "
-        "whole official training split, report loss and accuracy on the official test split, and save "
-        "the weights (a state_dict) with a metrics file beside them.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  search train --config best.yaml\n  search train --config best.yaml --save-model models/best.pt --json",
-    )
-    p.add_argument("--config", required=True, help="configuration file (YAML or JSON)")
-    p.add_argument("--data-dir", default=DataConfig.data_dir, help=f"torchvision root (default: {DataConfig.data_dir})")
-    p.add_argument("--dataset", choices=DATASETS, help="override the configuration's data set")
-    p.add_argument("--data", dest="data_file", metavar="FILE", help="a table study's file, when it has moved since the export")
-    p.add_argument("--seed", type=int, help="(default: the configuration's data seed, else 0)")
-    p.add_argument("--save-model", help="where to save the weights (default: models/CONFIG-NAME.pt)")
-    p.add_argument("--device", choices=DEVICES, default=RunConfig.device, help=f"(default: {RunConfig.device})")
-    p.add_argument("--limit-train", type=int, help="train on only this many samples (quick checks)")
-    p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
-    p.set_defaults(handler=cmd_train)
-
-    p = subparsers.add_parser(
-        "predict", help="apply a saved table model to new rows",
-        description="Apply a model saved by `search train` (trained with --data) to a new file: its preprocessing, "
-        "then the network. Writes the predicted label and each class's probability per row, in the file's order.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  search predict --model models/best.pt --data new.csv --output predictions.csv\n  search predict --model models/best.pt --data new.csv",
-    )
-    p.add_argument("--model", required=True, help="the .pt file `search train` saved (its .json beside it)")
-    p.add_argument("--data", required=True, help="new rows: .csv, .parquet or .npz, with the columns the model was trained on")
-    p.add_argument("--output", help="write the predictions as CSV to this file (default: the terminal)")
-    p.set_defaults(handler=cmd_predict)
+    add_model_commands(subparsers)
 
     p = _parser(subparsers, "space", "print a search space as YAML to edit and pass back with --space",
                 "  search space > space.yaml              # the default space\n  search space --max-epochs 5\n  search space --study fmnist            # the space a study was made with\n  search run --study mine --space space.yaml", storage_help, study=False)
@@ -167,15 +135,11 @@ def cmd_best(args, argv) -> int:
     if args.json:
         print(json.dumps(best, default=str))
         return 0
-    if best["confirmed"]:
-        from search._progress import format_confirmed
-
-        c = best["confirmed"]
-        print(f"best trial of {study.study_name!r}: trial {best['number']}, picked by its confirmed mean validation accuracy "
-              f"{format_confirmed(c)} over {c['n']} fresh resamples (search value {best['search_value']:.4f})")
-    else:
-        print(f"best trial of {study.study_name!r}: trial {best['number']}, picked by its search value: validation accuracy "
-              f"{best['value']:.4f} (optimistic: not confirmed; `search confirm --study {study.study_name}` does)")
+    print(best_trial_line(best, study.study_name))
+    stick = (best["confirmed"] or {}).get("yardstick")
+    if stick and not stick.get("error"):
+        print(f"  yardstick: {stick['name']} {format_value(stick['mean'], best['metric'])} on the same resamples "
+              f"(the pick {'leads' if stick['lead'] > 0 else 'trails'} it by {abs(stick['lead']):.4g})")
     print(f"  params: {format_params(best['params'])}")
     attrs = best["user_attrs"]
     for key in ("epochs_run", "seconds", "samples_per_second", "val_loss", "n_params", "device", "seed"):
@@ -196,57 +160,6 @@ def cmd_export(args, argv) -> int:
 def _human(value) -> str:
     value = rounded(value)
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-
-
-def cmd_train(args, argv) -> int:
-    from objectives import metrics_path, save_model, train_final
-
-    from search._progress import EpochLine
-
-    config = read_config(args.config)
-    seed = config.seed if args.seed is None else args.seed
-    table = dict(config.table or {})
-    if args.data_file:
-        table["data_file"] = args.data_file
-    data = DataConfig(dataset=args.dataset or config.dataset, data_dir=args.data_dir, seed=seed, limit_train=args.limit_train, **table)
-    model_path = Path(args.save_model or Path("models") / (Path(args.config).stem + ".pt"))
-    if metrics_path(model_path) == model_path:
-        raise SearchError(f"--save-model is {model_path}, but the metrics go to NAME.json beside it; give NAME.pt")
-    progress = EpochLine(config.train.epochs, sys.stderr, metric="test_acc")
-    model, result = train_final(config.train, config.model, data, args.device, seed, on_epoch=progress.epoch)
-    progress.done()
-    figures = dataclasses.asdict(result)
-    figures = {k: v for k, v in figures.items() if k not in ("classes", "preprocessing")}
-    metrics = save_model(model, model_path, config.model, {
-        **figures, "params": dataclasses.asdict(config.train), "dataset": data.dataset, "seed": seed, "config_file": str(args.config),
-        "classes": list(result.classes), "preprocessing": result.preprocessing,
-        **({"target": data.target, "data_file": data.data_file} if data.dataset == "table" else {}),
-    })
-    if args.json:
-        print(json.dumps({**figures, "model_path": str(model_path), "metrics_path": str(metrics)}))
-        return 0
-    print(
-        f"test accuracy {result.test_accuracy:.4f}, test loss {result.test_loss:.4f} "
-        f"({result.train_samples:,} training samples, {result.test_samples:,} test; "
-        f"{result.epochs} epochs in {format_seconds(result.seconds)})"
-    )
-    if result.diverged:
-        print(f"warning: training diverged: {result.diverged}", file=sys.stderr)
-    print(f"saved the weights to {model_path} and the metrics to {metrics}")
-    return 0
-
-
-def cmd_predict(args, argv) -> int:
-    from search._predict import predict, warn
-
-    frame, unseen, filled = predict(args.model, args.data)
-    warn(unseen, filled)
-    if args.output:
-        write_text(args.output, frame.to_csv(index=False))
-        print(f"wrote {len(frame):,} predictions to {args.output}")
-    else:
-        sys.stdout.write(frame.to_csv(index=False))
-    return 0
 
 
 def cmd_space(args, argv) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from objectives import DEVICES, DataConfig
+from objectives.models import MLP
 
 from search.confirmation._config import ConfirmConfig
 from search._errors import SearchError
+from search._record import CONFIRM_SUFFIX
 from search._pruners import PRUNERS
 from search._samplers import SAMPLERS
 
@@ -28,6 +30,9 @@ class RunConfig:
     max_epochs: int | None = None  # None: the space's own epochs range (1..20 by default)
     jobs: int = 1  # worker processes on this machine
     heartbeat: int | None = 60  # seconds; None or 0: no heartbeat
+    model: str = MLP  # the model function: module.path:function or file.py:function
+    metric: str | None = None  # None: the task's default (accuracy; rmse for regression)
+    yardstick: str = "hgb"  # after confirmation on a table: scikit-learn's HistGradientBoosting beside the pick; "none"
     data: DataConfig = field(default_factory=DataConfig)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)  # leaders retrained after the search
     # The options the user gave (flag names as fields: "dataset", "seed", "space", ...).
@@ -42,6 +47,9 @@ class RunConfig:
         # Messages name the flags: this configuration is what the user typed.
         if not self.study.strip():
             raise SearchError("--study is empty, but must be a name")
+        if self.study.endswith(CONFIRM_SUFFIX):
+            raise SearchError(f"--study {self.study!r} ends in {CONFIRM_SUFFIX}, which names the retrains of a confirmation; "
+                              "choose another name")
         if self.n_trials is not None and self.n_trials < 1:
             raise SearchError(f"--n-trials is {self.n_trials}, but must be >= 1")
         if self.timeout is not None and self.timeout <= 0:
@@ -60,6 +68,19 @@ class RunConfig:
             raise SearchError(f"--heartbeat is {self.heartbeat}, but must be >= 0 seconds (0 turns it off)")
         if self.max_epochs is not None and self.max_epochs < 1:
             raise SearchError(f"--max-epochs is {self.max_epochs}, but must be >= 1")
+        if self.yardstick not in YARDSTICKS:
+            raise SearchError(f"--baseline is {self.yardstick!r}, but must be one of {', '.join(YARDSTICKS)}")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise SearchError("--model is empty, but must name a function (module.path:function or file.py:function)")
+
+    @property
+    def metric_spec(self):
+        """The metric the study optimises (`objectives.Metric`): its name, direction and label."""
+        from objectives import metric_named
+
+        return metric_named(self.metric, self.data.task_name)
 
 
-_ALL_OPTIONS = frozenset({"dataset", "validation_fraction", "seed", "limit_train", "space", "max_epochs"})
+_ALL_OPTIONS = frozenset({"dataset", "validation_fraction", "seed", "limit_train", "space", "max_epochs", "model", "metric",
+                          "task"})
+YARDSTICKS = ("hgb", "none")

@@ -39,3 +39,7 @@ def is_storage_error(exc: BaseException | None) -> bool:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+class NothingToConfirm(SearchError):
+    """A study with no completed trial that confirmation could take (none yet, or every one diverged)."""

@@ -1,11 +1,12 @@
 """The best configuration as a file (YAML or JSON by suffix), and reading it back for `search train`.
 
     params: {optimizer: momentum, lr: 0.0123, momentum: 0.91, batch_size: 128, epochs: 12}
-    model:  {hidden: [512, 512], activation: relu}
-    data:   {dataset: fashion-mnist, validation_fraction: 0.1, seed: 0}
-    source: {study: fmnist, trial: 42, validation_accuracy: 0.893, storage: sqlite:///...}
+    model:  {function: objectives.models:mlp, params: {hidden_units: 512, hidden_layers: 2, activation: relu, dropout: 0.0}}
+    data:   {dataset: fashion-mnist, validation_fraction: 0.1, seed: 0, task: classification, metric: accuracy}
+    source: {study: fmnist, trial: 42, value: 0.893, metric: accuracy, picked_by: confirmation, storage: sqlite:///...}
 
-``params`` is all `search train` needs; ``model`` defaults to the seed's MLP, the rest is
+``params`` is all `search train` needs; ``model`` defaults to the seed's MLP (a file of an
+earlier version, ``model: {hidden: [...], activation: ...}``, still reads), the rest is
 provenance.
 """
 
@@ -20,7 +21,8 @@ from typing import Any
 import optuna
 import yaml
 
-from objectives import DATASETS, ModelConfig, ObjectiveError, TrainConfig
+from objectives import DATASETS, MLP, ModelConfig, ModelSpec, ObjectiveError, TrainConfig
+from objectives.models import as_spec
 
 from search._errors import SearchError
 from search._files import write_text
@@ -36,13 +38,15 @@ _ONLY_UNDER = {"momentum": "momentum", "beta1": "adam", "beta2": "adam"}
 
 @dataclass(frozen=True)
 class RetrainConfig:
-    """What `search train` trains: a training configuration, a model shape, a data set."""
+    """What `search train` trains: a training configuration, a model function and its parameters, a data set."""
 
     train: TrainConfig
-    model: ModelConfig
+    model: ModelSpec
     dataset: str = "fashion-mnist"
     seed: int = 0
     table: dict[str, Any] | None = None  # a table study's file, target and test split (DataConfig's names)
+    hashes: dict[str, str] | None = None  # the table's files' sha256 at export: `search train` checks them
+    metric: str = "accuracy"
 
 
 def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
@@ -57,34 +61,58 @@ def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
     made = study.user_attrs.get(STUDY_ATTR, {})
     return {
         "params": params,
-        "model": {"hidden": list(stored.get("hidden", ModelConfig.hidden)), "activation": stored.get("activation", "relu")},
-        "data": {**{k: made.get(k) for k in ("dataset", "validation_fraction", "seed")}, **_table_data(made.get("table"))},
+        "model": _model_section(stored),
+        "data": {**{k: made.get(k) for k in ("dataset", "validation_fraction", "seed")},
+                 "task": made.get("task", "classification"), "metric": best["metric"], **_table_data(made.get("table"))},
         "source": {
             "study": study.study_name,
             "trial": trial.number,
-            "validation_accuracy": trial.value,
+            "value": trial.value,
+            "metric": best["metric"],
             "picked_by": best["picked_by"],
-            **({"confirmed": best["confirmed"]} if best["confirmed"] else {}),
+            **({"confirmed": rounded_copy(best["confirmed"])} if best["confirmed"] else {}),
             "storage": redact(storage_url),
         },
     }
+
+
+def _model_section(stored: dict[str, Any]) -> dict[str, Any]:
+    """The model function and its parameters; a trial of an earlier version recorded the MLP's shape."""
+    if isinstance(stored.get("model"), dict):
+        return {"function": stored["model"]["function"], "params": dict(stored["model"].get("params") or {})}
+    return {"function": MLP, "params": {"hidden": list(stored.get("hidden", ModelConfig.hidden)),
+                                        "activation": stored.get("activation", "relu")}}
+
+
+def rounded_copy(value: Any) -> Any:
+    """Plain data for YAML (tuples as lists)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _table_options(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     if not data.get("file") or not data.get("target") and not str(data.get("file")).endswith(".npz"):
         raise SearchError(f"{path}: a table data set needs data.file and data.target")
     return {"data_file": str(data["file"]), "target": data.get("target"), "test_fraction": float(data.get("test_fraction") or 0.2),
-            "test_file": data.get("test_file"), "drop": tuple(data.get("drop") or ()), "fill_missing": data.get("fill_missing")}
+            "test_file": data.get("test_file"), "drop": tuple(data.get("drop") or ()), "fill_missing": data.get("fill_missing"),
+            "task": data.get("task") or "classification"}
 
 
 def _table_data(table: dict[str, Any] | None) -> dict[str, Any]:
     """A table study's data description: where the rows come from and how they are encoded."""
     if not table:
         return {}
-    keys = ("file", "sha256", "target", "test_fraction", "test_file", "drop", "fill_missing", "columns")
+    keys = ("file", "sha256", "target", "test_fraction", "test_file", "test_sha256", "drop", "fill_missing", "columns")
     return {**{k: table.get(k) for k in keys},
-            "encoding": "numeric columns standardised with the training split's mean and std; text columns one-hot, "
-                        "categories from the training split (an unseen one is encoded as none)"}
+            "encoding": "numeric gaps take the training rows' median, then numeric columns are standardised with the "
+                        "training rows' mean and std; text columns one-hot, categories from the training rows (an unseen "
+                        "one is encoded as none)"}
+
+
+def _model_spec(model: dict[str, Any]) -> ModelSpec:
+    """The model section as a model function and its parameters (an earlier version's MLP shape too)."""
+    if "function" in model:
+        return ModelSpec(str(model["function"]), dict(model.get("params") or {}))
+    return as_spec(ModelConfig(**{k: v for k, v in model.items() if k in ("hidden", "activation")}))
 
 
 def _format(path: Path) -> str:
@@ -124,16 +152,20 @@ def read_config(path: str | Path) -> RetrainConfig:
     data = document.get("data") or {}
     if not isinstance(model, dict) or not isinstance(data, dict):
         raise SearchError(f"{path}: model and data must be mappings")
+    if "function" in model and not isinstance(model.get("params") or {}, dict):
+        raise SearchError(f"{path}: model.params must be a mapping of the model function's parameters")
     dataset = data.get("dataset") or "fashion-mnist"
     if dataset not in DATASETS:
         raise SearchError(f"{path}: dataset is {dataset!r}, but must be one of {', '.join(DATASETS)}")
     try:
         return RetrainConfig(
             train=TrainConfig(**document["params"]),
-            model=ModelConfig(**{k: v for k, v in model.items() if k in ("hidden", "activation")}),
+            model=_model_spec(model),
             dataset=dataset,
             seed=int(data.get("seed") or 0),
             table=_table_options(path, data) if dataset == "table" else None,
+            hashes={k: data[k] for k in ("sha256", "test_sha256") if data.get(k)} if dataset == "table" else None,
+            metric=str(data.get("metric") or "accuracy"),
         )
     except (ObjectiveError, TypeError) as exc:
         raise SearchError(f"{path}: {exc}") from exc

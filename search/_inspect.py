@@ -8,12 +8,13 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives import Choice, Float, Int, SearchSpace, SpaceError
+from objectives import MLP, Choice, Float, Int, SearchSpace, SpaceError
 
 from search._errors import SearchError
 from search.storages import open_storage, redact, resolve_storage_url
 from search._optuna import study_id
-from search._record import STUDY_ATTR, confirmed
+from search._format import quoted
+from search._record import STUDY_ATTR, confirmed, made_metric
 from search._summary import count_states
 
 # A best value within this share of its range's end (log-scaled for log ranges) is "at the edge".
@@ -52,8 +53,10 @@ def list_studies(storage: str | None) -> list[dict[str, Any]]:
                 "study": frozen.study_name,
                 "trials": len(trials),
                 **{state.lower(): n for state, n in count_states(trials).items() if state != "WAITING"},
+                "metric": made_metric(frozen.user_attrs.get(STUDY_ATTR) or {}).name,
                 "best_value": best,
-                "confirmed": _leader_mean(frozen.user_attrs),
+                "confirmed": _quoted_mean(frozen.user_attrs),
+                "yardstick": _yardstick_mean(frozen.user_attrs),
                 "dataset": frozen.user_attrs.get(STUDY_ATTR, {}).get("dataset"),
                 "created": min(times).isoformat(timespec="seconds") if times else None,
                 "updated": max(times).isoformat(timespec="seconds") if times else None,
@@ -68,9 +71,15 @@ TABLE_COLUMNS = ("number", "state", "value", "seconds", "epochs_run")
 _WIDE = ("config", "run", "error", "diverged")
 
 
-def _leader_mean(user_attrs: dict[str, Any]) -> float | None:
+def _quoted_mean(user_attrs: dict[str, Any]) -> float | None:
     summary = confirmed(user_attrs)
-    return summary["ranking"][0]["mean"] if summary else None
+    return quoted(summary)["mean"] if summary else None
+
+
+def _yardstick_mean(user_attrs: dict[str, Any]) -> float | None:
+    summary = confirmed(user_attrs)
+    stick = (summary or {}).get("yardstick") or {}
+    return stick.get("mean")
 
 
 def trial_rows(study: optuna.Study) -> tuple[list[dict[str, Any]], list[str], list[str]]:
@@ -132,7 +141,7 @@ def stored_space(study: optuna.Study) -> SearchSpace | None:
     if not made:
         return None
     try:
-        return SearchSpace.from_mapping(made["space"])
+        return SearchSpace.from_mapping(made["space"], model=made.get("model") or MLP, model_keys=None)
     except (SpaceError, KeyError, TypeError) as exc:
         raise SearchError(f"study {study.study_name!r} has a recorded search space this version cannot read: {exc}") from exc
 
@@ -150,7 +159,7 @@ def edge_warnings(trial: FrozenTrial, space: SearchSpace | None) -> list[str]:
         return []
     warnings = []
     for name, value in trial.params.items():
-        param = getattr(space, name, None)
+        param = space.get(name)
         if isinstance(param, (Float, Int)) and param.high > param.low:
             where = _position(value, param)
             if where is not None:
@@ -181,28 +190,32 @@ def _fmt(value: Any) -> str:
 
 
 def best_summary(study: optuna.Study) -> dict[str, Any]:
-    """The configuration to use: the confirmed leader when the study was confirmed, else the best search value.
+    """The configuration to use: confirmation's pick when the study was confirmed, else the best search value.
 
-    Both figures are given (``search_value``; ``confirmed``: mean, sd, n), and ``picked_by``
+    Both figures are given (``search_value``; ``confirmed``: the race's mean, sd and n, and
+    ``quote``: the pick's figure on fresh resamples with its interval), and ``picked_by``
     says which one chose.
     """
     summary = confirmed(study.user_attrs)
     best_by_search = best_trial(study)
+    metric = made_metric(study.user_attrs.get(STUDY_ATTR) or {}).name
     trial, picked_by, facts = best_by_search, "search value", None
     warnings: list[str] = []
     if summary:
         leader = summary["ranking"][0]
         trial = next(t for t in study.get_trials(deepcopy=False) if t.number == leader["trial"])
-        picked_by = "confirmed mean"
-        facts = {k: leader[k] for k in ("mean", "sd", "n")} | {"resamples": summary["resamples"]}
-        if best_by_search.number not in {c["trial"] for c in summary["ranking"]}:
-            warnings.append(f"trial {best_by_search.number} (search value {best_by_search.value:.4f}) finished after the "
+        picked_by = "confirmation"
+        facts = {k: leader[k] for k in ("mean", "sd", "n")} | {"resamples": summary["resamples"], "quote": quoted(summary),
+                                                                "yardstick": summary.get("yardstick")}
+        if best_by_search.number not in {c["trial"] for c in summary["ranking"]} and best_by_search.value != trial.value:
+            warnings.append(f"trial {best_by_search.number} (search value {best_by_search.value:.4g}) finished after the "
                             f"confirmation and is not in it; run `search confirm --study {study.study_name}` again")
     return {
         "study": study.study_name,
         "number": trial.number,
         "value": trial.value,
         "search_value": trial.value,
+        "metric": metric,
         "confirmed": facts,
         "picked_by": picked_by,
         "params": dict(trial.params),

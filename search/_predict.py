@@ -1,4 +1,10 @@
-"""`search predict`: a saved table model applied to new rows, with the preprocessing it was trained with."""
+"""`search predict`: a saved table model applied to new rows, with the preprocessing it was trained with.
+
+The file is read with the model's text columns as text (``10`` stays the category
+``10``, not the number 10.0), gaps in numbers take the training rows' median (as they
+did in training), and each row gets the predicted label and each class's probability,
+or, for regression, the predicted number.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,15 @@ from typing import Any
 from search._errors import SearchError
 
 
-def predict(model_path: str, data_path: str) -> tuple[Any, int, int]:
-    """(a pandas DataFrame: the predicted label and each class's probability per row, unseen categories, filled gaps)."""
+def predict(model_path: str, data_path: str) -> tuple[Any, dict[str, int]]:
+    """(a pandas DataFrame, one row per input row in its order; counts of what the user should know)."""
     import numpy as np
     import pandas as pd
     import torch
 
     from objectives import load_model
     from objectives.data._encoder import MISSING_CATEGORY, TableEncoder
-    from objectives.data._tables import _read_frame
+    from objectives.data._tables import file_hash, read_frame
 
     model, record = load_model(model_path)
     if not record.get("preprocessing"):
@@ -27,31 +33,42 @@ def predict(model_path: str, data_path: str) -> tuple[Any, int, int]:
     suffix = Path(data_path).suffix.lower()
     if not Path(data_path).is_file():
         raise SearchError(f"--data {data_path}: no such file")
+    counts = {"unseen": 0, "filled": 0, "trained_on": int(record.get("sha256") == file_hash(data_path))}
     if suffix == ".npz":
         numeric, text = _npz_features(data_path, encoder)
-        filled = 0
     elif suffix in (".csv", ".parquet", ".pq"):
-        frame = _read_frame(data_path, suffix)
+        frame = read_frame(data_path, tuple(encoder.text_names))
         needed = [*encoder.numeric_names, *encoder.text_names]
-        missing = [c for c in needed if c not in frame.columns.map(str)]
+        missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise SearchError(f"--data {data_path} lacks column {missing[0]!r}, which the model needs "
                               f"(it was trained on: {', '.join(needed[:20])})")
-        frame.columns = frame.columns.map(str)
         numeric = _numbers(frame, encoder.numeric_names, data_path)
-        filled = int(np.isnan(numeric).sum())
-        numeric = np.where(np.isnan(numeric), np.asarray(encoder.means), numeric)  # a gap takes the training mean
-        text = frame[list(encoder.text_names)].astype(object).where(frame[list(encoder.text_names)].notna(), MISSING_CATEGORY)
-        text = text.to_numpy(dtype=object) if encoder.text_names else np.empty((len(frame), 0), dtype=object)
+        counts["filled"] = int(np.isnan(numeric).sum())
+        columns = frame[list(encoder.text_names)].astype(object)
+        text = np.empty((len(frame), 0), dtype=object)
+        if encoder.text_names:
+            text = columns.where(columns.notna(), MISSING_CATEGORY).map(_category).to_numpy(dtype=object)
     else:
         raise SearchError(f"--data {data_path}: unknown kind of file; use .csv, .parquet or .npz")
-    x, unseen = encoder.transform(numeric, text)
+    x, counts["unseen"] = encoder.transform(numeric, text)
+    shape = tuple(record.get("input_shape") or (x.shape[1],))
     with torch.no_grad():
-        probabilities = torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
+        out = model(torch.from_numpy(x).view(-1, *shape))
+    if not encoder.classes:  # regression: the predicted number, in the target's units
+        return pd.DataFrame({"predicted": out.reshape(-1).double().numpy() * encoder.target_std + encoder.target_mean}), counts
+    probabilities = torch.softmax(out, dim=1).numpy()
     classes = list(record.get("classes") or encoder.classes)
-    out = pd.DataFrame(probabilities, columns=[f"p_{c}" for c in classes])
-    out.insert(0, "predicted", [classes[i] for i in probabilities.argmax(axis=1)])
-    return out, unseen, filled
+    result = pd.DataFrame(probabilities, columns=[f"p_{c}" for c in classes])
+    result.insert(0, "predicted", [classes[i] for i in probabilities.argmax(axis=1)])
+    return result, counts
+
+
+def _category(value) -> str:
+    """A text value as training saw it (a float-typed whole number of a Parquet column: ``10``, not ``10.0``)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _numbers(frame, names, path: str):
@@ -63,7 +80,8 @@ def _numbers(frame, names, path: str):
         values = pd.to_numeric(frame[name], errors="coerce")
         bad = int((values.isna() & frame[name].notna()).sum())
         if bad:
-            raise SearchError(f"--data {path}: column {name!r} must hold numbers, but {bad} of its values are not")
+            raise SearchError(f"--data {path}: column {name!r} must hold numbers, as it did in training, but "
+                              f"{_count(bad, 'of its values is', 'of its values are')} not")
         columns.append(values.to_numpy(dtype=np.float64))
     return np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0))
 
@@ -71,19 +89,32 @@ def _numbers(frame, names, path: str):
 def _npz_features(path: str, encoder):
     import numpy as np
 
-    with np.load(path, allow_pickle=False) as archive:
-        if "x" not in archive.files:
-            raise SearchError(f"--data {path} must hold an array x")
-        x = archive["x"]
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive.files:
+                raise SearchError(f"--data {path} must hold an array x")
+            x = archive["x"]
+    except (ValueError, OSError, EOFError) as exc:
+        raise SearchError(f"--data {path} is not an .npz archive of plain arrays ({exc})") from exc
+    if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
+        raise SearchError(f"--data {path}: x must hold numbers, one row per sample (it has shape {x.shape}, {x.dtype})")
     x = x.reshape(x.shape[0], -1).astype(np.float64)
     if x.shape[1] != len(encoder.numeric_names) or encoder.text_names:
         raise SearchError(f"--data {path}: x has {x.shape[1]} features per row, but the model takes {len(encoder.numeric_names)}")
     return x, np.empty((x.shape[0], 0), dtype=object)
 
 
-def warn(unseen: int, filled: int) -> None:
-    if unseen:
-        print(f"warning: {unseen:,} text values were categories the model never saw; each was encoded as none of them",
-              file=sys.stderr)
-    if filled:
-        print(f"warning: {filled:,} missing numbers were filled with the training mean", file=sys.stderr)
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def warn(counts: dict[str, int], data_path: str) -> None:
+    if counts.get("trained_on"):
+        print(f"warning: {data_path} is the file the model was trained on; predictions on its training rows "
+              "say nothing about new data", file=sys.stderr)
+    if counts.get("unseen"):
+        print(f"warning: {_count(counts['unseen'], 'text value was a category', 'text values were categories')} the model "
+              "never saw; each was encoded as none of them", file=sys.stderr)
+    if counts.get("filled"):
+        print(f"warning: {_count(counts['filled'], 'missing number was', 'missing numbers were')} filled with the training "
+              "rows' median, as in training", file=sys.stderr)

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
-from objectives import SearchSpace
+from objectives import SearchSpace, SpaceError
 
 from search._errors import SearchError
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # The study user attribute that records how a study was made; a run that continues the
 # study must match it, or its trials would not be comparable.
 STUDY_ATTR = "search"
-# The objective's name, stored with the study (optuna-dashboard shows it).
+# The objective's name of studies made before metrics could be chosen (optuna-dashboard shows the name).
 METRIC = "validation accuracy"
 # The trial user attribute naming the run that made a trial (id, sampler, pruner, host).
 RUN_ATTR = "run"
@@ -44,7 +44,7 @@ def confirmed(study_user_attrs: dict[str, Any]) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) and summary.get("ranking") else None
 
 
-def study_metadata(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
+def study_metadata(config: RunConfig, space: SearchSpace, rows: int | None = None) -> dict[str, Any]:
     """How a study is made: what must stay the same for its trials to be comparable."""
     return {
         "dataset": config.data.dataset,
@@ -53,8 +53,20 @@ def study_metadata(config: RunConfig, space: SearchSpace) -> dict[str, Any]:
         "limit_train": config.data.limit_train,
         "stratified": config.data.stratify,
         "space": space.to_dict(),
+        "model": config.model,
+        "task": config.data.task_name,
+        "metric": config.metric_spec.name,
+        "heartbeat": bool(config.heartbeat),  # whether its workers beat: a study's workers all do, or none
+        **({"rows": rows} if rows is not None else {}),
         **({"table": table_record(config.data)} if config.data.dataset == "table" else {}),
     }
+
+
+def made_metric(made: dict[str, Any]):
+    """The metric a study was made with (`objectives.Metric`); studies of earlier versions: accuracy."""
+    from objectives import metric_named
+
+    return metric_named(made.get("metric") or "accuracy", made.get("task") or "classification")
 
 
 def table_record(data) -> dict[str, Any]:
@@ -72,17 +84,50 @@ def table_record(data) -> dict[str, Any]:
             "drop": list(data.drop), "fill_missing": data.fill_missing}
 
 
-def load_space(config: RunConfig, stored: dict[str, Any] | None = None) -> SearchSpace:
-    """The space the run asks for; a continued study's own when the run names none."""
+def load_space(config: RunConfig, stored: dict[str, Any] | None = None, rows: int | None = None) -> SearchSpace:
+    """The space the run asks for; a continued study's own when the run names none.
+
+    Keys not given take the defaults of the study's data (images or a table of ``rows``
+    rows), model function and task; a model function's own keys are checked against its
+    signature (`model_keys`).
+    """
+    from objectives._space import defaults
+
+    data = "table" if config.data.dataset == "table" else "images"
+    options = {"model": config.model, "model_keys": model_keys(config.model),
+               "base": defaults(data, config.model, config.data.task_name, rows)}
     if stored is not None and not ({"space", "max_epochs"} & config.given):
-        return SearchSpace.from_mapping(stored)
-    if config.space is None:
-        return SearchSpace.from_mapping({}, max_epochs=config.max_epochs)
-    return SearchSpace.from_file(config.space, max_epochs=config.max_epochs)
+        return SearchSpace.from_mapping(stored, **options)
+    try:
+        if config.space is None:
+            return SearchSpace.from_mapping({}, max_epochs=config.max_epochs, **options)
+        return SearchSpace.from_file(config.space, max_epochs=config.max_epochs, **options)
+    except SpaceError as exc:
+        raise SpaceError(f"{exc}{_model_hint(config.model, str(exc))}") from None
+
+
+def model_keys(ref: str) -> frozenset[str] | None:
+    """The keyword parameters the model function takes (None: any, it takes **kwargs)."""
+    from objectives.models import MLP, parameters_of, resolve
+
+    if ref == MLP:
+        return None  # the MLP's keys are known to the space
+    named, anything, _ = parameters_of(resolve(ref))
+    return None if anything else frozenset(named)
+
+
+def _model_hint(ref: str, message: str) -> str:
+    if "unknown parameter" not in message:
+        return ""
+    from objectives.models import MLP
+
+    return "" if ref == MLP else f" (model keys are the keyword parameters of {ref})"
 
 
 # The flag that sets each recorded key, for messages.
 _FLAGS = {"dataset": "--dataset", "validation_fraction": "--validation-fraction", "seed": "--seed", "limit_train": "--limit-train"}
+# Recorded since models, tasks and metrics came: a study made before has these values.
+_SINCE = {"model": ("--model", "objectives.models:mlp"), "task": ("--task", "classification"), "metric": ("--metric", "accuracy")}
 
 
 def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunConfig:
@@ -106,7 +151,31 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
     # A study made before stratified splits keeps its plain random split.
     stratify = bool(made.get("stratified", False))
     data.update(_continue_table(config, name, made.get("table")))
-    return dataclasses.replace(config, seed=seed, data=dataclasses.replace(config.data, seed=seed, stratify=stratify, **data))
+    asked = {"model": config.model, "task": config.data.task_name, "metric": config.metric_spec.name}
+    kept = {}
+    for key, (flag, before) in _SINCE.items():
+        value = made.get(key, before)
+        if key in config.given and asked[key] != value:
+            raise SearchError(f"study {name!r} was made with {flag} {value}, but this run asks for {flag} {asked[key]}; "
+                              f"leave {flag} out to continue it, or choose another --study name")
+        kept[key] = value
+    heartbeat = _heartbeat(config, name, made)
+    task = kept["task"] if data["dataset"] == "table" else config.data.task  # image sets: always classification
+    return dataclasses.replace(config, seed=seed, model=kept["model"], metric=kept["metric"], heartbeat=heartbeat,
+                               data=dataclasses.replace(config.data, seed=seed, stratify=stratify, task=task, **data))
+
+
+def _heartbeat(config: RunConfig, name: str, made: dict[str, Any]) -> int | None:
+    """The heartbeat of a run joining a study: its workers all beat, or none does (a worker that
+    never beats would look dead to the others). Not given: as the study's workers do."""
+    if "heartbeat" not in made or bool(config.heartbeat) == made["heartbeat"]:
+        return config.heartbeat
+    if "heartbeat" not in config.given:
+        return type(config).heartbeat if made["heartbeat"] else 0  # the class's default: beating
+    if made["heartbeat"]:
+        raise SearchError(f"study {name!r} is run by workers that beat (--heartbeat N); --heartbeat 0 here would make "
+                          "this worker's trials look dead to them; leave --heartbeat out or give it seconds")
+    raise SearchError(f"study {name!r} is run by workers that never beat (--heartbeat 0); give --heartbeat 0 here too")
 
 
 _TABLE_FLAGS = {"target": "--target", "test_fraction": "--test-fraction", "test_file": "--test-data",
@@ -194,16 +263,15 @@ def wait_for_record(storage, sid: int) -> dict[str, Any] | None:
 
 
 def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -> None:
-    """Refuse to join a study made with another data set, split or space (a worker that lost a race)."""
+    """Refuse to join a study made with another data set, split, space, model or metric (a worker that lost a race)."""
     stored = study.user_attrs.get(STUDY_ATTR)
-    import optuna
-
-    if not is_record(stored) or study.direction != optuna.study.StudyDirection.MAXIMIZE:
+    if not is_record(stored) or study.direction.name.lower() != made_metric(stored).direction:
         raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
-    for key, flag in _FLAGS.items():
-        if stored.get(key) != metadata[key]:
+    for key, flag in {**_FLAGS, **{k: f for k, (f, _) in _SINCE.items()}}.items():
+        before = _SINCE[key][1] if key in _SINCE else None
+        if stored.get(key, before) != metadata[key]:
             raise SearchError(
-                f"study {name!r} was made with {flag} {_show(stored.get(key))}, but this run asks for "
+                f"study {name!r} was made with {flag} {_show(stored.get(key, before))}, but this run asks for "
                 f"{flag} {_show(metadata[key])}; choose another --study name"
             )
     if stored.get("table") != metadata.get("table"):

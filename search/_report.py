@@ -17,16 +17,17 @@ from optuna.trial import TrialState
 from search._errors import SearchError
 from search._files import write_text
 from search._inspect import best_summary, trial_rows
-from search._progress import format_confirmed, format_params, rounded
-from search._record import METRIC, RUN_ATTR, STUDY_ATTR, confirmed
+from search._format import best_trial_line
+from search._format import format_confirmation, format_params, label, rounded
+from search._record import RUN_ATTR, STUDY_ATTR, confirmed, made_metric
 
 _PLOTS = (
-    ("Optimization history", "plot_optimization_history", "Each trial's validation accuracy, and the best so far."),
+    ("Optimization history", "plot_optimization_history", "Each trial's validation figure, and the best so far."),
     ("Parameter importances", "plot_param_importances", "How much each parameter explains the variation in accuracy (fANOVA)."),
     ("Parallel coordinates", "plot_parallel_coordinate", "Each completed trial as a line across its parameters."),
     ("Slices", "plot_slice", "Accuracy against each parameter."),
 )
-_CURVES = ("Learning curves", "Validation accuracy after every epoch. Complete trials are solid; pruned ones, "
+_CURVES = ("Learning curves", "The validation figure after every epoch. Complete trials are solid; pruned ones, "
            "which the pruner stopped early, are dashed and grey.")
 # What a plot says when a study cannot feed it yet (Optuna's own words for these cases).
 _TOO_FEW = ("must contain at least", "Cannot evaluate parameter importances", "need at least", "no complete")
@@ -114,7 +115,7 @@ def _learning_curves(study: optuna.Study):
         shown.add(state)
     if not figure.data:
         return "No trial has reported an epoch yet."
-    figure.update_layout(xaxis=dict(title="epoch", tick0=1, dtick=1 if len(figure.data) and max(max(t.x) for t in figure.data) <= 20 else None), yaxis_title=METRIC, legend_title_text="trial state",
+    figure.update_layout(xaxis=dict(title="epoch", tick0=1, dtick=1 if len(figure.data) and max(max(t.x) for t in figure.data) <= 20 else None), yaxis_title=label(made_metric(study.user_attrs.get(STUDY_ATTR) or {}).name), legend_title_text="trial state",
                          template="plotly_white", height=450)
     return figure
 
@@ -135,30 +136,31 @@ def _provenance(study: optuna.Study, trials, storage: str) -> str:
         ("first trial started", min(starts).isoformat(sep=" ", timespec="seconds") if starts else None),
         ("last trial ended", max(ends).isoformat(sep=" ", timespec="seconds") if ends else None),
         ("storage", storage),
-        ("objective", f"{METRIC}, maximised"),
+        ("objective", f"{label(made_metric(made).name)}, {'maximised' if made_metric(made).maximize else 'minimised'}"),
+        ("model", made.get("model") or "objectives.models:mlp"),
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
     return f"<table class=provenance>{rows}</table>"
 
 
 def _picked(best: dict[str, Any]) -> str:
-    if best["confirmed"]:
-        c = best["confirmed"]
-        return (f"Picked: trial {best['number']}, by its confirmed mean {METRIC} {html.escape(format_confirmed(c))} over "
-                f"{c['n']} fresh resamples (search value {best['search_value']:.4f})")
-    return (f"Picked: trial {best['number']}, by its search value, {METRIC} {best['value']:.4f} "
-            "(optimistic: the study was not confirmed on fresh resamples)")
+    line = best_trial_line(best, best["study"])
+    return html.escape(line.split(": ", 1)[1][0].upper() + line.split(": ", 1)[1][1:])
 
 
 def _confirmation(study: optuna.Study) -> str:
     summary = confirmed(study.user_attrs)
     if not summary:
         return ""
-    rows = [{"trial": c["trial"], "confirmed mean": c["mean"], "sd": c["sd"], "n": c["n"], "search value": c["search_value"],
-             "dropped": "yes" if c["dropped"] else "", "params": format_params(c["params"])} for c in summary["ranking"]]
-    return (f"<section><h2>Confirmation</h2><p>The {summary['candidates']} best configurations, each retrained on up to "
-            f"{summary['resamples']} fresh resamples (another validation split and seed each), ranked by the mean; "
-            f"candidates clearly behind were dropped early.</p>{_html_table(rows, list(rows[0]))}</section>")
+    metric = summary.get("metric", "accuracy")
+    rows = [{"trial": c["trial"], "race mean": c["mean"], "sd": c["sd"], "n": c["n"], "search value": c["search_value"],
+             "baseline": "yes" if c.get("baseline") else "", "dropped after": c.get("dropped_after") or ("yes" if c["dropped"] else ""),
+             "params": format_params(c["params"])} for c in summary["ranking"]]
+    lines = "".join(f"<li>{html.escape(line.strip())}</li>" for line in format_confirmation(summary)
+                    if line.strip().startswith(("the pick", "quote", "yardstick", "(")))
+    return (f"<section><h2>Confirmation</h2><p>The leaders of the search and its baseline, raced on resamples the search never "
+            f"validated on ({html.escape(label(metric))}); then the pick alone on fresh resamples: the figure to quote.</p>"
+            f"{_html_table(rows, list(rows[0]))}<ul>{lines}</ul></section>")
 
 
 def _html_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -19,14 +19,15 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from objectives import EpochResult, Objective, SearchSpace, Splits
+from objectives import EpochResult, Objective, SearchSpace, Splits, load_splits
+from objectives.models import ModelSpec, check_model
 
 from search._config import RunConfig
 from search._errors import SearchError, is_storage_error
 from search._optuna import study_id, study_storage, trial_id
 from search._pruners import make_pruner
 from search._reconnect import fail_own_trial, wait_for_storage
-from search._record import (BASELINE_ATTR, METRIC, STUDY_ATTR, check_compatible, continue_config, load_space, recorded,
+from search._record import (BASELINE_ATTR, STUDY_ATTR, check_compatible, continue_config, load_space, recorded,
                             space_differences, study_metadata, wait_for_record)
 from search._samplers import make_sampler
 from search._signals import INTERRUPTS
@@ -48,7 +49,8 @@ class Prepared:
     storage: Any = None  # the storage opened (under Optuna's cache, for RDB storages)
 
 
-def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_attrs: dict | None = None) -> Prepared:
+def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_attrs: dict | None = None,
+            on_note: Callable[[str], None] | None = None) -> Prepared:
     """Everything a run needs, checked before the first write, so a refused run changes nothing."""
     url = resolve_storage_url(config.storage)
     if config.jobs > 1 and storage_kind(url) == "sqlite":
@@ -62,15 +64,21 @@ def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_
     made = recorded(storage, config.study) if storage is not None else None
     if made is not None:
         config = continue_config(config, config.study, made)
-    space = load_space(config, made.get("space") if made else None)
-    metadata = study_metadata(config, space)
-    if made is not None and made.get("space") != metadata["space"]:
+    config.data.check_applies(config.given)
+    splits = splits if splits is not None else load_splits(config.data)
+    for note in splits.notes if on_note is not None else ():
+        on_note(note)
+    space = load_space(config, made.get("space") if made else None, splits.pool_rows)
+    metadata = study_metadata(config, space, splits.pool_rows)
+    if made is not None and load_space(config, made["space"], splits.pool_rows).to_dict() != metadata["space"]:
         raise SearchError(
             f"study {config.study!r} was made with another search space ({space_differences(made['space'], metadata['space'])}); "
             "leave --space and --max-epochs out to continue it, or choose another --study name"
         )
+    # The model function is imported, called and run on two rows now: a bad one stores nothing.
+    check_model(ModelSpec(config.model, space.model_values(model_defaults(config.model))), splits.input_shape, splits.num_outputs)
     objective = Objective(space, config.data, config.device, config.seed, on_epoch=on_epoch, splits=splits,
-                          stop=INTERRUPTS.stop_requested, run_attrs=run_attrs)
+                          stop=INTERRUPTS.stop_requested, run_attrs=run_attrs, metric=config.metric_spec.name)
     encoder = objective.splits.encoder
     if "table" in metadata and encoder is not None:  # export and the report name them
         metadata["table"]["columns"] = {"numeric": encoder["numeric"], "text": encoder["text"]}
@@ -78,6 +86,13 @@ def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_
         storage = open_storage(url, heartbeat=config.heartbeat or None)
     study, created = _open_study(storage, config, metadata)
     return Prepared(config, space, objective, url, study, created, storage)
+
+
+def model_defaults(ref: str) -> dict[str, Any]:
+    """The default values a model function gives its own parameters (the MLP's are the seed's)."""
+    from objectives.models import MLP, parameters_of, resolve
+
+    return {} if ref == MLP else parameters_of(resolve(ref))[2]
 
 
 def new_run_attrs(config: RunConfig) -> dict[str, Any]:
@@ -92,9 +107,13 @@ def run_study(
     worker: int = 0,
     splits: Splits | None = None,
     run_attrs: dict[str, Any] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> RunSummary:
-    """Run ``config.n_trials`` more trials of ``config.study`` in this process, creating it if new."""
-    run = prepare(config, on_epoch, splits, run_attrs or new_run_attrs(config))
+    """Run ``config.n_trials`` more trials of ``config.study`` in this process, creating it if new.
+
+    ``on_note`` hears what the user should know about the data (a constant column left out, say).
+    """
+    run = prepare(config, on_epoch, splits, run_attrs or new_run_attrs(config), on_note)
     config, study, url, objective = run.config, run.study, run.url, run.objective
 
     study.sampler = make_sampler(config.sampler, sampler_seed(config.seed, len(study.get_trials(deepcopy=False)),
@@ -175,8 +194,9 @@ def optimize(study, objective, n_trials, timeout, callback) -> None:
 
 def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[optuna.Study, bool]:
     """Load the study, or create it (then True); of many workers starting at once, exactly one creates it."""
+    metric = config.metric_spec
     try:
-        study = optuna.create_study(study_name=config.study, storage=storage, direction="maximize")
+        study = optuna.create_study(study_name=config.study, storage=storage, direction=metric.direction)
     except optuna.exceptions.DuplicatedStudyError:  # it exists, or another worker made it a moment ago
         study = optuna.load_study(study_name=config.study, storage=storage)
         wait_for_record(storage, study_id(study))  # a study without one is refused just below
@@ -184,12 +204,11 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[o
         return study, False
     # The storage let this process alone create it: only it writes the record and the baseline.
     study.set_user_attr(STUDY_ATTR, metadata)
-    baseline = SearchSpace.from_mapping(metadata["space"]).baseline()
+    space = SearchSpace.from_mapping(metadata["space"], model=config.model, model_keys=None)
+    baseline = space.baseline(model_defaults(config.model))
     if baseline is not None:  # the first trial: a known-good default the confirmation compares against
         study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
     with warnings.catch_warnings():  # "experimental" since Optuna 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([METRIC])  # optuna-dashboard shows this instead of "Objective 0"
+        study.set_metric_names([metric.label])  # optuna-dashboard shows this instead of "Objective 0"
     return study, True
-
-

@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import is_storage_error
 from search._reconnect import wait_for_storage
+from search._record import STUDY_ATTR, made_metric
 from search.storages import redact
 from search.storages._clock import StorageTime
 
@@ -30,6 +31,9 @@ class RunSummary:
     train_samples: int | None = None  # the training split's size (small data makes the search value optimistic)
     confirmation: dict[str, Any] | None = None  # the stored confirmation summary, when the run confirmed
     storage_time: StorageTime | None = None  # what this run's workers waited on the storage
+    metric: str = "accuracy"  # what the values are (objectives.METRICS)
+    search_seconds: float | None = None  # the search's part of wall_seconds (the rest: confirmation)
+    diverged: int = 0  # completed trials whose training diverged (not candidates for confirmation)
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
@@ -37,10 +41,18 @@ def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
     return {state.name: counts.get(state.name, 0) for state in TrialState}
 
 
+def best_of(trials: list[FrozenTrial], maximize: bool = True) -> FrozenTrial | None:
+    """The complete trial with the best value (the first of equals), diverged ones included."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+    return (max if maximize else min)(complete, key=lambda t: (t.value, -t.number) if maximize else (t.value, t.number))
+
+
 def summarize(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None) -> RunSummary:
     trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = max(complete, key=lambda t: t.value) if complete else None
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    best = best_of(trials, maximize)
     return RunSummary(
         study=study.study_name,
         storage=redact(url),
@@ -51,6 +63,9 @@ def summarize(study: optuna.Study, url: str, wall_seconds: float, finished: list
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else {},
         train_samples=train_samples,
+        metric=made_metric(study.user_attrs.get(STUDY_ATTR) or {}).name,
+        search_seconds=wall_seconds,
+        diverged=sum(1 for t in trials if t.state == TrialState.COMPLETE and "diverged" in t.user_attrs),
     )
 
 

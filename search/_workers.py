@@ -25,7 +25,7 @@ def worker_main(config: RunConfig, index: int, splits, run_attrs: dict, times, t
     worker_setup(index, threads, gpu)
     from search._progress import Progress
 
-    progress = Progress(config.n_trials, label=f"w{index}")
+    progress = Progress(config.n_trials, label=f"w{index}", metric=config.metric_spec.name)
     try:
         summary = run_study(config, on_trial=progress.trial, worker=index, splits=splits, run_attrs=run_attrs)
         times.put(summary.storage_time)
@@ -36,7 +36,7 @@ def worker_main(config: RunConfig, index: int, splits, run_attrs: dict, times, t
         sys.exit(1)
 
 
-def run_workers(config: RunConfig) -> RunSummary:
+def run_workers(config: RunConfig, on_note=None) -> RunSummary:
     """Start ``config.jobs`` worker processes on the study and wait for them."""
     # Every check, the study's creation and the data loading happen once, here. The
     # workers get the data set through shared memory: one copy on the machine, and no
@@ -45,7 +45,7 @@ def run_workers(config: RunConfig) -> RunSummary:
     # asked-for device this machine lacks is refused here, once.
     resolve_device(config.device)
     run_attrs = new_run_attrs(config)
-    prepared = prepare(dataclasses.replace(config, device="cpu"))
+    prepared = prepare(dataclasses.replace(config, device="cpu"), on_note=on_note)
     objective, url, study = prepared.objective, prepared.url, prepared.study
     # The study exists now, with its record: the workers take everything from it.
     config = dataclasses.replace(prepared.config, device=config.device, explicit=frozenset())

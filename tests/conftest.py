@@ -89,3 +89,20 @@ def sample_dir() -> Path:
 def pytest_configure(config):
     # Two cores: one intra-op thread per test process keeps timings steady.
     torch.set_num_threads(int(os.environ.get("SEARCH_TEST_THREADS", "1")))
+
+
+@pytest.fixture
+def own_storage(tmp_path):
+    """``own_storage(kind)``: the URL of a storage of this test's own (a database, a Redis prefix, a file), removed after."""
+    from _procs import new_database
+
+    made = []
+
+    def make(kind: str) -> str:
+        url, drop = new_database(kind, tmp_path)
+        made.append(drop)
+        return url
+
+    yield make
+    for drop in made:
+        drop()

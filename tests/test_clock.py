@@ -10,7 +10,7 @@ import pytest
 
 from conftest import storage_line
 from search.storages._clock import attach
-from search._progress import format_storage_time
+from search._format import format_storage_time
 from search.storages._clock import StorageTime
 
 

@@ -136,9 +136,9 @@ def test_an_unreadable_stored_space_is_said(cli, workdir, fashion_root):
     assert cli("run", "--study", "odd", "--data-dir", fashion_root, "--n-trials", "1", "--max-epochs", "1", "--limit-train", "200")[0] == 0
     study = optuna.load_study(study_name="odd", storage=f"sqlite:///{DB}")
     made = study.user_attrs["search"]
-    study.set_user_attr("search", {**made, "space": {**made["space"], "dropout": 0.5}})
+    study.set_user_attr("search", {**made, "space": {**made["space"], "warmup": 0.5}})
     code, _, err = cli("best", "--study", "odd")
-    assert code == 1 and "recorded search space this version cannot read: unknown parameter 'dropout'" in err
+    assert code == 1 and "recorded search space this version cannot read: unknown parameter 'warmup'" in err
 
 
 def test_edge_rules():
@@ -163,10 +163,11 @@ def test_export_then_train_round_trips(cli, study_db, workdir, fashion_root):
 
     exported = yaml.safe_load((workdir / "best.yaml").read_text())
     best = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}").best_trial
-    assert exported["source"] == {"study": "s", "trial": best.number, "validation_accuracy": best.value,
+    assert exported["source"] == {"study": "s", "trial": best.number, "value": best.value, "metric": "accuracy",
                                   "picked_by": "search value", "storage": f"sqlite:///{DB}"}
     assert {k: exported["params"][k] for k in best.params} == best.params
-    assert exported["data"] == {"dataset": "fashion-mnist", "validation_fraction": 0.1, "seed": 2}
+    assert exported["data"] == {"dataset": "fashion-mnist", "validation_fraction": 0.1, "seed": 2, "task": "classification",
+                                "metric": "accuracy"}
 
     code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m/best.pt", "--json")
     assert code == 0, err

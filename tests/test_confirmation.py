@@ -1,51 +1,40 @@
-"""Confirmation: ranking, racing, resumption after a kill, --jobs, and a sampler that never sees it."""
+"""Confirmation through the CLI: resamples apart from the search's split, the baseline, the figures every view shows,
+and many processes reaching one answer."""
 
 from __future__ import annotations
 
 import json
+import signal
+import uuid
 
+import numpy as np
 import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
 
+from _procs import open_study, read_until, search, trials_in, wait_for
+from objectives.data import Resample, pool_indices
 from search.confirmation import ConfirmConfig
-from search.confirmation._rules import Candidate, race, ranked, replay
+from search.confirmation._plan import FOLDS, derived_seed, leaders, resample_keys, trim_to_budget
 from search._errors import SearchError
 
 FAST = ["--limit-train", "300", "--max-epochs", "3", "--seed", "1"]
+DB = "sqlite:///studies/studies.db"
 
 
-def candidate(trial, *values):
-    return Candidate(trial, {"lr": trial}, 0.9, dict(enumerate(values)))
+def load(name="s"):
+    return optuna.load_study(study_name=name, storage=DB)
 
 
-def test_racing_drops_only_the_clearly_behind():
-    a, b, c = candidate(0, 0.85, 0.86, 0.84), candidate(1, 0.80, 0.79, 0.81), candidate(2, 0.845, 0.855, 0.845)
-    replay([a, b, c], 1)
-    assert b.dropped and not a.dropped and not c.dropped  # 5 points behind after one round; 0.5 points is noise
-    d, e = candidate(3, 0.85, 0.86, 0.85), candidate(4, 0.84, 0.85, 0.84)
-    race([d, e], 2)
-    assert e.dropped  # one point behind on both resamples: the paired difference has no spread
-    f, g = candidate(5, 0.85, 0.83), candidate(6, 0.84, 0.86)
-    race([f, g], 2)
-    assert not f.dropped and not g.dropped  # they swap places: no verdict
-
-
-def test_ranking_puts_the_fully_confirmed_first_by_mean():
-    full_low, full_high, dropped = candidate(0, 0.80, 0.82), candidate(1, 0.84, 0.83), candidate(2, 0.95)
-    order = ranked([full_low, dropped, full_high], resamples=2)
-    assert [c.trial for c in order] == [1, 0, 2] and order[2].dropped
-    assert order[0].mean == pytest.approx(0.835) and order[0].sd == pytest.approx(0.00707, abs=1e-4)
-
-
-@pytest.mark.parametrize("text, parsed", [("5,3", (5, 3)), ("0", (0, 0)), ("4", (4, 3)), (" 2 , 1 ", (2, 1))])
+@pytest.mark.parametrize("text, parsed", [("5,3", (5, 3, True)), ("0", (0, None, True)), ("4", (4, None, True)),
+                                          (" 2 , 4 ", (2, 4, True))])
 def test_confirm_spec(text, parsed):
     spec = ConfirmConfig.parse(text)
-    assert (spec.candidates, spec.resamples) == parsed
+    assert (spec.candidates, spec.resamples, spec.given) == parsed
 
 
-@pytest.mark.parametrize("text", ["a,b", "5,0", "-1,3", "1,2,3"])
+@pytest.mark.parametrize("text", ["a,b", "5,1", "-1,3", "1,2,3"])
 def test_bad_confirm_spec(text, cli):
     with pytest.raises(SearchError):
         ConfirmConfig.parse(text)
@@ -53,34 +42,83 @@ def test_bad_confirm_spec(text, cli):
     assert code == 2 and "argument --confirm" in err and len(err.strip().splitlines()) == 1
 
 
-def load(name="s"):
-    return optuna.load_study(study_name=name, storage="sqlite:///studies/studies.db")
+# --- the resamples -------------------------------------------------------------------------------------------
+
+def test_a_holdout_never_validates_on_the_search_s_validation_rows():
+    labels = np.repeat(np.arange(4), 250)
+    search_train, search_val = pool_indices(labels, 0.1, 7, True, Resample())
+    for key in resample_keys(7, "holdout", "race", 3) + resample_keys(7, "holdout", "estimate", 3):
+        train, val = pool_indices(labels, 0.1, 7, True, Resample.from_key(key))
+        assert not set(val) & set(search_val)  # validated only on rows the search trained on
+        assert len(val) == len(search_val) and set(train) | set(val) == set(range(1000)) and not set(train) & set(val)
+        assert np.bincount(labels[val]).tolist() == np.bincount(labels[search_val]).tolist()  # stratified
 
 
-def test_run_confirms_and_every_view_shows_both_figures(cli, fashion_root, workdir):
-    code, out, err = cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 6, *FAST, "--confirm", "3,2")
+def test_k_fold_validates_every_row_once_and_the_estimate_has_its_own_partition():
+    labels = np.repeat(np.arange(3), [50, 30, 40])
+    race_keys, fresh_keys = resample_keys(7, "kfold", "race", FOLDS), resample_keys(7, "kfold", "estimate", FOLDS)
+    for keys in (race_keys, fresh_keys):
+        vals = [pool_indices(labels, 0.1, 7, True, Resample.from_key(k))[1] for k in keys]
+        assert sorted(np.concatenate(vals).tolist()) == list(range(120))  # a partition: every row validates once
+        assert max(map(len, vals)) - min(map(len, vals)) <= 1
+    race_folds = {frozenset(pool_indices(labels, 0.1, 7, True, Resample.from_key(k))[1]) for k in race_keys}
+    fresh_folds = {frozenset(pool_indices(labels, 0.1, 7, True, Resample.from_key(k))[1]) for k in fresh_keys}
+    assert not race_folds & fresh_folds  # the estimate's folds are not the race's
+    search_val = frozenset(pool_indices(labels, 0.1, 7, True, Resample())[1])
+    assert search_val not in race_folds | fresh_folds
+
+
+def test_resample_seeds_are_never_the_study_s_own():
+    for seed in range(200):
+        assert all(derived_seed(seed, role, i) != seed for role in ("race", "estimate") for i in range(10))
+    assert resample_keys(0, "holdout", "race", 3) != resample_keys(0, "holdout", "estimate", 3)
+
+
+def test_the_leaders_cut_to_the_search_s_time_keep_the_best_and_the_baseline():
+    def trial(name, seconds=1.0):
+        return optuna.trial.create_trial(value=0.5, params={}, distributions={}, user_attrs={"seconds": seconds, "name": name})
+
+    def names(trials):
+        return [t.user_attrs["name"] for t in trials]
+
+    ranked = [trial("best"), trial("second"), trial("third"), trial("baseline")]
+    baseline = ranked[-1]
+    for budget, kept in ((100.0, ["best", "second", "third", "baseline"]), (21.0, ["best", "second", "baseline"]),
+                         (16.0, ["best", "baseline"]), (1.0, ["best", "baseline"])):
+        chosen, cut = trim_to_budget(ranked, baseline, budget=budget, rounds=5, estimate=5)
+        assert names(chosen) == kept and cut == 4 - len(kept), budget  # 5 rounds of each, then 5 of the pick, per second
+
+
+# --- through the CLI -----------------------------------------------------------------------------------------
+
+def test_run_confirms_and_every_view_shows_the_figure_to_quote(cli, fashion_root, workdir):
+    code, out, err = cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 6, *FAST, "--confirm", "3,3")
     assert code == 0, err
-    assert "confirmed on 2 fresh resamples" in out and "note: with 300 training samples" in out
+    assert "confirmed on 3 folds (every row validates once" in out and "note: with 300 training samples" in out
+    assert "quote: validation accuracy" in out and "(search " in out and ", confirmation " in out  # the wall time's split
     study, confirm = load(), load("s:confirm")
     assert len(study.trials) == 6  # the retrains are not trials of the searched study
-    pairs = [(t.user_attrs["source_trial"], t.user_attrs["resample"]) for t in confirm.trials if t.state == TrialState.COMPLETE]
-    assert len(pairs) == len(set(pairs)) >= 3
     summary = study.user_attrs["search:confirmation"]
-    leader = summary["ranking"][0]
-    assert leader["n"] == 2 and leader["mean"] == pytest.approx(sum(leader["values"].values()) / 2)
+    assert summary["scheme"] == "kfold" and summary["resamples"] == 3 and summary["estimate_resamples"] == 3
+    leader, figure = summary["ranking"][0], summary["estimate"]
+    assert figure["trial"] == leader["trial"] == summary["leader"] and figure["n"] == 3
+    assert figure["low"] <= figure["mean"] <= figure["high"]
+    assert set(figure["values"]).isdisjoint(leader["values"])  # the quoted figure comes from resamples the race never used
+    baseline = next(t.number for t in study.trials if t.user_attrs.get("baseline"))
+    assert baseline in {c["trial"] for c in summary["ranking"]}  # the textbook default always races
 
     code, out, _ = cli("best", "--study", "s", "--json")
     best = json.loads(out)
-    assert best["picked_by"] == "confirmed mean" and best["number"] == leader["trial"]
-    assert best["confirmed"]["mean"] == leader["mean"] and best["search_value"] == study.trials[leader["trial"]].value
+    assert best["picked_by"] == "confirmation" and best["number"] == leader["trial"]
+    assert best["confirmed"]["quote"]["mean"] == figure["mean"] and best["search_value"] == study.trials[leader["trial"]].value
     code, out, _ = cli("best", "--study", "s")
-    assert "picked by its confirmed mean validation accuracy" in out and "search value" in out
+    assert "picked by confirmation; quote validation accuracy" in out and "95% interval" in out
     assert cli("export", "--study", "s", "--output", "b.yaml")[0] == 0
     source = yaml.safe_load((workdir / "b.yaml").read_text())["source"]
-    assert source["picked_by"] == "confirmed mean" and source["confirmed"]["n"] == 2 and source["trial"] == leader["trial"]
+    assert source["picked_by"] == "confirmation" and source["confirmed"]["quote"]["n"] == 3 and source["trial"] == leader["trial"]
     code, out, _ = cli("studies", "--json")
     (row,) = json.loads(out)["studies"]
-    assert row["confirmed"] == leader["mean"] and row["best_value"] == max(t.value for t in study.trials if t.value is not None)
+    assert row["confirmed"] == figure["mean"] and row["best_value"] == max(t.value for t in study.trials if t.value is not None)
 
 
 def test_an_unconfirmed_best_says_its_figure_is_optimistic(cli, fashion_root):
@@ -91,15 +129,32 @@ def test_an_unconfirmed_best_says_its_figure_is_optimistic(cli, fashion_root):
     assert json.loads(out)["picked_by"] == "search value" and json.loads(out)["confirmed"] is None
 
 
+def test_the_baseline_is_a_candidate_even_when_far_behind():
+    study = optuna.create_study(direction="maximize")
+    dist = {"lr": optuna.distributions.FloatDistribution(1e-5, 1.0, log=True)}
+
+    def add(value, lr, **attrs):
+        study.add_trial(optuna.trial.create_trial(value=value, params={"lr": lr}, distributions=dist, user_attrs=attrs))
+
+    add(0.30, 1e-3, baseline=True)  # the textbook default, far behind
+    add(0.91, 0.1), add(0.90, 0.05), add(0.90, 0.1), add(0.50, 0.01, diverged="loss became nan")
+    chosen, baseline = leaders(study, 2, True)
+    assert [t.number for t in chosen] == [1, 2, 0] and baseline.number == 0  # distinct configurations; the baseline joins
+    chosen, _ = leaders(study, 5, True)
+    assert [t.number for t in chosen] == [1, 2, 0]  # a repeated configuration once, a diverged trial never
+    low = optuna.create_study(direction="minimize")
+    low.add_trial(optuna.trial.create_trial(value=5.0, params={"lr": 0.1}, distributions=dist))
+    low.add_trial(optuna.trial.create_trial(value=1.0, params={"lr": 0.2}, distributions=dist))
+    assert [t.number for t in leaders(low, 1, False)[0]] == [1]  # lower is better for a minimised metric
+
+
 def test_confirmation_never_changes_what_the_sampler_sees(cli, fashion_root, monkeypatch):
     """Twin studies, one confirmed: their next trials sample the same points."""
-    import uuid
-
     import search._run
 
     # A continuing run mixes its run id into the sampler's seed; the twins' continuations share one.
     monkeypatch.setattr(search._run.uuid, "uuid4", lambda: uuid.UUID(int=7))
-    for name, confirm in (("a", "3,2"), ("b", "0")):
+    for name, confirm in (("a", "3,3"), ("b", "0")):
         assert cli("run", "--study", name, "--data-dir", fashion_root, "--n-trials", 4, *FAST, "--confirm", confirm)[0] == 0
     for name in ("a", "b"):
         assert cli("run", "--study", name, "--data-dir", fashion_root, "--n-trials", 3, *FAST)[0] == 0
@@ -108,13 +163,16 @@ def test_confirmation_never_changes_what_the_sampler_sees(cli, fashion_root, mon
 
 
 def test_a_later_confirm_adds_candidates_without_redoing_retrains(cli, fashion_root):
-    assert cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 6, *FAST, "--confirm", "2,2")[0] == 0
+    assert cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 6, *FAST, "--confirm", "1,3")[0] == 0
     before = {t.number: (t.value, t.datetime_complete) for t in load("s:confirm").trials}
-    code, out, err = cli("confirm", "--study", "s", "--confirm", "4,2", "--data-dir", fashion_root)
+    code, out, err = cli("confirm", "--study", "s", "--confirm", "3,3", "--data-dir", fashion_root)
     assert code == 0, err
     after = {t.number: (t.value, t.datetime_complete) for t in load("s:confirm").trials}
     assert {k: after[k] for k in before} == before and len(after) > len(before)
-    assert load("s").user_attrs["search:confirmation"]["candidates"] == 4
+    assert load("s").user_attrs["search:confirmation"]["spec"] == "3,3"
+    race_runs = [(t.user_attrs["source_trial"], t.user_attrs["resample"]) for t in load("s:confirm").trials
+                 if t.state == TrialState.COMPLETE]
+    assert len(race_runs) == len(set(race_runs))  # the first confirmation's retrains were reused, not run again
 
 
 def test_confirm_refuses_what_it_cannot_do(cli, workdir):
@@ -123,8 +181,128 @@ def test_confirm_refuses_what_it_cannot_do(cli, workdir):
     code, _, err = cli("confirm", "--study", "none", "--confirm", "0")
     assert code == 1 and len(err.strip().splitlines()) == 1
 
-def test_the_racing_rule_at_the_margin():
-    from search.confirmation._rules import RACE_MARGIN
-    lead, behind = candidate(0, 0.85), candidate(1, 0.85 - RACE_MARGIN - 0.001)
-    race([lead, behind], 1)
-    assert behind.dropped
+
+def test_confirmation_names_are_reserved(cli, workdir):
+    code, _, err = cli("run", "--study", "x:confirm", "--dataset", "synthetic", "--n-trials", 1)
+    assert code == 1 and "--study 'x:confirm' ends in :confirm" in err and not (workdir / "studies").exists()
+    from search import open_storage
+
+    storage = open_storage(f"sqlite:///{workdir}/s.db")
+    foreign = optuna.create_study(study_name="y:confirm", storage=storage)
+    foreign.add_trial(optuna.trial.create_trial(value=1.0, params={}, distributions={}))
+    assert cli("run", "--study", "y", "--storage", f"sqlite:///{workdir}/s.db", "--dataset", "synthetic", "--n-trials", 1,
+               "--limit-train", 200, "--max-epochs", 1)[0] == 0
+    code, _, err = cli("confirm", "--study", "y", "--storage", f"sqlite:///{workdir}/s.db")
+    assert code == 1 and "'y:confirm' exists and is not the confirmation of 'y'" in err
+    assert len(optuna.load_study(study_name="y:confirm", storage=storage).trials) == 1  # untouched
+
+
+def test_a_search_whose_trials_all_diverged_ends_with_its_summary_and_a_line(cli, workdir):
+    (workdir / "wild.yaml").write_text("lr: 1.0e+6\noptimizer: sgd\nepochs: 2\nbatch_size: 32\n")
+    code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--limit-train", 300, "--space", "wild.yaml",
+                         "--n-trials", 2, "--confirm", "2,3")
+    assert code == 0, err
+    assert "this run:  2 trials" in out and "confirmation: nothing to confirm: every completed trial diverged" in out
+
+
+def test_the_messages_say_whether_confirmation_agrees():
+    from search._format import format_confirmation
+
+    ranking = [{"trial": 7, "params": {}, "search_value": 0.8, "mean": 0.85, "sd": 0.01, "n": 5, "dropped": False},
+               {"trial": 3, "params": {}, "search_value": 0.9, "mean": 0.84, "sd": 0.01, "n": 5, "dropped": False}]
+    disagree = format_confirmation({"ranking": ranking, "resamples": 5, "search_best": 3, "scheme": "kfold"})
+    assert any("the pick is trial 7" in line and "disagrees" in line for line in disagree)
+    agree = format_confirmation({"ranking": ranking, "resamples": 5, "search_best": 7, "scheme": "kfold"})
+    assert any("the pick is trial 7: confirmation agrees with the search" in line for line in agree)
+    assert not any("confirmation agrees" in line for line in disagree)
+
+
+# --- many processes ------------------------------------------------------------------------------------------
+
+def _retrains(url, name):
+    try:
+        confirm = open_study(url, name + ":confirm")
+    except KeyError:  # not made yet
+        return None, []
+    done = [(t.user_attrs["source_trial"], t.user_attrs["resample"]) for t in confirm.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE and "resample" in t.user_attrs]
+    return confirm, done
+
+
+SLOW_SPACE = "hidden_units: 128\nepochs: {low: 8, high: 12}\nbatch_size: 64\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["postgresql"])
+def test_two_confirmations_at_once_store_one_summary(tmp_path, own_storage, kind):
+    url = own_storage(kind)
+    (tmp_path / "space.yaml").write_text(SLOW_SPACE)
+    base = ["--study", "c", "--storage", url]
+    made = search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 600, "--space", "space.yaml",
+                  "--n-trials", 5, "--pruner", "none")
+    assert made.returncode == 0, made.stderr
+    first = search(tmp_path, "confirm", *base, "--confirm", "4,3", popen={})
+    second = search(tmp_path, "confirm", *base, "--confirm", "4,3", popen={})
+    outs = [p.communicate(timeout=600) for p in (first, second)]
+    assert first.returncode == second.returncode == 0, outs
+    summary = open_study(url, "c").user_attrs["search:confirmation"]
+    picks = [next(line for line in out.splitlines() if "the pick is trial" in line) for out, _ in outs]
+    assert picks[0] == picks[1] and f"the pick is trial {summary['leader']}" in picks[0]
+    assert not [c for c in summary["ranking"] if c["dropped"] and c["n"] == 0]  # nobody's retrain was lost
+    _, done = _retrains(url, "c")
+    assert len(done) == len(set(done))  # each retrain ran once, shared by the two
+
+
+@pytest.mark.slow
+def test_a_killed_confirmation_resumes_without_losing_its_candidates(tmp_path):
+    url = f"journal:///{tmp_path}/c.log"
+    (tmp_path / "space.yaml").write_text(SLOW_SPACE)
+    base = ["--study", "k", "--storage", url, "--heartbeat", 1]
+    made = search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 2000, "--space", "space.yaml",
+                  "--n-trials", 3, "--pruner", "none")
+    assert made.returncode == 0, made.stderr
+    worker = search(tmp_path, "confirm", *base, "--confirm", "3,3", popen={})
+    wait_for(lambda: len(_retrains(url, "k")[1]) >= 1 and trials_in(url, "k:confirm", TrialState.RUNNING), timeout=180)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    confirm, _ = _retrains(url, "k")
+    kept = {t.number: t.value for t in confirm.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE}
+
+    result = search(tmp_path, "confirm", *base, "--confirm", "3,3")  # at once: the dead retrain is taken over when its beat stops
+    assert result.returncode == 0, result.stderr
+    confirm, done = _retrains(url, "k")
+    assert len(done) == len(set(done))  # no retrain ran twice
+    assert {t.number: t.value for t in confirm.get_trials(deepcopy=False) if t.number in kept} == kept
+    assert not [t for t in confirm.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+    summary = open_study(url, "k").user_attrs["search:confirmation"]
+    assert all(c["n"] == 3 or c["dropped"] for c in summary["ranking"]) and summary["estimate"]["n"] == 3
+
+
+def test_jobs_share_a_confirmation(tmp_path):
+    url = f"journal:///{tmp_path}/c.log"
+    (tmp_path / "space.yaml").write_text("hidden_units: 16\nepochs: {low: 1, high: 2}\nbatch_size: 64\n")
+    base = ["--study", "j", "--storage", url]
+    assert search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 1000, "--space", "space.yaml",
+                  "--n-trials", 6, "--pruner", "none").returncode == 0
+    result = search(tmp_path, "confirm", *base, "--confirm", "4,3", "--jobs", 2)
+    assert result.returncode == 0, result.stderr
+    workers = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("[w")}
+    assert workers == {"[w0", "[w1"}
+    _, done = _retrains(url, "j")
+    assert len(done) == len(set(done)) >= 4
+
+
+@pytest.mark.slow
+def test_sigterm_during_confirmation_says_how_to_resume_it(tmp_path):
+    (tmp_path / "space.yaml").write_text(SLOW_SPACE)
+    url = f"sqlite:///{tmp_path}/s.db"
+    run = search(tmp_path, "run", "--study", "t", "--storage", url, "--dataset", "synthetic", "--limit-train", 1000,
+                 "--space", "space.yaml", "--n-trials", 2, "--pruner", "none", "--confirm", "2,3", popen={})
+    read_until(run.stdout, "confirming")
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130 and "Traceback" not in err
+    assert f"Continue the confirmation with: search confirm --study t --storage {url} --confirm 2,3" in err
+    resumed = search(tmp_path, "confirm", "--study", "t", "--storage", url, "--confirm", "2,3")
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(optuna.load_study(study_name="t", storage=url).trials) == 2  # the search ran no more trials

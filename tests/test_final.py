@@ -23,7 +23,22 @@ def test_save_and_load_round_trip(tmp_path):
     loaded, record = load_model(tmp_path / "m" / "net.pt")
     x = torch.randn(3, 784)
     torch.testing.assert_close(loaded(x), model(x))
-    assert record["test_accuracy"] == 0.5 and record["model"]["activation"] == "tanh"
+    assert record["test_accuracy"] == 0.5 and record["model"]["params"]["activation"] == "tanh"
+
+
+def test_a_model_saved_by_an_earlier_version_still_loads(tmp_path):
+    """Its JSON described the MLP's shape (hidden, activation, in_features, num_classes); the weights' names are the same."""
+    import json
+
+    from objectives import build_mlp
+
+    model = build_mlp(ModelConfig(hidden=(16,)), in_features=20, num_classes=3)
+    torch.save(model.state_dict(), tmp_path / "old.pt")
+    (tmp_path / "old.json").write_text(json.dumps({"model": {"hidden": [16], "activation": "relu"}, "in_features": 20,
+                                                   "num_classes": 3}))
+    loaded, _ = load_model(tmp_path / "old.pt")
+    x = torch.randn(4, 20)
+    torch.testing.assert_close(loaded(x), model(x))
 
 
 def test_a_corrupt_or_missing_model_is_one_clear_error(tmp_path):

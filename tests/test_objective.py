@@ -21,7 +21,7 @@ def test_trial_reports_every_epoch_and_records_facts(fashion_root):
     for key in ("seconds", "samples_per_second", "epochs_run", "val_loss", "n_params", "device", "seed", "config"):
         assert key in attrs, key
     assert attrs["epochs_run"] == 3 and attrs["device"] == "cpu" and attrs["n_params"] == 784 * 32 + 32 + 32 * 32 + 32 + 330
-    assert attrs["config"]["optimizer"] == "adam" and attrs["config"]["hidden"] == [32, 32]
+    assert attrs["config"]["optimizer"] == "adam" and attrs["config"]["model"]["params"]["hidden_units"] == 32
 
 
 def test_pruner_stops_weak_trial(fashion_root):

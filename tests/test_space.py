@@ -1,14 +1,14 @@
 import pytest
 from optuna.trial import FixedTrial
 
-from objectives import Choice, Fixed, Float, Int, ModelConfig, SearchSpace, SpaceError, TrainConfig
+from objectives import Choice, Fixed, Float, Int, SearchSpace, SpaceError, TrainConfig
 
 
 def test_default_space_samples_the_five_parameters():
     space = SearchSpace()
     train, model = space.suggest(FixedTrial({"optimizer": "momentum", "lr": 0.01, "batch_size": 128, "epochs": 7, "momentum": 0.9}))
     assert train == TrainConfig(optimizer="momentum", lr=0.01, batch_size=128, epochs=7, momentum=0.9)
-    assert model == ModelConfig()
+    assert model == {"activation": "relu", "hidden_units": 512, "hidden_layers": 2, "dropout": 0.0}
     assert space.max_epochs == 20
 
 
@@ -36,7 +36,7 @@ def test_yaml_file_changes_keys(tmp_path):
     assert space.hidden_units == Int(64, 256, step=64)
     train, model = space.suggest(FixedTrial({"lr": 0.01, "batch_size": 64, "hidden_units": 128, "activation": "tanh", "beta1": 0.85}))
     assert (train.optimizer, train.epochs, train.beta1) == ("adam", 5, 0.85)
-    assert model == ModelConfig(hidden=(128, 128), activation="tanh")
+    assert model == {"activation": "tanh", "hidden_units": 128, "hidden_layers": 2, "dropout": 0.0}
     assert SearchSpace.from_mapping(space.to_dict()) == space
 
 

@@ -18,16 +18,9 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import storage_line
+from _procs import LONG, TINY, open_study, read_until, running_trial, search, trials_in, wait_for
 
-STORAGES = {
-    "journal": lambda tmp: f"journal:///{tmp}/study.log",
-    "postgresql": lambda tmp: "postgresql://root@127.0.0.1:5432/test",
-    "mysql": lambda tmp: "mysql+pymysql://root@127.0.0.1:3306/test",
-    "redis": lambda tmp: "redis://127.0.0.1:6379/0",
-}
-TINY = "hidden_units: 16\nepochs: {low: 1, high: 2}\nbatch_size: 64\n"
-# About 3-4 s a trial on 2 cores: long enough to be caught mid-trial, short enough to re-run.
-LONG = "hidden_units: 128\nepochs: 60\nbatch_size: 64\noptimizer: sgd\n"
+KINDS = ("journal", "postgresql", "mysql", "redis")
 
 
 @pytest.fixture
@@ -45,79 +38,10 @@ def space(tmp_path):
     return write
 
 
-def search(tmp_path, *args, popen: dict | None = None):
-    from conftest import quick_run
-
-    command = [sys.executable, "-m", "search", *quick_run([str(a) for a in args])]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("SEARCH_STORAGE", None)
-    if popen is not None:
-        return subprocess.Popen(command, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
-    return subprocess.run(command, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
-
-
-def open_study(url, name):
-    from search import open_storage
-
-    return optuna.load_study(study_name=name, storage=open_storage(url))
-
-
-@pytest.fixture
-def cleanup():
-    made = []
-    yield made.append
-    for url, name in made:
-        try:
-            optuna.delete_study(study_name=name, storage=_storage(url))
-        except KeyError:  # the test never got as far as making it
-            pass
-
-
-def _storage(url):
-    from search import open_storage
-
-    return open_storage(url)
-
-
-def wait_for(predicate, timeout=60.0, every=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
-
-
-def read_until(stream, text: str) -> str:
-    """Lines from ``stream`` up to and including one that contains ``text`` (the event waited on)."""
-    seen = []
-    for line in stream:
-        seen.append(line)
-        if text in line:
-            return "".join(seen)
-    raise AssertionError(f"the stream ended without {text!r}: {''.join(seen)}")
-
-
-def trials_in(url, name, state):
-    try:
-        return open_study(url, name).get_trials(deepcopy=False, states=(state,))
-    except KeyError:  # the study does not exist yet
-        return []
-
-
-def running_trial(url, name):
-    """A trial under way: RUNNING and past sampling (Optuna's RDB heartbeat starts with the
-    objective; a kill in the milliseconds before it is not the fault these tests model)."""
-    trials = [t for t in trials_in(url, name, TrialState.RUNNING) if t.params]
-    return trials[0] if trials else None
-
-
-@pytest.mark.parametrize("kind", list(STORAGES))
-def test_workers_share_a_study_exactly(tmp_path, space, name, cleanup, kind):
+@pytest.mark.parametrize("kind", KINDS)
+def test_workers_share_a_study_exactly(tmp_path, space, name, own_storage, kind):
     """N workers x M trials: exactly N*M trials, numbered 0..N*M-1, none left RUNNING."""
-    url = STORAGES[kind](tmp_path)
-    cleanup((url, name))
+    url = own_storage(kind)
     workers, per_worker = 2, 4
     result = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 300,
                     "--space", space(TINY), "--jobs", workers, "--n-trials", workers * per_worker)
@@ -132,9 +56,8 @@ def test_workers_share_a_study_exactly(tmp_path, space, name, cleanup, kind):
 
 
 @pytest.mark.parametrize("kind", ["journal", "postgresql"])
-def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, space, name, cleanup, kind):
-    url = STORAGES[kind](tmp_path)
-    cleanup((url, name))
+def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, space, name, own_storage, kind):
+    url = own_storage(kind)
     args = ["run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 2000,
             "--space", space(LONG), "--heartbeat", 1, "--pruner", "none"]
     worker = search(tmp_path, *args, "--n-trials", 1, popen={})
@@ -254,20 +177,22 @@ def test_postgresql_restart_mid_trial_loses_nothing(tmp_path, space, name, own_p
     assert "Traceback" not in rest and "the storage is back" in rest
 
 
-def pg_dump() -> list[str]:
-    dump = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-U", "root", "--data-only", "test"], capture_output=True, text=True, check=True).stdout
+def pg_dump(database: str) -> list[str]:
+    dump = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-U", "root", "--data-only", database], capture_output=True,
+                          text=True, check=True).stdout
     return [line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))]  # per-dump random tokens
 
 
-def test_bad_input_leaves_a_postgresql_study_unchanged(tmp_path, space, name, cleanup, cli):
-    url = STORAGES["postgresql"](tmp_path)
-    cleanup((url, name))
+def test_bad_input_leaves_a_postgresql_study_unchanged(tmp_path, space, name, own_storage, cli):
+    """Compared on a database of the test's own: another client of the shared server changes nothing here."""
+    url = own_storage("postgresql")
+    database = url.rsplit("/", 1)[1]
     tiny = space(TINY)
     base = ["--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", "300", "--space", tiny]
     assert cli("run", *base, "--n-trials", "2")[0] == 0
     (tmp_path / "bad.yaml").write_text("lr: {low: 1, high: 0.1}\n")
     (tmp_path / "broken.yaml").write_text("params: [\n")
-    before = pg_dump()
+    before = pg_dump(database)
     cases = [
         ("run", *base, "--n-trials", "-3"),
         ("run", *base, "--sampler", "nope"),
@@ -288,13 +213,12 @@ def test_bad_input_leaves_a_postgresql_study_unchanged(tmp_path, space, name, cl
         assert code in (1, 2), args
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
         assert "pw@" not in err
-    assert pg_dump() == before
+    assert pg_dump(database) == before
 
 
-def test_password_is_never_printed(tmp_path, space, name, cleanup, cli, workdir):
+def test_password_is_never_printed(tmp_path, space, name, own_storage, cli, workdir):
     """PostgreSQL here trusts local users, so a URL with a password works: it must never show."""
-    url = "postgresql://root:s3cretpw@127.0.0.1:5432/test"
-    cleanup((url, name))
+    url = own_storage("postgresql").replace("root@", "root:s3cretpw@")
     seen = []
     for args in (
         ("run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", "300", "--space", space(TINY), "--n-trials", "2"),
@@ -314,13 +238,11 @@ def test_password_is_never_printed(tmp_path, space, name, cleanup, cli, workdir)
     assert "continue it with: search run --study" in text
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://root:s3cretpw@127.0.0.1:5432/test",
-    "postgresql://root@127.0.0.1:5432/test?password=s3cretpw",
-])
-def test_password_is_never_printed_in_any_form(tmp_path, space, name, cleanup, cli, workdir, url):
+@pytest.mark.parametrize("form", ["userinfo", "query"])
+def test_password_is_never_printed_in_any_form(tmp_path, space, name, own_storage, cli, workdir, form):
     """The --storage=URL form, and a password given as a query parameter."""
-    cleanup((url, name))
+    plain = own_storage("postgresql")
+    url = plain.replace("root@", "root:s3cretpw@") if form == "userinfo" else plain + "?password=s3cretpw"
     code, out, err = cli("run", "--study", name, f"--storage={url}", "--dataset", "synthetic", "--limit-train", "300",
                          "--space", space(TINY), "--n-trials", "1")
     assert code == 0, err
@@ -352,57 +274,6 @@ def test_this_run_counts_only_its_own_workers_trials(tmp_path, space, name):
     other.communicate(timeout=300)
     assert mine.returncode == 0 and other.returncode == 0, mine.stderr
     assert "this run:  2 trials" in mine.stdout
-
-
-def _pairs(url, name):
-    try:
-        confirm = open_study(url, name + ":confirm")
-    except KeyError:  # not made yet
-        return None, []
-    done = [(t.user_attrs["source_trial"], t.user_attrs["resample"]) for t in confirm.get_trials(deepcopy=False)
-            if t.state == TrialState.COMPLETE]
-    return confirm, done
-
-
-def test_a_killed_confirmation_resumes_without_redoing_finished_retrains(tmp_path, space, name):
-    url = f"journal:///{tmp_path}/c.log"
-    base = ["--study", name, "--storage", url, "--heartbeat", 1]
-    made = search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 2000, "--space", space("hidden_units: 128\nepochs: {low: 20, high: 30}\nbatch_size: 64\n"),
-                  "--n-trials", 3, "--pruner", "none")
-    assert made.returncode == 0, made.stderr
-    worker = search(tmp_path, "confirm", *base, "--confirm", "3,2", popen={})
-    wait_for(lambda: len(_pairs(url, name)[1]) >= 1 and trials_in(url, name + ":confirm", TrialState.RUNNING), timeout=120)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait(timeout=30)
-    confirm, finished = _pairs(url, name)
-    kept = {t.number: t.value for t in confirm.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE}
-    from search import open_storage
-
-    storage = open_storage(url, heartbeat=1)
-    victim = trials_in(url, name + ":confirm", TrialState.RUNNING)[0]
-    wait_for(lambda: victim._trial_id in storage._get_stale_trial_ids(confirm._study_id), timeout=30)  # its beat stopped
-
-    result = search(tmp_path, "confirm", *base, "--confirm", "3,2")
-    assert result.returncode == 0, result.stderr
-    confirm, done = _pairs(url, name)
-    assert len(done) == len(set(done))  # no retrain ran twice
-    assert {t.number: t.value for t in confirm.get_trials(deepcopy=False) if t.number in kept} == kept
-    assert not [t for t in confirm.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
-    summary = open_study(url, name).user_attrs["search:confirmation"]
-    assert summary["ranking"][0]["n"] == 2
-
-
-def test_jobs_share_a_confirmation(tmp_path, space, name):
-    url = f"journal:///{tmp_path}/c.log"
-    base = ["--study", name, "--storage", url]
-    assert search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 1000, "--space", space(TINY),
-                  "--n-trials", 6, "--pruner", "none").returncode == 0
-    result = search(tmp_path, "confirm", *base, "--confirm", "4,2", "--jobs", 2)
-    assert result.returncode == 0, result.stderr
-    workers = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("[w")}
-    assert workers == {"[w0", "[w1"}
-    _, done = _pairs(url, name)
-    assert len(done) == len(set(done)) >= 4
 
 
 def test_jobs_share_a_table_study(tmp_path, name):

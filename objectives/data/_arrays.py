@@ -1,12 +1,16 @@
-"""The user's arrays: an .npz file with ``x`` (any shape per row, flattened) and ``y``."""
+"""The user's arrays: an .npz file with ``x`` (rows of any shape) and ``y`` (one label or number per row).
+
+A model function receives rows in their own shape (``x.shape[1:]``: 8x8 images stay 8x8);
+the built-in MLP flattens them. Every malformed archive is one `DataError` line.
+"""
 
 from __future__ import annotations
 
 from objectives._errors import DataError
-from objectives.data._tables import Table, check_numbers, classes_of, first_line
+from objectives.data._tables import Table, first_line, labels_of, number_problems
 
 
-def read_arrays(path: str) -> Table:
+def read_arrays(path: str, task: str | None = None) -> Table:
     import numpy as np
 
     try:
@@ -17,14 +21,31 @@ def read_arrays(path: str) -> Table:
             x, y = archive["x"], archive["y"]
     except DataError:
         raise
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"--data {path} is not an .npz archive ({first_line(exc)})") from exc
+    except (ValueError, OSError, EOFError) as exc:  # not a zip, or an object array (pickles are never loaded)
+        raise DataError(f"--data {path} is not an .npz archive of plain arrays ({first_line(exc)})") from exc
+    _check_shapes(path, x, y)
+    numeric = x.reshape(x.shape[0], -1).astype(np.float64)
+    names = [f"x{j}" for j in range(numeric.shape[1])]
+    problems = number_problems(numeric, names, None)
+    if problems:
+        raise DataError(f"--data {path}: x has {'; '.join(problems)}")
+    labels, classes = labels_of(path, "y", y.reshape(-1), task)
+    return Table(tuple(names), numeric, (), np.empty((x.shape[0], 0), dtype=object), labels, classes,
+                 shape=tuple(int(d) for d in x.shape[1:]))
+
+
+def _check_shapes(path: str, x, y) -> None:
+    import numpy as np
+
+    if x.ndim < 2:
+        raise DataError(f"--data {path}: x has shape {x.shape}, but must have one row per sample (shape (rows, ...))")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise DataError(f"--data {path}: x holds {x.dtype} values, but must hold numbers")
+    if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
+        raise DataError(f"--data {path}: y has shape {y.shape}, but must hold one label or number per row (shape (rows,))")
     if x.shape[0] != y.shape[0]:
         raise DataError(f"--data {path}: x has {x.shape[0]:,} rows but y has {y.shape[0]:,}; they must match")
     if x.shape[0] == 0:
         raise DataError(f"--data {path} has no rows")
-    numeric = x.reshape(x.shape[0], -1).astype(np.float64)
-    names = [f"x{j}" for j in range(numeric.shape[1])]
-    numeric = check_numbers(path, numeric, names, None)
-    labels, classes = classes_of(path, "y", y.reshape(-1))
-    return Table(tuple(names), numeric, (), np.empty((x.shape[0], 0), dtype=object), labels, classes)
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype.kind in "USb"):
+        raise DataError(f"--data {path}: y holds {y.dtype} values, but must hold labels (numbers or text)")

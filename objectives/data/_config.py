@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from objectives._errors import DataError
+from objectives._tasks import TASKS
 
 DATASETS = ("fashion-mnist", "mnist", "kmnist", "synthetic", "table")
 # A table's test split is carved with this seed, whatever the study's: the same file gets
@@ -30,6 +31,9 @@ class DataConfig:
     test_file: str | None = None  # ...unless the test rows come in a file of their own
     fill_missing: str | None = None  # "median": numeric gaps take the column's median
     drop: tuple[str, ...] = ()  # columns of data_file left out
+    # What the target is: "classification" or "regression"; None: classification, and a
+    # target that looks like a number to predict is refused (the user says which it is).
+    task: str | None = None
 
     def __post_init__(self) -> None:
         # Messages name the flags: this configuration is what the user typed on the command line.
@@ -54,3 +58,24 @@ class DataConfig:
         if self.fill_missing is not None and self.fill_missing != "median":
             raise DataError(f"--fill-missing is {self.fill_missing!r}, but must be median")
         object.__setattr__(self, "drop", tuple(self.drop))
+        if self.task is not None and self.task not in TASKS:
+            raise DataError(f"--task is {self.task!r}, but must be one of {', '.join(TASKS)}")
+
+    def check_applies(self, given: frozenset[str] = frozenset()) -> None:
+        """Refuse options that mean nothing for this data set (``--target`` with an image set, say).
+
+        ``given``: the options the user typed (field names), for the ones with a default value.
+        """
+        if self.dataset == "table":
+            return
+        options = (("--target", self.target), ("--test-data", self.test_file), ("--fill-missing", self.fill_missing),
+                   ("--drop", self.drop), ("--task", self.task is not None),
+                   ("--test-fraction", "test_fraction" in given))
+        flags = [flag for flag, value in options if value]
+        if flags:
+            raise DataError(f"{flags[0]} applies to your own data (--data FILE), not to --dataset {self.dataset}")
+
+    @property
+    def task_name(self) -> str:
+        """What the data set is: ``classification`` or ``regression``."""
+        return self.task or "classification"

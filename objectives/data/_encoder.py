@@ -1,4 +1,11 @@
-"""The preprocessing of a table for a network: fitted on training rows, saved with the model."""
+"""The preprocessing of a table for a network: fitted on training rows only, saved with the model.
+
+Numeric columns: a gap takes the training rows' median, then each column is standardised
+with the training rows' mean and std. Text columns: one-hot, with the categories seen in
+the training rows (an unseen one is encoded as none of them). A regression target is
+standardised with the training rows' mean and std. `search predict` applies the same
+encoder, so a row is encoded the same way at training and at prediction.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ MISSING_CATEGORY = "(missing)"
 
 @dataclass(frozen=True)
 class TableEncoder:
-    """Numeric columns standardised, text columns one-hot: fitted on training rows, saved with the model."""
+    """Medians, means and stds of numeric columns, categories of text columns, the class names."""
 
     numeric_names: tuple[str, ...]
     means: tuple[float, ...]
@@ -21,20 +28,40 @@ class TableEncoder:
     text_names: tuple[str, ...]
     categories: tuple[tuple[str, ...], ...]
     classes: tuple[str, ...]
+    medians: tuple[float, ...] = ()  # a gap's fill; () (models saved before medians): the mean
+    target_mean: float = 0.0  # regression: the target's standardisation
+    target_std: float = 1.0
 
     @classmethod
     def fit(cls, table: Table) -> TableEncoder:
         import numpy as np
 
-        means = table.numeric.mean(axis=0) if table.rows else np.zeros(len(table.numeric_names))
-        stds = table.numeric.std(axis=0) if table.rows else np.ones(len(table.numeric_names))
+        width = len(table.numeric_names)
+        observed = ~np.isnan(table.numeric) if table.rows else np.zeros((0, width), dtype=bool)
+        # nanmedian of an all-gap column would warn and give NaN; such a column is refused on reading.
+        medians = np.array([np.median(table.numeric[observed[:, j], j]) if observed[:, j].any() else 0.0 for j in range(width)])
+        filled = np.where(observed, table.numeric, medians) if table.rows else table.numeric
+        means = filled.mean(axis=0) if table.rows else np.zeros(width)
+        stds = filled.std(axis=0) if table.rows else np.ones(width)
         stds = np.where(stds > 0, stds, 1.0)  # a constant column stays 0, not NaN
         categories = tuple(tuple(sorted(set(table.text[:, j].tolist()))) for j in range(len(table.text_names)))
-        return cls(table.numeric_names, tuple(map(float, means)), tuple(map(float, stds)), table.text_names, categories, table.classes)
+        target_mean, target_std = 0.0, 1.0
+        if not table.classes and table.rows:  # regression
+            target_mean, target_std = float(table.labels.mean()), float(table.labels.std()) or 1.0
+        return cls(table.numeric_names, tuple(map(float, means)), tuple(map(float, stds)), table.text_names, categories,
+                   table.classes, tuple(map(float, medians)), target_mean, target_std)
 
     @property
     def width(self) -> int:
         return len(self.numeric_names) + sum(len(c) for c in self.categories)
+
+    def fill(self, numeric) -> tuple[Any, int]:
+        """``numeric`` with each gap taking its column's training median; how many gaps there were."""
+        import numpy as np
+
+        gaps = np.isnan(numeric)
+        fills = np.asarray(self.medians or self.means, dtype=np.float64)
+        return np.where(gaps, fills, numeric), int(gaps.sum())
 
     def transform(self, numeric, text) -> tuple[Any, int]:
         """float32 features [n, width], and how many text values were categories it never saw."""
@@ -44,6 +71,7 @@ class TableEncoder:
         out = np.zeros((n, self.width), dtype=np.float32)
         k = len(self.numeric_names)
         if k:
+            numeric, _ = self.fill(numeric)
             out[:, :k] = (numeric - np.asarray(self.means)) / np.asarray(self.stds)
         unseen, start = 0, k
         for j, cats in enumerate(self.categories):
@@ -57,9 +85,11 @@ class TableEncoder:
 
     def to_dict(self) -> dict[str, Any]:
         return {"numeric": list(self.numeric_names), "means": list(self.means), "stds": list(self.stds),
-                "text": list(self.text_names), "categories": [list(c) for c in self.categories], "classes": list(self.classes)}
+                "medians": list(self.medians), "text": list(self.text_names), "categories": [list(c) for c in self.categories],
+                "classes": list(self.classes), "target_mean": self.target_mean, "target_std": self.target_std}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableEncoder:
         return cls(tuple(d["numeric"]), tuple(d["means"]), tuple(d["stds"]), tuple(d["text"]),
-                   tuple(tuple(c) for c in d["categories"]), tuple(d["classes"]))
+                   tuple(tuple(c) for c in d["categories"]), tuple(d["classes"]), tuple(d.get("medians") or ()),
+                   float(d.get("target_mean", 0.0)), float(d.get("target_std", 1.0)))

@@ -8,42 +8,54 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from objectives._errors import DataError
 from objectives.data._config import TEST_SEED, DataConfig
-from objectives.data._splits import Splits, moments, split_indices
+from objectives.data._splits import SEARCH, Resample, Splits, moments, pool_indices
+
+# One image as a model receives it: a channel of 28 x 28 pixels (torchvision's layout).
+IMAGE_SHAPE = (1, 28, 28)
 
 
-def load_splits(config: DataConfig) -> Splits:
-    """The data set of ``config`` split into training, validation and test tensors."""
-    return _split(config)
+def load_splits(config: DataConfig, resample: Resample = SEARCH) -> Splits:
+    """The data set of ``config`` split into training, validation and test tensors, as ``resample`` says."""
+    return _split(config, resample)
 
 
 # Cached: every trial of a process batches from the same tensors. The raw arrays are not
 # cached; once split they would be a second copy of the data set.
 @functools.lru_cache(maxsize=4)  # the search's split and confirmation's resamples
-def _split(config: DataConfig) -> Splits:
+def _split(config: DataConfig, resample: Resample = SEARCH) -> Splits:
     if config.dataset == "table":
-        return _table_split(config)
+        return _table_split(config, resample)
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
-    train_idx, val_idx = split_indices(train_y, config.validation_fraction, config.seed, config.stratify)
-    if config.limit_train is not None:
-        train_idx = train_idx[: config.limit_train]
+    train_idx, val_idx = _indices(train_y.numpy(), config, resample)
     tx = train_x[train_idx]
-    return Splits(
-        train_x=tx,
-        train_y=train_y[train_idx],
-        val_x=train_x[val_idx],
-        val_y=train_y[val_idx],
-        test_x=test_x,
-        test_y=test_y,
-        classes=classes,
-        **moments(tx),
-    )
+    return Splits(train_x=tx, train_y=train_y[train_idx], val_x=train_x[val_idx], val_y=train_y[val_idx],
+                  test_x=test_x, test_y=test_y, classes=classes, input_shape=IMAGE_SHAPE, pool=int(train_y.shape[0]),
+                  **moments(tx))
+
+
+def _indices(labels, config: DataConfig, resample: Resample):
+    """(training, validation) indices as torch tensors; --limit-train keeps the first N training rows."""
+    import torch
+
+    train, val = pool_indices(labels, config.validation_fraction, config.seed, config.stratify, resample)
+    if config.limit_train is not None:
+        train = train[: config.limit_train]
+    return torch.from_numpy(train), torch.from_numpy(val)
+
+
+def pool_size(config: DataConfig) -> int:
+    """How many rows the study may learn from (every row but the test rows)."""
+    if config.dataset == "table":
+        return table_parts(config)[0].rows
+    return int(_load_raw(config)[1].shape[0])
 
 
 def load_train_test(config: DataConfig) -> Splits:
-    """The whole official training split for training, scored on the official test split.
+    """The whole pool for training, scored on the test split.
 
     For retraining a chosen configuration (never for tuning): ``val_*`` are the test
     tensors, so the per-epoch figures are test figures.
@@ -53,7 +65,7 @@ def load_train_test(config: DataConfig) -> Splits:
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
     if config.limit_train is not None:
         train_x, train_y = train_x[: config.limit_train], train_y[: config.limit_train]
-    return Splits(train_x, train_y, test_x, test_y, test_x, test_y, classes, **moments(train_x))
+    return Splits(train_x, train_y, test_x, test_y, test_x, test_y, classes, input_shape=IMAGE_SHAPE, **moments(train_x))
 
 
 def table_parts(config: DataConfig):
@@ -63,35 +75,38 @@ def table_parts(config: DataConfig):
     test_hash = file_hash(config.test_file) if config.test_file and Path(config.test_file).is_file() else None
     data_hash = file_hash(config.data_file) if Path(config.data_file).is_file() else None
     return _table_parts(config.data_file, data_hash, config.target, config.drop, config.fill_missing,
-                        config.test_file, test_hash, config.test_fraction)
+                        config.test_file, test_hash, config.test_fraction, config.task)
 
 
 @functools.lru_cache(maxsize=2)
-def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, test_hash, test_fraction):
+def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, test_hash, test_fraction, task):
     import numpy as np
 
     from objectives.data._splits import stratified_split
     from objectives.data._tables import Table
 
-    table = read_data(data_file, target, drop, fill_missing)
+    table = read_data(data_file, target, drop, fill_missing, task)
     if test_file is None:
         keep, held = stratified_split(table.labels, test_fraction, TEST_SEED, "test split", table.classes)
         return table.take(keep), table.take(held)
-    test = read_data(test_file, target, drop, fill_missing)
+    test = read_data(test_file, target, drop, fill_missing, "regression" if task == "regression" else "classification")
     if (test.numeric_names, test.text_names) != (table.numeric_names, table.text_names):
         missing = sorted(set(table.numeric_names + table.text_names) - set(test.numeric_names + test.text_names))
         what = f"lacks column {missing[0]!r}" if missing else "has other columns (or other column types)"
         raise DataError(f"--test-data {test_file} {what} than --data {data_file}")
+    if not table.classes:  # regression: the targets are numbers, nothing to map
+        return table, test
     index = {name: i for i, name in enumerate(table.classes)}
     unknown = [c for c in test.classes if c not in index]
     if unknown:
         raise DataError(f"--test-data {test_file} has class {unknown[0]!r}, which --data {data_file} never shows")
     remap = np.array([index[c] for c in test.classes], dtype=np.int64)
-    test = Table(test.numeric_names, test.numeric, test.text_names, test.text, remap[test.labels], table.classes)
+    test = Table(test.numeric_names, test.numeric, test.text_names, test.text, remap[test.labels], table.classes, shape=test.shape)
     return table, test
 
 
-def read_data(path: str, target: str | None, drop: tuple[str, ...] = (), fill_missing: str | None = None):
+def read_data(path: str, target: str | None, drop: tuple[str, ...] = (), fill_missing: str | None = None,
+              task: str | None = None):
     """The user's file as a checked `Table`, read by the module of its kind (by suffix)."""
     from objectives.data._tables import SUFFIXES, read_table
 
@@ -103,12 +118,13 @@ def read_data(path: str, target: str | None, drop: tuple[str, ...] = (), fill_mi
     if suffix == ".npz":
         from objectives.data._arrays import read_arrays
 
-        return read_arrays(path)
-    return read_table(path, target, drop, fill_missing)
+        return read_arrays(path, task)
+    return read_table(path, target, drop, fill_missing, task)
 
 
-def _encode(train, *others) -> tuple[dict, list]:
-    """Fit the preprocessing on ``train`` only, and apply it to every part: float32 tensors and int64 labels."""
+def _encode(train, *others) -> tuple[Any, list]:
+    """Fit the preprocessing on ``train`` only, and apply it to every part: float32 features, labels
+    (int64 classes, or float32 targets standardised with the training rows' mean and std)."""
     import torch
 
     from objectives.data._encoder import TableEncoder
@@ -117,19 +133,30 @@ def _encode(train, *others) -> tuple[dict, list]:
     parts = []
     for part in (train, *others):
         x, _ = encoder.transform(part.numeric, part.text)
-        parts += [torch.from_numpy(x), torch.from_numpy(part.labels.copy())]
-    return encoder.to_dict(), parts
+        if encoder.classes:
+            y = torch.from_numpy(part.labels.copy())
+        else:
+            y = torch.from_numpy(((part.labels - encoder.target_mean) / encoder.target_std).astype("float32"))
+        parts += [torch.from_numpy(x), y]
+    return encoder, parts
 
 
-def _table_split(config: DataConfig) -> Splits:
-    import torch
+def _table_splits(table, encoder, tensors: list) -> Splits:
+    tx, ty, vx, vy, sx, sy = tensors
+    shape = table.shape or (encoder.width,)
+    task = "classification" if table.classes else "regression"
+    return Splits(tx, ty, vx, vy, sx, sy, table.classes, 0.0, 1.0, encoder.to_dict(), shape, task,
+                  encoder.target_mean, encoder.target_std, table.rows, table.notes)
 
+
+def _table_split(config: DataConfig, resample: Resample) -> Splits:
     pool, test = table_parts(config)
-    train_idx, val_idx = split_indices(torch.from_numpy(pool.labels), config.validation_fraction, config.seed, config.stratify)
+    stratify = config.stratify and bool(pool.classes)
+    train_idx, val_idx = pool_indices(pool.labels, config.validation_fraction, config.seed, stratify, resample)
     if config.limit_train is not None:
         train_idx = train_idx[: config.limit_train]
-    encoder, (tx, ty, vx, vy, sx, sy) = _encode(pool.take(train_idx.numpy()), pool.take(val_idx.numpy()), test)
-    return Splits(tx, ty, vx, vy, sx, sy, pool.classes, 0.0, 1.0, encoder)
+    encoder, tensors = _encode(pool.take(train_idx), pool.take(val_idx), test)
+    return _table_splits(pool, encoder, tensors)
 
 
 def _table_train_test(config: DataConfig) -> Splits:
@@ -137,7 +164,7 @@ def _table_train_test(config: DataConfig) -> Splits:
     if config.limit_train is not None:
         pool = pool.take(slice(0, config.limit_train))
     encoder, (tx, ty, sx, sy) = _encode(pool, test)
-    return Splits(tx, ty, sx, sy, sx, sy, pool.classes, 0.0, 1.0, encoder)
+    return _table_splits(pool, encoder, [tx, ty, sx, sy, sx, sy])
 
 
 def _load_raw(config: DataConfig):

@@ -3,14 +3,14 @@
 A file is read once per process (pandas; Parquet through pyarrow), checked, and kept as
 a numeric matrix plus text columns. Each split is then encoded for the network by a
 `TableEncoder` (`objectives.data._encoder`) fitted on that split's training rows only:
-numeric columns standardised with their mean and std, text columns one-hot encoded with
-the categories seen there.
-Labels may be strings or numbers; they become classes in sorted order, and the names are
-kept (the saved model carries them and the encoder, so `search predict` can use them).
+numeric columns standardised, gaps filled with the training median, text columns
+one-hot encoded with the categories seen there. Labels may be strings or numbers; they
+become classes in sorted order, and the names are kept. A regression target stays a number.
 
-Every problem a file can have is one `DataError` naming the file, the column and what to
-do: a file that is not a table, no rows, a misspelt target, one class, missing values or
-infinities, a text column that looks like an identifier.
+Every problem a file has is named in one `DataError`, all at once (file, column, what
+to do): a file that is not a table, no rows, a misspelt target, one class, missing
+values or infinities, a text column with so many values that it cannot be a category.
+Columns that hold one value in every row are left out, with a note.
 """
 
 from __future__ import annotations
@@ -32,28 +32,36 @@ if TYPE_CHECKING:
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npz")
 FILL_MISSING = ("median",)
-# A text column with more distinct values than this share of the rows (and than
-# _ID_MIN_DISTINCT) is an identifier, not a category: one-hot encoding it learns nothing.
-_ID_SHARE, _ID_MIN_DISTINCT = 0.5, 50
+# A text column with more distinct values than this (or this share of the rows, if more)
+# is not a category: one-hot encoding it would make thousands of inputs that learn nothing.
+MAX_CATEGORIES, MAX_CATEGORY_SHARE = 50, 0.05
+# A numeric target with more distinct values than this (and than this share of the rows)
+# looks like a number to predict, not a class.
+_CONTINUOUS_DISTINCT, _CONTINUOUS_SHARE = 20, 0.05
+_SEPARATORS = (";", "\t", "|")
 
 
 @dataclass(frozen=True)
 class Table:
-    """A file's rows: numeric columns as one float64 matrix, text columns as strings, labels as classes."""
+    """A file's rows: numeric columns as one float64 matrix (gaps as NaN), text columns as strings,
+    labels as class indices (int64), or as numbers (float64) for regression, when ``classes`` is empty."""
 
     numeric_names: tuple[str, ...]
     numeric: Any  # numpy float64 [n, len(numeric_names)]
     text_names: tuple[str, ...]
     text: Any  # numpy object [n, len(text_names)]
-    labels: Any  # numpy int64 [n]: indices into classes
+    labels: Any  # numpy int64 [n] indices into classes; float64 [n] for regression
     classes: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # what reading did that the user should know (a constant column left out)
+    shape: tuple[int, ...] | None = None  # one row's shape, for arrays; None: (features,)
 
     @property
     def rows(self) -> int:
         return int(self.labels.shape[0])
 
     def take(self, rows) -> Table:
-        return Table(self.numeric_names, self.numeric[rows], self.text_names, self.text[rows], self.labels[rows], self.classes)
+        return Table(self.numeric_names, self.numeric[rows], self.text_names, self.text[rows], self.labels[rows],
+                     self.classes, self.notes, self.shape)
 
 
 def file_hash(path: str | Path) -> str:
@@ -71,22 +79,27 @@ def _hash(path: str, size: int, mtime: int) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: str, target: str | None, drop: tuple[str, ...] = (), fill_missing: str | None = None) -> Table:
-    """A CSV or Parquet file as a checked `Table`; a `DataError` naming the problem otherwise."""
-    suffix = Path(path).suffix.lower()
+def read_table(path: str, target: str | None, drop: tuple[str, ...] = (), fill_missing: str | None = None,
+               task: str | None = None) -> Table:
+    """A CSV or Parquet file as a checked `Table`; one `DataError` naming every problem otherwise.
+
+    ``task`` None: classification, refused when the target looks like a number to predict.
+    """
     if not target:
         raise DataError(f"--data {path} needs --target COLUMN: the column to predict")
-    return _from_frame(path, _read_frame(path, suffix), target, drop, fill_missing)
+    return _from_frame(path, read_frame(path), target, drop, fill_missing, task)
 
 
-def _read_frame(path: str, suffix: str) -> pd.DataFrame:
+def read_frame(path: str, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The file as a DataFrame; ``text_columns`` are read as text whatever they look like."""
     import pandas as pd
 
+    suffix = Path(path).suffix.lower()
     try:
         if suffix == ".csv":
             with warnings.catch_warnings():  # a column of mixed types is read as text: said later if it matters
                 warnings.simplefilter("ignore", pd.errors.DtypeWarning)
-                frame = pd.read_csv(path)
+                frame = pd.read_csv(path, sep=_separator(path), dtype={c: str for c in text_columns} or None)
         else:
             frame = pd.read_parquet(path)
     except ImportError as exc:
@@ -98,15 +111,30 @@ def _read_frame(path: str, suffix: str) -> pd.DataFrame:
         raise DataError(f"--data {path} is not a {kind} table ({first_line(exc)})") from exc
     if frame.shape[0] == 0:
         raise DataError(f"--data {path} has a header but no rows")
+    frame.columns = [str(c) for c in frame.columns]
     return frame
 
 
-def _from_frame(path: str, frame: pd.DataFrame, target: str, drop: tuple[str, ...], fill_missing: str | None) -> Table:
+def _separator(path: str) -> str:
+    """The CSV's separator: a comma, or the one its header is split by (;, tab or |) when it has no comma."""
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+    except OSError:
+        return ","
+    if "," in header:
+        return ","
+    counts = {sep: header.count(sep) for sep in _SEPARATORS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _from_frame(path: str, frame: pd.DataFrame, target: str, drop: tuple[str, ...], fill_missing: str | None,
+                task: str | None) -> Table:
     import numpy as np
     import pandas as pd
 
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
+    columns = list(frame.columns)
     if target not in columns:
         close = difflib.get_close_matches(target, columns, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -116,75 +144,105 @@ def _from_frame(path: str, frame: pd.DataFrame, target: str, drop: tuple[str, ..
         raise DataError(f"--drop {unknown[0]!r} is not a column of {path} (columns: {', '.join(columns[:20])})")
     if target in drop:
         raise DataError(f"--drop {target!r} is the --target column")
+    problems: list[str] = []
     labels = frame[target]
     if labels.isna().any():
-        raise DataError(f"--target {target!r} is missing in {int(labels.isna().sum())} rows of {path}; remove those rows")
+        problems.append(f"rows without a --target {target!r} value ({int(labels.isna().sum())}); remove those rows")
     features = frame.drop(columns=[target, *drop])
+    constant = [c for c in features.columns if features[c].nunique(dropna=False) <= 1]
+    features = features.drop(columns=constant)
     if features.shape[1] == 0:
-        raise DataError(f"{path} has no feature columns besides --target {target!r}")
+        raise DataError(f"{path} has no feature columns besides --target {target!r}"
+                        + (f" (the constant ones were left out: {', '.join(constant)})" if constant else ""))
     numeric_names = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])]
     text_names = [c for c in features.columns if c not in numeric_names]
     numeric = features[numeric_names].to_numpy(dtype=np.float64) if numeric_names else np.zeros((len(frame), 0))
-    numeric = check_numbers(path, numeric, numeric_names, fill_missing)
-    text = _text_columns(path, features, text_names, fill_missing)
-    label_ids, classes = classes_of(path, target, labels.to_numpy())
-    return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes)
+    problems += number_problems(numeric, numeric_names, fill_missing)
+    text = _text_columns(features, text_names, fill_missing, problems)
+    label_ids, classes = None, ()
+    if not labels.isna().any():
+        try:
+            label_ids, classes = labels_of(path, target, labels.to_numpy(), task)
+        except DataError as exc:
+            if not problems:
+                raise
+            problems.append(str(exc).replace(f" of {path}", ""))
+    if len(problems) == 1:
+        raise DataError(f"{path} has {problems[0]}")
+    if problems:
+        raise DataError(f"{path} has {len(problems)} problems: " + "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1)))
+    notes = tuple(f"column {c!r} has one value in every row; it is left out" for c in constant)
+    return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, notes)
 
 
-def check_numbers(path: str, numeric, names: list[str], fill_missing: str | None):
+def number_problems(numeric, names: list[str], fill_missing: str | None) -> list[str]:
+    """Infinities, and gaps unless ``fill_missing`` fills them: one problem each, naming the columns."""
     import numpy as np
 
+    problems = []
     infinite = np.isinf(numeric).sum(axis=0)
     if infinite.any():
         listed = ", ".join(f"{names[j]} ({int(infinite[j])})" for j in np.nonzero(infinite)[0])
-        raise DataError(f"{path} has infinite values in {listed}; replace or remove them")
+        problems.append(f"infinite values in {listed}; replace or remove them")
     missing = np.isnan(numeric).sum(axis=0)
-    if missing.any():
-        if fill_missing != "median":
-            listed = ", ".join(f"{names[j]} ({int(missing[j])})" for j in np.nonzero(missing)[0])
-            raise DataError(f"{path} has missing values in {listed}; fill numeric columns with --fill-missing median, "
-                            "or remove those rows or columns (--drop COLUMN)")
-        numeric = numeric.copy()
-        for j in np.nonzero(missing)[0]:
-            column = numeric[:, j]
-            if np.isnan(column).all():
-                raise DataError(f"{path}: column {names[j]!r} has no values at all; drop it with --drop {names[j]}")
-            column[np.isnan(column)] = np.nanmedian(column)
-    return numeric
+    if missing.any() and fill_missing != "median":
+        listed = ", ".join(f"{names[j]} ({int(missing[j])})" for j in np.nonzero(missing)[0])
+        problems.append(f"missing values in {listed}; fill numeric columns with --fill-missing median, "
+                        "or remove those rows or columns (--drop COLUMN)")
+    elif missing.any():
+        empty = [names[j] for j in np.nonzero(missing == numeric.shape[0])[0]]
+        problems += [f"a column {name!r} with no values at all; drop it with --drop {name}" for name in empty]
+    return problems
 
 
-def _text_columns(path: str, features, names: list[str], fill_missing: str | None):
+def _text_columns(features, names: list[str], fill_missing: str | None, problems: list[str]):
     import numpy as np
 
     if not names:
         return np.empty((len(features), 0), dtype=object)
     rows = len(features)
+    bound = max(MAX_CATEGORIES, int(MAX_CATEGORY_SHARE * rows))
     columns = []
     for name in names:
         column = features[name]
         missing = int(column.isna().sum())
         if missing and fill_missing is None:
-            raise DataError(f"{path} has missing values in text column {name} ({missing}); "
+            problems.append(f"missing values in text column {name} ({missing}); "
                             f"--fill-missing median makes them a category of their own, or --drop {name}")
         values = column.astype(object).where(column.notna(), MISSING_CATEGORY).map(str)
         distinct = int(values.nunique())
-        if distinct > max(_ID_MIN_DISTINCT, _ID_SHARE * rows):
-            raise DataError(f"{path}: column {name!r} looks like an identifier ({distinct:,} distinct values in {rows:,} rows); "
-                            f"drop it with --drop {name}")
+        if distinct > bound:
+            problems.append(f"a text column {name!r} with {distinct:,} distinct values in {rows:,} rows, more than a "
+                            f"category can have ({bound:,}: it looks like an identifier or free text); drop it with --drop {name}")
         columns.append(values.to_numpy(dtype=object))
     return np.stack(columns, axis=1)
 
 
-def classes_of(path: str, target: str, raw) -> tuple[Any, tuple[str, ...]]:
+def labels_of(path: str, target: str, raw, task: str | None) -> tuple[Any, tuple[str, ...]]:
+    """Class indices and names (classification), or float64 values and no names (regression)."""
     import numpy as np
 
     values = raw.astype(object)
-    # Numbers sort as numbers (2 before 10); the names are their text.
+    numbers = [_is_number(v) for v in values.tolist()]
+    if task == "regression":
+        if not all(numbers):
+            bad = next(v for v, n in zip(values.tolist(), numbers) if not n)
+            raise DataError(f"--task regression needs a numeric --target, but {target!r} holds {bad!r}")
+        return values.astype(np.float64), ()
     keys = sorted(set(values.tolist()), key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, str(v)))
+    if task is None and all(numbers) and _looks_continuous(keys, len(values)):
+        raise DataError(f"--target {target!r} of {path} looks like a number to predict ({len(keys):,} distinct values); "
+                        "add --task regression (or --task classification if each value is a class)")
     if len(keys) < 2:
         raise DataError(f"--target {target!r} of {path} has one class ({_name(keys[0])!r}); a classifier needs at least two")
     index = {k: i for i, k in enumerate(keys)}
     return np.fromiter((index[v] for v in values.tolist()), dtype=np.int64, count=len(values)), tuple(_name(k) for k in keys)
+
+
+def _looks_continuous(keys: list, rows: int) -> bool:
+    fractional = any(float(k) != int(float(k)) for k in keys)
+    many = len(keys) > max(_CONTINUOUS_DISTINCT, _CONTINUOUS_SHARE * rows)
+    return many or (fractional and len(keys) > _CONTINUOUS_DISTINCT)
 
 
 def _is_number(value) -> bool:

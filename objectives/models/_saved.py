@@ -1,13 +1,13 @@
 """Saving a trained model and loading it back: a state_dict, and a JSON file beside it.
 
-The JSON holds what rebuilds the network (its configuration, input and output sizes),
+The JSON holds what rebuilds the network (its model function and parameters, one row's
+shape, the number of outputs),
 the figures of its training and, for a table, the preprocessing; the weights are loaded
 with ``weights_only=True``, so a model file cannot run code.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import pickle
 from pathlib import Path
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from objectives._errors import ObjectiveError
+from objectives.models._function import ModelSpec, as_spec, build_model
 from objectives.models._mlp import ModelConfig, build_mlp
 
 
@@ -24,14 +25,20 @@ def metrics_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def save_model(model: nn.Module, path: str | Path, model_config: ModelConfig, extra: dict[str, Any]) -> Path:
-    """Save the state_dict at ``path`` and the config and figures at ``path`` with .json."""
+def save_model(model: nn.Module, path: str | Path, spec: ModelSpec | ModelConfig, extra: dict[str, Any],
+               input_shape: tuple[int, ...] | None = None, num_outputs: int | None = None) -> Path:
+    """Save the state_dict at ``path``, and what rebuilds the network and the figures at ``path`` with .json.
+
+    ``input_shape`` and ``num_outputs`` default to the first and last layer's sizes (an MLP).
+    """
     path = Path(path)
+    if input_shape is None or num_outputs is None:
+        linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        input_shape, num_outputs = (linear[0].in_features,), linear[-1].out_features
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), path)
-        record = {"model": dataclasses.asdict(model_config), "in_features": model[0].in_features,
-                  "num_classes": model[-1].out_features, **extra}
+        record = {"model": as_spec(spec).to_dict(), "input_shape": list(input_shape), "num_outputs": int(num_outputs), **extra}
         metrics_path(path).write_text(json.dumps(record, indent=2, default=str) + "\n")
     except OSError as exc:
         raise ObjectiveError(f"cannot save the model to {path}: {exc.strerror or exc}") from exc
@@ -39,15 +46,25 @@ def save_model(model: nn.Module, path: str | Path, model_config: ModelConfig, ex
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """A model saved by `save_model`, rebuilt from its JSON and loaded with ``weights_only=True``."""
+    """A model saved by `save_model`, rebuilt from its JSON and loaded with ``weights_only=True``.
+
+    A model of an earlier version (``model: {hidden, activation}``) is rebuilt as the MLP it was.
+    """
     path = Path(path)
     try:
         record = json.loads(metrics_path(path).read_text())
-        config = ModelConfig(hidden=tuple(record["model"]["hidden"]), activation=record["model"]["activation"])
-        model = build_mlp(config, record["in_features"], record["num_classes"])
+        described = record["model"]
+        if "function" in described:
+            spec = ModelSpec(described["function"], described.get("params") or {})
+            model = build_model(spec, tuple(record["input_shape"]), record["num_outputs"])
+        else:
+            config = ModelConfig(hidden=tuple(described["hidden"]), activation=described["activation"])
+            model = build_mlp(config, record["in_features"], record["num_classes"])
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     except pickle.UnpicklingError as exc:
         raise ObjectiveError(f"cannot load a model from {path}: not a state_dict saved by `search train`") from exc
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+    except ObjectiveError as exc:
+        raise ObjectiveError(f"cannot load a model from {path}: {exc}") from exc
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise ObjectiveError(f"cannot load a model from {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
     return model.eval(), record

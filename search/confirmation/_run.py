@@ -1,46 +1,63 @@
-"""Confirmation's orchestration: open the searched study, queue each round's retrains, run them, store the summary."""
+"""Confirmation's orchestration: open the searched study, adopt a plan, run its retrains, store the summary.
+
+Every process that confirms a study, on this machine or another, runs the same loop on
+the same plan (`search.confirmation._plan`): read the retrains stored so far, replay the
+race, queue what the current round still needs, run what is queued, and wait for what
+runs elsewhere (a retrain RUNNING in another process counts as pending: its worker's
+heartbeat keeps it alive, and a dead worker's retrain is failed and queued again). The
+summary is a function of the plan and the stored values only, so every process stores
+the same one. ``--jobs N`` is N such processes on this machine.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from objectives import SearchSpace
+from objectives import Metric, SearchSpace
 
 from search._config import RunConfig
-from search._errors import SearchError, is_storage_error
+from search._errors import NothingToConfirm, SearchError, is_storage_error
 from search._optuna import trial_id
-from search._reconnect import fail_own_trial, wait_for_storage
-from search._record import continue_config, recorded
-from search._run import optimize
 from search._processes import EXIT_INTERRUPTED, run_processes, worker_setup
+from search._reconnect import fail_own_trial, wait_for_storage
+from search._record import CONFIRM_ATTR, continue_config, load_space, made_metric, recorded
+from search._run import optimize
 from search._signals import INTERRUPTS
-from search.confirmation._config import DEFAULT_CANDIDATES
-from search.confirmation._plan import confirmation_study, enqueue_round, leaders, results, store_summary
-from search.confirmation._retrain import Retrain
-from search.confirmation._rules import replay
+from search.confirmation._config import ConfirmConfig
+from search.confirmation._plan import (FOLDS, HOLDOUTS, KFOLD_BELOW, Plan, adopt, confirmation_study, leaders, plans,
+                                       resample_keys, search_seconds, trim_to_budget)
+from search.confirmation._retrain import PLAN, RESAMPLE, ROLE, SOURCE, Retrain
+from search.confirmation._rules import ranked
+from search.confirmation._state import LOST, State, candidates, finished, needed, read, summary_of
 from search.storages import open_storage, redact, resolve_storage_url, storage_exists
+
+_POLL_SECONDS = 0.5  # between looks at retrains running elsewhere
+MAX_FAILURES = 2  # a retrain that fails this often (an error, not an interruption) stops the confirmation
 
 
 @dataclass(frozen=True)
 class ConfirmContext:
     """What a confirmation works on, read from the searched study."""
 
-    config: RunConfig  # the study's own data set, split and seed
+    config: RunConfig  # the study's own data set, split, seed, model and metric
     url: str
     study: optuna.Study
     confirm: optuna.Study
     space: SearchSpace
-    top: list[FrozenTrial]
+    metric: Metric
+    made: dict[str, Any]
 
 
-def open_confirmation(config: RunConfig, candidates: int) -> ConfirmContext:
-    """The searched study (it must exist), its leaders and the study of their retrains."""
+def open_confirmation(config: RunConfig) -> ConfirmContext:
+    """The searched study (it must exist, made by `search run`) and the study of its retrains."""
     url = resolve_storage_url(config.storage)
     if not storage_exists(url):
         raise SearchError(f"no study {config.study!r} in {redact(url)}; run it first with: search run --study {config.study}")
@@ -50,85 +67,194 @@ def open_confirmation(config: RunConfig, candidates: int) -> ConfirmContext:
         raise SearchError(f"no study {config.study!r} in {redact(url)}; `search studies` lists them")
     config = continue_config(dataclasses.replace(config, explicit=frozenset()), config.study, made)
     study = optuna.load_study(study_name=config.study, storage=storage)
-    top = leaders(study, candidates)
-    if not top:
-        raise SearchError(f"study {config.study!r} has no completed trial to confirm yet")
-    confirm = confirmation_study(storage, config.study)
-    return ConfirmContext(config, url, study, confirm, SearchSpace.from_mapping(made["space"]), top)
+    metric = made_metric(made)
+    space = load_space(config, made["space"], made.get("rows"))
+    return ConfirmContext(config, url, study, confirmation_study(storage, config.study, metric.direction), space, metric, made)
 
 
-def drain_confirmation(config: RunConfig, on_trial=None, on_epoch=None, context: ConfirmContext | None = None) -> int:
-    """Run queued retrains until none is left; how many this process ran."""
-    ctx = context or open_confirmation(config, DEFAULT_CANDIDATES)
-    retrain = Retrain(ctx.space, ctx.config.data, config.device, ctx.config.seed, on_epoch, INTERRUPTS.stop_requested)
-    finished: list[FrozenTrial] = []
+def propose(ctx: ConfirmContext, spec: ConfirmConfig) -> Plan:
+    """The plan this process would make now: the leaders, cut to the search's time unless K was given."""
+    chosen, baseline = leaders(ctx.study, spec.candidates, ctx.metric.maximize)
+    if not chosen:
+        if _any_complete(ctx.study):
+            raise NothingToConfirm("every completed trial diverged (its training loss became NaN or infinite); "
+                                   "narrow the lr range with a --space file")
+        raise NothingToConfirm(f"study {ctx.config.study!r} has no completed trial yet")
+    rows = int(ctx.made.get("rows") or 0) or _pool_rows(ctx)
+    scheme = "kfold" if rows < KFOLD_BELOW else "holdout"
+    rounds = spec.resamples or (FOLDS if scheme == "kfold" else HOLDOUTS)
+    trimmed = 0
+    if not spec.given:
+        chosen, trimmed = trim_to_budget(chosen, baseline, search_seconds(ctx.study), rounds, rounds)
+    fraction = ctx.config.data.validation_fraction
+    val_share = 1 / FOLDS if scheme == "kfold" else fraction
+    seed = ctx.config.seed
+    return Plan(spec=spec.text if spec.given else "auto", candidates=tuple(t.number for t in chosen),
+                race=tuple(resample_keys(seed, scheme, "race", rounds)),
+                estimate=tuple(resample_keys(seed, scheme, "estimate", rounds)), scheme=scheme,
+                resolution=1 / max(1, round(rows * val_share)) if ctx.metric.name in ("accuracy", "balanced_accuracy") else 0.0,
+                test_to_train=val_share / (1 - val_share), search_best=chosen[0].number,
+                baseline=baseline.number if baseline is not None else None, trimmed=trimmed, maximize=ctx.metric.maximize)
+
+
+def _any_complete(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _pool_rows(ctx: ConfirmContext) -> int:
+    from objectives.data import pool_size
+
+    return pool_size(ctx.config.data)
+
+
+def work(ctx: ConfirmContext, plan: Plan, on_trial=None, on_epoch=None, on_wait: Callable[[int], None] | None = None) -> None:
+    """Run this plan's retrains in this process until the plan needs nothing more."""
+    retrain = Retrain(ctx.space, ctx.config.data, ctx.config.device, ctx.metric.name, on_epoch, INTERRUPTS.stop_requested)
+    told = False
+    while True:
+        state = _read_safely(ctx, plan)
+        now, ahead = needed(ctx, plan, state)
+        if not now:
+            return
+        _check_failures(ctx, state, now)
+        queue = [n for n in now if n[:2] not in state.in_flight]
+        if not queue and not state.waiting:  # all of this round runs elsewhere: start on the next
+            queue = [n for n in ahead if n[:2] not in state.in_flight]
+        trials = {t.number: t for t in ctx.study.get_trials(deepcopy=False)}
+        for source, key, role in queue:
+            ctx.confirm.enqueue_trial(dict(trials[source].params),
+                                      user_attrs={SOURCE: source, RESAMPLE: key, ROLE: role, PLAN: plan.id})
+        if queue or state.waiting:
+            _drain(ctx, retrain, on_trial)
+            told = False
+            continue
+        if on_wait is not None and not told:
+            on_wait(state.running)
+            told = True
+        _wait(ctx)
+
+
+def _read_safely(ctx: ConfirmContext, plan: Plan) -> State:
+    while True:
+        try:
+            return read(ctx, plan)
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            wait_for_storage(ctx.confirm, ctx.url, exc)
+
+
+def _check_failures(ctx: ConfirmContext, state: State, now: list[tuple[int, str, str]]) -> None:
+    for source, key, _ in now:
+        if state.failures[(source, key)] >= MAX_FAILURES:
+            raise SearchError(f"the retrain of trial {source} on resample {key} failed {state.failures[(source, key)]} times "
+                              f"({state.errors[(source, key)]}); fix the cause and run search confirm --study "
+                              f"{ctx.config.study} again (finished retrains are kept)")
+
+
+def _wait(ctx: ConfirmContext) -> None:
+    """Let a round's retrains finish elsewhere; a dead worker's retrain is failed (and queued again) meanwhile."""
+    time.sleep(_POLL_SECONDS)
+    INTERRUPTS.check()
+    if ctx.config.heartbeat:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(ctx.confirm)
+
+
+def _drain(ctx: ConfirmContext, retrain: Retrain, on_trial) -> None:
+    """Run queued retrains until none is waiting."""
+    running: dict[str, int | None] = {"trial_id": None}
 
     def collect(study: optuna.Study, trial: FrozenTrial) -> None:
-        finished.append(trial)
+        running["trial_id"] = None
         if on_trial is not None:
             on_trial(study, trial)
         INTERRUPTS.check()
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             study.stop()  # the queue is empty: asking again would sample a fresh, unwanted trial
 
-    running: dict[str, int | None] = {"trial_id": None}
-
     def tracked(trial: optuna.Trial) -> float:
         running["trial_id"] = trial_id(trial)
-        return retrain(trial)
+        try:
+            return retrain(trial)
+        except RuntimeError as exc:  # out of memory, say: on record, and counted against the pair
+            trial.set_user_attr("error", (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500])
+            raise
 
     with INTERRUPTS.deferred():
-        while waiting := len(ctx.confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,))):
-            try:
-                optimize(ctx.confirm, tracked, waiting, None, collect)
-            except Exception as exc:
-                if not is_storage_error(exc):
-                    raise
-                wait_for_storage(ctx.confirm, ctx.url, exc)
-                fail_own_trial(ctx.confirm, running["trial_id"], "the storage connection was lost")
-            running["trial_id"] = None
-    return len(finished)
+        waiting = len(ctx.confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        if not waiting:
+            return
+        try:
+            optimize(ctx.confirm, tracked, waiting, None, collect)
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            wait_for_storage(ctx.confirm, ctx.url, exc)
+            fail_own_trial(ctx.confirm, running["trial_id"], LOST)
 
 
-def run_confirmation(config: RunConfig, spec, on_trial=None, on_epoch=None) -> dict[str, Any]:
-    """Confirm the leaders of ``config.study`` round by round (racing between rounds); the stored summary.
+def run_confirmation(config: RunConfig, spec: ConfirmConfig, on_trial=None, on_epoch=None,
+                     on_plan: Callable[[Plan], None] | None = None, on_wait: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Confirm the leaders of ``config.study``; the stored summary.
 
-    With ``config.jobs > 1`` each round's retrains are shared by that many worker processes.
-    Resumable: retrains already finished (by this or an earlier, killed run) are not redone.
+    Resumable (finished retrains are kept; a killed confirmation's plan is taken up again), and
+    shared: any number of processes confirming the study at once work on one plan and store
+    the same summary. With ``config.jobs > 1`` that many worker processes share the retrains.
     """
-    ctx = open_confirmation(config, spec.candidates)
-    for resample in range(spec.resamples):
-        candidates = results(ctx.confirm, ctx.top)
-        replay(candidates, resample)
-        if not enqueue_round(ctx.confirm, candidates, ctx.top, resample):
-            continue
-        if config.jobs > 1:
-            share = dataclasses.replace(ctx.config, device=config.device, jobs=1, explicit=frozenset())
-            run_processes(config, confirm_worker_main, [(share, index) for index in range(config.jobs)])
-        else:
-            drain_confirmation(config, on_trial, on_epoch, ctx)
-    candidates = results(ctx.confirm, ctx.top)
-    replay(candidates, spec.resamples)
-    return _store_safely(ctx, spec, candidates, store_summary)
+    ctx = open_confirmation(config)
+    plan = adopt(ctx.confirm, propose(ctx, spec), lambda p: finished(ctx, p))
+    if on_plan is not None:
+        on_plan(plan)
+    if config.jobs > 1:
+        share = dataclasses.replace(ctx.config, device=config.device, jobs=1, explicit=frozenset())
+        run_processes(config, confirm_worker_main, [(share, plan.id, index) for index in range(config.jobs)])
+    else:
+        work(ctx, plan, on_trial, on_epoch, on_wait)
+    state = _read_safely(ctx, plan)
+    if needed(ctx, plan, state)[0]:
+        raise SearchError(f"the confirmation of {config.study!r} stopped before its end; run search confirm --study "
+                          f"{config.study} again (finished retrains are kept)")
+    return _store(ctx, summary_of(ctx, plan, state) | {"yardstick": _yardstick(ctx, plan, state)})
 
 
-def _store_safely(ctx: ConfirmContext, spec, candidates, store) -> dict[str, Any]:
+def _yardstick(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any] | None:
+    if ctx.config.yardstick == "none" or ctx.config.data.dataset != "table":
+        return None
+    from search.confirmation._yardstick import yardstick
+
+    pick = ranked(candidates(ctx, plan, state), list(plan.race), plan.maximize)[0].trial
+    return yardstick(ctx.config.data, ctx.metric, plan, {k: state.values[(pick, k)] for k in plan.estimate
+                                                          if (pick, k) in state.values})
+
+
+def _store(ctx: ConfirmContext, summary: dict[str, Any]) -> dict[str, Any]:
+    """Store the summary on the searched study, unless a newer plan's is there already."""
     while True:
         try:
-            return store(ctx.study, spec, candidates)
+            stored = ctx.study.user_attrs.get(CONFIRM_ATTR)
+            newer = isinstance(stored, dict) and isinstance(stored.get("plan"), int) and stored["plan"] > summary["plan"]
+            if not newer:
+                ctx.study.set_user_attr(CONFIRM_ATTR, summary)
+            return summary
         except Exception as exc:
             if not is_storage_error(exc):
                 raise
             wait_for_storage(ctx.study, ctx.url, exc)
 
 
-def confirm_worker_main(config: RunConfig, index: int, threads: int, gpu: str | None) -> None:
-    """One confirmation worker: it takes queued retrains until none is left."""
+def confirm_worker_main(config: RunConfig, plan_id: int, index: int, threads: int, gpu: str | None) -> None:
+    """One confirmation worker: it works on the plan until the plan needs nothing more."""
     worker_setup(index, threads, gpu)
     from search._progress import ConfirmProgress
 
     try:
-        drain_confirmation(config, on_trial=ConfirmProgress(label=f"w{index}").trial)
+        ctx = open_confirmation(config)
+        plan = next(p for p in plans(ctx.confirm) if p.id == plan_id)
+        work(ctx, plan, on_trial=ConfirmProgress(label=f"w{index}").trial)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except SearchError as exc:

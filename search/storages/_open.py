@@ -75,7 +75,8 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
         else:
             from optuna.storages.journal import JournalRedisBackend
 
-            backend = JournalRedisBackend(_redis_url(url))
+            plain, prefix = redis_prefix(url)
+            backend = JournalRedisBackend(_redis_url(plain), prefix=prefix)
             redis_ping(backend)  # fail now, with one line, rather than mid-study
         storage = HeartbeatJournalStorage(backend, heartbeat) if heartbeat else optuna.storages.JournalStorage(backend)
         storage.get_all_studies()  # a journal is read lazily: find a corrupt one now, not mid-study
@@ -174,6 +175,17 @@ def _server_session_options(t: dict) -> str:
     return (f"-c statement_timeout={read_ms} -c idle_in_transaction_session_timeout={read_ms} "
             f"-c tcp_keepalives_idle={t['keepalive_idle']} -c tcp_keepalives_interval={t['keepalive_interval']} "
             f"-c tcp_keepalives_count={t['keepalive_count']}")
+
+
+def redis_prefix(url: str) -> tuple[str, str]:
+    """(``url`` without its ``prefix`` parameter, the prefix): several journals in one Redis database, apart."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), "")
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
 
 
 def _redis_url(url: str) -> str:

@@ -1,0 +1,117 @@
+"""`search train` and `search predict`: a configuration retrained into a model, and the model applied to new rows."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from objectives import DATASETS, DEVICES, DataConfig
+
+from search._config import RunConfig
+from search._errors import SearchError
+from search._export import read_config
+from search._files import write_text
+from search._format import format_seconds, format_value, label
+
+
+def add_model_commands(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a configuration on the whole training split and test it",
+        description="Train a configuration (from `search export`, or a file with only `params`) on the "
+        "whole official training split, report loss and accuracy on the official test split, and save "
+        "the weights (a state_dict) with a metrics file beside them.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  search train --config best.yaml\n  search train --config best.yaml --save-model models/best.pt --json",
+    )
+    p.add_argument("--config", required=True, help="configuration file (YAML or JSON)")
+    p.add_argument("--data-dir", default=DataConfig.data_dir, help=f"torchvision root (default: {DataConfig.data_dir})")
+    p.add_argument("--dataset", choices=DATASETS, help="override the configuration's data set")
+    p.add_argument("--data", dest="data_file", metavar="FILE", help="a table study's file, when it has moved since the export")
+    p.add_argument("--seed", type=int, help="(default: the configuration's data seed, else 0)")
+    p.add_argument("--save-model", help="where to save the weights (default: models/CONFIG-NAME.pt)")
+    p.add_argument("--device", choices=DEVICES, default=RunConfig.device, help=f"(default: {RunConfig.device})")
+    p.add_argument("--limit-train", type=int, help="train on only this many samples (quick checks)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    p.set_defaults(handler=cmd_train)
+
+    p = subparsers.add_parser(
+        "predict", help="apply a saved table model to new rows",
+        description="Apply a model saved by `search train` (trained with --data) to a new file: its preprocessing, "
+        "then the network. Writes the predicted label and each class's probability per row, in the file's order.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  search predict --model models/best.pt --data new.csv --output predictions.csv\n  search predict --model models/best.pt --data new.csv",
+    )
+    p.add_argument("--model", required=True, help="the .pt file `search train` saved (its .json beside it)")
+    p.add_argument("--data", required=True, help="new rows: .csv, .parquet or .npz, with the columns the model was trained on")
+    p.add_argument("--output", help="write the predictions as CSV to this file (default: the terminal)")
+    p.set_defaults(handler=cmd_predict)
+
+
+def cmd_train(args, argv) -> int:
+    from objectives import metrics_path, save_model, train_final
+
+    from search._progress import EpochLine
+
+    config = read_config(args.config)
+    seed = config.seed if args.seed is None else args.seed
+    table = dict(config.table or {})
+    if args.data_file:
+        table["data_file"] = args.data_file
+    data = DataConfig(dataset=args.dataset or config.dataset, data_dir=args.data_dir, seed=seed, limit_train=args.limit_train, **table)
+    if data.dataset == "table":
+        check_hashes(args.config, data, config.hashes or {})
+    model_path = Path(args.save_model or Path("models") / (Path(args.config).stem + ".pt"))
+    if metrics_path(model_path) == model_path:
+        raise SearchError(f"--save-model is {model_path}, but the metrics go to NAME.json beside it; give NAME.pt")
+    progress = EpochLine(config.train.epochs, sys.stderr, metric=config.metric)
+    model, result = train_final(config.train, config.model, data, args.device, seed, on_epoch=progress.epoch, metric=config.metric)
+    progress.done()
+    figures = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("classes", "preprocessing")}
+    figures[f"test_{result.metric}"] = result.test_value  # test_accuracy, test_rmse, ...
+    metrics = save_model(model, model_path, config.model, {
+        **figures, "params": dataclasses.asdict(config.train), "dataset": data.dataset, "seed": seed, "config_file": str(args.config),
+        "classes": list(result.classes), "preprocessing": result.preprocessing, "task": data.task_name,
+        **({"target": data.target, "data_file": data.data_file, **(config.hashes or {})} if data.dataset == "table" else {}),
+    }, result.input_shape, result.num_outputs)
+    if args.json:
+        print(json.dumps({**figures, "model_path": str(model_path), "metrics_path": str(metrics)}, default=str))
+        return 0
+    print(f"test {label(result.metric).removeprefix('validation ')} {format_value(result.test_value, result.metric)}, "
+          f"test loss {result.test_loss:.4f} ({result.train_samples:,} training samples, {result.test_samples:,} test; "
+          f"{result.epochs} epochs in {format_seconds(result.seconds)})")
+    if result.diverged:
+        print(f"warning: training diverged: {result.diverged}", file=sys.stderr)
+    print(f"saved the weights to {model_path} and the metrics to {metrics}")
+    return 0
+
+
+def check_hashes(config_file: str, data: DataConfig, hashes: dict[str, str]) -> None:
+    """A table's files must be the ones exported: another content would move rows between training and test."""
+    from objectives.data._tables import file_hash
+
+    for path, key, flag in ((data.data_file, "sha256", "--data"), (data.test_file, "test_sha256", "--test-data")):
+        if not path or key not in hashes:
+            continue
+        try:
+            now = file_hash(path)
+        except OSError as exc:
+            raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if now != hashes[key]:
+            raise SearchError(f"{path} has changed since the export (sha256 {hashes[key][:12]} in {config_file}, {now[:12]} "
+                              f"now): its test rows may have been trained on; restore the file, or run a new study on it")
+
+
+def cmd_predict(args, argv) -> int:
+    from search._predict import predict, warn
+
+    frame, counts = predict(args.model, args.data)
+    warn(counts, args.data)
+    if args.output:
+        write_text(args.output, frame.to_csv(index=False))
+        print(f"wrote {len(frame):,} predictions to {args.output}")
+    else:
+        sys.stdout.write(frame.to_csv(index=False))
+    return 0

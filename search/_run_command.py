@@ -1,0 +1,171 @@
+"""`search run` and `search confirm`: the search, then confirmation, with a summary and true messages on the way.
+
+A run has two phases. The search runs trials; confirmation then races the leaders on
+fresh resamples and measures the pick. A Ctrl-C (or SIGTERM) in either phase says how
+to go on from where it stopped: the search's remaining trials (the interrupted trial's
+parameters run first), or the confirmation (its finished retrains are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+
+from objectives import DataConfig
+
+from search._config import RunConfig
+from search._errors import NothingToConfirm, SearchError
+from search._processes import EXIT_INTERRUPTED
+from search._format import format_confirmation, format_summary
+from search._progress import ConfirmProgress, Progress, describe_resample
+from search._signals import INTERRUPTS
+from search.storages import redact, resolve_storage_url, storage_kind
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from search._run import run_study
+    from search._workers import run_workers
+
+    config = run_config_from_args(args)
+    INTERRUPTS.install()  # SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does
+    started = time.perf_counter()
+    progress = Progress(config.n_trials, metric=config.metric_spec.name, timeout=config.timeout)
+    phase = "search"
+    try:
+        if config.jobs > 1:
+            summary = run_workers(config, on_note=note_line)
+        else:
+            summary = run_study(config, on_trial=progress.trial, on_epoch=progress.epoch, on_note=note_line)
+        searched = time.perf_counter() - started
+        note = None
+        if config.confirm.enabled and summary.best_number is not None:
+            phase = "confirmation"
+            try:
+                summary = dataclasses.replace(summary, confirmation=confirm(config, summary.metric))
+            except NothingToConfirm as exc:
+                note = f"confirmation: nothing to confirm: {exc}"
+        summary = dataclasses.replace(summary, wall_seconds=time.perf_counter() - started, search_seconds=searched)
+    except KeyboardInterrupt:
+        if phase == "search":
+            done = progress.done if config.jobs == 1 else None
+            print(f"\nsearch: interrupted; the running trial is marked failed, and its parameters run first when the "
+                  f"study goes on. Continue with: {continue_line(argv, config.n_trials, done)}", file=sys.stderr)
+        else:
+            print(f"\nsearch: interrupted during confirmation; the search's trials and the finished retrains are kept. "
+                  f"Continue the confirmation with: {confirm_line(argv, config)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        INTERRUPTS.restore()
+    print(format_summary(summary, continue_line(argv, None, None), note))
+    return 0
+
+
+def note_line(text: str) -> None:
+    print(f"note: {text}", file=sys.stderr, flush=True)
+
+
+def confirm(config: RunConfig, metric: str) -> dict:
+    """Run the confirmation of ``config.study``, telling what it does and what it waits for."""
+    from search.confirmation import run_confirmation
+
+    progress = ConfirmProgress(metric=metric)
+
+    def announce(plan) -> None:
+        progress.total = None
+        baseline = f" and the baseline (trial {plan.baseline})" if plan.baseline in plan.candidates[1:] else ""
+        leaders = [n for n in plan.candidates if n != plan.baseline or n == plan.candidates[0]]
+        kind = "folds" if plan.scheme == "kfold" else "holdouts"
+        print(f"confirming trial{'s' if len(leaders) > 1 else ''} {', '.join(map(str, leaders))}{baseline} on "
+              f"{len(plan.race)} {kind} the search never validated on, then the pick on {len(plan.estimate)} fresh {kind}"
+              f" (plan {plan.id}; e.g. {describe_resample(plan.race[0])})...", flush=True)
+
+    def waiting(running: int) -> None:
+        print(f"waiting for {running} retrain{'s' if running != 1 else ''} running in another process "
+              "(a dead worker's is taken over once its heartbeat stops)...", flush=True)
+
+    return run_confirmation(config, config.confirm, on_trial=progress.trial, on_plan=announce, on_wait=waiting)
+
+
+def cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    given = _pick(args, RunConfig)
+    data = _pick(args, DataConfig)
+    config = RunConfig(**given, data=DataConfig(**data))
+    if config.jobs > 1 and storage_kind(resolve_storage_url(config.storage)) == "sqlite":
+        raise SearchError(f"--jobs {config.jobs} needs a storage several processes can share; SQLite is not one")
+    if not config.confirm.enabled:
+        raise SearchError("--confirm 0 confirms nothing; give K,R (e.g. 5,3)")
+    INTERRUPTS.install()
+    try:
+        summary = confirm(config, config.metric_spec.name)
+    except KeyboardInterrupt:
+        print(f"\nsearch: interrupted; finished retrains are kept. Continue with: {command_line(argv)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        INTERRUPTS.restore()
+    print("\n".join([f"study {config.study!r}", *format_confirmation(summary)]))
+    return 0
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command as the user typed it, passwords hidden (``--storage=URL`` too), for 'continue with' lines."""
+    return "search " + shlex.join(redact(a) for a in argv)
+
+
+def continue_line(argv: Sequence[str], n_trials: int | None, done: int | None) -> str:
+    """The command that goes on with the study: with the trials still owed when a run was cut short."""
+    argv = list(argv)
+    if n_trials is not None and done is not None and done < n_trials:
+        argv = _without(argv, "--n-trials") + ["--n-trials", str(n_trials - done)]
+    return command_line(argv)
+
+
+def confirm_line(argv: Sequence[str], config: RunConfig) -> str:
+    """`search confirm` for the study and storage of a `search run` command line."""
+    keep = ["--study", "--storage", "--data-dir", "--device", "--jobs", "--heartbeat", "--confirm"]
+    out = ["confirm"]
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        name = arg.split("=", 1)[0]
+        if name in keep:
+            out += [arg] if "=" in arg else [arg, argv[i + 1]] if i + 1 < len(argv) else [arg]
+    if not any(a.split("=", 1)[0] == "--study" for a in out):
+        out += ["--study", config.study]
+    return command_line(out)
+
+
+def _without(argv: list[str], flag: str) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == flag:
+            skip = True
+            continue
+        if arg.startswith(flag + "="):
+            continue
+        out.append(arg)
+    return out
+
+
+def _pick(args: argparse.Namespace, cls: type) -> dict:
+    """The options the user gave that are fields of ``cls``; absent ones keep the dataclass default."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in vars(args).items() if k in names}
+
+
+def run_config_from_args(args: argparse.Namespace) -> RunConfig:
+    given = _pick(args, RunConfig)
+    data = _pick(args, DataConfig)
+    explicit = frozenset(given) | frozenset(data)
+    given.pop("confirm", None)
+    if "confirm" in vars(args):
+        given["confirm"] = args.confirm
+    data["seed"] = given.get("seed", RunConfig.seed)
+    if "timeout" in given and "n_trials" not in given:
+        given["n_trials"] = None
+    return RunConfig(**given, data=DataConfig(**data), explicit=explicit)
