@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 
@@ -191,6 +192,8 @@ def cmd_dashboard(args, argv) -> int:
     server = make_dashboard(args.storage, args.host, args.port, args.read_only)
     mode = " (read-only)" if args.read_only else ""
     print(f"optuna-dashboard{mode} at http://{args.host}:{server.server_port}/dashboard/ ; Ctrl-C stops it", flush=True)
+    # A background job of a non-interactive shell starts with SIGINT ignored: the banner's promise must still hold.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -47,6 +47,9 @@ def add_model_commands(subparsers) -> None:
     p.add_argument("--model", required=True, help="the .pt file `search train` saved (its .json beside it)")
     p.add_argument("--data", required=True, help="new rows: .csv, .parquet or .npz, with the columns the model was trained on")
     p.add_argument("--output", help="write the predictions as CSV to this file (default: the terminal)")
+    p.add_argument("--accept-unseen", action="store_true",
+                   help="predict even when most of a text column's values are categories the model never saw "
+                        "(a file of another kind, or a new vocabulary); each is encoded as none of them")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -107,7 +110,7 @@ def check_hashes(config_file: str, data: DataConfig, hashes: dict[str, str]) -> 
 def cmd_predict(args, argv) -> int:
     from search._predict import predict, warn
 
-    frame, counts = predict(args.model, args.data)
+    frame, counts = predict(args.model, args.data, accept_unseen=args.accept_unseen)
     warn(counts, args.data)
     if args.output:
         write_text(args.output, frame.to_csv(index=False))

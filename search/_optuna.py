@@ -13,7 +13,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface heartbeats plug into
 
-__all__ = ["BaseHeartbeat", "heartbeat_trial_ids", "redis_ping", "study_id", "study_storage", "trial_id"]
+__all__ = ["BaseHeartbeat", "rdb_heartbeats", "redis_ping", "redis_time", "study_id", "study_storage", "trial_id"]
 
 
 def study_storage(study: optuna.Study) -> BaseStorage:
@@ -36,17 +36,34 @@ def redis_ping(backend: Any) -> None:
     backend._redis.ping()
 
 
-def heartbeat_trial_ids(storage: optuna.storages.RDBStorage, trial_ids: list[int]) -> set[int]:
-    """Which of ``trial_ids`` have a heartbeat row in an RDB storage."""
-    if not trial_ids:
-        return set()
+def redis_time(backend: Any) -> float:
+    """The Redis server's clock (seconds), through a `JournalRedisBackend`'s client."""
+    seconds, micros = backend._redis.time()
+    return seconds + micros / 1e6
+
+
+def rdb_heartbeats(storage: optuna.storages.RDBStorage, study_id: int) -> tuple[Any, dict[int, tuple[Any, Any]]]:
+    """The database's clock now, and each RUNNING trial's last beat (None: none yet) and promise (a system attribute).
+
+    Beats are written with the database's clock (Optuna's heartbeat table), so ages need no other.
+    """
+    import json
+
+    import sqlalchemy
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
 
+    from search.storages._heartbeat import PROMISE_ATTR
+
     with _create_scoped_session(storage.scoped_session) as session:
-        rows = (
-            session.query(models.TrialHeartbeatModel.trial_id)
-            .filter(models.TrialHeartbeatModel.trial_id.in_(trial_ids))
-            .all()
-        )
-    return {row[0] for row in rows}
+        now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
+        rows = (session.query(models.TrialModel.trial_id, models.TrialHeartbeatModel.heartbeat)
+                .outerjoin(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
+                .filter(models.TrialModel.study_id == study_id, models.TrialModel.state == optuna.trial.TrialState.RUNNING)
+                .all())
+        ids = [row[0] for row in rows]
+        promises = dict(session.query(models.TrialSystemAttributeModel.trial_id, models.TrialSystemAttributeModel.value_json)
+                        .filter(models.TrialSystemAttributeModel.trial_id.in_(ids),
+                                models.TrialSystemAttributeModel.key == PROMISE_ATTR).all()) if ids else {}
+    return now, {tid: (beat.replace(tzinfo=None) if beat is not None else None,
+                       json.loads(promises[tid]) if tid in promises else None) for tid, beat in rows}

@@ -15,7 +15,11 @@ from typing import Any
 from search._errors import SearchError
 
 
-def predict(model_path: str, data_path: str) -> tuple[Any, dict[str, int]]:
+# A text column with more than this share of its values unseen in training is another kind of data.
+UNSEEN_SHARE = 0.5
+
+
+def predict(model_path: str, data_path: str, accept_unseen: bool = False) -> tuple[Any, dict[str, int]]:
     """(a pandas DataFrame, one row per input row in its order; counts of what the user should know)."""
     import numpy as np
     import pandas as pd
@@ -51,6 +55,8 @@ def predict(model_path: str, data_path: str) -> tuple[Any, dict[str, int]]:
             text = columns.where(columns.notna(), MISSING_CATEGORY).map(_category).to_numpy(dtype=object)
     else:
         raise SearchError(f"--data {data_path}: unknown kind of file; use .csv, .parquet or .npz")
+    if not accept_unseen:
+        _check_categories(encoder, text, data_path)
     x, counts["unseen"] = encoder.transform(numeric, text)
     shape = tuple(record.get("input_shape") or (x.shape[1],))
     with torch.no_grad():
@@ -62,6 +68,17 @@ def predict(model_path: str, data_path: str) -> tuple[Any, dict[str, int]]:
     result = pd.DataFrame(probabilities, columns=[f"p_{c}" for c in classes])
     result.insert(0, "predicted", [classes[i] for i in probabilities.argmax(axis=1)])
     return result, counts
+
+
+def _check_categories(encoder, text, path: str) -> None:
+    """Refuse a file whose text columns are mostly categories the model never saw: not the data it was trained for."""
+    for j, (name, known) in enumerate(zip(encoder.text_names, encoder.categories)):
+        values = text[:, j]
+        unseen = sum(1 for v in values if v not in set(known))
+        if len(values) and unseen / len(values) > UNSEEN_SHARE:
+            raise SearchError(f"--data {path}: {unseen:,} of {len(values):,} values of text column {name!r} are categories "
+                              f"the model never saw (it knows {', '.join(map(repr, known[:5]))}{', ...' if len(known) > 5 else ''}); "
+                              "is this the kind of file it was trained on? --accept-unseen predicts anyway")
 
 
 def _category(value) -> str:

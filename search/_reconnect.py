@@ -54,3 +54,38 @@ def fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> No
     except optuna.exceptions.UpdateFinishedTrialError:
         return  # another worker's stale-trial check failed it (and re-queued it) a moment ago
     retry_callback()(study, storage.get_trial(trial_id))
+
+
+def taken_over(study: optuna.Study, trial_id: int | None, exc: BaseException) -> bool:
+    """Whether ``exc`` means another worker failed this worker's running trial (its heartbeat looked stale:
+    a long pause, a link down past the grace period); if so, says so in one line.
+
+    Optuna then refuses to record the trial ("Cannot tell a FAIL trial", or its own assertion
+    when the trial's end cannot be told); the worker has nothing to mend and goes on.
+    """
+    if trial_id is None or is_storage_error(exc):
+        return False
+    try:
+        trial = study_storage(study).get_trial(trial_id)
+    except Exception:  # noqa: BLE001 - the storage cannot say: not a case this function decides
+        return False
+    if trial.state != TrialState.FAIL or "error" in trial.user_attrs:
+        return False
+    print(f"search: trial {trial.number} was failed by another worker while this one ran it (its heartbeat looked "
+          "stale: a long pause, or a lost link); its parameters are queued again, and this worker goes on",
+          file=sys.stderr, flush=True)
+    return True
+
+
+def requeue_interrupted(study: optuna.Study, trial_id: int | None) -> None:
+    """Queue the parameters of the trial a Ctrl-C (or SIGTERM) cut short, so the study's next run runs them first
+    (as Optuna's `RetryFailedTrialCallback` does for a killed worker's trial)."""
+    if trial_id is None:
+        return
+    try:
+        trial = study_storage(study).get_trial(trial_id)
+        if trial.state == TrialState.FAIL:
+            retry_callback()(study, trial)
+    except Exception as exc:  # noqa: BLE001 - the interrupt is what the user asked for; this is only a courtesy
+        if not is_storage_error(exc):
+            raise

@@ -26,7 +26,7 @@ from search._config import RunConfig
 from search._errors import SearchError, is_storage_error
 from search._optuna import study_id, study_storage, trial_id
 from search._pruners import make_pruner
-from search._reconnect import fail_own_trial, wait_for_storage
+from search._reconnect import fail_own_trial, requeue_interrupted, taken_over, wait_for_storage
 from search._record import (BASELINE_ATTR, STUDY_ATTR, check_compatible, continue_config, load_space, recorded,
                             space_differences, study_metadata, wait_for_record)
 from search._samplers import make_sampler
@@ -153,7 +153,13 @@ def run_study(
             try:
                 optimize(study, tracked, left, time_left, collect)
                 break
+            except KeyboardInterrupt:
+                requeue_interrupted(study, running["trial_id"])
+                raise
             except Exception as exc:
+                if taken_over(study, running["trial_id"], exc):
+                    running["trial_id"] = None
+                    continue  # that trial is another worker's business now; this worker goes on
                 if not is_storage_error(exc):
                     raise
                 wait_for_storage(study, url, exc)

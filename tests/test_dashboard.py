@@ -112,3 +112,17 @@ def test_no_accept_encoding_and_no_traceback(storage, capfd):
         server.shutdown()
     err = capfd.readouterr().err
     assert "Traceback" not in err
+
+
+def test_ctrl_c_stops_a_dashboard_started_in_the_background(storage, tmp_path):
+    """A background job of a non-interactive shell starts with SIGINT ignored; the banner says Ctrl-C stops it."""
+    import signal
+
+    from _procs import read_until, search
+
+    server = search(tmp_path, "dashboard", "--storage", storage, "--port", "0",
+                    popen={"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)})
+    read_until(server.stdout, "Ctrl-C stops it")
+    server.send_signal(signal.SIGINT)
+    server.communicate(timeout=30)
+    assert server.returncode == 0

@@ -1,8 +1,9 @@
-"""Heartbeats that outlive a lost storage, and trials that never beat."""
+"""Heartbeats: a trial judged by its own worker's promise, ages on the storage's clock, guarded beats, pickling."""
 
 from __future__ import annotations
 
-import datetime
+import pickle
+import time
 
 import optuna
 import pytest
@@ -10,11 +11,21 @@ import sqlalchemy.exc
 from optuna.trial import TrialState
 
 from search import open_storage
-from search.storages._heartbeat import HeartbeatJournalStorage, HeartbeatRDBStorage
+from search.storages._heartbeat import PROMISE_ATTR, HeartbeatJournalStorage, HeartbeatRDBStorage
+
+KINDS = ["sqlite", "journal", "redis", "postgresql"]
 
 
 def _lost(*args, **kwargs):
     raise sqlalchemy.exc.OperationalError("UPDATE trial_heartbeats", {}, Exception("server closed the connection"))
+
+
+@pytest.fixture
+def url_of(tmp_path, own_storage):
+    def make(kind: str) -> str:
+        return f"sqlite:///{tmp_path}/h.db" if kind == "sqlite" else own_storage(kind)
+
+    return make
 
 
 def test_a_failed_beat_is_one_line_and_the_thread_lives_on(tmp_path, monkeypatch, capsys):
@@ -41,29 +52,74 @@ def test_journal_beats_are_guarded_too(tmp_path, monkeypatch, capsys):
     assert "lost the storage" in capsys.readouterr().err
 
 
-def _orphan(study: optuna.Study, minutes_ago: float) -> int:
-    """A RUNNING trial that never beat: its worker died between creating it and the first beat."""
-    started = datetime.datetime.now() - datetime.timedelta(minutes=minutes_ago)
-    trial = optuna.trial.FrozenTrial(
-        number=0, state=TrialState.RUNNING, value=None, datetime_start=started, datetime_complete=None,
-        params={"x": 0.5}, distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
-        user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=0,
-    )
-    study.add_trial(trial)
-    return study.trials[-1]._trial_id
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_trial_promises_its_worker_s_beat_and_beats_at_once(url_of, kind):
+    url = url_of(kind)
+    beating = optuna.create_study(storage=open_storage(url, heartbeat=7), study_name="p")
+    trial = beating.ask()
+    frozen = beating.trials[0]
+    assert frozen.system_attrs[PROMISE_ATTR] == 7
+    queued = beating.enqueue_trial({}) or beating.ask()  # a queued trial taken to run promises too
+    assert beating.trials[queued.number].system_attrs[PROMISE_ATTR] == 7
+    silent = optuna.load_study(study_name="p", storage=open_storage(url))  # a worker that never beats
+    unpromised = silent.ask()
+    assert silent.trials[unpromised.number].system_attrs.get(PROMISE_ATTR, 0) == 0
+    assert trial.number == 0
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_a_trial_that_never_beat_is_failed_and_retried(tmp_path, kind):
-    url = f"sqlite:///{tmp_path}/o.db" if kind == "sqlite" else f"journal:///{tmp_path}/o.log"
-    storage = open_storage(url, heartbeat=1)
-    study = optuna.create_study(storage=storage, study_name="o")
-    old = _orphan(study, minutes_ago=5)
-    young = _orphan(study, minutes_ago=0)  # inside the grace period: it may still be starting
-    stale = storage._get_stale_trial_ids(study._study_id)
-    assert old in stale and young not in stale
-    optuna.storages.fail_stale_trials(study)
-    states = {t._trial_id: t for t in study.get_trials(deepcopy=False)}
-    assert states[old].state == TrialState.FAIL and states[young].state == TrialState.RUNNING
-    retry = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == states[old].number]
-    assert len(retry) == 1 and retry[0].params == {"x": 0.5}
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_trial_is_stale_only_past_its_own_worker_s_grace(url_of, kind):
+    """A worker that beats every 60 s is not judged by one that beats every second; a worker that
+    promised nothing is never judged; one that promised and fell silent is."""
+    url = url_of(kind)
+    slow = optuna.create_study(storage=open_storage(url, heartbeat=60), study_name="g")
+    patient = slow.ask()
+    silent = optuna.load_study(study_name="g", storage=open_storage(url)).ask()
+    checker_storage = open_storage(url, heartbeat=1)
+    checker = optuna.load_study(study_name="g", storage=checker_storage)
+    dead = checker.ask()  # promised to beat every second, then never beat again
+    ids = {t.number: t._trial_id for t in checker.get_trials(deepcopy=False)}
+    deadline = time.monotonic() + 30
+    while ids[dead.number] not in checker_storage._get_stale_trial_ids(checker._study_id):
+        assert time.monotonic() < deadline, "a silent trial that promised 1 s beats was never judged stale"
+        time.sleep(0.2)
+    stale = checker_storage._get_stale_trial_ids(checker._study_id)
+    assert ids[patient.number] not in stale and ids[silent.number] not in stale
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "redis"])
+def test_a_host_s_clock_that_lags_fails_no_healthy_trial(url_of, kind, monkeypatch):
+    """Beats and ages use the storage's clock: a worker 5 s behind and a checker 5 s ahead agree."""
+    url = url_of(kind)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 5)  # the lagging worker
+    worker_storage = open_storage(url, heartbeat=1)
+    study = optuna.create_study(storage=worker_storage, study_name="c")
+    trial = study.ask()
+    monkeypatch.setattr(time, "time", lambda: real() + 5)  # the checker, on another host
+    checker_storage = open_storage(url, heartbeat=1)
+    checker = optuna.load_study(study_name="c", storage=checker_storage)
+    for _ in range(4):  # the worker keeps beating every half second; the checker looks each time
+        worker_storage.record_heartbeat(trial._trial_id)
+        assert checker_storage._get_stale_trial_ids(checker._study_id) == []
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_the_storages_pickle(url_of, kind):
+    storage = open_storage(url_of(kind), heartbeat=2)
+    study = optuna.create_study(storage=storage, study_name="k")
+    trial = study.ask()
+    copy = pickle.loads(pickle.dumps(storage))
+    copy.record_heartbeat(trial._trial_id)
+    copy.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [1.0])
+    assert optuna.load_study(study_name="k", storage=storage).trials[0].state == TrialState.COMPLETE
+
+
+@pytest.mark.parametrize("interval, grace", [(-1, None), (0, None), (1, -1), (1, 0), (1.5, None)])
+def test_the_journal_storage_checks_its_arguments_as_optuna_does(tmp_path, interval, grace):
+    from optuna.storages.journal import JournalFileBackend
+
+    backend = JournalFileBackend(str(tmp_path / "j.log"))
+    with pytest.raises(ValueError, match="should be a positive integer"):
+        HeartbeatJournalStorage(backend, interval, grace)

@@ -155,3 +155,43 @@ def test_failing_its_own_trial_after_another_worker_did_is_not_an_error(tmp_path
     fail_own_trial(study, trial_id(trial), "the storage connection was lost")
     del storage.get_trial
     assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.FAIL]  # no second retry queued
+
+
+def test_a_worker_whose_trial_another_worker_failed_goes_on(cli, workdir, monkeypatch):
+    """Another worker's stale-trial check failed this worker's live trial (a long pause): one line, and on to the next."""
+    from objectives._objective import Objective
+    from search._optuna import study_storage, trial_id
+    from search.storages._heartbeat import retry_callback
+
+    real = Objective.__call__
+
+    def paused(self, trial):
+        if trial.number == 1:  # as the other worker does: fail it and queue its parameters again
+            storage = study_storage(trial.study)
+            storage.set_trial_state_values(trial_id(trial), optuna.trial.TrialState.FAIL)
+            retry_callback()(trial.study, storage.get_trial(trial_id(trial)))
+        return real(self, trial)
+
+    monkeypatch.setattr(Objective, "__call__", paused)
+    url = f"journal:///{workdir}/j.log"
+    code, out, err = cli("run", "--study", "s", "--storage", url, "--dataset", "synthetic", "--limit-train", 200,
+                         "--max-epochs", 1, "--n-trials", 4, "--heartbeat", 5)
+    assert code == 0, err
+    assert err.count("was failed by another worker") == 1 and "Traceback" not in err
+    from search import open_storage
+
+    trials = optuna.load_study(study_name="s", storage=open_storage(url)).trials
+    states = [t.state.name for t in trials]
+    assert states.count("FAIL") == 1 and states.count("COMPLETE") + states.count("PRUNED") == 4  # four trials all the same
+    assert trials[1].state.name == "FAIL" and any(t.system_attrs.get("failed_trial") == 1 for t in trials)
+
+
+@pytest.mark.parametrize("first, second, refused", [(1, 0, "--heartbeat 0 here would make"), (0, 1, "give --heartbeat 0 here too")])
+def test_a_study_s_workers_all_beat_or_none_does(cli, workdir, first, second, refused):
+    url = f"journal:///{workdir}/j.log"
+    base = ["run", "--study", "s", "--storage", url, "--dataset", "synthetic", "--limit-train", 200, "--max-epochs", 1,
+            "--n-trials", 1]
+    assert cli(*base, "--heartbeat", first)[0] == 0
+    code, _, err = cli(*base, "--heartbeat", second)
+    assert code == 1 and refused in err and len(err.strip().splitlines()) == 1
+    assert cli(*base)[0] == 0  # left out, it follows the study

@@ -208,3 +208,144 @@ def test_the_encoder_standardises_and_one_hot_encodes_from_training_rows_only():
     assert encoder.means == (2.0,) and encoder.stds == (1.0,)
     assert x.tolist() == [[0.0, 0.0, 1.0], [3.0, 0.0, 0.0]] and unseen == 1
     assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
+
+
+# --- what a close read found (issue 18): each test fails on the code before it -------------------------------
+
+def _run_and_export(cli, *extra):
+    code, out, err = cli("run", "--study", "t", *extra, *QUICK)
+    assert code == 0, err
+    assert cli("export", "--study", "t", "--output", "best.yaml")[0] == 0
+
+
+def test_train_refuses_a_file_whose_rows_changed_since_the_export(cli, workdir):
+    categorical_frame(200, seed=3).to_csv(workdir / "shop.csv", index=False)
+    _run_and_export(cli, "--data", "shop.csv", "--target", "label")
+    pd.read_csv(workdir / "shop.csv").sample(frac=1.0, random_state=1).to_csv(workdir / "shop.csv", index=False)
+    code, out, err = cli("train", "--config", "best.yaml", "--save-model", "m/t.pt")
+    assert code == 1 and "shop.csv has changed since the export" in err and "test rows may have been trained on" in err
+    assert not (workdir / "m").exists()
+
+
+def test_every_statistic_of_the_preprocessing_comes_from_training_rows(workdir):
+    """Gaps take the training rows' median, and the means and stds are the training rows' own."""
+    from objectives import DataConfig, load_splits
+    from objectives.data._load import table_parts
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=300)
+    a[::7] = np.nan
+    frame = pd.DataFrame({"a": a, "b": rng.normal(size=300), "y": np.where(rng.normal(size=300) > 0, "p", "n")})
+    frame.loc[frame.index[-60:], "a"] = 1000.0  # extreme values; some land in the test and validation rows
+    frame.to_csv(workdir / "g.csv", index=False)
+    config = DataConfig(data_file="g.csv", target="y", fill_missing="median")
+    splits = load_splits(config)
+    pool, _ = table_parts(config)
+    from objectives.data import SEARCH, pool_indices
+
+    train, _ = pool_indices(pool.labels, 0.1, 0, True, SEARCH)
+    rows = pool.numeric[train, 0]
+    median = float(np.median(rows[~np.isnan(rows)]))
+    encoder = splits.encoder
+    assert encoder["medians"][0] == pytest.approx(median)
+    filled = np.where(np.isnan(rows), median, rows)
+    assert encoder["means"][0] == pytest.approx(filled.mean()) and encoder["stds"][0] == pytest.approx(filled.std())
+    everything = pool.numeric[:, 0]
+    assert encoder["medians"][0] != pytest.approx(float(np.nanmedian(everything)))  # the whole file's would differ
+
+
+def test_predict_fills_a_gap_as_training_did_and_keeps_categories_as_text(cli, workdir):
+    rng = np.random.default_rng(5)
+    n = 240
+    size = rng.choice(["10", "12", "14"], n)  # numbers that are categories (shoe sizes, say)
+    frame = pd.DataFrame({"size": np.where(rng.random(n) < 0.05, "x", size), "w": rng.normal(size=n),
+                          "y": np.where(size == "12", "fits", "not")})
+    frame.loc[::9, "w"] = np.nan
+    frame.to_csv(workdir / "s.csv", index=False)
+    _run_and_export(cli, "--data", "s.csv", "--target", "y", "--fill-missing", "median")
+    assert cli("train", "--config", "best.yaml", "--save-model", "m/s.pt")[0] == 0
+    record = json.loads((workdir / "m" / "s.json").read_text())
+    median = record["preprocessing"]["medians"][0]
+    # A new file whose size column holds only numbers, with a gap: pandas alone would read 10.0, 12.0.
+    pd.DataFrame({"size": ["10", "12", None, "14"], "w": [None, 0.5, 0.1, 0.2]}).to_csv(workdir / "new.csv", index=False)
+    code, out, err = cli("predict", "--model", "m/s.pt", "--data", "new.csv")
+    assert code == 0, err
+    assert "categories the model never saw" not in err.replace("1 text value was a category", "")  # the gap's "(missing)" only
+    assert "1 missing number was filled with the training rows' median" in err
+    from objectives.data._encoder import TableEncoder
+
+    encoder = TableEncoder.from_dict(record["preprocessing"])
+    assert encoder.fill(np.array([[np.nan]]))[0][0, 0] == median != encoder.means[0]
+
+
+def test_predict_refuses_a_file_of_another_kind_unless_asked(cli, shop_csv, workdir):
+    _run_and_export(cli, "--data", "shop.csv", "--target", "label")
+    assert cli("train", "--config", "best.yaml", "--save-model", "m/shop.pt")[0] == 0
+    other = pd.DataFrame({"color": ["teal", "navy", "olive", "red"], "size": ["S", "M", "L", "S"], "noise": [0.0] * 4})
+    other.to_csv(workdir / "other.csv", index=False)
+    code, _, err = cli("predict", "--model", "m/shop.pt", "--data", "other.csv")
+    assert code == 1 and "3 of 4 values of text column 'color' are categories the model never saw" in err
+    code, out, err = cli("predict", "--model", "m/shop.pt", "--data", "other.csv", "--accept-unseen")
+    assert code == 0 and len(out.strip().splitlines()) == 5 and "3 text values were categories" in err
+
+
+def test_a_text_column_with_too_many_values_is_refused(cli, workdir):
+    """1,000 values in 2,000 rows: under half the rows (the old bound) but far more than a category has."""
+    rng = np.random.default_rng(1)
+    pd.DataFrame({"city": [f"c{i % 1000}" for i in range(2000)], "a": rng.normal(size=2000),
+                  "y": rng.choice(["p", "n"], 2000)}).to_csv(workdir / "c.csv", index=False)
+    code, _, err = cli("run", "--study", "c", "--data", "c.csv", "--target", "y", *QUICK)
+    assert code == 1 and "text column 'city' with 1,000 distinct values in 2,000 rows" in err and "--drop city" in err
+    assert not (workdir / "studies").exists()
+
+
+def test_every_problem_of_a_file_comes_in_one_message(cli, workdir):
+    frame = pd.DataFrame({"id": [f"u{i}" for i in range(120)], "a": [1.0, None] * 60, "k": [5] * 120,
+                          "y": ["p", "n"] * 60})
+    frame.to_csv(workdir / "messy.csv", index=False)
+    code, _, err = cli("run", "--study", "m", "--data", "messy.csv", "--target", "y", *QUICK)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "has 2 problems: (1) missing values in a (60)" in err and "(2) a text column 'id'" in err
+
+
+def test_a_semicolon_separated_csv_is_read(cli, workdir):
+    categorical_frame(120, seed=2).to_csv(workdir / "semi.csv", index=False, sep=";")
+    code, out, err = cli("run", "--study", "s", "--data", "semi.csv", "--target", "label", *QUICK)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("flags, named", [(["--target", "y"], "--target"), (["--test-fraction", "0.3"], "--test-fraction"),
+                                          (["--drop", "a"], "--drop"), (["--task", "regression"], "--task")])
+def test_flags_that_do_not_apply_are_refused(cli, workdir, flags, named):
+    code, _, err = cli("run", "--study", "x", "--dataset", "synthetic", *flags, *QUICK)
+    assert code == 1 and f"{named} applies to your own data (--data FILE), not to --dataset synthetic" in err
+    assert not (workdir / "studies").exists()
+
+
+BAD_NPZ = [
+    ("y2d", lambda: dict(x=np.zeros((10, 3)), y=np.zeros((10, 2))), "y has shape (10, 2), but must hold one label"),
+    ("xtext", lambda: dict(x=np.array([["a", "b"]] * 10), y=np.arange(10) % 2), "x holds <U1 values, but must hold numbers"),
+    ("x1d", lambda: dict(x=np.zeros(10), y=np.arange(10) % 2), "x has shape (10,), but must have one row per sample"),
+    ("objects", lambda: dict(x=np.array([[1, None]] * 10, dtype=object), y=np.arange(10) % 2), "not an .npz archive of plain arrays"),
+]
+
+
+@pytest.mark.parametrize("name, arrays, message", BAD_NPZ, ids=[b[0] for b in BAD_NPZ])
+def test_every_bad_npz_is_one_line(cli, workdir, name, arrays, message):
+    np.savez(workdir / f"{name}.npz", **arrays())
+    code, out, err = cli("run", "--study", "n", "--data", f"{name}.npz", *QUICK)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_test_split_is_the_same_in_every_process(workdir):
+    """Carved with a fixed seed: two fresh processes (no cache between them) hold out the same rows."""
+    import subprocess
+    import sys
+
+    categorical_frame(300, seed=4).to_csv(workdir / "shop.csv", index=False)
+    script = ("import numpy, sys; from objectives.data._load import table_parts; from objectives import DataConfig; "
+              "numpy.random.seed(int(sys.argv[1])); _, test = table_parts(DataConfig(data_file='shop.csv', target='label')); "
+              "print(test.numeric[:, 0].round(6).tolist())")
+    held = [subprocess.run([sys.executable, "-c", script, str(seed)], cwd=workdir, capture_output=True, text=True,
+                           check=True).stdout for seed in (1, 2)]
+    assert held[0] == held[1] and len(json.loads(held[0])) == 60

@@ -85,8 +85,22 @@ def test_interrupt_fails_the_running_trial_and_says_how_to_continue(tmp_path, sp
     out, err = worker.communicate(timeout=60)
     assert worker.returncode == 130
     assert "interrupted" in err and f"Continue with: search run --study {name}" in err and "Traceback" not in err
-    (trial,) = open_study(url, name).get_trials(deepcopy=False)
+    trial, again = open_study(url, name).get_trials(deepcopy=False)
     assert trial.state == TrialState.FAIL
+    # Its parameters wait to run first when the study goes on, and the line asks for the trials still owed.
+    assert again.state == TrialState.WAITING and again.params == trial.params and again.system_attrs["failed_trial"] == 0
+    line = err.split("Continue with: ", 1)[1].strip()
+    assert line.endswith("--n-trials 3") and line.count("--n-trials") == 1
+    if sig == signal.SIGINT:
+        import shlex
+
+        result = search(tmp_path, *shlex.split(line)[1:], "--space", space(TINY))
+        assert result.returncode == 1 and "another search space" in result.stderr  # a flag that differs is refused
+        result = search(tmp_path, *shlex.split(line)[1:])
+        assert result.returncode == 0, result.stderr
+        trials = open_study(url, name).get_trials(deepcopy=False)
+        assert [t.state for t in trials] == [TrialState.FAIL] + [TrialState.COMPLETE] * 3
+        assert trials[1].params == trial.params  # the interrupted trial's parameters ran first
 
 
 def test_ctrl_c_reaches_every_worker(tmp_path, space, name):

@@ -1,34 +1,42 @@
-"""Heartbeats that survive a lost storage, for RDB storages and for Optuna's journal.
+"""Heartbeats that never fail a live trial: each trial is judged by the beat its own worker promised, on one clock.
 
 A running trial beats every ``heartbeat_interval`` seconds from a thread Optuna starts;
-the next worker to start a trial fails the trials whose beat stopped for longer than
-the grace period (their worker was killed) and re-runs their parameters once.
+the next worker to start a trial fails the trials whose beat stopped (their worker was
+killed) and re-runs their parameters once. Here:
 
-Two gaps in Optuna's own mechanism are closed here:
-- Its heartbeat thread dies with a traceback on the first storage error (a database
-  restart). Here a failed beat is one line on stderr, and the thread beats on.
-- RDB storages ignore a RUNNING trial with no heartbeat row. A worker that dies between
-  creating its trial and the first beat (or loses the database there) leaves such a
-  trial, RUNNING forever. Here it is stale once it is older than the grace period.
-Journal storages (a file, Redis) have no heartbeat at all; here it is a trial system
-attribute.
+- A trial records, when its worker creates (or takes) it, the interval its worker
+  promised to beat at (`PROMISE_ATTR`), and beats once at once. It is judged by its own
+  promise: stale after twice that interval without a beat. A trial that promised
+  nothing (its worker runs with ``--heartbeat 0``) is never stale; a worker that beats
+  every 60 s is not judged by one that beats every second.
+- Ages come from one clock, the storage's: the database's for PostgreSQL, MySQL and
+  SQLite (Optuna's heartbeat table), the Redis server's for a Redis journal, and the
+  file system's for a journal file (the modification time of a file beside it, which a
+  network file system sets from its server). A host whose clock is off by minutes
+  neither fails others' healthy trials nor has its own failed.
+- A beat that fails (a database restart) is one line on stderr, and the thread beats on.
+- The storages pickle (their locks are made anew), as Optuna's do.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime
+import os
 import sys
 import threading
-import time
 from collections.abc import Callable
+from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import is_storage_error
-from search._optuna import BaseHeartbeat, heartbeat_trial_ids, trial_id
+from search._optuna import BaseHeartbeat, rdb_heartbeats, redis_time, trial_id
 
-HEARTBEAT_ATTR = "search:heartbeat"
+PROMISE_ATTR = "search:beats"  # the seconds between beats a trial's worker promised
+BEAT_ATTR = "search:heartbeat"  # a journal trial's last beat, on the storage's clock
 MAX_RETRY = 1  # a killed worker's trial is re-run once; a second death means the trial itself kills
 
 
@@ -43,9 +51,18 @@ class _GuardedBeat:
         self._failing = False
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict:
+        return {"_failing": False}
+
+    def __setstate__(self, state: dict) -> None:
+        self._failing = False
+        self._lock = threading.Lock()
+
     def __call__(self, beat: Callable[[int], None], trial: int) -> None:
         try:
             beat(trial)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return  # another worker failed the trial a moment ago: nothing left to beat for
         except Exception as exc:  # noqa: BLE001 - a beat must never kill its thread
             with self._lock:
                 if not self._failing:
@@ -59,52 +76,125 @@ class _GuardedBeat:
             self._failing = False
 
 
-def _older_than(trial: FrozenTrial, seconds: float, now: float) -> bool:
-    started = trial.datetime_start.timestamp() if trial.datetime_start else now
-    return now - started > seconds
+def check_interval(heartbeat_interval, grace_period) -> None:
+    """Optuna's own rule for these arguments (`optuna.storages.RDBStorage` checks the same)."""
+    if heartbeat_interval is not None and (not isinstance(heartbeat_interval, int) or heartbeat_interval <= 0):
+        raise ValueError("The value of `heartbeat_interval` should be a positive integer.")
+    if grace_period is not None and (not isinstance(grace_period, int) or grace_period <= 0):
+        raise ValueError("The value of `grace_period` should be a positive integer.")
 
 
-class HeartbeatRDBStorage(RDBStorage):
-    """Optuna's RDB storage with guarded beats, and trials that never beat counted as stale."""
+class _Promising:
+    """A trial this process creates or takes to run records its worker's promise (0: none), and beats at once."""
+
+    def _interval(self) -> int | None:
+        raise NotImplementedError
+
+    def _grace(self) -> float:
+        raise NotImplementedError
+
+    def _template(self, template_trial: FrozenTrial | None) -> FrozenTrial | None:
+        """The new trial's template with this worker's promise in it (a retried trial's copied one replaced)."""
+        if template_trial is not None and template_trial.state != TrialState.RUNNING:
+            return template_trial  # queued for later: whoever takes it promises then
+        if template_trial is None:
+            template_trial = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None,
+                                         datetime_start=datetime.datetime.now(), datetime_complete=None, params={},
+                                         distributions={}, user_attrs={}, system_attrs={}, intermediate_values={},
+                                         trial_id=-1)
+        template = copy.copy(template_trial)
+        template.system_attrs = {**template_trial.system_attrs, PROMISE_ATTR: self._interval() or 0}
+        return template
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
+        taken = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
+        if taken and state == TrialState.RUNNING:
+            self.set_trial_system_attr(trial_id, PROMISE_ATTR, self._interval() or 0)  # type: ignore[attr-defined]
+            self._first_beat(trial_id)
+        return taken
+
+    def _first_beat(self, trial: int) -> None:
+        if self._interval():
+            self.record_heartbeat(trial)  # type: ignore[attr-defined]
+
+    def _grace_of(self, promise) -> float | None:
+        """A trial's grace: twice its own worker's promised interval (never shorter than this checker's);
+        None for a trial whose worker promised no beat (it is never judged)."""
+        if promise is None:
+            return self._grace()  # a trial of plain Optuna's: judged as Optuna judges it, if it beats
+        if not isinstance(promise, (int, float)) or promise <= 0:
+            return None
+        return max(2 * float(promise), self._grace())
+
+
+class HeartbeatRDBStorage(_Promising, RDBStorage):
+    """Optuna's RDB storage (the database's clock), with promises, per-trial grace and guarded beats."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._guard = _GuardedBeat()
 
+    def _interval(self) -> int | None:
+        return self.heartbeat_interval
+
+    def _grace(self) -> float:
+        return float(self.grace_period or 2 * (self.heartbeat_interval or 0))
+
     def record_heartbeat(self, trial_id: int) -> None:
         self._guard(super().record_heartbeat, trial_id)
 
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        # Optuna's cache in front of an RDB storage creates trials through this method.
+        frozen = super()._create_new_trial(study_id, self._template(template_trial))
+        if frozen.state == TrialState.RUNNING:
+            self._first_beat(frozen._trial_id)
+        return frozen
+
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        stale = list(super()._get_stale_trial_ids(study_id))
-        grace = self.grace_period or 2 * (self.heartbeat_interval or 0)
-        now = time.time()
-        silent = [trial_id(t) for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-                  if trial_id(t) not in stale and _older_than(t, grace, now)]
-        beating = heartbeat_trial_ids(self, silent)
-        return stale + [t for t in silent if t not in beating]
+        now, beats = rdb_heartbeats(self, study_id)
+        stale = []
+        for tid, (beat, promise) in beats.items():
+            grace = self._grace_of(promise)
+            if beat is not None and grace is not None and (now - beat).total_seconds() > grace:
+                stale.append(tid)
+        return stale
 
 
-class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
-    """A journal storage whose running trials beat every ``heartbeat_interval`` seconds."""
+class HeartbeatJournalStorage(_Promising, JournalStorage, BaseHeartbeat):
+    """A journal storage whose running trials beat every ``heartbeat_interval`` seconds, on the storage's clock."""
 
-    def __init__(self, backend, heartbeat_interval: int, grace_period: int | None = None):
+    def __init__(self, backend, heartbeat_interval: int, grace_period: int | None = None, clock: Callable[[], float] | None = None):
+        check_interval(heartbeat_interval, grace_period)
         super().__init__(backend)
         self._heartbeat_interval = heartbeat_interval
         self._grace_period = grace_period or 2 * heartbeat_interval
         self._stale_callback = retry_callback()
         self._guard = _GuardedBeat()
+        self._clock = clock or storage_clock(backend)
+
+    def _interval(self) -> int | None:
+        return self._heartbeat_interval
+
+    def _grace(self) -> float:
+        return float(self._grace_period)
 
     def record_heartbeat(self, trial_id: int) -> None:
-        self._guard(lambda t: self.set_trial_system_attr(t, HEARTBEAT_ATTR, time.time()), trial_id)
+        self._guard(lambda t: self.set_trial_system_attr(t, BEAT_ATTR, self._clock()), trial_id)
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        created = super().create_new_trial(study_id, self._template(template_trial))
+        if template_trial is None or template_trial.state == TrialState.RUNNING:
+            self._first_beat(created)
+        return created
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        now = time.time()
+        now = self._clock()
         stale = []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            # A trial retried from a dead one copies its attributes; only its own start counts then.
-            started = trial.datetime_start.timestamp() if trial.datetime_start else now
-            beat = max(trial.system_attrs.get(HEARTBEAT_ATTR, 0.0), started)
-            if now - beat > self._grace_period:
+            beat = trial.system_attrs.get(BEAT_ATTR)
+            grace = self._grace_of(trial.system_attrs.get(PROMISE_ATTR))
+            # A retried trial copies its dead original's last beat: its own first beat replaces it at once.
+            if isinstance(beat, (int, float)) and grace is not None and now - beat > grace:
                 stale.append(trial_id(trial))
         return stale
 
@@ -115,3 +205,36 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         return self._stale_callback
 
 
+def storage_clock(backend) -> Callable[[], float]:
+    """The storage's own clock: the Redis server's time, or the file system's for a journal file."""
+    path = getattr(backend, "_file_path", None)
+    if path is not None:
+        return FileClock(Path(str(path) + ".clock"))
+    return RedisClock(backend)
+
+
+class RedisClock:
+    """The Redis server's time: every host reads the one clock."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __call__(self) -> float:
+        return redis_time(self.backend)
+
+
+class FileClock:
+    """The time of the file system a journal lives on: a file beside it, touched, then its modification time.
+
+    On a network file system the server stamps the time, so every host reads one clock.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self) -> float:
+        try:
+            os.utime(self.path, None)
+        except FileNotFoundError:
+            self.path.touch()
+        return os.stat(self.path).st_mtime
