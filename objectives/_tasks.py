@@ -32,6 +32,7 @@ class Metric:
     task: str
     direction: str  # "maximize" or "minimize"
     label: str  # for people: "validation accuracy", "validation RMSE", ...
+    bounds: tuple[float, float] = (0.0, 1.0)  # the values it can take
 
     @property
     def maximize(self) -> bool:
@@ -49,11 +50,11 @@ class Metric:
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("accuracy", "classification", "maximize", "validation accuracy"),
     Metric("balanced_accuracy", "classification", "maximize", "validation balanced accuracy"),
-    Metric("log_loss", "classification", "minimize", "validation log loss"),
+    Metric("log_loss", "classification", "minimize", "validation log loss", (0.0, float("inf"))),
     Metric("roc_auc", "classification", "maximize", "validation ROC AUC"),
-    Metric("rmse", "regression", "minimize", "validation RMSE"),
-    Metric("mae", "regression", "minimize", "validation MAE"),
-    Metric("r2", "regression", "maximize", "validation R²"),
+    Metric("rmse", "regression", "minimize", "validation RMSE", (0.0, float("inf"))),
+    Metric("mae", "regression", "minimize", "validation MAE", (0.0, float("inf"))),
+    Metric("r2", "regression", "maximize", "validation R²", (float("-inf"), 1.0)),
 )}
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
 

@@ -1,4 +1,4 @@
-"""Study orchestration and the `search` command line.
+"""Study orchestration, the `search` command line, and the Python API (`tune`, `load`).
 
 Names are imported on first use (PEP 562), so `search studies` and the other read-only
 commands start without torch.
@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
+    "search._api": ("Study", "TrainedModel", "load", "tune"),
     "search._cli": ("main",),
     "search._config": ("RunConfig",),
     "search._errors": ("SearchError",),
@@ -36,6 +37,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from search._api import Study, TrainedModel, load, tune
     from search._cli import main
     from search._config import RunConfig
     from search._errors import SearchError

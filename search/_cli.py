@@ -88,7 +88,10 @@ def _add_run(subparsers) -> None:
     p.add_argument("--baseline", dest="yardstick", choices=YARDSTICKS, default=S,
                    help="with --data: after confirmation, fit scikit-learn's HistGradientBoosting on the same resamples "
                         "as a yardstick (default: hgb; none: skip it)")
-    p.add_argument("--jobs", type=int, default=S, help=f"worker processes on this machine, sharing --n-trials (default: {_default(RunConfig, 'jobs')}); needs a shared storage")
+    p.add_argument("--jobs", type=int, default=S, help="worker processes on this machine, sharing --n-trials (default: one "
+                   "per core, or one per GPU; $SEARCH_JOBS sets it); any storage, SQLite included")
+    p.add_argument("--threads", type=int, default=S, help="torch threads per worker process (default: the cores shared "
+                   "out among the workers: 1 when there is a worker per core)")
     p.add_argument("--heartbeat", type=int, default=S, help=f"seconds between a running trial's heartbeats; a trial silent for twice that is failed and re-run once (default: {_default(RunConfig, 'heartbeat')}; 0: off)")
     _add_confirm_flag(p)
     p.set_defaults(handler=_handler('cmd_run'))
@@ -128,7 +131,8 @@ def _add_confirm(subparsers) -> None:
     p.add_argument("--storage", default=S, help=_storage_help())
     p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
     p.add_argument("--data-dir", default=S, help=f"torchvision root (default: {_default(DataConfig, 'data_dir')})")
-    p.add_argument("--jobs", type=int, default=S, help="worker processes sharing the retrains (needs a shared storage)")
+    p.add_argument("--jobs", type=int, default=S, help="worker processes sharing the retrains (default: one per core)")
+    p.add_argument("--threads", type=int, default=S, help="torch threads per worker process (default: the cores shared out)")
     p.add_argument("--heartbeat", type=int, default=S, help=f"(default: {_default(RunConfig, 'heartbeat')}; 0: off)")
     _add_confirm_flag(p)
     p.set_defaults(handler=_handler('cmd_confirm'))

@@ -28,7 +28,8 @@ class RunConfig:
     device: str = "auto"
     space: str | None = None  # a YAML file; None: the default space
     max_epochs: int | None = None  # None: the space's own epochs range (1..20 by default)
-    jobs: int = 1  # worker processes on this machine
+    jobs: int | None = None  # worker processes on this machine; None: one per core ($SEARCH_JOBS overrides)
+    threads: int | None = None  # torch threads per worker process; None: the cores shared out among the workers
     heartbeat: int | None = 60  # seconds; None or 0: no heartbeat
     model: str = MLP  # the model function: module.path:function or file.py:function
     metric: str | None = None  # None: the task's default (accuracy; rmse for regression)
@@ -62,8 +63,10 @@ class RunConfig:
             raise SearchError(f"--pruner is {self.pruner!r}, but must be one of {', '.join(PRUNERS)}")
         if self.device not in DEVICES:
             raise SearchError(f"--device is {self.device!r}, but must be one of {', '.join(DEVICES)}")
-        if self.jobs < 1:
+        if self.jobs is not None and self.jobs < 1:
             raise SearchError(f"--jobs is {self.jobs}, but must be >= 1")
+        if self.threads is not None and self.threads < 1:
+            raise SearchError(f"--threads is {self.threads}, but must be >= 1")
         if self.heartbeat is not None and self.heartbeat < 0:
             raise SearchError(f"--heartbeat is {self.heartbeat}, but must be >= 0 seconds (0 turns it off)")
         if self.max_epochs is not None and self.max_epochs < 1:

@@ -139,6 +139,11 @@ def read_config(path: str | Path) -> RetrainConfig:
         raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except yaml.YAMLError:
         raise SearchError(f"{path} is not valid YAML or JSON") from None
+    return parse_config(document, path)
+
+
+def parse_config(document: Any, path: str | Path) -> RetrainConfig:
+    """An exported configuration (a mapping) as a `RetrainConfig`; ``path`` names it in messages."""
     if not isinstance(document, dict) or not isinstance(document.get("params"), dict):
         raise SearchError(f"{path} must hold a 'params' mapping (see `search export`)")
     unknown = sorted(set(document) - set(_TOP_KEYS))

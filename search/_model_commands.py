@@ -54,33 +54,22 @@ def add_model_commands(subparsers) -> None:
 
 
 def cmd_train(args, argv) -> int:
-    from objectives import metrics_path, save_model, train_final
+    from objectives import metrics_path
 
     from search._progress import EpochLine
 
     config = read_config(args.config)
-    seed = config.seed if args.seed is None else args.seed
-    table = dict(config.table or {})
-    if args.data_file:
-        table["data_file"] = args.data_file
-    data = DataConfig(dataset=args.dataset or config.dataset, data_dir=args.data_dir, seed=seed, limit_train=args.limit_train, **table)
-    if data.dataset == "table":
-        check_hashes(args.config, data, config.hashes or {})
     model_path = Path(args.save_model or Path("models") / (Path(args.config).stem + ".pt"))
     if metrics_path(model_path) == model_path:
         raise SearchError(f"--save-model is {model_path}, but the metrics go to NAME.json beside it; give NAME.pt")
     progress = EpochLine(config.train.epochs, sys.stderr, metric=config.metric)
-    model, result = train_final(config.train, config.model, data, args.device, seed, on_epoch=progress.epoch, metric=config.metric)
+    trained = retrain(config, str(args.config), args.data_dir, args.dataset, args.data_file, args.seed, args.device,
+                      args.limit_train, on_epoch=progress.epoch)
     progress.done()
-    figures = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("classes", "preprocessing")}
-    figures[f"test_{result.metric}"] = result.test_value  # test_accuracy, test_rmse, ...
-    metrics = save_model(model, model_path, config.model, {
-        **figures, "params": dataclasses.asdict(config.train), "dataset": data.dataset, "seed": seed, "config_file": str(args.config),
-        "classes": list(result.classes), "preprocessing": result.preprocessing, "task": data.task_name,
-        **({"target": data.target, "data_file": data.data_file, **(config.hashes or {})} if data.dataset == "table" else {}),
-    }, result.input_shape, result.num_outputs)
+    metrics = trained.save(model_path)
+    result = trained.result
     if args.json:
-        print(json.dumps({**figures, "model_path": str(model_path), "metrics_path": str(metrics)}, default=str))
+        print(json.dumps({**trained.figures, "model_path": str(model_path), "metrics_path": str(metrics)}, default=str))
         return 0
     print(f"test {label(result.metric).removeprefix('validation ')} {format_value(result.test_value, result.metric)}, "
           f"test loss {result.test_loss:.4f} ({result.train_samples:,} training samples, {result.test_samples:,} test; "
@@ -89,6 +78,54 @@ def cmd_train(args, argv) -> int:
         print(f"warning: training diverged: {result.diverged}", file=sys.stderr)
     print(f"saved the weights to {model_path} and the metrics to {metrics}")
     return 0
+
+
+@dataclasses.dataclass
+class Trained:
+    """A configuration retrained on every row but the test rows: the network, its test figures, its record."""
+
+    network: object  # torch nn.Module
+    result: object  # objectives.FinalResult
+    record: dict
+
+    @property
+    def figures(self) -> dict:
+        return {k: v for k, v in self.record.items() if k in _FIGURES or k.startswith("test_")}
+
+    def save(self, path: str | Path) -> Path:
+        """The weights at ``path`` (a state_dict), what rebuilds them and the figures beside it (NAME.json)."""
+        from objectives import save_model
+
+        return save_model(self.network, path, self.record["model_spec"], {k: v for k, v in self.record.items()
+                                                                         if k != "model_spec"},
+                          self.result.input_shape, self.result.num_outputs)
+
+
+_FIGURES = ("test_value", "test_loss", "train_loss", "epochs", "seconds", "samples_per_second", "train_samples",
+            "test_samples", "diverged", "metric", "input_shape", "num_outputs")
+
+
+def retrain(config, config_file: str, data_dir: str = DataConfig.data_dir, dataset: str | None = None,
+            data_file: str | None = None, seed: int | None = None, device: str = RunConfig.device,
+            limit_train: int | None = None, on_epoch=None) -> Trained:
+    """`search train`: the configuration (a `RetrainConfig`) trained on every row but the test rows, tested on those."""
+    from objectives import train_final
+
+    seed = config.seed if seed is None else seed
+    table = dict(config.table or {})
+    if data_file:
+        table["data_file"] = data_file
+    data = DataConfig(dataset=dataset or config.dataset, data_dir=data_dir, seed=seed, limit_train=limit_train, **table)
+    if data.dataset == "table":
+        check_hashes(config_file, data, config.hashes or {})
+    network, result = train_final(config.train, config.model, data, device, seed, on_epoch=on_epoch, metric=config.metric)
+    figures = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("classes", "preprocessing")}
+    figures[f"test_{result.metric}"] = result.test_value  # test_accuracy, test_rmse, ...
+    record = {**figures, "params": dataclasses.asdict(config.train), "dataset": data.dataset, "seed": seed,
+              "config_file": config_file, "classes": list(result.classes), "preprocessing": result.preprocessing,
+              "task": data.task_name, "model_spec": config.model,
+              **({"target": data.target, "data_file": data.data_file, **(config.hashes or {})} if data.dataset == "table" else {})}
+    return Trained(network, result, record)
 
 
 def check_hashes(config_file: str, data: DataConfig, hashes: dict[str, str]) -> None:

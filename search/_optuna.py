@@ -42,8 +42,9 @@ def redis_time(backend: Any) -> float:
     return seconds + micros / 1e6
 
 
-def rdb_heartbeats(storage: optuna.storages.RDBStorage, study_id: int) -> tuple[Any, dict[int, tuple[Any, Any]]]:
-    """The database's clock now, and each RUNNING trial's last beat (None: none yet) and promise (a system attribute).
+def rdb_heartbeats(storage: optuna.storages.RDBStorage, study_id: int, promise_key: str) -> tuple[Any, dict[int, tuple[Any, Any]]]:
+    """The database's clock now, and each RUNNING trial's last beat (None: none yet) and promise (the system
+    attribute ``promise_key``).
 
     Beats are written with the database's clock (Optuna's heartbeat table), so ages need no other.
     """
@@ -52,8 +53,6 @@ def rdb_heartbeats(storage: optuna.storages.RDBStorage, study_id: int) -> tuple[
     import sqlalchemy
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
-
-    from search.storages._heartbeat import PROMISE_ATTR
 
     with _create_scoped_session(storage.scoped_session) as session:
         now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
@@ -64,6 +63,6 @@ def rdb_heartbeats(storage: optuna.storages.RDBStorage, study_id: int) -> tuple[
         ids = [row[0] for row in rows]
         promises = dict(session.query(models.TrialSystemAttributeModel.trial_id, models.TrialSystemAttributeModel.value_json)
                         .filter(models.TrialSystemAttributeModel.trial_id.in_(ids),
-                                models.TrialSystemAttributeModel.key == PROMISE_ATTR).all()) if ids else {}
+                                models.TrialSystemAttributeModel.key == promise_key).all()) if ids else {}
     return now, {tid: (beat.replace(tzinfo=None) if beat is not None else None,
                        json.loads(promises[tid]) if tid in promises else None) for tid, beat in rows}

@@ -21,42 +21,62 @@ UNSEEN_SHARE = 0.5
 
 def predict(model_path: str, data_path: str, accept_unseen: bool = False) -> tuple[Any, dict[str, int]]:
     """(a pandas DataFrame, one row per input row in its order; counts of what the user should know)."""
+    from objectives import load_model
+    from objectives.data._tables import file_hash, read_frame
+
+    model, record = load_model(model_path)
+    encoder = _encoder(record, model_path)
+    suffix = Path(data_path).suffix.lower()
+    if not Path(data_path).is_file():
+        raise SearchError(f"--data {data_path}: no such file")
+    if suffix == ".npz":
+        numeric, text = _npz_features(data_path, encoder)
+    elif suffix in (".csv", ".parquet", ".pq"):
+        numeric, text = features(read_frame(data_path, tuple(encoder.text_names)), encoder, f"--data {data_path}")
+    else:
+        raise SearchError(f"--data {data_path}: unknown kind of file; use .csv, .parquet or .npz")
+    out, counts = apply(model, record, encoder, numeric, text, f"--data {data_path}", accept_unseen)
+    counts["trained_on"] = int(record.get("sha256") == file_hash(data_path))
+    return out, counts
+
+
+def _encoder(record: dict, where: str):
+    from objectives.data._encoder import TableEncoder
+
+    if not record.get("preprocessing"):
+        raise SearchError(f"{where} was trained on {record.get('dataset', 'an image data set')}; "
+                          "search predict takes models trained on your own table (search run --data FILE)")
+    return TableEncoder.from_dict(record["preprocessing"])
+
+
+def features(frame, encoder, what: str):
+    """The model's numeric and text columns of ``frame`` (text as training saw it; gaps as gaps)."""
+    import numpy as np
+
+    from objectives.data._encoder import MISSING_CATEGORY
+
+    frame.columns = [str(c) for c in frame.columns]
+    needed = [*encoder.numeric_names, *encoder.text_names]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise SearchError(f"{what} lacks column {missing[0]!r}, which the model needs (it was trained on: {', '.join(needed[:20])})")
+    numeric = _numbers(frame, encoder.numeric_names, what)
+    text = np.empty((len(frame), 0), dtype=object)
+    if encoder.text_names:
+        columns = frame[list(encoder.text_names)].astype(object)
+        text = columns.where(columns.notna(), MISSING_CATEGORY).map(_category).to_numpy(dtype=object)
+    return numeric, text
+
+
+def apply(model, record: dict, encoder, numeric, text, what: str, accept_unseen: bool = False) -> tuple[Any, dict[str, int]]:
+    """The network's predictions on encoded rows: labels and probabilities, or numbers."""
     import numpy as np
     import pandas as pd
     import torch
 
-    from objectives import load_model
-    from objectives.data._encoder import MISSING_CATEGORY, TableEncoder
-    from objectives.data._tables import file_hash, read_frame
-
-    model, record = load_model(model_path)
-    if not record.get("preprocessing"):
-        raise SearchError(f"{model_path} was trained on {record.get('dataset', 'an image data set')}; "
-                          "search predict takes models trained on your own table (search run --data FILE)")
-    encoder = TableEncoder.from_dict(record["preprocessing"])
-    suffix = Path(data_path).suffix.lower()
-    if not Path(data_path).is_file():
-        raise SearchError(f"--data {data_path}: no such file")
-    counts = {"unseen": 0, "filled": 0, "trained_on": int(record.get("sha256") == file_hash(data_path))}
-    if suffix == ".npz":
-        numeric, text = _npz_features(data_path, encoder)
-    elif suffix in (".csv", ".parquet", ".pq"):
-        frame = read_frame(data_path, tuple(encoder.text_names))
-        needed = [*encoder.numeric_names, *encoder.text_names]
-        missing = [c for c in needed if c not in frame.columns]
-        if missing:
-            raise SearchError(f"--data {data_path} lacks column {missing[0]!r}, which the model needs "
-                              f"(it was trained on: {', '.join(needed[:20])})")
-        numeric = _numbers(frame, encoder.numeric_names, data_path)
-        counts["filled"] = int(np.isnan(numeric).sum())
-        columns = frame[list(encoder.text_names)].astype(object)
-        text = np.empty((len(frame), 0), dtype=object)
-        if encoder.text_names:
-            text = columns.where(columns.notna(), MISSING_CATEGORY).map(_category).to_numpy(dtype=object)
-    else:
-        raise SearchError(f"--data {data_path}: unknown kind of file; use .csv, .parquet or .npz")
+    counts = {"unseen": 0, "filled": int(np.isnan(numeric).sum()), "trained_on": 0}
     if not accept_unseen:
-        _check_categories(encoder, text, data_path)
+        _check_categories(encoder, text, what)
     x, counts["unseen"] = encoder.transform(numeric, text)
     shape = tuple(record.get("input_shape") or (x.shape[1],))
     with torch.no_grad():
@@ -70,13 +90,13 @@ def predict(model_path: str, data_path: str, accept_unseen: bool = False) -> tup
     return result, counts
 
 
-def _check_categories(encoder, text, path: str) -> None:
+def _check_categories(encoder, text, what: str) -> None:
     """Refuse a file whose text columns are mostly categories the model never saw: not the data it was trained for."""
     for j, (name, known) in enumerate(zip(encoder.text_names, encoder.categories)):
         values = text[:, j]
         unseen = sum(1 for v in values if v not in set(known))
         if len(values) and unseen / len(values) > UNSEEN_SHARE:
-            raise SearchError(f"--data {path}: {unseen:,} of {len(values):,} values of text column {name!r} are categories "
+            raise SearchError(f"{what}: {unseen:,} of {len(values):,} values of text column {name!r} are categories "
                               f"the model never saw (it knows {', '.join(map(repr, known[:5]))}{', ...' if len(known) > 5 else ''}); "
                               "is this the kind of file it was trained on? --accept-unseen predicts anyway")
 
@@ -88,7 +108,7 @@ def _category(value) -> str:
     return str(value)
 
 
-def _numbers(frame, names, path: str):
+def _numbers(frame, names, what: str):
     import numpy as np
     import pandas as pd
 
@@ -97,7 +117,7 @@ def _numbers(frame, names, path: str):
         values = pd.to_numeric(frame[name], errors="coerce")
         bad = int((values.isna() & frame[name].notna()).sum())
         if bad:
-            raise SearchError(f"--data {path}: column {name!r} must hold numbers, as it did in training, but "
+            raise SearchError(f"{what}: column {name!r} must hold numbers, as it did in training, but "
                               f"{_count(bad, 'of its values is', 'of its values are')} not")
         columns.append(values.to_numpy(dtype=np.float64))
     return np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0))

@@ -41,6 +41,43 @@ def gpu_for(index: int, gpus: list[str]) -> str | None:
     return gpus[index % len(gpus)] if len(gpus) > 1 else None
 
 
+JOBS_ENV, THREADS_ENV = "SEARCH_JOBS", "SEARCH_THREADS"
+
+
+def planned(config: RunConfig) -> RunConfig:
+    """``config`` with its worker processes and threads decided.
+
+    By default one worker process per core, each with one torch thread: a thread waits for
+    its slowest sibling at every operation, so two threads on a machine where another
+    program holds a core run at the pace of the busy one, while two processes each keep
+    their own pace (docs/speed.md has the figures). One process for a single trial or a GPU.
+    """
+    import dataclasses
+
+    jobs = config.jobs
+    if jobs is None:
+        jobs = int(os.environ[JOBS_ENV]) if os.environ.get(JOBS_ENV) else _auto_jobs(config)
+    threads = config.threads or int(os.environ.get(THREADS_ENV) or 0) or max(1, available_cores() // jobs)
+    return dataclasses.replace(config, jobs=max(1, jobs), threads=threads)
+
+
+def _auto_jobs(config: RunConfig) -> int:
+    from objectives import resolve_device
+
+    if resolve_device(config.device).type != "cpu":
+        gpus = _gpus() if config.device in ("auto", "cuda") else []
+        return max(1, len(gpus))
+    cores = available_cores()
+    return max(1, min(cores, config.n_trials or cores))
+
+
+def use_threads(config: RunConfig) -> None:
+    """This process trains with ``config.threads`` torch threads."""
+    import torch
+
+    torch.set_num_threads(config.threads or available_cores())
+
+
 def split_trials(n_trials: int | None, jobs: int) -> list[int | None]:
     """``n_trials`` shared as evenly as possible; the total is exact."""
     if n_trials is None:
@@ -55,7 +92,7 @@ def run_processes(config: RunConfig, target, per_worker: list[tuple]) -> None:
     SIGTERM to this process is passed on to them; Ctrl-C reaches them from the terminal.
     """
     gpus = _gpus() if config.device in ("auto", "cuda") else []
-    threads = max(1, available_cores() // max(1, len(per_worker)))
+    threads = config.threads or max(1, available_cores() // max(1, len(per_worker)))
     context = torch.multiprocessing.get_context("spawn")  # pickles tensors as shared-memory handles
     workers = []
     for number, args in enumerate(per_worker):

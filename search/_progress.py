@@ -43,29 +43,49 @@ class Progress:
     """Prints trial lines to ``stream``; on a terminal, also one live line per epoch with the time left."""
 
     def __init__(self, n_trials: int | None, stream: IO[str] | None = None, label: str = "", metric: str = "accuracy",
-                 timeout: float | None = None, workers: int = 1, eta=None):
+                 timeout: float | None = None, confirm: tuple[int, int] | None = None, clock=time.monotonic):
         self.stream = stream or sys.stdout
-        self.n_trials, self.timeout, self.workers = n_trials, timeout, max(1, workers)
+        self.n_trials, self.timeout = n_trials, timeout
         self.metric = metric
         self.done = 0
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
+        self.seconds: list[float] = []  # each finished trial's own time, this process
+        self.confirm = confirm  # (candidates, resamples) when given; None: at most the search's time (the default)
         self.label = f"{label} " if label else ""
-        self.eta = eta  # a callable: the remaining-time text for the live line
         # Several workers share one terminal: only a lone worker draws the live epoch line.
         self.live = self.stream.isatty() and not label
 
     def epoch(self, trial: optuna.Trial, result: EpochResult) -> None:
         if self.live:
             epochs = trial.user_attrs.get("config", {}).get("epochs", "?")
-            left = f"  {self.eta()}" if self.eta is not None else ""
+            left = f"  {self.time_left()}" if self.done else ""
             self.stream.write(
                 f"\r  trial {trial.number} epoch {result.epoch}/{epochs}  {SHORT.get(self.metric, self.metric)} "
                 f"{format_value(result.value, self.metric)}  {result.samples / max(result.seconds, 1e-9):,.0f} samples/s{left}\x1b[K"
             )
             self.stream.flush()
 
+    def time_left(self) -> str:
+        """``search ~1m20s left, then confirmation ~50s``: from this run's trials so far, the trials still to run
+        and the timeout; confirmation costs at most the search's own time unless K,R were given."""
+        elapsed = self.clock() - self.started
+        per_trial = elapsed / max(1, self.done)
+        left = per_trial * (self.n_trials - self.done) if self.n_trials else float("inf")
+        if self.timeout is not None:
+            left = min(left, max(0.0, self.timeout - elapsed))
+        if left == float("inf"):
+            return f"{format_seconds(elapsed)} so far"
+        search = elapsed + left
+        mean = sum(self.seconds) / len(self.seconds) if self.seconds else per_trial
+        confirming = search if self.confirm is None else (self.confirm[0] + 2) * self.confirm[1] * mean
+        text = f"search ~{format_seconds(left)} left"
+        return text + (f", then confirmation ~{format_seconds(confirming)}" if self.confirm != (0, 0) else "")
+
     def trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.done += 1
+        if trial.duration:
+            self.seconds.append(trial.duration.total_seconds())
         of = f"/{self.n_trials}" if self.n_trials else ""
         attrs = trial.user_attrs
         planned = attrs.get("config", {}).get("epochs", "?")

@@ -99,8 +99,8 @@ def load_space(config: RunConfig, stored: dict[str, Any] | None = None, rows: in
     if stored is not None and not ({"space", "max_epochs"} & config.given):
         return SearchSpace.from_mapping(stored, **options)
     try:
-        if config.space is None:
-            return SearchSpace.from_mapping({}, max_epochs=config.max_epochs, **options)
+        if config.space is None or isinstance(config.space, dict):  # a mapping: the Python API's space
+            return SearchSpace.from_mapping(config.space or {}, max_epochs=config.max_epochs, **options)
         return SearchSpace.from_file(config.space, max_epochs=config.max_epochs, **options)
     except SpaceError as exc:
         raise SpaceError(f"{exc}{_model_hint(config.model, str(exc))}") from None

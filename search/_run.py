@@ -32,7 +32,7 @@ from search._record import (BASELINE_ATTR, STUDY_ATTR, check_compatible, continu
 from search._samplers import make_sampler
 from search._signals import INTERRUPTS
 from search._summary import RunSummary, summarize_safely
-from search.storages import open_storage, resolve_storage_url, storage_exists, storage_kind
+from search.storages import open_storage, resolve_storage_url, storage_exists
 from search.storages._clock import attach as attach_clock
 
 
@@ -53,12 +53,6 @@ def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_
             on_note: Callable[[str], None] | None = None) -> Prepared:
     """Everything a run needs, checked before the first write, so a refused run changes nothing."""
     url = resolve_storage_url(config.storage)
-    if config.jobs > 1 and storage_kind(url) == "sqlite":
-        raise SearchError(
-            f"--jobs {config.jobs} needs a storage that several processes can share, and SQLite is not "
-            f"one; use --storage journal:///studies/{config.study}.log (this machine) "
-            "or postgresql://... / mysql+pymysql://... / redis://... (many machines)"
-        )
     # A storage file not made yet holds no study, and a refused run must not create it.
     storage = open_storage(url, heartbeat=config.heartbeat or None) if storage_exists(url) else None
     made = recorded(storage, config.study) if storage is not None else None
@@ -97,7 +91,8 @@ def model_defaults(ref: str) -> dict[str, Any]:
 
 def new_run_attrs(config: RunConfig) -> dict[str, Any]:
     """What every trial of this run records about it (the ``run`` user attribute)."""
-    return {"id": uuid.uuid4().hex[:12], "sampler": config.sampler, "pruner": config.pruner, "host": socket.gethostname()}
+    return {"id": uuid.uuid4().hex[:12], "sampler": config.sampler, "pruner": config.pruner, "host": socket.gethostname(),
+            "jobs": config.jobs or 1, "threads": config.threads}
 
 
 def run_study(

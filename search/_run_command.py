@@ -19,21 +19,24 @@ from objectives import DataConfig
 
 from search._config import RunConfig
 from search._errors import NothingToConfirm, SearchError
-from search._processes import EXIT_INTERRUPTED
+from search._processes import EXIT_INTERRUPTED, planned, use_threads
 from search._format import format_confirmation, format_summary
 from search._progress import ConfirmProgress, Progress, describe_resample
 from search._signals import INTERRUPTS
-from search.storages import redact, resolve_storage_url, storage_kind
+from search.storages import redact
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from search._run import run_study
     from search._workers import run_workers
 
-    config = run_config_from_args(args)
+    config = planned(run_config_from_args(args))
+    use_threads(config)
     INTERRUPTS.install()  # SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does
     started = time.perf_counter()
-    progress = Progress(config.n_trials, metric=config.metric_spec.name, timeout=config.timeout)
+    spec = config.confirm
+    progress = Progress(config.n_trials, metric=config.metric_spec.name, timeout=config.timeout,
+                        confirm=None if not spec.given else (spec.candidates, spec.resamples or 5))
     phase = "search"
     try:
         if config.jobs > 1:
@@ -93,9 +96,8 @@ def confirm(config: RunConfig, metric: str) -> dict:
 def cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
     given = _pick(args, RunConfig)
     data = _pick(args, DataConfig)
-    config = RunConfig(**given, data=DataConfig(**data))
-    if config.jobs > 1 and storage_kind(resolve_storage_url(config.storage)) == "sqlite":
-        raise SearchError(f"--jobs {config.jobs} needs a storage several processes can share; SQLite is not one")
+    config = planned(RunConfig(**given, data=DataConfig(**data)))
+    use_threads(config)
     if not config.confirm.enabled:
         raise SearchError("--confirm 0 confirms nothing; give K,R (e.g. 5,3)")
     INTERRUPTS.install()

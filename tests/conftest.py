@@ -89,6 +89,10 @@ def sample_dir() -> Path:
 def pytest_configure(config):
     # Two cores: one intra-op thread per test process keeps timings steady.
     torch.set_num_threads(int(os.environ.get("SEARCH_TEST_THREADS", "1")))
+    # A run in a test is one process with one thread unless the test asks for --jobs or --threads (the
+    # default, a worker per core, has tests of its own); the runs' subprocesses inherit this.
+    os.environ.setdefault("SEARCH_JOBS", "1")
+    os.environ.setdefault("SEARCH_THREADS", "1")
 
 
 @pytest.fixture

@@ -195,3 +195,28 @@ def test_a_study_s_workers_all_beat_or_none_does(cli, workdir, first, second, re
     code, _, err = cli(*base, "--heartbeat", second)
     assert code == 1 and refused in err and len(err.strip().splitlines()) == 1
     assert cli(*base)[0] == 0  # left out, it follows the study
+
+
+def test_the_live_line_tells_the_time_left_for_the_search_and_the_confirmation():
+    import datetime
+    import io
+
+    from search._progress import Progress
+
+    now = [0.0]
+    progress = Progress(20, stream=io.StringIO(), clock=lambda: now[0])
+    trial = optuna.trial.create_trial(value=0.5, params={}, distributions={})
+    trial.datetime_start, trial.datetime_complete = datetime.datetime(2026, 1, 1), datetime.datetime(2026, 1, 1, 0, 0, 2)
+    for _ in range(5):
+        now[0] += 2.0
+        progress.trial(None, trial)
+    # 5 trials in 10 s, 15 to go: 30 s more; confirmation takes at most the search's own 40 s.
+    assert progress.time_left() == "search ~30.0s left, then confirmation ~40.0s"
+    timed = Progress(None, stream=io.StringIO(), timeout=12.0, clock=lambda: now[0])
+    now[0] += 2.0
+    timed.trial(None, trial)
+    assert timed.time_left().startswith("search ~10.0s left")
+    given = Progress(20, stream=io.StringIO(), confirm=(3, 5), clock=lambda: now[0])
+    now[0] += 2.0
+    given.trial(None, trial)
+    assert given.time_left().endswith("then confirmation ~50.0s")  # (3 leaders + baseline + the pick) x 5 x 2 s

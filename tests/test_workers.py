@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from conftest import storage_line
 from _procs import LONG, TINY, open_study, read_until, running_trial, search, trials_in, wait_for
 
-KINDS = ("journal", "postgresql", "mysql", "redis")
+KINDS = ("sqlite", "journal", "postgresql", "mysql", "redis")
 
 
 @pytest.fixture
@@ -40,8 +40,8 @@ def space(tmp_path):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_workers_share_a_study_exactly(tmp_path, space, name, own_storage, kind):
-    """N workers x M trials: exactly N*M trials, numbered 0..N*M-1, none left RUNNING."""
-    url = own_storage(kind)
+    """N workers x M trials: exactly N*M trials, numbered 0..N*M-1, none left RUNNING (SQLite's file included)."""
+    url = f"sqlite:///{tmp_path}/s.db" if kind == "sqlite" else own_storage(kind)
     workers, per_worker = 2, 4
     result = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 300,
                     "--space", space(TINY), "--jobs", workers, "--n-trials", workers * per_worker)
@@ -117,7 +117,10 @@ def test_ctrl_c_reaches_every_worker(tmp_path, space, name):
     trials = open_study(url, name).get_trials(deepcopy=False)
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     assert {t.number for t in trials if t.state == TrialState.FAIL} == running
-    assert len(trials) < 4  # the workers stopped; they did not run their remaining trials
+    assert len([t for t in trials if t.state != TrialState.WAITING]) < 4  # the workers stopped short of their trials
+    # Each interrupted trial's parameters wait to run first when the study goes on.
+    waiting = [t.system_attrs.get("failed_trial") for t in trials if t.state == TrialState.WAITING]
+    assert sorted(waiting) == sorted(running)
 
 
 def test_sigint_reaches_a_worker_that_inherited_it_ignored(tmp_path, space, name):
@@ -130,7 +133,7 @@ def test_sigint_reaches_a_worker_that_inherited_it_ignored(tmp_path, space, name
     worker.send_signal(signal.SIGINT)
     out, err = worker.communicate(timeout=120)
     assert worker.returncode == 130 and "Traceback" not in err
-    assert [t.state for t in open_study(url, name).get_trials(deepcopy=False)] == [TrialState.FAIL]
+    assert [t.state for t in open_study(url, name).get_trials(deepcopy=False)] == [TrialState.FAIL, TrialState.WAITING]
 
 
 @pytest.mark.parametrize("after", [1, 2, 3])
@@ -266,16 +269,23 @@ def test_password_is_never_printed_in_any_form(tmp_path, space, name, own_storag
     assert "s3cretpw" not in text and "***" in text
 
 
-def test_the_jobs_suggestion_works_as_typed(tmp_path, space, name):
-    """`--jobs 2` on SQLite names a journal URL; that URL, typed as printed, writes ./studies/NAME.log."""
-    args = ["run", "--study", name, "--dataset", "synthetic", "--limit-train", 300, "--space", space(TINY), "--n-trials", 2, "--jobs", 2]
-    refused = search(tmp_path, *args)
-    assert refused.returncode == 1
-    suggested = refused.stderr.split("use --storage ", 1)[1].split()[0]
-    result = search(tmp_path, *args, "--storage", suggested)
+def test_the_default_is_a_single_threaded_worker_per_core(tmp_path, space, name):
+    """No --jobs: one worker process per core, one torch thread each, on the default SQLite file."""
+    import torch.multiprocessing  # noqa: F401 - the same count of cores the tool sees
+
+    from search._processes import available_cores
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SEARCH_JOBS", "SEARCH_THREADS")}
+    command = [sys.executable, "-m", "search", "run", "--study", name, "--dataset", "synthetic", "--limit-train", "300",
+               "--space", space(TINY), "--n-trials", "4", "--confirm", "0"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "studies" / f"{name}.log").is_file()
-    assert len(open_study(suggested.replace(":///", f":///{tmp_path}/"), name).trials) == 2
+    trials = open_study(f"sqlite:///{tmp_path}/studies/studies.db", name).get_trials(deepcopy=False)
+    runs = {(t.user_attrs["run"]["jobs"], t.user_attrs["run"]["threads"]) for t in trials}
+    cores = available_cores()
+    assert runs == {(min(cores, 4), max(1, cores // min(cores, 4)))}
+    if cores >= 2:
+        assert {line.split()[0] for line in result.stdout.splitlines() if line.startswith("[w")} >= {"[w0", "[w1"}
 
 
 def test_this_run_counts_only_its_own_workers_trials(tmp_path, space, name):

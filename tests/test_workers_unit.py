@@ -1,4 +1,4 @@
-"""The parts of --jobs that need no services: sharing trials, GPUs, and refusing SQLite."""
+"""The parts of --jobs that need no services: sharing trials, GPUs, how many workers and threads."""
 
 import pytest
 
@@ -20,11 +20,25 @@ def test_each_worker_gets_its_own_gpu(monkeypatch):
     assert gpu_for(0, ["0"]) is None and gpu_for(1, []) is None  # one GPU or none: nothing to choose
 
 
-def test_jobs_on_sqlite_is_refused_and_creates_nothing(cli, workdir):
-    code, _, err = cli("run", "--study", "s", "--dataset", "synthetic", "--jobs", "2")
-    assert code == 1 and len(err.strip().splitlines()) == 1
-    assert "SQLite is not one; use --storage journal:///studies/s.log" in err
-    assert not (workdir / "studies" / "studies.db").exists()
+@pytest.mark.parametrize("given, env, trials, cores, expected", [
+    ({}, {}, 20, 2, (2, 1)),  # the default: a single-threaded worker per core
+    ({}, {}, 1, 4, (1, 4)),  # one trial: one process, every core its thread
+    ({"jobs": 1}, {}, 20, 2, (1, 2)),  # today's way, on request
+    ({"threads": 1}, {}, 20, 8, (8, 1)),
+    ({}, {"SEARCH_JOBS": "3", "SEARCH_THREADS": "2"}, 20, 8, (3, 2)),
+])
+def test_workers_and_threads_are_planned(monkeypatch, given, env, trials, cores, expected):
+    import search._processes
+    from search._config import RunConfig
+    from search._processes import planned
+
+    monkeypatch.delenv("SEARCH_JOBS", raising=False)
+    monkeypatch.delenv("SEARCH_THREADS", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(search._processes, "available_cores", lambda: cores)
+    config = planned(RunConfig(n_trials=trials, device="cpu", **given))
+    assert (config.jobs, config.threads) == expected
 
 
 def test_the_workers_storage_times_are_added_up():

@@ -119,9 +119,11 @@ def ranked(candidates: list[Candidate], keys: list[str], maximize: bool = True) 
     return sorted(candidates, key=order)
 
 
-def estimate(values: list[float], test_to_train: float, level: float = LEVEL) -> dict[str, Any]:
+def estimate(values: list[float], test_to_train: float, level: float = LEVEL,
+             bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict[str, Any]:
     """The mean of ``values`` (one per fresh resample) and its interval.
 
+    ``bounds``: the values the metric can take (accuracy: 0 to 1), which the interval never passes.
     ``test_to_train``: validation rows over training rows of a resample; resamples share
     training rows, so their values are correlated, and the plain standard error would be
     too small (Nadeau and Bengio's correction: 1/J + n_val/n_train).
@@ -133,4 +135,5 @@ def estimate(values: list[float], test_to_train: float, level: float = LEVEL) ->
     if n < 2:
         return {"mean": mean, "low": None, "high": None, "n": n, "level": level}
     half = float(t.ppf((1 + level) / 2, n - 1)) * statistics.stdev(values) * math.sqrt(1 / n + test_to_train)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n, "level": level}
+    low, high = max(mean - half, bounds[0]), min(mean + half, bounds[1])  # never past what the metric can be
+    return {"mean": mean, "low": low, "high": high, "n": n, "level": level}

@@ -92,7 +92,7 @@ def summary_of(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any]:
     order = ranked(cands, race_keys, plan.maximize)
     pick = order[0]
     shown = {k: state.values[(pick.trial, k)] for k in plan.estimate if (pick.trial, k) in state.values}
-    figure = estimate(list(shown.values()), plan.test_to_train) if shown else None
+    figure = estimate(list(shown.values()), plan.test_to_train, bounds=ctx.metric.bounds) if shown else None
     return {"plan": plan.id, "spec": plan.spec, "scheme": plan.scheme, "folds": FOLDS if plan.scheme == "kfold" else None,
             "candidates": len(plan.candidates), "trimmed": plan.trimmed, "resamples": len(race_keys),
             "estimate_resamples": len(plan.estimate), "metric": ctx.metric.name, "direction": ctx.metric.direction,

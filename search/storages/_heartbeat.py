@@ -41,7 +41,11 @@ MAX_RETRY = 1  # a killed worker's trial is re-run once; a second death means th
 
 
 def retry_callback() -> Callable[[optuna.Study, FrozenTrial], None]:
-    return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    import warnings
+
+    with warnings.catch_warnings():  # "experimental" since Optuna 2.x: noise to a user
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
 
 class _GuardedBeat:
@@ -94,23 +98,30 @@ class _Promising:
         raise NotImplementedError
 
     def _template(self, template_trial: FrozenTrial | None) -> FrozenTrial | None:
-        """The new trial's template with this worker's promise in it (a retried trial's copied one replaced)."""
+        """The new trial's template with this worker's promise in it; a worker that never beats promises
+        nothing (and clears a promise a retried trial copied from its dead original)."""
         if template_trial is not None and template_trial.state != TrialState.RUNNING:
             return template_trial  # queued for later: whoever takes it promises then
+        interval = self._interval()
+        if not interval and (template_trial is None or PROMISE_ATTR not in template_trial.system_attrs):
+            return template_trial
         if template_trial is None:
             template_trial = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None,
                                          datetime_start=datetime.datetime.now(), datetime_complete=None, params={},
                                          distributions={}, user_attrs={}, system_attrs={}, intermediate_values={},
                                          trial_id=-1)
         template = copy.copy(template_trial)
-        template.system_attrs = {**template_trial.system_attrs, PROMISE_ATTR: self._interval() or 0}
+        template.system_attrs = {**template_trial.system_attrs, PROMISE_ATTR: interval or 0}
         return template
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
         taken = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
         if taken and state == TrialState.RUNNING:
-            self.set_trial_system_attr(trial_id, PROMISE_ATTR, self._interval() or 0)  # type: ignore[attr-defined]
-            self._first_beat(trial_id)
+            if self._interval():
+                self.set_trial_system_attr(trial_id, PROMISE_ATTR, self._interval())  # type: ignore[attr-defined]
+                self._first_beat(trial_id)
+            elif PROMISE_ATTR in self.get_trial(trial_id).system_attrs:  # type: ignore[attr-defined]
+                self.set_trial_system_attr(trial_id, PROMISE_ATTR, 0)  # type: ignore[attr-defined]
         return taken
 
     def _first_beat(self, trial: int) -> None:
@@ -151,7 +162,7 @@ class HeartbeatRDBStorage(_Promising, RDBStorage):
         return frozen
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        now, beats = rdb_heartbeats(self, study_id)
+        now, beats = rdb_heartbeats(self, study_id, PROMISE_ATTR)
         stale = []
         for tid, (beat, promise) in beats.items():
             grace = self._grace_of(promise)

@@ -97,23 +97,29 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
 # Workers started together on an empty database each create Optuna's tables and version
 # row; all but one lose that race ("already exists", a duplicate key). A loser opens again
 # and finds the tables made.
-_CREATION_RACE = re.compile(r"already exists|duplicate (key|entry)|unique constraint", re.IGNORECASE)
+_CREATION_RACE = re.compile(r"already exists|duplicate (key|entry)|unique constraint|database is locked", re.IGNORECASE)
 _CREATION_TRIES = 5
 
 
 def _open_rdb(url: str, kind: str, beat: dict) -> BaseStorage:
-    import sqlalchemy.exc
 
     # pre_ping: a pooled connection that died with a database restart is replaced.
     engine = {"pool_pre_ping": True, "connect_args": _network_args(url, kind)}
+    return _creating(lambda: HeartbeatRDBStorage(url, engine_kwargs=engine, **beat))
+
+
+def _creating(make):
+    """``make()``, again when it lost the race to create Optuna's tables to another process starting at once."""
+    import sqlalchemy.exc
+
     for attempt in range(1, _CREATION_TRIES):
         try:
-            return HeartbeatRDBStorage(url, engine_kwargs=engine, **beat)
+            return make()
         except sqlalchemy.exc.SQLAlchemyError as exc:
             if not _CREATION_RACE.search(str(exc)):
                 raise
         time.sleep(0.1 * attempt)
-    return HeartbeatRDBStorage(url, engine_kwargs=engine, **beat)  # the last try: its error is the one reported
+    return make()  # the last try: its error is the one reported
 
 
 def release_connections(storage: BaseStorage) -> None:
@@ -213,13 +219,15 @@ def _heartbeat_options(heartbeat: int | None) -> dict:
 
 
 def _open_sqlite(url: str, create: bool, beat: dict) -> BaseStorage:
+    """A SQLite file several processes of this machine can share (``--jobs``): a writer that finds the file
+    locked waits its turn (up to a minute) instead of failing. (Not on a network file system: SQLite's locks
+    are not reliable there; use a server or Redis across machines.)"""
     from sqlalchemy.engine import make_url
 
     database = make_url(url).database
     if database and database != ":memory:":
         _file_for_storage(Path(database), create, f"storage {url}")
-    # A generous busy timeout: readers (the dashboard, `search trials`) may hold the file briefly.
-    return HeartbeatRDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **beat)
+    return _creating(lambda: HeartbeatRDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **beat))
 
 
 def _journal_file_backend(path: Path, create: bool):
