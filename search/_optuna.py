@@ -13,7 +13,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface heartbeats plug into
 
-__all__ = ["BaseHeartbeat", "rdb_heartbeats", "redis_ping", "redis_time", "study_id", "study_storage", "trial_id"]
+__all__ = ["BaseHeartbeat", "rdb_heartbeats", "redis_ping", "redis_time", "study_id", "study_storage", "take_waiting", "trial_id"]
 
 
 def study_storage(study: optuna.Study) -> BaseStorage:
@@ -66,3 +66,23 @@ def rdb_heartbeats(storage: optuna.storages.RDBStorage, study_id: int, promise_k
                                 models.TrialSystemAttributeModel.key == promise_key).all()) if ids else {}
     return now, {tid: (beat.replace(tzinfo=None) if beat is not None else None,
                        json.loads(promises[tid]) if tid in promises else None) for tid, beat in rows}
+
+
+def take_waiting(storage: optuna.storages.RDBStorage, trial_id: int) -> bool:
+    """Mark a queued (WAITING) trial RUNNING in one statement; False if it was not WAITING.
+
+    Optuna reads the state, then writes it; PostgreSQL and MySQL lock the row in between
+    (SELECT ... FOR UPDATE), SQLite does not, so two processes could both take the trial.
+    """
+    import datetime
+
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    table = models.TrialModel.__table__
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)  # Optuna 5 stores UTC
+    with _create_scoped_session(storage.scoped_session) as session:
+        taken = session.execute(table.update()
+                                .where(table.c.trial_id == trial_id, table.c.state == optuna.trial.TrialState.WAITING)
+                                .values(state=optuna.trial.TrialState.RUNNING, datetime_start=now)).rowcount
+    return taken == 1

@@ -123,3 +123,23 @@ def test_the_journal_storage_checks_its_arguments_as_optuna_does(tmp_path, inter
     backend = JournalFileBackend(str(tmp_path / "j.log"))
     with pytest.raises(ValueError, match="should be a positive integer"):
         HeartbeatJournalStorage(backend, interval, grace)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_retried_trial_taken_by_a_worker_that_never_beats_is_never_judged(url_of, kind):
+    """The retry copies the dead trial's promise (and, in a journal, its last beat): the worker that takes it
+    promises its own, here none, and no beating checker may fail it."""
+    url = url_of(kind)
+    beating = open_storage(url, heartbeat=1)
+    study = optuna.create_study(storage=beating, study_name="r")
+    dead = study.ask()
+    deadline = time.monotonic() + 30
+    while beating._get_stale_trial_ids(study._study_id) != [dead._trial_id]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    optuna.storages.fail_stale_trials(study)  # failed and queued once more, attributes copied
+    silent = optuna.load_study(study_name="r", storage=open_storage(url))
+    taken = silent.ask()  # the queued copy, taken by a worker with --heartbeat 0
+    assert taken.number == 1 and silent.trials[1].system_attrs.get(PROMISE_ATTR, 0) == 0
+    time.sleep(2.5)  # past the checker's grace
+    assert taken._trial_id not in beating._get_stale_trial_ids(study._study_id)

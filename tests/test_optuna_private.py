@@ -57,3 +57,14 @@ def test_redis_backend_exposes_its_client():
     backend = JournalRedisBackend("redis://127.0.0.1:6379/0")
     _optuna.redis_ping(backend)
     assert abs(_optuna.redis_time(backend) - __import__("time").time()) < 60  # the server's clock, in seconds
+
+
+def test_take_waiting_takes_only_a_queued_trial(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path}/w.db")
+    study = optuna.create_study(storage=storage, study_name="w")
+    study.enqueue_trial({"x": 1})
+    (queued,) = study.get_trials(deepcopy=False)
+    assert _optuna.take_waiting(storage, _optuna.trial_id(queued))
+    taken = storage.get_trial(_optuna.trial_id(queued))
+    assert taken.state == optuna.trial.TrialState.RUNNING and taken.datetime_start is not None
+    assert not _optuna.take_waiting(storage, _optuna.trial_id(queued))  # already running: not taken again

@@ -253,3 +253,39 @@ def test_a_session_that_dies_in_a_transaction_releases_its_locks(monkeypatch, ur
         dead.invalidate()
         storage.delete_study(study_id)
         storage.engine.dispose()
+
+
+def _take_all(url: str, ready, start) -> list[int]:
+    import optuna
+
+    study = optuna.load_study(study_name="queue", storage=open_storage(url))
+    ready.set()
+    start.wait()
+    taken = []
+    while (trial := study._pop_waiting_trial_id()) is not None:
+        taken.append(trial)
+    return taken
+
+
+def test_processes_sharing_sqlite_never_take_one_queued_trial_twice(tmp_path):
+    """Optuna's read-then-write take of a queued trial is not atomic on SQLite; ours is."""
+    import multiprocessing
+
+    import optuna
+
+    url = f"sqlite:///{tmp_path}/q.db"
+    study = optuna.create_study(study_name="queue", storage=open_storage(url))
+    for x in range(400):
+        study.enqueue_trial({"x": x})
+    context = multiprocessing.get_context("spawn")
+    manager = context.Manager()
+    readies, start = [manager.Event() for _ in range(3)], manager.Event()
+    with context.Pool(3) as pool:
+        results = [pool.apply_async(_take_all, (url, ready, start)) for ready in readies]
+        for ready in readies:
+            ready.wait()
+        start.set()
+        taken = [r.get() for r in results]
+    everyone = [t for part in taken for t in part]
+    assert sorted(everyone) == sorted(set(everyone)) and len(everyone) == 400
+    assert all(part for part in taken)  # all three took some: they did race

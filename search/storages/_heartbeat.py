@@ -33,7 +33,7 @@ from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrial
 from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import is_storage_error
-from search._optuna import BaseHeartbeat, rdb_heartbeats, redis_time, trial_id
+from search._optuna import BaseHeartbeat, rdb_heartbeats, redis_time, take_waiting, trial_id
 
 PROMISE_ATTR = "search:beats"  # the seconds between beats a trial's worker promised
 BEAT_ATTR = "search:heartbeat"  # a journal trial's last beat, on the storage's clock
@@ -117,12 +117,15 @@ class _Promising:
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
         taken = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
         if taken and state == TrialState.RUNNING:
-            if self._interval():
-                self.set_trial_system_attr(trial_id, PROMISE_ATTR, self._interval())  # type: ignore[attr-defined]
-                self._first_beat(trial_id)
-            elif PROMISE_ATTR in self.get_trial(trial_id).system_attrs:  # type: ignore[attr-defined]
-                self.set_trial_system_attr(trial_id, PROMISE_ATTR, 0)  # type: ignore[attr-defined]
+            self._promise(trial_id)
         return taken
+
+    def _promise(self, trial_id: int) -> None:
+        if self._interval():
+            self.set_trial_system_attr(trial_id, PROMISE_ATTR, self._interval())  # type: ignore[attr-defined]
+            self._first_beat(trial_id)
+        elif PROMISE_ATTR in self.get_trial(trial_id).system_attrs:  # type: ignore[attr-defined]
+            self.set_trial_system_attr(trial_id, PROMISE_ATTR, 0)  # type: ignore[attr-defined]
 
     def _first_beat(self, trial: int) -> None:
         if self._interval():
@@ -154,6 +157,16 @@ class HeartbeatRDBStorage(_Promising, RDBStorage):
     def record_heartbeat(self, trial_id: int) -> None:
         self._guard(super().record_heartbeat, trial_id)
 
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
+        # SQLite's driver starts no transaction for Optuna's read-then-write, so two processes sharing a
+        # file could both take one queued trial; one UPDATE ... WHERE state = WAITING cannot.
+        if state == TrialState.RUNNING and values is None and self.engine.dialect.name == "sqlite" \
+                and take_waiting(self, trial_id):
+            self._promise(trial_id)
+            return True
+        # Not taken: Optuna's answer (False, or its error for a finished or unknown trial).
+        return super().set_trial_state_values(trial_id, state, values)
+
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
         # Optuna's cache in front of an RDB storage creates trials through this method.
         frozen = super()._create_new_trial(study_id, self._template(template_trial))
@@ -174,11 +187,13 @@ class HeartbeatRDBStorage(_Promising, RDBStorage):
 class HeartbeatJournalStorage(_Promising, JournalStorage, BaseHeartbeat):
     """A journal storage whose running trials beat every ``heartbeat_interval`` seconds, on the storage's clock."""
 
-    def __init__(self, backend, heartbeat_interval: int, grace_period: int | None = None, clock: Callable[[], float] | None = None):
+    def __init__(self, backend, heartbeat_interval: int | None, grace_period: int | None = None,
+                 clock: Callable[[], float] | None = None):
+        """``heartbeat_interval`` None: this worker never beats (and clears the promise of a retried trial it takes)."""
         check_interval(heartbeat_interval, grace_period)
         super().__init__(backend)
         self._heartbeat_interval = heartbeat_interval
-        self._grace_period = grace_period or 2 * heartbeat_interval
+        self._grace_period = grace_period or 2 * (heartbeat_interval or 0)
         self._stale_callback = retry_callback()
         self._guard = _GuardedBeat()
         self._clock = clock or storage_clock(backend)

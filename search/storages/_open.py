@@ -78,7 +78,7 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
             plain, prefix = redis_prefix(url)
             backend = JournalRedisBackend(_redis_url(plain), prefix=prefix)
             redis_ping(backend)  # fail now, with one line, rather than mid-study
-        storage = HeartbeatJournalStorage(backend, heartbeat) if heartbeat else optuna.storages.JournalStorage(backend)
+        storage = HeartbeatJournalStorage(backend, heartbeat or None)
         storage.get_all_studies()  # a journal is read lazily: find a corrupt one now, not mid-study
         return storage
     except SearchError:
