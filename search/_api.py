@@ -57,7 +57,7 @@ def tune(data: Any = None, target: str | None = None, *, study: str = "study", s
     data_config = DataConfig(**_data_options(data, target, dataset, test_data, drop, fill_missing, task, seed), data_dir=data_dir)
     config = RunConfig(study=study, storage=storage, n_trials=n_trials, timeout=timeout, seed=seed, device=device,
                        max_epochs=max_epochs, space=_space(space), model=_model_name(model), metric=metric,
-                       yardstick=baseline, data=data_config, confirm=_confirm(confirm), **options)
+                       yardstick=baseline, data=data_config, confirm=_confirm(confirm), quiet=not verbose, **options)
     from search._processes import planned, use_threads
 
     config = planned(config)

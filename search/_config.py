@@ -34,6 +34,7 @@ class RunConfig:
     model: str = MLP  # the model function: module.path:function or file.py:function
     metric: str | None = None  # None: the task's default (accuracy; rmse for regression)
     yardstick: str = "hgb"  # after confirmation on a table: scikit-learn's HistGradientBoosting beside the pick; "none"
+    quiet: bool = False  # no trial lines, in any worker (the Python API's default)
     data: DataConfig = field(default_factory=DataConfig)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)  # leaders retrained after the search
     # The options the user gave (flag names as fields: "dataset", "seed", "space", ...).

@@ -78,44 +78,68 @@ def use_threads(config: RunConfig) -> None:
     torch.set_num_threads(config.threads or available_cores())
 
 
-def split_trials(n_trials: int | None, jobs: int) -> list[int | None]:
-    """``n_trials`` shared as evenly as possible; the total is exact."""
-    if n_trials is None:
-        return [None] * jobs
-    return [n_trials // jobs + (1 if i < n_trials % jobs else 0) for i in range(jobs)]
+class Tickets:
+    """The trials a run still owes, shared by its worker processes: each takes one before each trial."""
+
+    def __init__(self, count: int):
+        self.count = torch.multiprocessing.get_context("spawn").Value("i", count)
+
+    def take(self) -> bool:
+        with self.count.get_lock():
+            if self.count.value <= 0:
+                return False
+            self.count.value -= 1
+            return True
+
+    def give_back(self) -> None:
+        with self.count.get_lock():
+            self.count.value += 1
 
 
-def run_processes(config: RunConfig, target, per_worker: list[tuple]) -> None:
-    """Run ``target(*args, threads, gpu)`` in one spawned process per ``args`` and wait for them all.
+def run_processes(config: RunConfig, target, per_worker: list[tuple], own=None) -> None:
+    """Run ``target(*args, threads, gpu)`` in one spawned process per ``args``; with ``own``, this process
+    runs ``own()`` meanwhile (it is a worker too, and its work starts before the others have started up).
 
-    Each gets an equal share of the cores and, on a machine with several GPUs, its own. A
-    SIGTERM to this process is passed on to them; Ctrl-C reaches them from the terminal.
+    Each gets an equal share of the cores and, on a machine with several GPUs, its own. A SIGTERM to
+    this process is passed on to them; Ctrl-C reaches them from the terminal.
     """
     gpus = _gpus() if config.device in ("auto", "cuda") else []
-    threads = config.threads or max(1, available_cores() // max(1, len(per_worker)))
+    threads = config.threads or max(1, available_cores() // max(1, len(per_worker) + (own is not None)))
     context = torch.multiprocessing.get_context("spawn")  # pickles tensors as shared-memory handles
     workers = []
-    for number, args in enumerate(per_worker):
+    for number, args in enumerate(per_worker, start=1 if own is not None else 0):
         process = context.Process(target=target, args=(*args, threads, gpu_for(number, gpus)), name=f"search-worker-{number}")
         process.start()
         workers.append(process)
 
-    def forward_sigterm(signum, frame):
+    def forward_sigterm() -> None:
         for p in workers:
             if p.is_alive():
                 p.terminate()  # SIGTERM: each worker fails its running trial and exits
-        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, forward_sigterm)
+    INTERRUPTS.on_sigterm.append(forward_sigterm)
+    previous = signal.signal(signal.SIGTERM, INTERRUPTS._handle) if own is None else None
     try:
-        interrupted = _join(workers)
+        try:
+            if own is not None:
+                own()
+        finally:
+            interrupted = _join(workers)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        INTERRUPTS.on_sigterm.remove(forward_sigterm)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if interrupted:
         raise KeyboardInterrupt
     failed = [p.name for p in workers if p.exitcode not in (0, None)]
     if failed:
-        raise SearchError(f"{len(failed)} of {len(workers)} workers stopped with an error (see above)")
+        raise SearchError(f"{len(failed)} of {len(workers) + (own is not None)} workers stopped with an error (see above)")
+
+
+def parent_works(config: RunConfig) -> bool:
+    """Whether this process is worker 0 too: not when each worker needs a GPU of its own."""
+    gpus = _gpus() if config.device in ("auto", "cuda") else []
+    return len(gpus) <= 1
 
 
 def worker_setup(index: int, threads: int, gpu: str | None) -> None:

@@ -103,10 +103,13 @@ def run_study(
     splits: Splits | None = None,
     run_attrs: dict[str, Any] | None = None,
     on_note: Callable[[str], None] | None = None,
+    tickets: Any = None,
 ) -> RunSummary:
     """Run ``config.n_trials`` more trials of ``config.study`` in this process, creating it if new.
 
     ``on_note`` hears what the user should know about the data (a constant column left out, say).
+    ``tickets`` (`search._processes.Tickets`): the trials a run of several worker processes still
+    owes; this worker takes one before each trial, so a worker that started late does fewer.
     """
     run = prepare(config, on_epoch, splits, run_attrs or new_run_attrs(config), on_note)
     config, study, url, objective = run.config, run.study, run.url, run.objective
@@ -145,13 +148,19 @@ def run_study(
             time_left = None if config.timeout is None else config.timeout - (time.perf_counter() - started)
             if left == 0 or (time_left is not None and time_left <= 0):
                 break
-            try:
-                optimize(study, tracked, left, time_left, collect)
+            if tickets is not None and not tickets.take():
                 break
+            try:
+                optimize(study, tracked, 1 if tickets is not None else left, time_left, collect)
+                if tickets is None:
+                    break
+                continue
             except KeyboardInterrupt:
                 requeue_interrupted(study, running["trial_id"])
                 raise
             except Exception as exc:
+                if tickets is not None:
+                    tickets.give_back()  # the trial it cut short is not one of the run's
                 if taken_over(study, running["trial_id"], exc):
                     running["trial_id"] = None
                     continue  # that trial is another worker's business now; this worker goes on

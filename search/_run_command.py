@@ -75,7 +75,7 @@ def confirm(config: RunConfig, metric: str) -> dict:
     """Run the confirmation of ``config.study``, telling what it does and what it waits for."""
     from search.confirmation import run_confirmation
 
-    progress = ConfirmProgress(metric=metric)
+    progress = ConfirmProgress(metric=metric, label="w0" if (config.jobs or 1) > 1 else "")  # this process is worker 0
 
     def announce(plan) -> None:
         progress.total = None

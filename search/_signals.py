@@ -27,6 +27,7 @@ class Interrupts:
         self.requested: int | None = None
         self._deferring = 0
         self._previous: dict[int, object] = {}
+        self.on_sigterm: list = []  # called first on a SIGTERM (a parent passes it on to its worker processes)
 
     def install(self) -> None:
         for sig in _SIGNALS:
@@ -38,6 +39,9 @@ class Interrupts:
         self._previous.clear()
 
     def _handle(self, signum: int, frame) -> None:
+        if signum == signal.SIGTERM:
+            for listener in list(self.on_sigterm):
+                listener()
         if self._deferring and self.requested is None:
             self.requested = signum
             return

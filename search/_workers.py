@@ -12,7 +12,7 @@ from objectives import resolve_device
 
 from search._config import RunConfig
 from search._errors import SearchError
-from search._processes import EXIT_INTERRUPTED, run_processes, split_trials, worker_setup
+from search._processes import EXIT_INTERRUPTED, Tickets, parent_works, run_processes, worker_setup
 from search._record import RUN_ATTR
 from search._run import new_run_attrs, prepare, run_study
 from search._summary import RunSummary, summarize_safely
@@ -20,14 +20,15 @@ from search.storages import release_connections
 from search.storages._clock import StorageTime
 
 
-def worker_main(config: RunConfig, index: int, splits, run_attrs: dict, times, threads: int, gpu: str | None) -> None:
+def worker_main(config: RunConfig, index: int, splits, run_attrs: dict, times, tickets, threads: int, gpu: str | None) -> None:
     """One worker process: its threads, its GPU, its share of the trials; its storage time goes to ``times``."""
     worker_setup(index, threads, gpu)
     from search._progress import Progress
 
     progress = Progress(config.n_trials, label=f"w{index}", metric=config.metric_spec.name)
     try:
-        summary = run_study(config, on_trial=progress.trial, worker=index, splits=splits, run_attrs=run_attrs)
+        summary = run_study(config, on_trial=None if config.quiet else progress.trial, worker=index, splits=splits,
+                            run_attrs=run_attrs, tickets=tickets)
         times.put(summary.storage_time)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
@@ -54,13 +55,26 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
     for name in ("train_x", "train_y", "val_x", "val_y"):
         getattr(splits, name).share_memory_()
     started = time.perf_counter()
-    shares = [(index, dataclasses.replace(config, n_trials=n, jobs=1))
-              for index, n in enumerate(split_trials(config.n_trials, config.jobs)) if n != 0]
+    # The workers take the run's trials one at a time from a shared count: one that starts late does fewer.
+    tickets = Tickets(config.n_trials) if config.n_trials is not None else None
+    shares = [(index, dataclasses.replace(config, jobs=1)) for index in range(min(config.jobs, config.n_trials or config.jobs))]
     # The workers open their own connections; idle ones held here would only count
     # against the database's connection limit while they work.
     release_connections(prepared.storage)
     times = torch.multiprocessing.get_context("spawn").SimpleQueue()
-    run_processes(config, worker_main, [(share, index, splits, run_attrs, times) for index, share in shares])
+    own = None
+    if parent_works(config) and shares:
+        # This process is worker 0: its first trial starts while the others are still starting up.
+        (index, mine_share), shares = shares[0], shares[1:]
+
+        def own() -> None:
+            from search._progress import Progress
+
+            progress = Progress(mine_share.n_trials, label=f"w{index}", metric=config.metric_spec.name)
+            times.put(run_study(mine_share, on_trial=None if config.quiet else progress.trial, worker=index, splits=splits,
+                                run_attrs=run_attrs, tickets=tickets).storage_time)
+
+    run_processes(config, worker_main, [(share, index, splits, run_attrs, times, tickets) for index, share in shares], own=own)
     # This run's trials are those its workers made (other machines may share the study).
     mine = [t for t in study.get_trials(deepcopy=False)
             if t.state.is_finished() and (t.user_attrs.get(RUN_ATTR) or {}).get("id") == run_attrs["id"]]

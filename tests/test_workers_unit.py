@@ -2,14 +2,33 @@
 
 import pytest
 
-from search._processes import _gpus, gpu_for, split_trials
+from search._processes import _gpus, gpu_for
 
 
-@pytest.mark.parametrize("n, jobs, shares", [(50, 4, [13, 13, 12, 12]), (2, 4, [1, 1, 0, 0]), (8, 2, [4, 4]), (None, 3, [None] * 3)])
-def test_trials_are_shared_exactly(n, jobs, shares):
-    assert split_trials(n, jobs) == shares
-    if n is not None:
-        assert sum(split_trials(n, jobs)) == n
+def test_workers_take_exactly_the_trials_a_run_owes():
+    """Four processes take tickets as fast as they can: 50 trials, 50 tickets taken, none twice."""
+    import torch.multiprocessing
+
+    from search._processes import Tickets
+
+    tickets = Tickets(50)
+    taken = torch.multiprocessing.get_context("spawn").Queue()
+    workers = [torch.multiprocessing.get_context("spawn").Process(target=_take_all, args=(tickets, taken)) for _ in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    counts = [taken.get() for _ in workers]
+    assert sum(counts) == 50 and not tickets.take()
+    tickets.give_back()  # a trial cut short by a lost storage is not one of the run's
+    assert tickets.take() and not tickets.take()
+
+
+def _take_all(tickets, taken) -> None:
+    n = 0
+    while tickets.take():
+        n += 1
+    taken.put(n)
 
 
 def test_each_worker_gets_its_own_gpu(monkeypatch):

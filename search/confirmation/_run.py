@@ -26,7 +26,7 @@ from objectives import Metric, SearchSpace
 from search._config import RunConfig
 from search._errors import NothingToConfirm, SearchError, is_storage_error
 from search._optuna import trial_id
-from search._processes import EXIT_INTERRUPTED, run_processes, worker_setup
+from search._processes import EXIT_INTERRUPTED, parent_works, run_processes, worker_setup
 from search._reconnect import fail_own_trial, wait_for_storage
 from search._record import CONFIRM_ATTR, continue_config, load_space, made_metric, recorded
 from search._run import optimize
@@ -210,8 +210,10 @@ def run_confirmation(config: RunConfig, spec: ConfirmConfig, on_trial=None, on_e
     if on_plan is not None:
         on_plan(plan)
     if config.jobs > 1:
-        share = dataclasses.replace(ctx.config, device=config.device, jobs=1, explicit=frozenset())
-        run_processes(config, confirm_worker_main, [(share, plan.id, index) for index in range(config.jobs)])
+        share = dataclasses.replace(ctx.config, device=config.device, jobs=1, explicit=frozenset(), quiet=config.quiet)
+        own = (lambda: work(ctx, plan, on_trial, on_epoch, on_wait)) if parent_works(config) else None
+        first = 1 if own is not None else 0
+        run_processes(config, confirm_worker_main, [(share, plan.id, index) for index in range(first, config.jobs)], own=own)
     else:
         work(ctx, plan, on_trial, on_epoch, on_wait)
     state = _read_safely(ctx, plan)
@@ -254,7 +256,7 @@ def confirm_worker_main(config: RunConfig, plan_id: int, index: int, threads: in
     try:
         ctx = open_confirmation(config)
         plan = next(p for p in plans(ctx.confirm) if p.id == plan_id)
-        work(ctx, plan, on_trial=ConfirmProgress(label=f"w{index}").trial)
+        work(ctx, plan, on_trial=None if config.quiet else ConfirmProgress(label=f"w{index}", metric=ctx.metric.name).trial)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except SearchError as exc:
