@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from objectives import write_torchvision_root
-from objectives.data._load import _split
+from objectives.data._load import _raw, _split
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist-sample"
 
@@ -39,6 +39,7 @@ def fashion_root(tmp_path_factory) -> Path:
 def _fresh_data_cache():
     """Each test loads its data anew (tests write files under the same names)."""
     _split.cache_clear()
+    _raw.cache_clear()
     yield
 
 

@@ -23,8 +23,7 @@ def load_splits(config: DataConfig, resample: Resample = SEARCH) -> Splits:
     return _split(config, resample)
 
 
-# Cached: every trial of a process batches from the same tensors. The raw arrays are not
-# cached; once split they would be a second copy of the data set.
+# Cached: every trial of a process batches from the same tensors.
 @functools.lru_cache(maxsize=4)  # the search's split and confirmation's resamples
 def _split(config: DataConfig, resample: Resample = SEARCH) -> Splits:
     if config.dataset == "table":
@@ -168,10 +167,16 @@ def _table_train_test(config: DataConfig) -> Splits:
 
 
 def _load_raw(config: DataConfig):
-    if config.dataset == "synthetic":
+    return _raw(config.dataset, config.data_dir, config.download)
+
+
+# One image set per process: confirmation's resamples (a fold after another) index the same arrays.
+@functools.lru_cache(maxsize=1)
+def _raw(dataset: str, data_dir: str, download: bool):
+    if dataset == "synthetic":
         from objectives.data._synthetic import synthetic
 
         return synthetic()
     from objectives.data._images import load_images
 
-    return load_images(config.dataset, config.data_dir, config.download)
+    return load_images(dataset, data_dir, download)
