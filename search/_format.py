@@ -107,7 +107,8 @@ def format_confirmation(summary: dict, search_best: int | None = None) -> list[s
                      "--confirm K names how many to confirm)")
     if search_best is not None and leader["trial"] != search_best:
         lines.append(f"  the pick is trial {leader['trial']}: on the same resamples it scored better than the search's "
-                     f"best, trial {search_best}; confirmation disagrees with the search")
+                     f"best, trial {search_best}{_by(summary.get('versus', {}).get('search_best'), metric)}; confirmation "
+                     "disagrees with the search")
     else:
         lines.append(f"  the pick is trial {leader['trial']}: confirmation agrees with the search")
     figure = summary.get("estimate")
@@ -117,6 +118,14 @@ def format_confirmation(summary: dict, search_best: int | None = None) -> list[s
                      "scores on rows it did not train on")
     lines += _yardstick_lines(summary.get("yardstick"), metric)
     return lines
+
+
+def _by(lead: dict | None, metric: str) -> str:
+    """`` (by 0.0015, 95% interval -0.004 to +0.007: within noise)``."""
+    if not lead or lead.get("low") is None:
+        return ""
+    noise = "within noise" if lead["low"] <= 0 else "beyond noise"
+    return f" (by {lead['lead']:.4g}, 95% interval {lead['low']:+.4g} to {lead['high']:+.4g}: {noise})"
 
 
 def _yardstick_lines(stick: dict | None, metric: str) -> list[str]:

@@ -279,11 +279,12 @@ def test_a_killed_confirmation_resumes_without_losing_its_candidates(tmp_path):
 
 
 def test_jobs_share_a_confirmation(tmp_path):
+    """This process is worker 0 and starts at once; the spawned worker joins the plan when it has started up."""
     url = f"journal:///{tmp_path}/c.log"
-    (tmp_path / "space.yaml").write_text("hidden_units: 16\nepochs: {low: 1, high: 2}\nbatch_size: 64\n")
+    (tmp_path / "space.yaml").write_text(SLOW_SPACE)
     base = ["--study", "j", "--storage", url]
     assert search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 1000, "--space", "space.yaml",
-                  "--n-trials", 6, "--pruner", "none").returncode == 0
+                  "--n-trials", 4, "--pruner", "none").returncode == 0
     result = search(tmp_path, "confirm", *base, "--confirm", "4,3", "--jobs", 2)
     assert result.returncode == 0, result.stderr
     workers = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("[w")}

@@ -132,10 +132,12 @@ def trim_to_budget(chosen: list[FrozenTrial], baseline: FrozenTrial | None, budg
 
 
 def _seconds(trial: FrozenTrial) -> float:
+    """A trial's whole time, from its creation to its end: its training and everything around it (the storage,
+    the sampler, loading its split), as a retrain of it will take."""
+    if trial.duration:
+        return trial.duration.total_seconds()
     seconds = trial.user_attrs.get("seconds")
-    if isinstance(seconds, (int, float)):
-        return float(seconds)
-    return trial.duration.total_seconds() if trial.duration else 0.0
+    return float(seconds) if isinstance(seconds, (int, float)) else 0.0
 
 
 def search_seconds(study: optuna.Study) -> float:

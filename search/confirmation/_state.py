@@ -83,6 +83,16 @@ def finished(ctx: ConfirmContext, plan: Plan) -> bool:
     return not now
 
 
+def _lead(pick: Candidate, other: Candidate, keys: list[str], plan: Plan) -> dict[str, Any] | None:
+    """The pick's paired lead over another candidate on the race resamples both ran (positive: the pick is better)."""
+    shared = [k for k in keys if k in pick.values and k in other.values]
+    if len(shared) < 2:
+        return None
+    sign = 1.0 if plan.maximize else -1.0
+    figure = estimate([sign * (pick.values[k] - other.values[k]) for k in shared], plan.test_to_train)
+    return {"trial": other.trial, "lead": figure["mean"], "low": figure["low"], "high": figure["high"], "n": figure["n"]}
+
+
 def summary_of(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any]:
     """The confirmation's result: a function of the plan and the stored values only."""
     cands = candidates(ctx, plan, state)
@@ -93,7 +103,12 @@ def summary_of(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any]:
     pick = order[0]
     shown = {k: state.values[(pick.trial, k)] for k in plan.estimate if (pick.trial, k) in state.values}
     figure = estimate(list(shown.values()), plan.test_to_train, bounds=ctx.metric.bounds) if shown else None
+    by_trial = {c.trial: c for c in cands}
+    versus = {name: _lead(pick, by_trial[other], race_keys, plan) for name, other in
+              (("search_best", plan.search_best), ("baseline", plan.baseline))
+              if other in by_trial and other != pick.trial}
     return {"plan": plan.id, "spec": plan.spec, "scheme": plan.scheme, "folds": FOLDS if plan.scheme == "kfold" else None,
+            "versus": {k: v for k, v in versus.items() if v is not None},
             "candidates": len(plan.candidates), "trimmed": plan.trimmed, "resamples": len(race_keys),
             "estimate_resamples": len(plan.estimate), "metric": ctx.metric.name, "direction": ctx.metric.direction,
             "leader": pick.trial, "search_best": plan.search_best, "baseline": plan.baseline,
