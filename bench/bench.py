@@ -102,6 +102,23 @@ def project_trial(root: str, batch_size: int, epochs: int, device: str) -> float
     return sum(r.samples for r in results) / sum(r.seconds for r in results)
 
 
+def search_train(root: str, device: str, evaluate: bool) -> float:
+    """`search train`'s loop (3 epochs, batch 64, the seed's SGD) on the whole training split: samples per second of
+    its wall time, with the test split scored after every epoch (as `search train` does) or not at all."""
+    import dataclasses
+
+    from objectives import load_train_test
+
+    splits = load_train_test(DataConfig(data_dir=root)).to(device)
+    if not evaluate:
+        splits = dataclasses.replace(splits, val_x=splits.val_x[:0], val_y=splits.val_y[:0])
+    torch.manual_seed(0)
+    model = build_mlp(ModelConfig()).to(device)
+    start = time.perf_counter()
+    results = list(train_epochs(model, splits, TrainConfig(batch_size=64, epochs=3)))
+    return sum(r.samples for r in results) / (time.perf_counter() - start)
+
+
 def matmul_gflops(size: int = 2048, repeats: int = 8) -> float:
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b
@@ -113,7 +130,7 @@ def matmul_gflops(size: int = 2048, repeats: int = 8) -> float:
 
 def search(workdir: Path, *args) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "search", *map(str, args)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     env.pop("SEARCH_STORAGE", None)
     result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -190,13 +207,16 @@ def main() -> None:
         # goes for seconds at a time). The side-by-side figures are taken in interleaved
         # rounds and each reported as its best round (timeit's rule: the least disturbed
         # run), the same rule for the seed loop, our loop and the matmul bound.
-        rounds = {"seed": [], "b64": [], "b256": [], "gflops": []}
+        rounds = {"seed": [], "b64": [], "b256": [], "gflops": [], "train": [], "train_no_eval": []}
         for _ in range(1 if quick else 5):
             rounds["seed"].append(seed_loop(root, max_samples=6_000 if quick else 20_000))
             rounds["b64"].append(project_trial(root, 64, 1, args.device))
             rounds["b256"].append(project_trial(root, 256, 1, args.device))
             rounds["gflops"].append(matmul_gflops())
+            rounds["train"].append(search_train(root, args.device, evaluate=True))
+            rounds["train_no_eval"].append(search_train(root, args.device, evaluate=False))
         seed, b64, b256, gflops = (max(rounds[k]) for k in ("seed", "b64", "b256", "gflops"))
+        train_eval, train_plain = max(rounds["train"]), max(rounds["train_no_eval"])
         bound = gflops * 1e9 / FLOPS_PER_SAMPLE
         agg = aggregate(work, root, jobs=cores, trials=cores * (1 if quick else 4), epochs=1 if quick else 3)
 
@@ -210,6 +230,8 @@ def main() -> None:
         ("seed loop (DataLoader + ToTensor, batch 64)", seed),
         (f"one trial, batch 64 ({args.device})", b64),
         (f"one trial, batch 256 ({args.device})", b256),
+        (f"search train's loop, 3 epochs, batch 64, test scored each epoch ({args.device})", train_eval),
+        (f"  ... the same without the per-epoch test scoring ({args.device})", train_plain),
         (f"study, --jobs {cores}, batch 64: whole run", agg["wall"]),
         (f"study, --jobs {cores}, batch 64: while training", agg["training"]),
         (f"compute bound ({gflops:.0f} GFLOP/s matmul / {FLOPS_PER_SAMPLE:,} FLOP)", bound),

@@ -92,7 +92,7 @@ def ours(work: Path, root: str, seed: int, trials: int, pruner: str) -> tuple[fl
 
     storage = f"sqlite:///{work}/ours.db"
     name = f"ours-{pruner}-{seed}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for key in ("SEARCH_STORAGE", "SEARCH_JOBS", "SEARCH_THREADS"):
         env.pop(key, None)
     t0 = time.time()
