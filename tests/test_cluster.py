@@ -179,12 +179,16 @@ def trials(db, study):
         return []
 
 
-def wait_for(predicate, timeout=120.0):
+def wait_for(predicate, timeout=120.0, running=()):
+    """``predicate``'s first true value; fails at once if one of the ``running`` processes has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        ended = [p for p in running if p.poll() is not None]
+        if ended:
+            raise AssertionError(f"a worker exited before the awaited state: {ended[0].communicate()[1][-2000:]}")
         time.sleep(0.2)
     raise AssertionError("timed out waiting")
 
@@ -267,10 +271,13 @@ def test_a_whole_host_killed_mid_trial(hosts, db, space):
 
 def test_the_database_link_down_30_seconds_while_two_hosts_work(hosts, db, space):
     study = f"c{uuid.uuid4().hex[:8]}"
-    first = worker(hosts, db, 0, study, 3, space)
+    # The first host has work enough to outlast the second's start-up (torch's import, on a
+    # loaded machine, can take longer than three of these trials).
+    first = worker(hosts, db, 0, study, 8, space)
     wait_for(lambda: trials(db, study))  # the study exists before the second host joins
     second = worker(hosts, db, 1, study, 3, space)
-    wait_for(lambda: len([t for t in trials(db, study) if t.state == TrialState.RUNNING and t.params]) == 2)
+    wait_for(lambda: len([t for t in trials(db, study) if t.state == TrialState.RUNNING and t.params]) == 2,
+             running=(first, second))
     before = {t.number: t.value for t in trials(db, study) if t.state == TrialState.COMPLETE}
     hosts.link(0, up=False)
     hosts.link(1, up=False)

@@ -153,6 +153,20 @@ def test_network_drivers_get_timeouts():
     assert "socket_timeout=60" in _redis_url("redis://h:6379/0") and "socket_timeout=5" in _redis_url("redis://h/0?socket_timeout=5")
 
 
+@pytest.mark.parametrize("url, plain, prefix", [
+    ("unix:///run/redis.sock?db=0&prefix=s1", "unix:///run/redis.sock?db=0", "s1"),
+    ("unix:///run/redis.sock?db=0", "unix:///run/redis.sock?db=0", ""),
+    ("redis://:pw@h:6379/2?prefix=a", "redis://:pw@h:6379/2", "a"),
+])
+def test_redis_urls_keep_their_form_for_redis_py(url, plain, prefix):
+    from redis.connection import parse_url
+
+    from search.storages._open import _redis_url, redis_prefix
+
+    assert redis_prefix(url) == (plain, prefix)
+    parse_url(_redis_url(plain))  # redis-py refuses "unix:/run/..." (the form urlunsplit writes back)
+
+
 @pytest.fixture(params=["postgresql", "mysql"])
 def empty_database(request):
     """A database with no tables yet, on the machine's own server; dropped afterwards."""

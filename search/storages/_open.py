@@ -185,13 +185,15 @@ def _server_session_options(t: dict) -> str:
 
 def redis_prefix(url: str) -> tuple[str, str]:
     """(``url`` without its ``prefix`` parameter, the prefix): several journals in one Redis database, apart."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    from urllib.parse import parse_qsl, urlencode
 
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
+    # Cut the query off by hand: urlunsplit writes "unix:///run/x.sock" back as
+    # "unix:/run/x.sock", which redis-py refuses.
+    base, _, query_text = url.partition("?")
+    query = parse_qsl(query_text, keep_blank_values=True)
     prefix = next((v for k, v in query if k == "prefix"), "")
     rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-    return urlunsplit(parts._replace(query=rest)), prefix
+    return (base + "?" + rest if rest else base), prefix
 
 
 def _redis_url(url: str) -> str:
