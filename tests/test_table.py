@@ -137,6 +137,20 @@ def test_a_test_file_of_its_own(cli, workdir):
     assert code == 0 and json.loads(out)["test_samples"] == 50 and json.loads(out)["train_samples"] == 300, err
 
 
+def test_a_test_file_takes_the_training_files_columns(cli, workdir):
+    # digits' test rows have blank pixels that vary in training: still features, not "missing"
+    train, test = categorical_frame(300, seed=1), categorical_frame(50, seed=3)
+    train["pixel"], test["pixel"] = range(300), 0
+    train["blank"], test["blank"] = 0, range(50)  # constant in training: left out of the test rows too
+    train.to_csv(workdir / "train.csv", index=False)
+    test.to_csv(workdir / "test.csv", index=False)
+    code, _, err = cli("run", "--study", "t", "--data", "train.csv", "--test-data", "test.csv", "--target", "label", *QUICK)
+    assert code == 0, err
+    test.drop(columns="pixel").to_csv(workdir / "test.csv", index=False)
+    code, _, err = cli("run", "--study", "u", "--data", "train.csv", "--test-data", "test.csv", "--target", "label", *QUICK)
+    assert code == 1 and "--test-data test.csv lacks column 'pixel'" in err, (code, err)
+
+
 def _write(workdir, name, content):
     path = workdir / name
     if isinstance(content, bytes):

@@ -20,12 +20,20 @@ IMAGE_SHAPE = (1, 28, 28)
 
 def load_splits(config: DataConfig, resample: Resample = SEARCH) -> Splits:
     """The data set of ``config`` split into training, validation and test tensors, as ``resample`` says."""
-    return _split(config, resample)
+    return _split(config, resample, _contents(config))
+
+
+def _contents(config: DataConfig) -> tuple[str | None, ...]:
+    """The user's files' hashes: a file rewritten under the same name is new data, not a cached split."""
+    from objectives.data._tables import file_hash
+
+    files = (config.data_file, config.test_file) if config.dataset == "table" else ()
+    return tuple(file_hash(f) if f and Path(f).is_file() else None for f in files)
 
 
 # Cached: every trial of a process batches from the same tensors.
 @functools.lru_cache(maxsize=4)  # the search's split and confirmation's resamples
-def _split(config: DataConfig, resample: Resample = SEARCH) -> Splits:
+def _split(config: DataConfig, resample: Resample = SEARCH, contents: tuple = ()) -> Splits:
     if config.dataset == "table":
         return _table_split(config, resample)
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
@@ -88,7 +96,8 @@ def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, te
     if test_file is None:
         keep, held = stratified_split(table.labels, test_fraction, TEST_SEED, "test split", table.classes)
         return table.take(keep), table.take(held)
-    test = read_data(test_file, target, drop, fill_missing, "regression" if task == "regression" else "classification")
+    test = read_data(test_file, target, drop, fill_missing, "regression" if task == "regression" else "classification",
+                     feature_columns=table.numeric_names + table.text_names)
     if (test.numeric_names, test.text_names) != (table.numeric_names, table.text_names):
         missing = sorted(set(table.numeric_names + table.text_names) - set(test.numeric_names + test.text_names))
         what = f"lacks column {missing[0]!r}" if missing else "has other columns (or other column types)"
@@ -105,7 +114,7 @@ def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, te
 
 
 def read_data(path: str, target: str | None, drop: tuple[str, ...] = (), fill_missing: str | None = None,
-              task: str | None = None):
+              task: str | None = None, feature_columns: tuple[str, ...] | None = None):
     """The user's file as a checked `Table`, read by the module of its kind (by suffix)."""
     from objectives.data._tables import SUFFIXES, read_table
 
@@ -118,7 +127,7 @@ def read_data(path: str, target: str | None, drop: tuple[str, ...] = (), fill_mi
         from objectives.data._arrays import read_arrays
 
         return read_arrays(path, task)
-    return read_table(path, target, drop, fill_missing, task)
+    return read_table(path, target, drop, fill_missing, task, feature_columns)
 
 
 def _encode(train, *others) -> tuple[Any, list]:

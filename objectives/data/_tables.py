@@ -80,14 +80,15 @@ def _hash(path: str, size: int, mtime: int) -> str:
 
 
 def read_table(path: str, target: str | None, drop: tuple[str, ...] = (), fill_missing: str | None = None,
-               task: str | None = None) -> Table:
+               task: str | None = None, feature_columns: tuple[str, ...] | None = None) -> Table:
     """A CSV or Parquet file as a checked `Table`; one `DataError` naming every problem otherwise.
 
     ``task`` None: classification, refused when the target looks like a number to predict.
+    ``feature_columns``: the feature columns to take (a test file read with its training file's columns).
     """
     if not target:
         raise DataError(f"--data {path} needs --target COLUMN: the column to predict")
-    return _from_frame(path, read_frame(path), target, drop, fill_missing, task)
+    return _from_frame(path, read_frame(path), target, drop, fill_missing, task, feature_columns)
 
 
 def read_frame(path: str, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -130,7 +131,7 @@ def _separator(path: str) -> str:
 
 
 def _from_frame(path: str, frame: pd.DataFrame, target: str, drop: tuple[str, ...], fill_missing: str | None,
-                task: str | None) -> Table:
+                task: str | None, feature_columns: tuple[str, ...] | None = None) -> Table:
     import numpy as np
     import pandas as pd
 
@@ -149,8 +150,14 @@ def _from_frame(path: str, frame: pd.DataFrame, target: str, drop: tuple[str, ..
     if labels.isna().any():
         problems.append(f"rows without a --target {target!r} value ({int(labels.isna().sum())}); remove those rows")
     features = frame.drop(columns=[target, *drop])
-    constant = [c for c in features.columns if features[c].nunique(dropna=False) <= 1]
-    features = features.drop(columns=constant)
+    if feature_columns is not None:
+        # A test file takes its training file's columns: a pixel that is blank in every test
+        # row is still a feature, and one left out of training stays out.
+        features = features[[c for c in feature_columns if c in features.columns]]
+        constant = []
+    else:
+        constant = [c for c in features.columns if features[c].nunique(dropna=False) <= 1]
+        features = features.drop(columns=constant)
     if features.shape[1] == 0:
         raise DataError(f"{path} has no feature columns besides --target {target!r}"
                         + (f" (the constant ones were left out: {', '.join(constant)})" if constant else ""))
