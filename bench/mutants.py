@@ -195,7 +195,8 @@ def run(mutant: Mutant, copy: Path, tests: list[str]) -> bool:
     original = target.read_text()
     target.write_text(mutant.source)
     try:
-        env = {**os.environ, "PYTHONPATH": str(copy), "SEARCH_JOBS": "1", "SEARCH_THREADS": "1"}
+        path = os.pathsep.join(p for p in (str(copy), os.environ.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": path, "SEARCH_JOBS": "1", "SEARCH_THREADS": "1"}
         result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests], cwd=copy,
                                 env=env, capture_output=True, text=True, timeout=600)
         return result.returncode != 0
@@ -222,12 +223,18 @@ def main() -> None:
         shutil.copytree(ROOT, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".venv", ".git", "studies", "site",
                                                                                        ".whl", ".devdata", "__pycache__"))
         copies.append(copy)
+    # A mutant counts as killed when its tests fail: first make sure they pass on the code as it is.
+    for target in sorted({m.target for m in plan}):
+        unchanged = Mutant(target, TARGETS[target][0], 0, "none", (ROOT / TARGETS[target][0]).read_text())
+        if run(unchanged, copies[0], TARGETS[target][1]):
+            raise SystemExit(f"{target}'s tests fail on the unchanged code: fix them before judging mutants")
     print(f"{len(plan)} mutants", flush=True)
     results: dict[str, list[tuple[Mutant, bool]]] = {}
 
     def judge(item):
         number, mutant = item
         killed = run(mutant, copies[number % len(copies)], TARGETS[mutant.target][1])
+        print(f"  {'killed' if killed else 'SURVIVED'}: {mutant.path}:{mutant.line}  {mutant.description}", flush=True)
         return mutant, killed
 
     # Each copy runs one mutant at a time: the workers take mutants in turn, one copy each.

@@ -24,7 +24,9 @@ from optuna.trial import TrialState
 from _pg import PgCluster, free_port, pg_bin
 from conftest import storage_line
 
-pytestmark = pytest.mark.slow  # real outages of 30 s: in the full suite (CI), not the quick one
+# Real outages of 30 s: in the full suite (CI), not the quick one. One xdist worker runs them
+# one after another (they mostly wait out outages) while the others run the rest.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]
 
 TRIAL_SPACE = "hidden_units: 128\nepochs: 25\nbatch_size: 64\noptimizer: sgd\n"  # about 2-4 s a trial
 BOUND = 90  # seconds: a worker on a dead link must have exited by then (read 8 + reconnect 20 + connects)
