@@ -43,6 +43,7 @@ import runpy, sys, time, optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 log, start_file = sys.argv.pop(1), sys.argv.pop(1)
+sys.argv = sys.argv[1:]  # the peer's script, then its own arguments, as if it were run itself
 open(start_file, "w").write(repr(time.time()))
 create = optuna.create_study
 optuna.create_study = lambda **kw: create(storage=JournalStorage(JournalFileBackend(log)), study_name="peer", **kw)

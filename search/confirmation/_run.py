@@ -39,7 +39,7 @@ from search.confirmation._rules import ranked
 from search.confirmation._state import LOST, State, candidates, finished, needed, read, summary_of
 from search.storages import open_storage, redact, resolve_storage_url, storage_exists
 
-_POLL_SECONDS = 0.5  # between looks at retrains running elsewhere
+_POLL_SECONDS = 0.1  # between looks at retrains running elsewhere (a round waits on its last retrain)
 MAX_FAILURES = 2  # a retrain that fails this often (an error, not an interruption) stops the confirmation
 
 
