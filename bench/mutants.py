@@ -3,6 +3,7 @@
     .venv/bin/python bench/mutants.py                 # every module below; about 40 minutes on 2 cores
     .venv/bin/python bench/mutants.py --only rules    # one of them (rules, plan, splits, encoder, tables, heartbeat)
     .venv/bin/python bench/mutants.py --named         # only the mutants the issues named
+    .venv/bin/python bench/mutants.py --per-module 12 # the named ones and 12 of each module's, spread over it
 
 Each mutant changes one thing in one module (a comparison flipped, `and` for `or`, `+` for
 `-`, a number moved by one, `True` for `False`, a `not` dropped; plus the named mutants: the
@@ -31,11 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {
     "rules": ("search/confirmation/_rules.py", ["tests/test_confirmation_rules.py"]),
     "plan": ("search/confirmation/_plan.py", ["tests/test_confirmation.py", "-m", "not slow", "-k",
-                                              "holdout or k_fold or seeds or leaders or baseline or run_confirms or later_confirm"]),
+                                              "holdout or k_fold or seeds or leaders or baseline or run_confirms or later_confirm or current_plan or adopts"]),
     "splits": ("objectives/data/_splits.py", ["tests/test_confirmation.py", "tests/test_data.py", "tests/test_table.py",
-                                              "-m", "not slow", "-k", "holdout or k_fold or split or stratif or same_in_every"]),
+                                              "tests/test_tasks.py", "-m", "not slow", "-k",
+                                              "holdout or k_fold or split or stratif or same_in_every or moments or standardised"]),
     "encoder": ("objectives/data/_encoder.py", ["tests/test_table.py", "tests/test_tasks.py", "-k",
-                                                "statistic or predict or text_features or parquet or standardised"]),
+                                                "statistic or predict or text_features or parquet or standardised or encoder_standardises or one_hot_block"]),
     "tables": ("objectives/data/_tables.py", ["tests/test_table.py", "tests/test_tasks.py", "-k",
                                               "bad or problem or semicolon or npz or too_many or continuous or text_features or constant or digits"]),
     "heartbeat": ("search/storages/_heartbeat.py", ["tests/test_heartbeat.py", "tests/test_run.py", "-k",
@@ -211,12 +213,18 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(TARGETS))
     parser.add_argument("--named", action="store_true", help="only the named mutants")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--per-module", type=int, metavar="N",
+                        help="at most N generated mutants per module, evenly spread over it (the named ones always)")
     args = parser.parse_args()
     plan = named(args.only)
     if not args.named:
         for target in TARGETS:
             if args.only in (None, target):
-                plan += mutants(target)
+                found = mutants(target)
+                if args.per_module and len(found) > args.per_module:
+                    step = len(found) / args.per_module
+                    found = [found[int(i * step)] for i in range(args.per_module)]
+                plan += found
     copies = []
     for i in range(args.workers):
         copy = Path(tempfile.mkdtemp(prefix=f"mutants{i}-"))

@@ -307,3 +307,32 @@ def test_sigterm_during_confirmation_says_how_to_resume_it(tmp_path):
     resumed = search(tmp_path, "confirm", "--study", "t", "--storage", url, "--confirm", "2,3")
     assert resumed.returncode == 0, resumed.stderr
     assert len(optuna.load_study(study_name="t", storage=url).trials) == 2  # the search ran no more trials
+
+
+def _plan(spec: str, candidates=(1, 2), plan_id=None, after=None):
+    from search.confirmation._plan import Plan
+
+    return Plan(spec, tuple(candidates), ("kfold/5/7/0",), ("kfold/5/8/0",), "kfold", 0.0, 0.25, candidates[0], None,
+                id=plan_id, after=after)
+
+
+def test_the_current_plan_is_the_newest_of_its_own_settings_chain():
+    from search.confirmation._plan import current
+
+    stored = [_plan("3,2", plan_id=0), _plan("5,3", plan_id=1), _plan("3,2", plan_id=3, after=0),
+              _plan("3,2", plan_id=2, after=0), _plan("3,2", plan_id=4, after=2)]
+    assert current(stored, "3,2").id == 4  # 0, then the earliest that follows it (2, not 3), then 4
+    assert current(stored, "5,3").id == 1
+    assert current(stored, "4,4") is None
+
+
+def test_a_process_adopts_an_unfinished_plan_and_follows_a_finished_one():
+    from search.confirmation._plan import adopt
+
+    confirm = optuna.create_study()
+    first = adopt(confirm, _plan("3,2"), finished=lambda plan: False)
+    assert adopt(confirm, _plan("3,2", candidates=(1, 5)), finished=lambda plan: False).id == first.id  # unfinished: joined
+    assert adopt(confirm, _plan("3,2"), finished=lambda plan: True).id == first.id  # finished, same work: nothing to redo
+    later = adopt(confirm, _plan("3,2", candidates=(1, 5)), finished=lambda plan: True)  # finished, new work: a new plan
+    assert later.id != first.id and later.after == first.id and later.candidates == (1, 5)
+    assert adopt(confirm, _plan("5,3"), finished=lambda plan: True).after is None  # another setting: a chain of its own

@@ -137,3 +137,39 @@ def test_the_race_is_the_same_in_every_process(rounds):
     shuffled = list(reversed(cands))
     race(shuffled, keys)
     assert {c.trial: c.dropped_after for c in shuffled} == first
+
+
+def test_the_drop_threshold_is_the_one_sided_t_test_at_the_corrected_level():
+    """Three rounds, two candidates: one look, one comparison, so the level is 0.05 / 2 (t > 4.303 at 2 df)."""
+    lead = candidate(0, 0.90, 0.90, 0.90, keys=KEYS[:3])
+    clear = candidate(1, 0.88, 0.87, 0.875, keys=KEYS[:3])  # lead 0.025, t = 8.66
+    race([lead, clear], KEYS[:3])
+    assert clear.dropped_after == 3
+    unsure = candidate(1, 0.89, 0.87, 0.88, keys=KEYS[:3])  # lead 0.02, t = 3.46
+    race([lead, unsure], KEYS[:3])
+    assert not unsure.dropped
+
+
+def test_a_candidates_record_covers_the_rounds_it_ran():
+    lead = candidate(0, 0.86, 0.85, 0.87, 0.86, 0.85)
+    behind = candidate(1, 0.80, 0.78, 0.81, 0.79, 0.80)
+    race([lead, behind], KEYS)
+    ran = KEYS[: behind.dropped_after]
+    record = behind.to_dict(KEYS)
+    assert record["n"] == len(behind.values) == 5 and record["values"] == behind.values
+    assert record["mean"] == pytest.approx(statistics.fmean([0.80, 0.78, 0.81, 0.79, 0.80]))
+    assert record["sd"] == pytest.approx(statistics.stdev([0.80, 0.78, 0.81, 0.79, 0.80]))
+    assert record["dropped"] and record["dropped_after"] == len(ran)
+    partial = candidate(2, 0.85, 0.84).to_dict(KEYS)  # two of five resamples so far
+    assert partial["n"] == 2 and partial["mean"] == pytest.approx(0.845)
+
+
+def test_the_quoted_interval_is_nadeau_and_bengios():
+    from scipy.stats import t
+
+    values = [0.80, 0.82, 0.84]
+    quote = estimate(values, test_to_train=0.25)
+    half = t.ppf(0.975, 2) * statistics.stdev(values) * (1 / 3 + 0.25) ** 0.5
+    assert quote["mean"] == pytest.approx(0.82) and quote["n"] == 3
+    assert quote["low"] == pytest.approx(0.82 - half) and quote["high"] == pytest.approx(0.82 + half)
+    assert estimate(values, 0.25, bounds=(0.0, 0.83))["high"] == 0.83  # never past what the metric can be

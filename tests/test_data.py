@@ -144,3 +144,13 @@ def test_the_validation_split_is_stratified(fashion_root):
         assert abs(int((splits.val_y == c).sum()) - 0.2 * int((labels == c).sum())) <= 0.5 + 1e-9
     plain = load_splits(DataConfig(data_dir=str(fashion_root), validation_fraction=0.2, seed=5, stratify=False))
     assert plain.val_x.shape[0] == 200 and not torch.equal(plain.val_y, splits.val_y)
+
+
+def test_image_moments_are_the_pixels_mean_and_sample_std():
+    from objectives.data._splits import moments
+
+    images = torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8)
+    m = moments(images, chunk=7)  # chunked sums agree with the whole
+    pixels = images.double() / 255
+    assert m["mean"] == pytest.approx(float(pixels.mean()), rel=1e-9)
+    assert m["std"] == pytest.approx(float(pixels.std()), rel=1e-9)

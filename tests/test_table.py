@@ -363,3 +363,37 @@ def test_the_test_split_is_the_same_in_every_process(workdir):
     held = [subprocess.run([sys.executable, "-c", script, str(seed)], cwd=workdir, capture_output=True, text=True,
                            check=True).stdout for seed in (1, 2)]
     assert held[0] == held[1] and len(json.loads(held[0])) == 60
+
+
+def test_the_encoder_standardises_with_the_training_rows_and_keeps_a_constant_column_finite():
+    import numpy as np
+
+    from objectives.data._encoder import TableEncoder
+    from objectives.data._tables import Table
+
+    rng = np.random.default_rng(0)
+    numeric = np.column_stack([rng.normal(50, 7, 40), np.full(40, 3.0)])  # the second is constant in these rows
+    table = Table(("x", "flat"), numeric, (), np.empty((40, 0), dtype=object), np.zeros(40, dtype=np.int64), ("a", "b"))
+    encoder = TableEncoder.fit(table)
+    out, unseen = encoder.transform(numeric, table.text)
+    assert unseen == 0 and np.isfinite(out).all()
+    assert out[:, 0].mean() == pytest.approx(0, abs=1e-5) and out[:, 0].std() == pytest.approx(1, abs=1e-5)
+    assert (out[:, 1] == 0).all()
+    later, _ = encoder.transform(np.array([[57.0, 4.0]]), np.empty((1, 0), dtype=object))  # new rows: the training statistics
+    assert later[0, 0] == pytest.approx((57 - numeric[:, 0].mean()) / numeric[:, 0].std(), rel=1e-5)
+
+
+def test_each_text_column_has_its_own_one_hot_block():
+    import numpy as np
+
+    from objectives.data._encoder import TableEncoder
+    from objectives.data._tables import Table
+
+    text = np.array([["red", "S"], ["blue", "M"], ["green", "L"], ["red", "XL"]], dtype=object)
+    table = Table(("x",), np.arange(4.0).reshape(4, 1), ("color", "size"), text, np.zeros(4, dtype=np.int64), ("a",))
+    encoder = TableEncoder.fit(table)
+    out, _ = encoder.transform(table.numeric, text)
+    assert encoder.width == out.shape[1] == 1 + 3 + 4
+    colors, sizes = out[:, 1:4], out[:, 4:8]  # categories sorted: blue green red; L M S XL
+    assert (colors.sum(axis=1) == 1).all() and (sizes.sum(axis=1) == 1).all()
+    assert colors[0].tolist() == [0, 0, 1] and sizes[3].tolist() == [0, 0, 0, 1]
