@@ -220,6 +220,8 @@ def main() -> None:
                         "(runs made apart, e.g. one seed per machine)")
     parser.add_argument("--json", help="also write the rows and the summary to this JSON file")
     args = parser.parse_args()
+    if args.json:  # each study runs in a folder of its own: the file is where the user named it
+        args.json = str(Path(args.json).resolve())
     if args.simulate:
         simulate()
         return

@@ -101,6 +101,8 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated tables")
     parser.add_argument("--json")
     args = parser.parse_args()
+    if args.json:  # each study runs in a folder of its own: the file is where the user named it
+        args.json = str(Path(args.json).resolve())
     seeds, trials = (1, 8) if args.quick else (args.seeds, args.trials)
     sets = tables()
     if args.only:

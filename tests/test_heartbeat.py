@@ -143,3 +143,39 @@ def test_a_retried_trial_taken_by_a_worker_that_never_beats_is_never_judged(url_
     assert taken.number == 1 and silent.trials[1].system_attrs.get(PROMISE_ATTR, 0) == 0
     time.sleep(2.5)  # past the checker's grace
     assert taken._trial_id not in beating._get_stale_trial_ids(study._study_id)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_running_copy_made_by_a_silent_worker_carries_no_promise(url_of, kind):
+    """A RUNNING trial added from a template that promised beats (a copy of another worker's trial) is this
+    worker's now: one that never beats clears the promise, so no checker judges it by the old one."""
+    from optuna.distributions import FloatDistribution
+
+    url = url_of(kind)
+    study = optuna.create_study(storage=open_storage(url), study_name="t")
+    template = optuna.trial.create_trial(state=TrialState.RUNNING, params={"lr": 0.1},
+                                         distributions={"lr": FloatDistribution(1e-3, 1.0)})
+    template._system_attrs = {PROMISE_ATTR: 5}
+    study.add_trial(template)
+    assert not study.trials[0].system_attrs.get(PROMISE_ATTR)
+    beating = open_storage(url, heartbeat=2)
+    assert beating._grace() == 4  # no grace given: twice the promised interval, as Optuna's default
+
+
+def test_a_trial_whose_worker_dies_twice_is_not_run_a_third_time(url_of):
+    """A killed worker's trial is queued once more; when that run dies too, the trial itself is the likely killer."""
+    beating = open_storage(url_of("sqlite"), heartbeat=1)
+    study = optuna.create_study(storage=beating, study_name="twice")
+
+    def dies() -> None:  # asks for a trial, never beats again, and is failed as stale
+        trial = study.ask()
+        deadline = time.monotonic() + 30
+        while trial._trial_id not in beating._get_stale_trial_ids(study._study_id):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        optuna.storages.fail_stale_trials(study)
+
+    dies()
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]
+    dies()  # the queued copy is taken and dies too
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
