@@ -35,11 +35,12 @@ TARGETS = {
                                               "holdout or k_fold or seeds or leaders or baseline or run_confirms or later_confirm or current_plan or adopts"]),
     "splits": ("objectives/data/_splits.py", ["tests/test_confirmation.py", "tests/test_data.py", "tests/test_table.py",
                                               "tests/test_tasks.py", "-m", "not slow", "-k",
-                                              "holdout or k_fold or split or stratif or same_in_every or moments or standardised"]),
+                                              "holdout or k_fold or split or stratif or same_in_every or moments or standardised or tiny_splits"]),
     "encoder": ("objectives/data/_encoder.py", ["tests/test_table.py", "tests/test_tasks.py", "-k",
                                                 "statistic or predict or text_features or parquet or standardised or encoder_standardises or one_hot_block"]),
     "tables": ("objectives/data/_tables.py", ["tests/test_table.py", "tests/test_tasks.py", "-k",
-                                              "bad or problem or semicolon or npz or too_many or continuous or text_features or constant or digits"]),
+                                              "bad or problem or semicolon or npz or too_many or continuous or text_features or constant or digits or gap_in_a_text "
+                                              "or not_a_number_is_named"]),
     "heartbeat": ("search/storages/_heartbeat.py", ["tests/test_heartbeat.py", "tests/test_run.py", "-k",
                                                     "(sqlite or journal or guarded or failed_beat or arguments or goes_on or beat_or_none or dies_twice) and not postgresql and not redis"]),
 }

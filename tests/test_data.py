@@ -154,3 +154,20 @@ def test_image_moments_are_the_pixels_mean_and_sample_std():
     pixels = images.double() / 255
     assert m["mean"] == pytest.approx(float(pixels.mean()), rel=1e-9)
     assert m["std"] == pytest.approx(float(pixels.std()), rel=1e-9)
+
+
+def test_tiny_splits_keep_rows_on_both_sides():
+    import numpy as np
+
+    from objectives.data._splits import SEARCH, pool_indices, stratified_split
+
+    pairs = np.array([0, 0, 1, 1, 2, 2])
+    train, val = pool_indices(pairs, 0.1, 0, True, SEARCH)  # every class rounds to no row: one validates all the same
+    assert len(val) == 1 and len(train) == 5
+    train, val = pool_indices(np.zeros(5, dtype=np.int64), 0.1, 0, False, SEARCH)
+    assert len(val) == 1 and len(train) == 4
+    labels = np.array([0, 0, 1, 1, 1, 1])
+    kept, held = stratified_split(labels, 0.9, 0, "test split", ("a", "b"))  # never a whole class held out
+    assert np.bincount(labels[kept]).tolist() == [1, 1] and np.bincount(labels[held]).tolist() == [1, 3]
+    kept, held = stratified_split(np.arange(3.0), 0.1, 0, "test split", ())  # regression: at least one row each side
+    assert len(held) == 1 and len(kept) == 2

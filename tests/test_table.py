@@ -397,3 +397,25 @@ def test_each_text_column_has_its_own_one_hot_block():
     colors, sizes = out[:, 1:4], out[:, 4:8]  # categories sorted: blue green red; L M S XL
     assert (colors.sum(axis=1) == 1).all() and (sizes.sum(axis=1) == 1).all()
     assert colors[0].tolist() == [0, 0, 1] and sizes[3].tolist() == [0, 0, 0, 1]
+
+
+def test_a_gap_in_a_text_column_is_named_unless_filled(workdir):
+    from objectives import DataError
+    from objectives.data._tables import read_table
+
+    frame = categorical_frame(60, seed=4)
+    frame.loc[3, "color"] = np.nan
+    frame.to_csv(workdir / "gap.csv", index=False)
+    with pytest.raises(DataError, match="missing values in text column color \\(1\\)"):
+        read_table(str(workdir / "gap.csv"), "label")
+    assert read_table(str(workdir / "gap.csv"), "label", fill_missing="median").rows == 60
+
+
+def test_a_regression_target_that_is_not_a_number_is_named(workdir):
+    from objectives import DataError
+    from objectives.data._tables import read_table
+
+    (workdir / "r.csv").write_text("x,y\n1,2.5\n2,abc\n3,4\n")
+
+    with pytest.raises(DataError, match="--task regression needs a numeric --target, but 'y' holds 'abc'"):
+        read_table(str(workdir / "r.csv"), "y", task="regression")

@@ -233,7 +233,9 @@ def labels_of(path: str, target: str, raw, task: str | None) -> tuple[Any, tuple
     numbers = [_is_number(v) for v in values.tolist()]
     if task == "regression":
         if not all(numbers):
-            bad = next(v for v, n in zip(values.tolist(), numbers) if not n)
+            # A column with one word in it is read as text: name the value that is not a number, not "2.5".
+            bad = next((v for v in values.tolist() if not _parses(v)), None)
+            bad = bad if bad is not None else next(v for v, n in zip(values.tolist(), numbers) if not n)
             raise DataError(f"--task regression needs a numeric --target, but {target!r} holds {bad!r}")
         return values.astype(np.float64), ()
     keys = sorted(set(values.tolist()), key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, str(v)))
@@ -250,6 +252,14 @@ def _looks_continuous(keys: list, rows: int) -> bool:
     fractional = any(float(k) != int(float(k)) for k in keys)
     many = len(keys) > max(_CONTINUOUS_DISTINCT, _CONTINUOUS_SHARE * rows)
     return many or (fractional and len(keys) > _CONTINUOUS_DISTINCT)
+
+
+def _parses(value) -> bool:
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _is_number(value) -> bool:
