@@ -281,6 +281,6 @@ def test_readme_and_gitignore_say_where_train_writes():
 
     root = Path(__file__).parents[1]
     readme = " ".join(root.joinpath("README.md").read_text().split())
-    assert "`--save-model m/best.pt` writes `m/best.pt` and `m/best.json`" in readme
+    assert "`--save-model models/cancer.pt` writes `models/cancer.pt` (the weights) and `models/cancer.json`" in readme
     assert "PATH.json" not in readme
     assert "/models/" in root.joinpath(".gitignore").read_text().split()
