@@ -191,10 +191,11 @@ def cmd_dashboard(args, argv) -> int:
 
     server = make_dashboard(args.storage, args.host, args.port, args.read_only)
     mode = " (read-only)" if args.read_only else ""
-    print(f"optuna-dashboard{mode} at http://{args.host}:{server.server_port}/dashboard/ ; Ctrl-C stops it", flush=True)
-    # A background job of a non-interactive shell starts with SIGINT ignored: the banner's promise must still hold.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # A background job of a non-interactive shell starts with SIGINT ignored: the banner's promise must still hold,
+    # from the moment it is printed (a Ctrl-C right after it was lost on a loaded machine).
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print(f"optuna-dashboard{mode} at http://{args.host}:{server.server_port}/dashboard/ ; Ctrl-C stops it", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
