@@ -128,6 +128,15 @@ def matmul_gflops(size: int = 2048, repeats: int = 8) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
+def bench_env(**extra: str) -> dict[str, str]:
+    """The environment for a `search` subprocess that measures the defaults: this checkout on the path, and no
+    $SEARCH_STORAGE, $SEARCH_JOBS or $SEARCH_THREADS of the user's."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **extra}
+    for key in ("SEARCH_STORAGE", "SEARCH_JOBS", "SEARCH_THREADS"):
+        env.pop(key, None)
+    return env
+
+
 def search(workdir: Path, *args) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "search", *map(str, args)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}

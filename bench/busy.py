@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench import make_root  # noqa: E402  (bench/bench.py: the real sample tiled to a size)
+from bench import bench_env, make_root  # noqa: E402  (bench/bench.py: the real sample tiled to a size)
 
 
 def options(cores: int) -> dict[str, tuple[list, dict]]:
@@ -47,9 +47,7 @@ def run(work: Path, root: str, name: str, flags: list, env: dict, trials: int, e
     workers train (each trial's own training time, shared out among the workers)."""
     space = work / "space.yaml"
     space.write_text(f"batch_size: 64\nepochs: {epochs}\noptimizer: momentum\nlr: 0.01\nmomentum: 0.9\n")
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    for key in ("SEARCH_STORAGE", "SEARCH_JOBS", "SEARCH_THREADS"):
-        environment.pop(key, None)
+    environment = bench_env(**env)
     command = [sys.executable, "-m", "search", "run", "--study", name, "--storage", f"sqlite:///{work}/{name}.db",
                "--data-dir", root, "--space", str(space), "--n-trials", str(trials), "--pruner", "none", "--device", "cpu",
                "--confirm", "0", *map(str, flags)]

@@ -100,7 +100,7 @@ def one_run(name: str, data, seed: int, trials: int, work: Path, device: str) ->
     if "test_data" in options:  # a table: the two models' answers row by row on the same test rows
         worse = _paired_worse(options["test_data"], options["target"], trained, default_model)
     else:  # the image set's 889 test rows: one standard error of the default's accuracy
-        worse = picked["test_value"] < default - math.sqrt(default * (1 - default) / n_test)
+        worse = _below_one_se(picked["test_value"], default, n_test)
     return {"data": name, "seed": seed, "search value": study.summary.best_value, "quoted": pick["quote"]["mean"],
             "low": pick["quote"]["low"], "high": pick["quote"]["high"], "pick test": picked["test_value"],
             "default test": default, "worse": bool(worse), "n test": n_test, "search s": searched,
@@ -150,7 +150,7 @@ def report(rows: list[dict]) -> dict:
         bias = statistics.fmean(r["quoted"] - r["pick test"] for r in mine)
         se = statistics.fmean(math.sqrt(r["pick test"] * (1 - r["pick test"]) / r["n test"]) for r in mine)
         worse = sum(r["worse"] for r in mine)
-        below = sum(_below_one_se(r) for r in mine)
+        below = sum(_below_one_se(r["pick test"], r["default test"], r["n test"]) for r in mine)
         summary[name] = {**mean, "mean abs gap": gap, "bias": bias, "test se": se, "worse": worse,
                          "worse by 1 SE": below, "runs": len(mine)}
         print(f"{name:<14}{len(mine):>5}{mean['search value']:>9.4f}{mean['quoted']:>9.4f}{mean['pick test']:>11.4f}"
@@ -176,10 +176,9 @@ def report(rows: list[dict]) -> dict:
     return {"data sets": summary, "checks": dict(checks)}
 
 
-def _below_one_se(row: dict) -> bool:
+def _below_one_se(pick: float, default: float, n_test: int) -> bool:
     """The pick's test figure more than one standard error of the default's below it (issue 17's yardstick)."""
-    d = row["default test"]
-    return row["pick test"] < d - math.sqrt(d * (1 - d) / row["n test"])
+    return pick < default - math.sqrt(default * (1 - default) / n_test)
 
 
 def simulate() -> None:

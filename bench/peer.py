@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from bench import bench_env  # noqa: E402  (bench/bench.py: a `search` subprocess's environment)
+
 SHARED = ROOT.parent / "shared"
 PEER = SHARED / "bench" / "plain_optuna.py"
 MARKS = (10, 20, 30, 60, 120)  # seconds
@@ -93,9 +95,7 @@ def ours(work: Path, root: str, seed: int, trials: int, pruner: str) -> tuple[fl
 
     storage = f"sqlite:///{work}/ours.db"
     name = f"ours-{pruner}-{seed}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    for key in ("SEARCH_STORAGE", "SEARCH_JOBS", "SEARCH_THREADS"):
-        env.pop(key, None)
+    env = bench_env()
     t0 = time.time()
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "search", "run", "--study", name, "--storage", storage, "--data-dir", root,

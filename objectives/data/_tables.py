@@ -234,8 +234,7 @@ def labels_of(path: str, target: str, raw, task: str | None) -> tuple[Any, tuple
     if task == "regression":
         if not all(numbers):
             # A column with one word in it is read as text: name the value that is not a number, not "2.5".
-            bad = next((v for v in values.tolist() if not _parses(v)), None)
-            bad = bad if bad is not None else next(v for v, n in zip(values.tolist(), numbers) if not n)
+            bad = next((v for v in values.tolist() if not _parses(v)), values[numbers.index(False)])
             raise DataError(f"--task regression needs a numeric --target, but {target!r} holds {bad!r}")
         return values.astype(np.float64), ()
     keys = sorted(set(values.tolist()), key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, str(v)))
