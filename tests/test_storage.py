@@ -303,3 +303,23 @@ def test_processes_sharing_sqlite_never_take_one_queued_trial_twice(tmp_path):
     everyone = [t for part in taken for t in part]
     assert sorted(everyone) == sorted(set(everyone)) and len(everyone) == 400
     assert all(part for part in taken)  # all three took some: they did race
+
+
+def test_passwords_of_every_special_character_are_never_printed(cli):
+    """Fuzz: passwords built of the URL's special characters, unescaped, through redact, scrub and a command's error."""
+    import random
+
+    from search.storages import scrub
+
+    rng = random.Random(23)
+    alphabet = "@:/#?&;=%+ab1"
+    for _ in range(300):
+        password = "Zq" + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) + "Zq"
+        for url in (f"postgresql://user:{password}@127.0.0.1:5432/x", f"redis://:{password}@cache:6379/0",
+                    f"mysql+pymysql://root:{password}@db/t?charset=utf8"):
+            shown = redact(url)
+            assert password not in shown and "Zq" not in shown, (url, shown)
+            assert "Zq" not in scrub(f"could not connect with {password}", url)
+    password = "p@ss:w/rd#1"
+    code, out, err = cli("studies", "--storage", f"postgresql://user:{password}@127.0.0.1:1/x")
+    assert code != 0 and "ss:w" not in out + err and "rd#1" not in out + err and len(err.strip().splitlines()) == 1

@@ -44,24 +44,27 @@ def storage_kind(url: str) -> str:
 
 
 def _userinfo_span(text: str) -> tuple[int, int] | None:
-    """Where the password of ``scheme://user:password@host`` lies in ``text``, if it has one."""
+    """Where the password of ``scheme://user:password@host`` lies in ``text``, if it has one.
+
+    A password may hold unescaped ``@ : / ? #``: it ends at the last ``@`` that a host (and
+    port) follows. An ``@`` further on (in a query) can only make more of the text hidden,
+    never less.
+    """
     start = text.find("://")
     if start < 0:
         return None
     start += 3
-    end = len(text)
-    for stop in "/?#":
-        found = text.find(stop, start)
-        if found >= 0:
-            end = min(end, found)
-    at = text.rfind("@", start, end)
-    if at < 0:
-        # A password with an unescaped '/' or '?' hides the host; the last '@' still ends it.
-        at = text.rfind("@", start)
-        if at < 0:
-            return None
+    at = next((m.start() for m in reversed(list(re.finditer("@", text[start:])))
+               if _HOST.match(text, start + m.start() + 1)), None)
+    if at is None:
+        return None
+    at += start
     colon = text.find(":", start, at)
     return (colon + 1, at) if colon >= 0 else None
+
+
+# What follows the '@' that ends a password: a host and port, then the path, the query or the end.
+_HOST = re.compile(r"[\w.\-\[\]:%]*(?=[/?#]|$)")
 
 
 def redact(text: str) -> str:
