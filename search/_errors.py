@@ -6,6 +6,9 @@ keeps its traceback (shown with ``--verbose``).
 
 from __future__ import annotations
 
+import errno
+import re
+
 
 class SearchError(Exception):
     """Bad input or an unusable storage: a study that does not fit, an unreachable database."""
@@ -25,20 +28,45 @@ def storage_error_types() -> tuple[type[BaseException], ...]:
     return kinds
 
 
-def is_storage_error(exc: BaseException | None) -> bool:
-    """Whether ``exc``, or an error it was raised from, means the storage went away.
-
-    The chain matters: when the storage fails while Optuna records a trial, Optuna's own
-    clean-up can raise a second error (an UnboundLocalError in Optuna 5) on top of it.
-    """
-    kinds = storage_error_types()
+def _chain(exc: BaseException | None):
     seen = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kinds):
-            return True
+        yield exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
-    return False
+
+
+# A storage that answers but cannot be written: waiting does not mend it (SQLite's, PostgreSQL's,
+# MySQL's and the file system's own words).
+_NO_SPACE = re.compile(r"disk is full|no space left|could not extend file|disk full|quota exceeded", re.IGNORECASE)
+_READ_ONLY = re.compile(r"readonly database|read-only (file system|transaction)", re.IGNORECASE)
+
+
+def storage_fault(exc: BaseException | None) -> str | None:
+    """"no space left on device" or "read-only" when ``exc`` (or its cause) says the storage cannot be written."""
+    for one in _chain(exc):
+        if isinstance(one, OSError) and one.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "no space left on device"
+        if isinstance(one, OSError) and one.errno == errno.EROFS:
+            return "read-only file system"
+        if _NO_SPACE.search(str(one)):
+            return "no space left on device"
+        if _READ_ONLY.search(str(one)):
+            return "read-only"
+    return None
+
+
+def is_storage_error(exc: BaseException | None) -> bool:
+    """Whether ``exc``, or an error it was raised from, means the storage went away (and may come back).
+
+    The chain matters: when the storage fails while Optuna records a trial, Optuna's own
+    clean-up can raise a second error (an UnboundLocalError in Optuna 5) on top of it. A
+    full disk or a read-only file is not a lost storage: `storage_fault` names it.
+    """
+    if storage_fault(exc) is not None:
+        return False
+    kinds = storage_error_types()
+    return any(isinstance(one, kinds) for one in _chain(exc))
 
 
 class NothingToConfirm(SearchError):

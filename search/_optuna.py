@@ -13,7 +13,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface heartbeats plug into
 
-__all__ = ["BaseHeartbeat", "rdb_heartbeats", "redis_ping", "redis_time", "study_id", "study_storage", "take_waiting", "trial_id"]
+__all__ = ["BaseHeartbeat", "rdb_heartbeats", "redis_ping", "redis_time", "study_id", "study_storage", "take_waiting", "trial_id", "journal_lock"]
 
 
 def study_storage(study: optuna.Study) -> BaseStorage:
@@ -86,3 +86,10 @@ def take_waiting(storage: optuna.storages.RDBStorage, trial_id: int) -> bool:
                                 .where(table.c.trial_id == trial_id, table.c.state == optuna.trial.TrialState.WAITING)
                                 .values(state=optuna.trial.TrialState.RUNNING, datetime_start=now)).rowcount
     return taken == 1
+
+
+def journal_lock(backend: Any):
+    """The lock a `JournalFileBackend` takes around each append (held while a torn line is repaired)."""
+    from optuna.storages.journal._file import get_lock_file
+
+    return get_lock_file(backend._lock)

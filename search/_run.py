@@ -23,7 +23,7 @@ from objectives import EpochResult, Objective, SearchSpace, Splits, load_splits
 from objectives.models import ModelSpec, check_model
 
 from search._config import RunConfig
-from search._errors import SearchError, is_storage_error
+from search._errors import SearchError, is_storage_error, storage_fault
 from search._optuna import study_id, study_storage, trial_id
 from search._pruners import make_pruner
 from search._reconnect import fail_own_trial, requeue_interrupted, taken_over, wait_for_storage
@@ -32,7 +32,7 @@ from search._record import (BASELINE_ATTR, STUDY_ATTR, check_compatible, continu
 from search._samplers import make_sampler
 from search._signals import INTERRUPTS
 from search._summary import RunSummary, summarize_safely
-from search.storages import open_storage, resolve_storage_url, storage_exists
+from search.storages import open_storage, redact, resolve_storage_url, storage_exists
 from search.storages._clock import attach as attach_clock
 
 
@@ -164,6 +164,11 @@ def run_study(
                 if taken_over(study, running["trial_id"], exc):
                     running["trial_id"] = None
                     continue  # that trial is another worker's business now; this worker goes on
+                fault = storage_fault(exc)
+                if fault is not None:  # waiting mends nothing: stop now, the stored trials are intact
+                    raise SearchError(f"storage {redact(url)}: {fault}; the {len(finished)} trial(s) this run "
+                                      "finished are stored; make room (or make it writable) and run the same "
+                                      "command again to go on") from exc
                 if not is_storage_error(exc):
                     raise
                 wait_for_storage(study, url, exc)

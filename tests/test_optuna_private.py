@@ -68,3 +68,13 @@ def test_take_waiting_takes_only_a_queued_trial(tmp_path):
     taken = storage.get_trial(_optuna.trial_id(queued))
     assert taken.state == optuna.trial.TrialState.RUNNING and taken.datetime_start is not None
     assert not _optuna.take_waiting(storage, _optuna.trial_id(queued))  # already running: not taken again
+
+
+def test_journal_lock_is_the_one_optunas_appends_take(tmp_path):
+    from optuna.storages.journal import JournalFileBackend
+
+    assert "get_lock_file(self._lock)" in inspect.getsource(JournalFileBackend.append_logs)
+    backend = JournalFileBackend(str(tmp_path / "j.log"))
+    with _optuna.journal_lock(backend):
+        assert (tmp_path / "j.log.lock").is_symlink()  # held: another writer waits
+    assert not (tmp_path / "j.log.lock").exists()

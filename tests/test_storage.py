@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from search import SearchError, open_storage, redact, resolve_storage_url
@@ -323,3 +325,53 @@ def test_passwords_of_every_special_character_are_never_printed(cli):
     password = "p@ss:w/rd#1"
     code, out, err = cli("studies", "--storage", f"postgresql://user:{password}@127.0.0.1:1/x")
     assert code != 0 and "ss:w" not in out + err and "rd#1" not in out + err and len(err.strip().splitlines()) == 1
+
+
+def _plain_optuna_trials(path) -> list[str]:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    return [t.state.name for s in storage.get_all_studies() for t in storage.get_all_trials(s._study_id)]
+
+
+def test_a_torn_last_line_is_moved_aside_before_anything_is_appended(tmp_path, capsys):
+    import optuna
+
+    path = tmp_path / "j.log"
+    study = optuna.create_study(storage=open_storage(f"journal:///{path}"), study_name="s")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    whole = path.read_bytes()
+    os.truncate(path, len(whole) - 30)  # a killed writer, a full disk: the last line cut short
+    again = optuna.load_study(study_name="s", storage=open_storage(f"journal:///{path}"))
+    again.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    err = capsys.readouterr().err
+    assert "ended in a torn line" in err and len([line for line in err.splitlines() if "torn" in line]) == 1
+    aside = tmp_path / "j.log.torn-1"
+    assert aside.read_bytes() == whole[whole.rfind(b"\n", 0, len(whole) - 30) + 1: len(whole) - 30]
+    assert _plain_optuna_trials(path).count("COMPLETE") == 4  # the torn line's update is lost, nothing else
+    assert path.read_bytes().endswith(b"\n")
+
+
+def test_a_failed_journal_write_leaves_no_fragment(tmp_path, monkeypatch):
+    import errno
+
+    import optuna
+
+    from search.storages import _journal
+
+    path = tmp_path / "j.log"
+    study = optuna.create_study(storage=open_storage(f"journal:///{path}"), study_name="s")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    before = path.read_bytes()
+    real_fsync = os.fsync
+
+    def full(fd):
+        monkeypatch.setattr(_journal.os, "fsync", real_fsync)  # one failure, then space again
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_journal.os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert path.read_bytes() == before
+    assert _plain_optuna_trials(path) == ["COMPLETE", "COMPLETE"]

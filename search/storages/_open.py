@@ -233,11 +233,14 @@ def _open_sqlite(url: str, create: bool, beat: dict) -> BaseStorage:
 
 
 def _journal_file_backend(path: Path, create: bool):
-    from optuna.storages.journal import JournalFileBackend
+    from search.storages._journal import SafeJournalFileBackend
 
     _file_for_storage(path, create, f"journal file {path}")
     _check_journal(path)
-    return JournalFileBackend(str(path))
+    backend = SafeJournalFileBackend(str(path))
+    if create:  # opened to write: a torn last line is moved aside before anything is appended
+        backend.repair()
+    return backend
 
 
 def _check_journal(path: Path) -> None:
