@@ -8,11 +8,15 @@ from search._errors import SearchError
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path``, creating its folder; a `SearchError` if that cannot be done."""
+    """Write ``text`` to ``path`` whole or not at all (the old file stays on failure), creating its folder; a
+    `SearchError` if that cannot be done."""
+    from objectives._files import write_atomically
+
     path = Path(path)
+    if path.is_dir():
+        raise SearchError(f"cannot write {path}: it is a folder; give a file's name")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        write_atomically(path, text.encode())
     except OSError as exc:
         raise SearchError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path

@@ -60,13 +60,18 @@ def cmd_train(args, argv) -> int:
 
     config = read_config(args.config)
     model_path = Path(args.save_model or Path("models") / (Path(args.config).stem + ".pt"))
+    if model_path.is_dir():
+        raise SearchError(f"--save-model {model_path} is a folder; give a file's name, e.g. {model_path / 'model.pt'}")
     if metrics_path(model_path) == model_path:
         raise SearchError(f"--save-model is {model_path}, but the metrics go to NAME.json beside it; give NAME.pt")
     progress = EpochLine(config.train.epochs, sys.stderr, metric=config.metric)
     trained = retrain(config, str(args.config), args.data_dir, args.dataset, args.data_file, args.seed, args.device,
                       args.limit_train, on_epoch=progress.epoch)
     progress.done()
+    replaced = model_path.is_file()
     metrics = trained.save(model_path)
+    if replaced:
+        print(f"note: replaced the model that was at {model_path}", file=sys.stderr)
     result = trained.result
     if args.json:
         print(json.dumps({**trained.figures, "model_path": str(model_path), "metrics_path": str(metrics)}, default=str))

@@ -185,6 +185,13 @@ def test_export_then_train_round_trips(cli, study_db, workdir, fashion_root):
     _, accuracy = evaluate(model, splits.test_x, splits.test_y, Normalizer(splits.mean, splits.std))
     assert accuracy == pytest.approx(result["test_accuracy"])
 
+    # Training again into the same file says so; a folder is refused in one line.
+    code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m/best.pt",
+                         "--limit-train", "100")
+    assert code == 0 and "note: replaced the model that was at m/best.pt" in err
+    code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m")
+    assert code != 0 and "--save-model m is a folder" in err and len(err.strip().splitlines()) == 1
+
 
 def test_hand_written_params_only_config_trains(cli, workdir, fashion_root):
     (workdir / "mine.json").write_text(json.dumps({"params": {"optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 2}}))

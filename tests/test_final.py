@@ -50,3 +50,57 @@ def test_a_corrupt_or_missing_model_is_one_clear_error(tmp_path):
     (tmp_path / "net.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ObjectiveError, match="cannot load a model from"):
         load_model(tmp_path / "net.pt")
+
+
+def test_a_save_that_fails_half_way_leaves_the_old_model_whole(tmp_path, monkeypatch):
+    from objectives import build_mlp
+
+    config = ModelConfig(hidden=(4,))
+    old = build_mlp(config)
+    save_model(old, tmp_path / "net.pt", config, {"test_accuracy": 0.25})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def cut_short(obj, out):
+        out.write(b"PK\x03\x04 partial")  # what a full disk leaves of a zip
+        raise RuntimeError("[enforce fail at inline_container.cc] . PytorchStreamWriter failed writing file")
+
+    monkeypatch.setattr(torch, "save", cut_short)
+    with pytest.raises(ObjectiveError, match="cannot save the model to .*net.pt: .*PytorchStreamWriter failed"):
+        save_model(build_mlp(config), tmp_path / "net.pt", config, {"test_accuracy": 0.75})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # the old pair, and no temporary left
+    monkeypatch.undo()
+    loaded, record = load_model(tmp_path / "net.pt")
+    assert record["test_accuracy"] == 0.25
+
+
+def test_an_empty_weights_file_and_a_folder_are_one_line(tmp_path):
+    from objectives import build_mlp
+
+    config = ModelConfig(hidden=(4,))
+    save_model(build_mlp(config), tmp_path / "net.pt", config, {})
+    (tmp_path / "net.pt").write_bytes(b"")
+    with pytest.raises(ObjectiveError, match="the weights file is empty or cut short"):
+        load_model(tmp_path / "net.pt")
+    (tmp_path / "dir.pt").mkdir()
+    with pytest.raises(ObjectiveError, match="it is a folder"):
+        save_model(build_mlp(config), tmp_path / "dir.pt", config, {})
+
+
+def test_text_outputs_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    import os
+
+    from search import SearchError
+    from search._files import write_text
+
+    target = tmp_path / "best.yaml"
+    write_text(target, "old: 1\n")
+
+    def no_space(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(SearchError, match="cannot write .*best.yaml: No space left on device"):
+        write_text(target, "new: 2\n" * 1000)
+    assert target.read_text() == "old: 1\n" and sorted(p.name for p in tmp_path.iterdir()) == ["best.yaml"]
+    with pytest.raises(SearchError, match="it is a folder"):
+        write_text(tmp_path, "x")

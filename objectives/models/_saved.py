@@ -8,7 +8,9 @@ with ``weights_only=True``, so a model file cannot run code.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pickle
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from objectives._errors import ObjectiveError
+from objectives._files import staged
 from objectives.models._function import ModelSpec, as_spec, build_model
 from objectives.models._mlp import ModelConfig, build_mlp
 
@@ -35,13 +38,23 @@ def save_model(model: nn.Module, path: str | Path, spec: ModelSpec | ModelConfig
     if input_shape is None or num_outputs is None:
         linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
         input_shape, num_outputs = (linear[0].in_features,), linear[-1].out_features
+    if path.is_dir():
+        raise ObjectiveError(f"cannot save the model to {path}: it is a folder; give a file's name (NAME.pt)")
+    record = {"model": as_spec(spec).to_dict(), "input_shape": list(input_shape), "num_outputs": int(num_outputs), **extra}
+    staged_files: list[Path] = []
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path)
-        record = {"model": as_spec(spec).to_dict(), "input_shape": list(input_shape), "num_outputs": int(num_outputs), **extra}
-        metrics_path(path).write_text(json.dumps(record, indent=2, default=str) + "\n")
-    except OSError as exc:
-        raise ObjectiveError(f"cannot save the model to {path}: {exc.strerror or exc}") from exc
+        # Both files are written whole before either is put in place: a full disk leaves the old model, or none.
+        staged_files.append(staged(path, lambda out: torch.save(model.state_dict(), out)))
+        text = (json.dumps(record, indent=2, default=str) + "\n").encode()
+        staged_files.append(staged(metrics_path(path), lambda out: out.write(text)))
+        os.replace(staged_files[0], path)
+        os.replace(staged_files[1], metrics_path(path))
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as a RuntimeError
+        for leftover in staged_files:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise ObjectiveError(f"cannot save the model to {path}: {reason}") from exc
     return metrics_path(path)
 
 
@@ -65,6 +78,8 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         raise ObjectiveError(f"cannot load a model from {path}: not a state_dict saved by `search train`") from exc
     except ObjectiveError as exc:
         raise ObjectiveError(f"cannot load a model from {path}: {exc}") from exc
+    except EOFError as exc:  # an empty or cut-short weights file
+        raise ObjectiveError(f"cannot load a model from {path}: the weights file is empty or cut short") from exc
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise ObjectiveError(f"cannot load a model from {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
     return model.eval(), record
