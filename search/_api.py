@@ -231,13 +231,17 @@ class TrainedModel:
         return self.trained.save(path)
 
 
-def load(path: str | Path) -> TrainedModel:
-    """A model saved by `search train` or `TrainedModel.save`, ready to predict."""
+def load(path: str | Path, model: Callable[..., Any] | str | None = None) -> TrainedModel:
+    """A model saved by `search train` or `TrainedModel.save`, ready to predict.
+
+    ``model``: the model function it was trained with, for a model made by one (a model file runs no
+    code by itself; the function must match the recorded name and source).
+    """
     from objectives import load_model as load
 
     from search._model_commands import Trained
 
-    network, record = load(path)
+    network, record = load(path, None if model is None else _model_name(model))
     result = _Result(tuple(record.get("input_shape") or ()), record.get("num_outputs"))
     return TrainedModel(Trained(network, result, record))
 

@@ -42,10 +42,13 @@ def add_model_commands(subparsers) -> None:
         description="Apply a model saved by `search train` (trained with --data) to a new file: its preprocessing, "
         "then the network. Writes the predicted label and each class's probability per row, in the file's order.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  search predict --model models/best.pt --data new.csv --output predictions.csv\n  search predict --model models/best.pt --data new.csv",
+        epilog="examples:\n  search predict --model models/best.pt --data new.csv --output predictions.csv\n  search predict --model models/cnn.pt --function models.py:build --data new.npz",
     )
     p.add_argument("--model", required=True, help="the .pt file `search train` saved (its .json beside it)")
     p.add_argument("--data", required=True, help="new rows: .csv, .parquet or .npz, with the columns the model was trained on")
+    p.add_argument("--function", metavar="REF",
+                   help="the model function a model made by one was trained with (file.py:build): a model file runs "
+                        "no code by itself, so its function is named again, and must match the recorded name and source")
     p.add_argument("--output", help="write the predictions as CSV to this file (default: the terminal)")
     p.add_argument("--accept-unseen", action="store_true",
                    help="predict even when most of a text column's values are categories the model never saw "
@@ -152,7 +155,7 @@ def check_hashes(config_file: str, data: DataConfig, hashes: dict[str, str]) -> 
 def cmd_predict(args, argv) -> int:
     from search._predict import predict, warn
 
-    frame, counts = predict(args.model, args.data, accept_unseen=args.accept_unseen)
+    frame, counts = predict(args.model, args.data, accept_unseen=args.accept_unseen, function=args.function)
     warn(counts, args.data)
     if args.output:
         write_text(args.output, frame.to_csv(index=False))

@@ -19,12 +19,13 @@ from search._errors import SearchError
 UNSEEN_SHARE = 0.5
 
 
-def predict(model_path: str, data_path: str, accept_unseen: bool = False) -> tuple[Any, dict[str, int]]:
+def predict(model_path: str, data_path: str, accept_unseen: bool = False,
+            function: str | None = None) -> tuple[Any, dict[str, int]]:
     """(a pandas DataFrame, one row per input row in its order; counts of what the user should know)."""
     from objectives import load_model
     from objectives.data._tables import file_hash, read_frame
 
-    model, record = load_model(model_path)
+    model, record = load_model(model_path, function)
     encoder = _encoder(record, model_path)
     suffix = Path(data_path).suffix.lower()
     if not Path(data_path).is_file():

@@ -73,8 +73,18 @@ def test_a_convolutional_network_on_8x8_images_end_to_end(cli, digits_npz, workd
     record = json.loads((workdir / "m" / "cnn.json").read_text())
     assert record["model"]["function"] == "cnn.py:build" and record["input_shape"] == [8, 8]
     np.savez(workdir / "new.npz", x=np.load(workdir / digits_npz)["x"][:4])
-    code, out, err = cli("predict", "--model", "m/cnn.pt", "--data", "new.npz")
+    code, out, err = cli("predict", "--model", "m/cnn.pt", "--data", "new.npz", "--function", "cnn.py:build")
     assert code == 0 and len(out.strip().splitlines()) == 5, err
+    # A model file runs no code by itself: its function is named again, and must be the one recorded.
+    code, out, err = cli("predict", "--model", "m/cnn.pt", "--data", "new.npz")
+    assert code != 0 and "name the function to load it with (--function cnn.py:build)" in err
+    (workdir / "elsewhere").mkdir()
+    (workdir / "elsewhere" / "cnn.py").write_bytes((workdir / "cnn.py").read_bytes())
+    code, out, err = cli("predict", "--model", "m/cnn.pt", "--data", "new.npz", "--function", "elsewhere/cnn.py:build")
+    assert code == 0 and len(out.strip().splitlines()) == 5, err  # the same source, moved: it loads
+    (workdir / "elsewhere" / "cnn.py").write_text((workdir / "cnn.py").read_text() + "\n# changed\n")
+    code, out, err = cli("predict", "--model", "m/cnn.pt", "--data", "new.npz", "--function", "elsewhere/cnn.py:build")
+    assert code != 0 and "its source is not the one" in err and len(err.strip().splitlines()) == 1
     assert cli("report", "--study", "cnn", "--output", "r.html")[0] == 0
     assert "cnn.py:build" in (workdir / "r.html").read_text()
 
@@ -131,7 +141,7 @@ def test_the_python_api_runs_a_study_and_predicts(workdir):
         predicted = model.predict(frame.drop(columns=["target"]).head(4))
         assert list(predicted.columns) == ["predicted", "p_0", "p_1", "p_2"] and len(predicted) == 4
         model.save(workdir / "m" / "iris.pt")
-        again = search.load(workdir / "m" / "iris.pt").predict(frame.head(4))
+        again = search.load(workdir / "m" / "iris.pt", model=build).predict(frame.head(4))
         assert again["predicted"].tolist() == predicted["predicted"].tolist()
         # The DataFrame became a file the study records: the command line works on the same study.
         made = optuna.load_study(study_name="iris", storage=DB).user_attrs["search"]
@@ -139,3 +149,20 @@ def test_the_python_api_runs_a_study_and_predicts(workdir):
         assert len(study.trials()) == 3
     finally:
         sys.path.remove(str(workdir))
+
+
+def test_a_crafted_model_file_runs_nothing(cli, workdir):
+    """Its .json names subprocess:call with a command as the input shape: predict refuses before importing anything."""
+    import torch
+
+    marker = workdir / "ran"
+    torch.save({}, workdir / "evil.pt")
+    (workdir / "evil.json").write_text(json.dumps({
+        "model": {"function": "subprocess:call", "params": {}}, "input_shape": ["touch", str(marker)], "num_outputs": 1,
+        "preprocessing": {"numeric": [], "text": []}, "dataset": "table"}))
+    (workdir / "new.csv").write_text("a\n1\n")
+    code, out, err = cli("predict", "--model", "evil.pt", "--data", "new.csv")
+    assert code != 0 and "runs no code by itself" in err and len(err.strip().splitlines()) == 1
+    code, out, err = cli("predict", "--model", "evil.pt", "--data", "new.csv", "--function", "os:system")
+    assert code != 0 and "is not the function" in err
+    assert not marker.exists()

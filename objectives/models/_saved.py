@@ -3,7 +3,11 @@
 The JSON holds what rebuilds the network (its model function and parameters, one row's
 shape, the number of outputs),
 the figures of its training and, for a table, the preprocessing; the weights are loaded
-with ``weights_only=True``, so a model file cannot run code.
+with ``weights_only=True``. A model file runs no code by itself: the built-in MLP needs no
+import, and a model made by a user's function loads only when the caller names that function
+again (``search predict --function file.py:build``), and its name and the sha256 of its
+source match what was recorded when it was saved. A crafted ``.json`` naming
+``subprocess:call`` is refused before anything is imported.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from torch import nn
 from objectives._errors import ObjectiveError
 from objectives._files import staged
 from objectives.models._function import ModelSpec, as_spec, build_model
-from objectives.models._mlp import ModelConfig, build_mlp
+from objectives.models._mlp import MLP, ModelConfig, build_mlp
 
 
 def metrics_path(model_path: str | Path) -> Path:
@@ -40,7 +44,10 @@ def save_model(model: nn.Module, path: str | Path, spec: ModelSpec | ModelConfig
         input_shape, num_outputs = (linear[0].in_features,), linear[-1].out_features
     if path.is_dir():
         raise ObjectiveError(f"cannot save the model to {path}: it is a folder; give a file's name (NAME.pt)")
-    record = {"model": as_spec(spec).to_dict(), "input_shape": list(input_shape), "num_outputs": int(num_outputs), **extra}
+    described = as_spec(spec).to_dict()
+    if described["function"] != MLP:
+        described["source_sha256"] = source_hash(described["function"])
+    record = {"model": described, "input_shape": list(input_shape), "num_outputs": int(num_outputs), **extra}
     staged_files: list[Path] = []
     try:
         # Both files are written whole before either is put in place: a full disk leaves the old model, or none.
@@ -58,17 +65,60 @@ def save_model(model: nn.Module, path: str | Path, spec: ModelSpec | ModelConfig
     return metrics_path(path)
 
 
-def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+def source_hash(ref: str) -> str | None:
+    """The sha256 of the source file a model function ``ref`` lives in (None when it has no file)."""
+    import hashlib
+    import importlib.util
+
+    module, _, _ = ref.rpartition(":")
+    if module.endswith(".py"):
+        source = Path(module)
+    else:
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            return None
+        source = Path(found.origin) if found is not None and found.origin and found.has_location else None
+    try:
+        return hashlib.sha256(source.read_bytes()).hexdigest() if source is not None else None
+    except OSError:
+        return None
+
+
+def _named_function(described: dict[str, Any], function: str | None, path: Path) -> str:
+    """The model function to import: the caller's, once it matches the record (the record alone is never enough)."""
+    recorded = str(described["function"])
+    if recorded == MLP:
+        return MLP
+    if function is None:
+        raise ObjectiveError(f"{path} was built by the model function {recorded}; a model file runs no code by itself: "
+                             f"name the function to load it with (--function {recorded})")
+    if function.rpartition(":")[2] != recorded.rpartition(":")[2]:
+        raise ObjectiveError(f"--function {function} is not the function {path} was built by ({recorded})")
+    wanted = described.get("source_sha256")
+    if wanted is None:  # nothing recorded to compare a moved file with: only the very name will do
+        if function != recorded:
+            raise ObjectiveError(f"--function {function} is not the function {path} was built by ({recorded})")
+        return function
+    if source_hash(function) != wanted:
+        raise ObjectiveError(f"--function {function}: its source is not the one {path} was built with "
+                             f"(sha256 {str(wanted)[:12]} recorded); name the file it was trained with")
+    return function
+
+
+def load_model(path: str | Path, function: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A model saved by `save_model`, rebuilt from its JSON and loaded with ``weights_only=True``.
 
-    A model of an earlier version (``model: {hidden, activation}``) is rebuilt as the MLP it was.
+    ``function``: the model function of a model made by one (``file.py:build``), named by the caller,
+    which must match the recorded name and source (see the module doc). A model of an earlier
+    version (``model: {hidden, activation}``) is rebuilt as the MLP it was.
     """
     path = Path(path)
     try:
         record = json.loads(metrics_path(path).read_text())
         described = record["model"]
         if "function" in described:
-            spec = ModelSpec(described["function"], described.get("params") or {})
+            spec = ModelSpec(_named_function(described, function, path), described.get("params") or {})
             model = build_model(spec, tuple(record["input_shape"]), record["num_outputs"])
         else:
             config = ModelConfig(hidden=tuple(described["hidden"]), activation=described["activation"])
