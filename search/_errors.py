@@ -14,6 +14,14 @@ class SearchError(Exception):
     """Bad input or an unusable storage: a study that does not fit, an unreachable database."""
 
 
+class RunStopped(SearchError):
+    """A run that stopped part-way with an error: why, and how many of its trials finished (they are stored)."""
+
+    def __init__(self, reason: str, finished: int):
+        super().__init__(f"{reason}; the {finished} trial(s) this run finished are stored")
+        self.reason, self.finished = reason, finished
+
+
 def storage_error_types() -> tuple[type[BaseException], ...]:
     """The exceptions that mean "the storage went away or cannot be reached"."""
     import sqlalchemy.exc
@@ -54,6 +62,24 @@ def storage_fault(exc: BaseException | None) -> str | None:
         if _READ_ONLY.search(str(one)):
             return "read-only"
     return None
+
+
+# A transaction the database rolled back to break a lock conflict between workers: MySQL's and
+# MariaDB's deadlock (1213) and lock wait timeout (1205), PostgreSQL's deadlock (40P01) and
+# serialization failure (40001). The database is fine and the transaction left nothing behind;
+# it is to be run again ("always be prepared to re-issue a transaction": MySQL's manual).
+_MYSQL_CONFLICTS = (1213, 1205)
+_POSTGRES_CONFLICTS = ("40P01", "40001")
+
+
+def is_lock_conflict(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or its cause) is a transaction rolled back by the database to break a lock conflict."""
+    for one in _chain(exc):
+        if (getattr(one, "pgcode", None) or getattr(one, "sqlstate", None)) in _POSTGRES_CONFLICTS:
+            return True
+        if type(one).__module__.startswith("pymysql") and one.args[:1] and one.args[0] in _MYSQL_CONFLICTS:
+            return True
+    return False
 
 
 def is_storage_error(exc: BaseException | None) -> bool:

@@ -146,6 +146,9 @@ class MySQL:
     def connections(self) -> int:
         return self.server.status("Threads_connected")["Threads_connected"] - 1
 
+    def deadlocks(self) -> int:  # transactions InnoDB rolled back to break a deadlock (each run again by the worker)
+        return self.server.status("Innodb_deadlocks")["Innodb_deadlocks"]
+
     def remove(self):
         self.server.remove()
 
@@ -332,7 +335,11 @@ def test_16_workers_on_4_hosts_share_200_trials(four_hosts, loaded_db, tmp_path,
     round_trips = db.round_trips() - first
 
     done = trials(db, study)
-    assert sorted(t.number for t in done) == list(range(LOAD_TRIALS))  # nothing lost, nothing twice
+    # On failure: what the workers said, and each extra trial's state and recorded reason.
+    told_us = "\n".join(line for _, err in outputs for line in err.splitlines() if line.startswith("search"))
+    extra = [(t.number, t.state.name, t.user_attrs.get("error"), t.system_attrs.get("failed_trial"))
+             for t in done if t.state != TrialState.COMPLETE or "failed_trial" in t.system_attrs]
+    assert sorted(t.number for t in done) == list(range(LOAD_TRIALS)), (extra, told_us)  # nothing lost, nothing twice
     assert all(t.state == TrialState.COMPLETE for t in done)  # none RUNNING, none failed
     assert len({t.params["lr"] for t in done}) == LOAD_TRIALS  # no two workers drew the same point
     told = sum(int(out.split("this run:  ", 1)[1].split()[0]) for out, _ in outputs)
@@ -344,5 +351,6 @@ def test_16_workers_on_4_hosts_share_200_trials(four_hosts, loaded_db, tmp_path,
     print(f"\n{request.node.callspec.id}: {LOAD_HOSTS} hosts x {LOAD_JOBS} workers, {LOAD_TRIALS} trials in {wall:.1f} s "
           f"({LOAD_TRIALS / wall:.1f} trials/s); {round_trips / LOAD_TRIALS:.1f} round trips a trial at the server, "
           f"{calls / LOAD_TRIALS:.1f} storage calls a trial at the workers; share of the workers' time waiting "
-          f"on the storage, per host: {shares}; peak {peak} connections")
+          f"on the storage, per host: {shares}; peak {peak} connections"
+          + (f"; {db.deadlocks()} deadlocks broken by the server" if hasattr(db, "deadlocks") else ""))
     assert 0 < round_trips and calls >= LOAD_TRIALS * 5
