@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from search._summary import RunSummary
@@ -182,7 +183,7 @@ def format_summary(summary: RunSummary, continue_command: str, note: str | None 
         lines.append(note)
     if summary.best_number is not None and summary.train_samples is not None and summary.train_samples < SMALL_DATA:
         advice = ("quote the confirmation's figure" if summary.confirmation
-                  else "confirm the leaders on fresh resamples: search confirm --study " + summary.study)
+                  else "confirm the leaders on fresh resamples: search confirm --study " + shlex.quote(summary.study))
         lines.append(f"note: with {summary.train_samples:,} training samples (under {SMALL_DATA:,}) the best search value "
                      f"is optimistic (it is the best of many noisy figures); {advice}")
     lines.append(f"continue it with: {continue_command}")
@@ -198,4 +199,4 @@ def best_trial_line(best: dict[str, Any], study_name: str) -> str:
         return (f"best trial of {study_name!r}: trial {best['number']}, picked by confirmation; quote {label(metric)} "
                 f"{format_interval(figure, metric)} on fresh resamples (search value {format_value(best['search_value'], metric)})")
     return (f"best trial of {study_name!r}: trial {best['number']}, picked by its search value: {label(metric)} "
-            f"{format_value(best['value'], metric)} (optimistic: not confirmed; `search confirm --study {study_name}` does)")
+            f"{format_value(best['value'], metric)} (optimistic: not confirmed; `search confirm --study {shlex.quote(study_name)}` does)")

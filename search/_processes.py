@@ -7,8 +7,11 @@ machine with several GPUs, a GPU of its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sys
+import types
 
 import torch.multiprocessing
 
@@ -57,6 +60,12 @@ def planned(config: RunConfig) -> RunConfig:
     jobs = config.jobs
     if jobs is None:
         jobs = int(os.environ[JOBS_ENV]) if os.environ.get(JOBS_ENV) else _auto_jobs(config)
+    if jobs > 1 and config.model.startswith("__main__:"):
+        # Workers never run the user's script (see `_main_hidden`), so they cannot find a function it defines.
+        print(f"search: one worker process: the model {config.model.split(':', 1)[1]} is defined in the script "
+              "being run, which worker processes do not import; define it in a module of its own for several",
+              file=sys.stderr, flush=True)
+        jobs = 1
     threads = config.threads or int(os.environ.get(THREADS_ENV) or 0) or max(1, available_cores() // jobs)
     return dataclasses.replace(config, jobs=max(1, jobs), threads=threads)
 
@@ -79,12 +88,22 @@ def use_threads(config: RunConfig) -> None:
 
 
 class Tickets:
-    """The trials a run still owes, shared by its worker processes: each takes one before each trial."""
+    """The trials a run still owes, shared by its worker processes: each takes one before each trial.
 
-    def __init__(self, count: int):
-        self.count = torch.multiprocessing.get_context("spawn").Value("i", count)
+    They also count what the run's trials came to: those finished (any state Optuna recorded)
+    and those an interrupt cut short, so the parent can say what is still owed.
+    """
+
+    def __init__(self, count: int | None):
+        context = torch.multiprocessing.get_context("spawn")
+        self.limited = count is not None
+        self.count = context.Value("i", count or 0)
+        self.done = context.Value("i", 0)
+        self.cut = context.Value("i", 0)
 
     def take(self) -> bool:
+        if not self.limited:
+            return True
         with self.count.get_lock():
             if self.count.value <= 0:
                 return False
@@ -92,8 +111,18 @@ class Tickets:
             return True
 
     def give_back(self) -> None:
+        if not self.limited:
+            return
         with self.count.get_lock():
             self.count.value += 1
+
+    def finished(self) -> None:
+        with self.done.get_lock():
+            self.done.value += 1
+
+    def cut_short(self, trials: int) -> None:
+        with self.cut.get_lock():
+            self.cut.value += trials
 
 
 def run_processes(config: RunConfig, target, per_worker: list[tuple], own=None) -> None:
@@ -109,7 +138,8 @@ def run_processes(config: RunConfig, target, per_worker: list[tuple], own=None) 
     workers = []
     for number, args in enumerate(per_worker, start=1 if own is not None else 0):
         process = context.Process(target=target, args=(*args, threads, gpu_for(number, gpus)), name=f"search-worker-{number}")
-        process.start()
+        with _main_hidden():
+            process.start()
         workers.append(process)
 
     def forward_sigterm() -> None:
@@ -131,9 +161,30 @@ def run_processes(config: RunConfig, target, per_worker: list[tuple], own=None) 
             signal.signal(signal.SIGTERM, previous)
     if interrupted:
         raise KeyboardInterrupt
-    failed = [p.name for p in workers if p.exitcode not in (0, None)]
+    failed = [p for p in workers if p.exitcode not in (0, None)]
     if failed:
-        raise SearchError(f"{len(failed)} of {len(workers) + (own is not None)} workers stopped with an error (see above)")
+        killed = sorted({signal.Signals(-p.exitcode).name for p in failed if p.exitcode < 0})
+        how = f"were killed ({', '.join(killed)})" if len(killed) == len(failed) else "stopped with an error (see above)"
+        raise SearchError(f"{len(failed)} of {len(workers) + (own is not None)} workers {how}")
+
+
+@contextlib.contextmanager
+def _main_hidden():
+    """Spawned workers do not import the script being run.
+
+    A spawned process first imports the parent's ``__main__`` (by its file, or by its name
+    under ``python -m``), so a plain script that calls `search.tune` at the top, without an
+    ``if __name__ == "__main__":`` guard, would run again in every worker and fail there. The
+    workers' code lives in this package and needs nothing from the script: while a worker
+    starts, ``__main__`` is an empty module, and the worker has nothing of it to import.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def parent_works(config: RunConfig) -> bool:

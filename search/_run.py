@@ -23,14 +23,14 @@ from objectives import EpochResult, Objective, SearchSpace, Splits, load_splits
 from objectives.models import ModelSpec, check_model
 
 from search._config import RunConfig
-from search._errors import SearchError, is_storage_error, storage_fault
+from search._errors import RunStopped, SearchError, is_storage_error, storage_fault
 from search._optuna import study_id, study_storage, trial_id
 from search._pruners import make_pruner
 from search._reconnect import fail_own_trial, requeue_interrupted, taken_over, wait_for_storage
 from search._record import (BASELINE_ATTR, STUDY_ATTR, check_compatible, continue_config, load_space, recorded,
                             space_differences, study_metadata, wait_for_record)
 from search._samplers import make_sampler
-from search._signals import INTERRUPTS
+from search._signals import INTERRUPTS, Interrupted
 from search._summary import RunSummary, summarize_safely
 from search.storages import open_storage, redact, resolve_storage_url, storage_exists
 from search.storages._clock import attach as attach_clock
@@ -127,6 +127,8 @@ def run_study(
     def collect(study: optuna.Study, trial: FrozenTrial) -> None:
         finished.append(trial)
         running["trial_id"] = None
+        if tickets is not None:
+            tickets.finished()
         if on_trial is not None:
             on_trial(study, trial)
         INTERRUPTS.check()  # a Ctrl-C during the trial's last steps or its tell stops here
@@ -157,7 +159,7 @@ def run_study(
                 continue
             except KeyboardInterrupt:
                 requeue_interrupted(study, running["trial_id"])
-                raise
+                raise Interrupted(len(finished), int(running["trial_id"] is not None)) from None
             except Exception as exc:
                 if tickets is not None:
                     tickets.give_back()  # the trial it cut short is not one of the run's
@@ -166,9 +168,8 @@ def run_study(
                     continue  # that trial is another worker's business now; this worker goes on
                 fault = storage_fault(exc)
                 if fault is not None:  # waiting mends nothing: stop now, the stored trials are intact
-                    raise SearchError(f"storage {redact(url)}: {fault}; the {len(finished)} trial(s) this run "
-                                      "finished are stored; make room (or make it writable) and run the same "
-                                      "command again to go on") from exc
+                    raise RunStopped(f"storage {redact(url)}: {fault} (make room, or make it writable, then continue "
+                                     "the study)", len(finished)) from exc
                 if not is_storage_error(exc):
                     raise
                 wait_for_storage(study, url, exc)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from objectives import DataConfig
 
 from search._config import RunConfig
-from search._errors import NothingToConfirm, SearchError
+from search._errors import NothingToConfirm, RunStopped, SearchError
 from search._processes import EXIT_INTERRUPTED, planned, use_threads
 from search._format import format_confirmation, format_summary
 from search._progress import ConfirmProgress, Progress, describe_resample
@@ -52,11 +52,12 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             except NothingToConfirm as exc:
                 note = f"confirmation: nothing to confirm: {exc}"
         summary = dataclasses.replace(summary, wall_seconds=time.perf_counter() - started, search_seconds=searched)
-    except KeyboardInterrupt:
+    except RunStopped as exc:  # say what is still owed, as after an interrupt
+        raise SearchError(f"{exc}; continue with: {continue_line(argv, config.n_trials, exc.finished)}") from exc
+    except KeyboardInterrupt as exc:
         if phase == "search":
-            done = progress.done if config.jobs == 1 else None
-            print(f"\nsearch: interrupted; the running trial is marked failed, and its parameters run first when the "
-                  f"study goes on. Continue with: {continue_line(argv, config.n_trials, done)}", file=sys.stderr)
+            print(f"\nsearch: interrupted; {_cut_short(getattr(exc, 'cut_short', 0))}. "
+                  f"Continue with: {continue_line(argv, config.n_trials, getattr(exc, 'finished', 0))}", file=sys.stderr)
         else:
             print(f"\nsearch: interrupted during confirmation; the search's trials and the finished retrains are kept. "
                   f"Continue the confirmation with: {confirm_line(argv, config)}", file=sys.stderr)
@@ -65,6 +66,14 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         INTERRUPTS.restore()
     print(format_summary(summary, continue_line(argv, None, None), note))
     return 0
+
+
+def _cut_short(trials: int) -> str:
+    if trials == 0:
+        return "no trial was running"
+    if trials == 1:
+        return "the running trial is marked failed, and its parameters run first when the study goes on"
+    return f"the {trials} running trials are marked failed, and their parameters run first when the study goes on"
 
 
 def note_line(text: str) -> None:

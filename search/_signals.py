@@ -20,6 +20,15 @@ from collections.abc import Iterator
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C (or SIGTERM) that stopped a search: the trials this run finished, and how many it cut short
+    (failed, their parameters queued to run first)."""
+
+    def __init__(self, finished: int, cut_short: int):
+        super().__init__()
+        self.finished, self.cut_short = finished, cut_short
+
+
 class Interrupts:
     """The process's Ctrl-C and SIGTERM handling (one per process: see `INTERRUPTS`)."""
 

@@ -11,10 +11,11 @@ import torch.multiprocessing
 from objectives import resolve_device
 
 from search._config import RunConfig
-from search._errors import SearchError
+from search._errors import RunStopped, SearchError
 from search._processes import EXIT_INTERRUPTED, Tickets, parent_works, run_processes, worker_setup
 from search._record import RUN_ATTR
 from search._run import new_run_attrs, prepare, run_study
+from search._signals import Interrupted
 from search._summary import RunSummary, summarize_safely
 from search.storages import release_connections
 from search.storages._clock import StorageTime
@@ -30,7 +31,8 @@ def worker_main(config: RunConfig, index: int, splits, run_attrs: dict, times, t
         summary = run_study(config, on_trial=None if config.quiet else progress.trial, worker=index, splits=splits,
                             run_attrs=run_attrs, tickets=tickets)
         times.put(summary.storage_time)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        tickets.cut_short(getattr(exc, "cut_short", 0))
         sys.exit(EXIT_INTERRUPTED)
     except SearchError as exc:
         print(f"search: error: worker {index}: {exc}", file=sys.stderr, flush=True)
@@ -56,7 +58,7 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
         getattr(splits, name).share_memory_()
     started = time.perf_counter()
     # The workers take the run's trials one at a time from a shared count: one that starts late does fewer.
-    tickets = Tickets(config.n_trials) if config.n_trials is not None else None
+    tickets = Tickets(config.n_trials)
     shares = [(index, dataclasses.replace(config, jobs=1)) for index in range(min(config.jobs, config.n_trials or config.jobs))]
     # The workers open their own connections; idle ones held here would only count
     # against the database's connection limit while they work.
@@ -74,7 +76,13 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
             times.put(run_study(mine_share, on_trial=None if config.quiet else progress.trial, worker=index, splits=splits,
                                 run_attrs=run_attrs, tickets=tickets).storage_time)
 
-    run_processes(config, worker_main, [(share, index, splits, run_attrs, times, tickets) for index, share in shares], own=own)
+    try:
+        run_processes(config, worker_main, [(share, index, splits, run_attrs, times, tickets) for index, share in shares],
+                      own=own)
+    except KeyboardInterrupt as exc:  # the trials every worker finished, and those the interrupt cut short
+        raise Interrupted(tickets.done.value, tickets.cut.value + getattr(exc, "cut_short", 0)) from None
+    except SearchError as exc:  # a worker stopped with an error: what the others stored is the run's
+        raise RunStopped(exc.reason if isinstance(exc, RunStopped) else str(exc), tickets.done.value) from exc
     # This run's trials are those its workers made (other machines may share the study).
     mine = [t for t in study.get_trials(deepcopy=False)
             if t.state.is_finished() and (t.user_attrs.get(RUN_ATTR) or {}).get("id") == run_attrs["id"]]

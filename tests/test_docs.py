@@ -33,11 +33,17 @@ def blocks(page: Path) -> list[tuple[str, str]]:
 
 
 def run_page(page: Path, workdir: Path) -> None:
-    """Every runnable block of ``page`` in ``workdir``, in order; the `search` and `python` of this environment."""
+    """Every runnable block of ``page`` in ``workdir``, in order; the `search` and `python` of this environment.
+
+    README.md runs as a user runs it, with the default workers (one process per core, so its Python
+    example is a plain script whose workers are spawned); the guide's pages with one each, to be quick.
+    """
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(workdir),
            "SEARCH_JOBS": "1", "SEARCH_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("SEARCH_STORAGE", None)
+    if page.name == "README.md":
+        env.pop("SEARCH_JOBS"), env.pop("SEARCH_THREADS")
     for number, (language, text) in enumerate(blocks(page)):
         if language == "python":
             name = text.splitlines()[0].removeprefix("# ").strip() if text.startswith("# ") and text.splitlines()[0].endswith(".py") else f"block{number}.py"
@@ -50,6 +56,7 @@ def run_page(page: Path, workdir: Path) -> None:
         for command in commands:
             result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
             assert result.returncode == 0, f"{page.name}: {' '.join(command)}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+            assert "Traceback" not in result.stderr, f"{page.name}: {' '.join(command)}\n{result.stderr[-3000:]}"
 
 
 def test_the_guide_builds_strictly(tmp_path):

@@ -220,3 +220,54 @@ def test_the_live_line_tells_the_time_left_for_the_search_and_the_confirmation()
     now[0] += 2.0
     given.trial(None, trial)
     assert given.time_left().endswith("then confirmation ~50.0s")  # (3 leaders + baseline + the pick) x 5 x 2 s
+
+
+def test_ctrl_c_while_the_data_loads_says_no_trial_was_running(cli, monkeypatch):
+    import search._run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search._run, "load_splits", interrupted)
+    code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 5)
+    assert code == 130 and "Traceback" not in err
+    assert "no trial was running" in err and "marked failed" not in err
+    assert err.strip().endswith("Continue with: search run --study s --dataset synthetic --confirm 0 --n-trials 5")
+
+
+def test_a_storage_fault_says_what_is_still_owed(cli, monkeypatch):
+    """A run stopped by a full disk after two trials: its one line asks for the three still owed."""
+    import errno
+
+    import search._run
+
+    real = search._run.optimize
+
+    def fills_up(study, objective, n_trials, timeout, callback):
+        calls = []
+
+        def third_fails(trial):
+            calls.append(1)
+            if len(calls) == 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return objective(trial)
+
+        return real(study, third_fails, n_trials, timeout, callback)
+
+    monkeypatch.setattr(search._run, "optimize", fills_up)
+    code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 5, "--max-epochs", 1,
+                         "--limit-train", 200)
+    assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "no space left on device" in err and "the 2 trial(s) this run finished are stored" in err
+    assert err.strip().endswith("continue with: search run --study s --dataset synthetic --max-epochs 1 "
+                                "--limit-train 200 --confirm 0 --n-trials 3")
+
+
+def test_the_advice_after_a_run_quotes_the_study_name(cli):
+    import shlex
+
+    name = "x y;touch p"
+    code, out, err = cli("run", "--study", name, "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1,
+                         "--limit-train", 200)
+    assert code == 0, err
+    assert f"search confirm --study {shlex.quote(name)}" in out and f"--study {name}" not in out

@@ -122,6 +122,38 @@ def test_ctrl_c_reaches_every_worker(tmp_path, space, name):
     # Each interrupted trial's parameters wait to run first when the study goes on.
     waiting = [t.system_attrs.get("failed_trial") for t in trials if t.state == TrialState.WAITING]
     assert sorted(waiting) == sorted(running)
+    # The line asks for the trials still owed: those the workers did not finish.
+    finished = len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)])
+    assert err.strip().endswith(f"--n-trials {4 - finished}"), err
+    assert f"the {len(running)} running trials are marked failed" in err
+
+
+def _spawned_worker(pid: int) -> int | None:
+    """The pid of a worker process ``pid`` spawned (not multiprocessing's resource tracker)."""
+    for child in open(f"/proc/{pid}/task/{pid}/children").read().split():
+        command = open(f"/proc/{child}/cmdline", "rb").read().replace(b"\0", b" ")
+        if b"spawn_main" in command:
+            return int(child)
+    return None
+
+
+def test_a_killed_worker_s_trials_are_owed_in_the_line(tmp_path, space, name):
+    """A worker process killed (the OOM killer, say) mid-trial: the run says so in one line and asks for what is owed."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    run = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 2000,
+                 "--space", space(LONG), "--n-trials", 4, "--jobs", 2, popen={})
+    # The spawned worker (not this process's child, its grandchild) under way on a trial of its own.
+    wait_for(lambda: len({t.number for t in trials_in(url, name, TrialState.RUNNING) if t.params}) == 2, timeout=120)
+    worker = wait_for(lambda: _spawned_worker(run.pid), timeout=30)
+    os.kill(worker, signal.SIGKILL)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 1 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "1 of 2 workers were killed (SIGKILL)" in last
+    finished = len([t for t in open_study(url, name).get_trials(deepcopy=False)
+                    if t.state in (TrialState.COMPLETE, TrialState.PRUNED)])
+    assert finished < 4 and f"the {finished} trial(s) this run finished are stored" in last
+    assert last.endswith(f"--n-trials {4 - finished}"), last
 
 
 def test_sigint_reaches_a_worker_that_inherited_it_ignored(tmp_path, space, name):
@@ -315,3 +347,42 @@ def test_jobs_share_a_table_study(tmp_path, name):
     assert result.returncode == 0, result.stderr
     trials = open_study(url, name).get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == [0, 1, 2, 3] and all(t.state.is_finished() for t in trials)
+
+
+MODELS = '''import math
+from torch import nn
+
+def build(input_shape, num_outputs, hidden=16):
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), hidden), nn.ReLU(), nn.Linear(hidden, num_outputs))
+'''
+SCRIPT = '''import search
+from sklearn.datasets import load_wine
+{model}
+frame = load_wine(as_frame=True).frame
+study = search.tune(frame, target="target", model=build, n_trials=4, jobs=2, confirm=False, study="s",
+                    space={{"hidden": [8, 16], "epochs": 1}})
+print("stored", len(study.optuna.trials), "finished", sum(t.state.is_finished() for t in study.optuna.trials))
+'''
+
+
+def _script(tmp_path, model: str):
+    pytest.importorskip("sklearn")
+    (tmp_path / "models.py").write_text(MODELS)
+    (tmp_path / "example.py").write_text(SCRIPT.format(model=model))
+    env = {k: v for k, v in os.environ.items() if k not in ("SEARCH_JOBS", "SEARCH_THREADS", "SEARCH_STORAGE")}
+    return subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env={**env, "PYTHONPATH": str(tmp_path)},
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_a_plain_script_calling_tune_runs_with_worker_processes(tmp_path):
+    """No `if __name__ == "__main__":` guard: the spawned workers must not run the script again."""
+    result = _script(tmp_path, "from models import build")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "stored 4 finished 4" in result.stdout and "one worker process" not in result.stderr
+
+
+def test_a_model_defined_in_the_script_runs_in_one_process_and_says_why(tmp_path):
+    result = _script(tmp_path, MODELS)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "stored 4 finished 4" in result.stdout
+    assert result.stderr.count("search: one worker process: the model build is defined in the script") == 1
