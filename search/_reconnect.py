@@ -7,7 +7,7 @@ import sys
 import time
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import SearchError, is_storage_error
 from search._optuna import study_storage
@@ -38,6 +38,18 @@ def wait_for_storage(study: optuna.Study, url: str, exc: BaseException) -> None:
         f"the storage {redact(url)} has not answered for {RECONNECT_SECONDS:.0f}s; "
         "the finished trials are stored; continue the study when it is back"
     ) from exc
+
+
+def recorded_anyway(study: optuna.Study, trial_id: int | None) -> FrozenTrial | None:
+    """The trial this worker was telling when the storage went away, if the storage has it finished after all.
+
+    A write can reach the database and its answer be lost (a read timeout on a loaded server, a
+    link that dropped after the commit). Counted as not done, the run would do a trial more than asked.
+    """
+    if trial_id is None:
+        return None
+    trial = study_storage(study).get_trial(trial_id)
+    return trial if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) else None
 
 
 def fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> None:

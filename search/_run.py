@@ -26,7 +26,7 @@ from search._config import RunConfig
 from search._errors import RunStopped, SearchError, is_storage_error, storage_fault
 from search._optuna import study_id, study_storage, trial_id
 from search._pruners import make_pruner
-from search._reconnect import fail_own_trial, requeue_interrupted, taken_over, wait_for_storage
+from search._reconnect import fail_own_trial, recorded_anyway, requeue_interrupted, taken_over, wait_for_storage
 from search._record import (BASELINE_ATTR, STUDY_ATTR, check_compatible, continue_config, load_space, recorded,
                             space_differences, study_metadata, wait_for_record)
 from search._samplers import make_sampler
@@ -161,7 +161,8 @@ def run_study(
                 requeue_interrupted(study, running["trial_id"])
                 raise Interrupted(len(finished), int(running["trial_id"] is not None)) from None
             except Exception as exc:
-                if tickets is not None:
+                lost = is_storage_error(exc)
+                if tickets is not None and not lost:
                     tickets.give_back()  # the trial it cut short is not one of the run's
                 if taken_over(study, running["trial_id"], exc):
                     running["trial_id"] = None
@@ -170,9 +171,15 @@ def run_study(
                 if fault is not None:  # waiting mends nothing: stop now, the stored trials are intact
                     raise RunStopped(f"storage {redact(url)}: {fault} (make room, or make it writable, then continue "
                                      "the study)", len(finished)) from exc
-                if not is_storage_error(exc):
+                if not lost:
                     raise
                 wait_for_storage(study, url, exc)
+                stored = recorded_anyway(study, running["trial_id"])
+                if stored is not None:  # its tell reached the storage, only the answer was lost: it is one of the run's
+                    collect(study, stored)
+                    continue
+                if tickets is not None:
+                    tickets.give_back()
                 fail_own_trial(study, running["trial_id"], "the storage connection was lost")
                 running["trial_id"] = None
         wall = time.perf_counter() - started

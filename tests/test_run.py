@@ -271,3 +271,26 @@ def test_the_advice_after_a_run_quotes_the_study_name(cli):
                          "--limit-train", 200)
     assert code == 0, err
     assert f"search confirm --study {shlex.quote(name)}" in out and f"--study {name}" not in out
+
+
+def test_a_trial_stored_before_its_answer_was_lost_counts_once(cli, monkeypatch):
+    """The tell reaches the database and the answer is lost (a read timeout on a loaded server): no trial more."""
+    from optuna.trial import TrialState
+
+    real, lost = optuna.storages.RDBStorage.set_trial_state_values, []
+
+    def answer_lost(self, trial_id, state, values=None):
+        done = real(self, trial_id, state, values)
+        if state == TrialState.COMPLETE and not lost:
+            lost.append(trial_id)
+            raise sqlalchemy.exc.OperationalError("UPDATE trials", {}, Exception("Lost connection to server during query"))
+        return done
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_state_values", answer_lost)
+    monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
+    code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 3, "--max-epochs", 1,
+                         "--limit-train", 200, "--pruner", "none")
+    assert code == 0 and lost and "reconnecting" in err, err
+    trials = optuna.load_study(study_name="s", storage="sqlite:///studies/studies.db").trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert "this run:  3 trials" in out
