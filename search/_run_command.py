@@ -99,7 +99,14 @@ def confirm(config: RunConfig, metric: str) -> dict:
         print(f"waiting for {running} retrain{'s' if running != 1 else ''} running in another process "
               "(a dead worker's is taken over once its heartbeat stops)...", flush=True)
 
-    return run_confirmation(config, config.confirm, on_trial=progress.trial, on_plan=announce, on_wait=waiting)
+    def search_running(running: int, silent: int) -> None:
+        unjudged = (f"; {silent} of them send no heartbeat (--heartbeat 0), so a dead worker's is waited for until Ctrl-C"
+                    if silent else "; a dead worker's is failed once its heartbeat stops")
+        print(f"waiting for {running} search trial{'s' if running != 1 else ''} still running (another process or "
+              f"machine) before choosing the leaders{unjudged}...", flush=True)
+
+    return run_confirmation(config, config.confirm, on_trial=progress.trial, on_plan=announce, on_wait=waiting,
+                            on_search_wait=search_running)
 
 
 def cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -336,3 +336,39 @@ def test_a_process_adopts_an_unfinished_plan_and_follows_a_finished_one():
     later = adopt(confirm, _plan("3,2", candidates=(1, 5)), finished=lambda plan: True)  # finished, new work: a new plan
     assert later.id != first.id and later.after == first.id and later.candidates == (1, 5)
     assert adopt(confirm, _plan("5,3"), finished=lambda plan: True).after is None  # another setting: a chain of its own
+
+
+def _searched_with_one_running(tmp_path, url, heartbeat):
+    """A study of two finished trials and one trial another process is running (asked through its own storage)."""
+    from search import open_storage
+
+    made = search(tmp_path, "run", "--study", "w", "--storage", url, "--dataset", "synthetic", "--limit-train", 300,
+                  "--max-epochs", 1, "--n-trials", 2, "--pruner", "none")
+    assert made.returncode == 0, made.stderr
+    study = optuna.load_study(study_name="w", storage=open_storage(url, heartbeat=heartbeat))
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[-1]
+    return study, study.ask(fixed_distributions=done.distributions)
+
+
+@pytest.mark.slow
+def test_confirmation_waits_for_the_search_s_running_trials(tmp_path):
+    """A trial still running elsewhere may be the best: the leaders are chosen once it is told."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    study, running = _searched_with_one_running(tmp_path, url, heartbeat=60)
+    confirm = search(tmp_path, "confirm", "--study", "w", "--storage", url, "--confirm", "2,2", popen={})
+    waited = read_until(confirm.stdout, "before choosing the leaders")
+    assert "waiting for 1 search trial still running" in waited and "confirming" not in waited
+    study.tell(running, 1.0)  # the best accuracy there is
+    out, err = confirm.communicate(timeout=300)
+    assert confirm.returncode == 0, err
+    assert f"confirming trials {running.number}," in out or f"confirming trial {running.number} " in out, out
+
+
+@pytest.mark.slow
+def test_a_dead_worker_s_running_trial_is_failed_by_its_heartbeat_and_the_confirmation_goes_on(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    study, running = _searched_with_one_running(tmp_path, url, heartbeat=1)  # it beat once, and never again
+    result = search(tmp_path, "confirm", "--study", "w", "--storage", url, "--confirm", "2,2", "--heartbeat", 1)
+    assert result.returncode == 0, result.stderr
+    assert "waiting for 1 search trial" in result.stdout and "the pick is trial" in result.stdout
+    assert study._storage.get_trial(running._trial_id).state == TrialState.FAIL

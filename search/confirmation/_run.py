@@ -38,6 +38,7 @@ from search.confirmation._retrain import PLAN, RESAMPLE, ROLE, SOURCE, Retrain
 from search.confirmation._rules import ranked
 from search.confirmation._state import LOST, State, candidates, finished, needed, read, summary_of
 from search.storages import open_storage, redact, resolve_storage_url, storage_exists
+from search.storages._heartbeat import PROMISE_ATTR
 
 _POLL_SECONDS = 0.1  # between looks at retrains running elsewhere (a round waits on its last retrain)
 MAX_FAILURES = 2  # a retrain that fails this often (an error, not an interruption) stops the confirmation
@@ -198,14 +199,19 @@ def _drain(ctx: ConfirmContext, retrain: Retrain, on_trial) -> None:
 
 
 def run_confirmation(config: RunConfig, spec: ConfirmConfig, on_trial=None, on_epoch=None,
-                     on_plan: Callable[[Plan], None] | None = None, on_wait: Callable[[int], None] | None = None) -> dict[str, Any]:
+                     on_plan: Callable[[Plan], None] | None = None, on_wait: Callable[[int], None] | None = None,
+                     on_search_wait: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Confirm the leaders of ``config.study``; the stored summary.
+
+    The leaders are chosen once the searched study has no trial running (``on_search_wait`` hears how
+    many run, and how many of those send no heartbeat, each time that changes).
 
     Resumable (finished retrains are kept; a killed confirmation's plan is taken up again), and
     shared: any number of processes confirming the study at once work on one plan and store
     the same summary. With ``config.jobs > 1`` that many worker processes share the retrains.
     """
     ctx = open_confirmation(config)
+    wait_for_search(ctx, on_search_wait)
     plan = adopt(ctx.confirm, propose(ctx, spec), lambda p: finished(ctx, p))
     if on_plan is not None:
         on_plan(plan)
@@ -221,6 +227,43 @@ def run_confirmation(config: RunConfig, spec: ConfirmConfig, on_trial=None, on_e
         raise SearchError(f"the confirmation of {config.study!r} stopped before its end; run search confirm --study "
                           f"{config.study} again (finished retrains are kept)")
     return _store(ctx, summary_of(ctx, plan, state) | {"yardstick": _yardstick(ctx, plan, state)})
+
+
+def wait_for_search(ctx: ConfirmContext, on_search_wait: Callable[[int, int], None] | None = None) -> None:
+    """Wait until the searched study has no running trial: the leaders are chosen from every trial.
+
+    Another process (another host, a second `search run`) may still be searching; its running
+    trials could be the best. A dead worker's trial is failed by the heartbeat rule meanwhile
+    (and queued again, for a later run); a trial whose worker promised no heartbeat can only be
+    waited for.
+    """
+    told = None
+    while True:
+        running = _running_search_trials(ctx)
+        if not running:
+            return
+        silent = sum(1 for t in running if not t.system_attrs.get(PROMISE_ATTR))
+        if on_search_wait is not None and (len(running), silent) != told:
+            on_search_wait(len(running), silent)
+            told = (len(running), silent)
+        time.sleep(_POLL_SECONDS)
+        INTERRUPTS.check()
+        if ctx.config.heartbeat:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(ctx.study)
+
+
+def _running_search_trials(ctx: ConfirmContext) -> list[FrozenTrial]:
+    while True:
+        try:
+            return ctx.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            wait_for_storage(ctx.study, ctx.url, exc)
 
 
 def _yardstick(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any] | None:
