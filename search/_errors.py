@@ -95,5 +95,11 @@ def is_storage_error(exc: BaseException | None) -> bool:
     return any(isinstance(one, kinds) for one in _chain(exc))
 
 
+def storage_cause(exc: BaseException) -> BaseException:
+    """The error in ``exc``'s chain that says what happened to the storage (not Optuna's clean-up error on top)."""
+    kinds = storage_error_types()
+    return next((one for one in _chain(exc) if isinstance(one, kinds)), exc)
+
+
 class NothingToConfirm(SearchError):
     """A study with no completed trial that confirmation could take (none yet, or every one diverged)."""

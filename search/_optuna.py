@@ -42,6 +42,11 @@ def redis_time(backend: Any) -> float:
     return seconds + micros / 1e6
 
 
+def redis_journal(backend: Any) -> tuple[Any, str]:
+    """A `JournalRedisBackend`'s client and key prefix: its entries are ``PREFIX:log:N``, N up to ``PREFIX:log_number``."""
+    return backend._redis, backend._prefix
+
+
 def rdb_heartbeats(storage: optuna.storages.RDBStorage, study_id: int, promise_key: str) -> tuple[Any, dict[int, tuple[Any, Any]]]:
     """The database's clock now, and each RUNNING trial's last beat (None: none yet) and promise (the system
     attribute ``promise_key``).

@@ -9,7 +9,7 @@ import time
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search._errors import SearchError, is_storage_error
+from search._errors import SearchError, is_storage_error, storage_cause
 from search._optuna import study_storage
 from search._signals import INTERRUPTS
 from search.storages import redact, scrub
@@ -22,7 +22,9 @@ _POLL_SECONDS = 2.0  # between looks at a storage that went away
 
 def wait_for_storage(study: optuna.Study, url: str, exc: BaseException) -> None:
     """Wait for the storage to answer again; a `SearchError` if it does not in time."""
-    print(f"search: lost the storage {redact(url)} ({scrub(str(exc), url)}); reconnecting...", file=sys.stderr, flush=True)
+    said = str(storage_cause(exc)).strip().splitlines()
+    print(f"search: lost the storage {redact(url)} ({scrub(said[0] if said else type(exc).__name__, url)}); "
+          "reconnecting...", file=sys.stderr, flush=True)
     deadline = time.monotonic() + RECONNECT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(_POLL_SECONDS)

@@ -294,3 +294,20 @@ def test_a_trial_stored_before_its_answer_was_lost_counts_once(cli, monkeypatch)
     trials = optuna.load_study(study_name="s", storage="sqlite:///studies/studies.db").trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
     assert "this run:  3 trials" in out
+
+
+def test_a_lost_storage_is_named_by_its_own_error_not_optuna_s_clean_up(capsys, tmp_path, monkeypatch):
+    """Redis gone mid-trial: Optuna's tell fails, then its clean-up raises UnboundLocalError on top."""
+    import redis.exceptions
+
+    monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/s.db")
+    try:
+        try:
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        except redis.exceptions.ConnectionError:
+            raise UnboundLocalError("cannot access local variable 'updated_state' where it is not associated with a value")
+    except UnboundLocalError as exc:
+        search._reconnect.wait_for_storage(study, "redis://127.0.0.1:6379/0", exc)
+    err = capsys.readouterr().err
+    assert "Error 111 connecting" in err and "updated_state" not in err

@@ -375,3 +375,51 @@ def test_a_failed_journal_write_leaves_no_fragment(tmp_path, monkeypatch):
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     assert path.read_bytes() == before
     assert _plain_optuna_trials(path) == ["COMPLETE", "COMPLETE"]
+
+
+def _plain_optuna_redis_trials(prefix: str) -> list[str]:
+    import optuna
+    from optuna.storages.journal import JournalRedisBackend
+
+    storage = optuna.storages.JournalStorage(JournalRedisBackend("redis://127.0.0.1:6379/0", prefix=prefix))
+    return [t.state.name for s in storage.get_all_studies() for t in storage.get_all_trials(s._study_id)]
+
+
+@pytest.mark.parametrize("tear", ["torn", "missing"])
+def test_a_torn_or_missing_last_redis_entry_is_kept_aside_before_anything_is_appended(own_storage, capsys, tear):
+    """An append cut short (a cluster's two-step write, an evicted key): the study goes on, readable by plain Optuna."""
+    import optuna
+    import redis
+
+    url = own_storage("redis")
+    prefix = url.split("prefix=", 1)[1]
+    study = optuna.create_study(storage=open_storage(url), study_name="s")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    cut = client.incr(f"{prefix}:log_number")  # the next entry's number taken...
+    if tear == "torn":
+        client.set(f"{prefix}:log:{cut}", b'{"op_code": 6, "worker_id": "dead", "trial_')  # ...and half written
+    again = optuna.load_study(study_name="s", storage=open_storage(url))  # a missing entry would hang this read
+    again.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if "torn or missing entry" in line]) == 1, err
+    assert client.get(f"{prefix}:torn:{cut}") == (b'{"op_code": 6, "worker_id": "dead", "trial_' if tear == "torn" else b"")
+    assert _plain_optuna_redis_trials(prefix) == ["COMPLETE"] * 4
+
+
+def test_a_redis_append_is_one_round_trip_and_plain_optuna_reads_it(own_storage):
+    """The check rides in the append's own script: one call an append, where Optuna's makes two (a SETNX, then the EVAL)."""
+    import optuna
+
+    url = own_storage("redis")
+    storage = open_storage(url)
+    study = optuna.create_study(storage=storage, study_name="s")
+    client = storage._backend._redis
+    sent = []
+    real = client.execute_command
+    client.execute_command = lambda *args, **kw: (sent.append(args[0]), real(*args, **kw))[1]
+    study.optimize(lambda t: t.suggest_float("x", 0, 1, log=False) + t.suggest_float("y", 0, 1), n_trials=3)
+    client.execute_command = real
+    writes = sent.count("EVAL")
+    assert writes >= 3 * 4 and sent.count("SETNX") == 0  # create, two params, state: at least four entries a trial
+    assert _plain_optuna_redis_trials(url.split("prefix=", 1)[1]) == ["COMPLETE"] * 3

@@ -1,4 +1,4 @@
-"""Optuna's journal file, made safe against a write cut short (a full disk, a killed writer).
+"""Optuna's journals (a file, a Redis), made safe against a write cut short (a full disk, a killed writer).
 
 Optuna reads a journal without a last line that lacks its newline, but appends straight
 after such a fragment: the next line is glued to it, and from then on neither this tool
@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
-from search._optuna import journal_lock
+from search._optuna import journal_lock, redis_journal
 
 _TAIL_CHUNK = 1 << 16
 
@@ -93,3 +93,54 @@ def _cut_back(journal, size: int) -> None:
         os.fsync(journal.fileno())
     except OSError:
         pass
+
+
+# Optuna reads a Redis journal's entries PREFIX:log:0 .. PREFIX:log:<log_number>. A last entry
+# that is not JSON is skipped, but once another is appended after it no reader gets past it;
+# a last entry that is missing (its number taken, the entry never written: a cluster's
+# two-step append cut short, an evicted key) makes every reader wait for it forever. Before
+# each append, in the same server-side script (so no writer comes between), such an entry
+# is copied to PREFIX:torn:N and replaced by an entry every reader skips: a study attribute
+# of a study that does not exist, which Optuna's replay ignores. One round trip, as Optuna's.
+_APPEND = """
+local prefix = ARGV[1]
+local counter = prefix .. ':log_number'
+redis.call('setnx', counter, -1)
+local last = tonumber(redis.call('get', counter))
+local torn = -1
+if last >= 0 then
+  local key = prefix .. ':log:' .. last
+  local entry = redis.call('get', key)
+  if (not entry) or (not pcall(cjson.decode, entry)) then
+    redis.call('set', prefix .. ':torn:' .. last, entry or '')
+    redis.call('set', key, ARGV[2])
+    torn = last
+  end
+end
+for i = 3, #ARGV do
+  redis.call('set', prefix .. ':log:' .. redis.call('incr', counter), ARGV[i])
+end
+return torn
+"""
+# What replaces a torn entry: Optuna's replay skips an attribute of a study id that no study has.
+_SKIPPED = {"op_code": 3, "worker_id": "search:repair", "study_id": -1, "system_attr": {"search:torn": True}}
+
+
+class SafeJournalRedisBackend(JournalRedisBackend):
+    """`JournalRedisBackend` whose appends never build on a torn or missing last entry."""
+
+    def repair(self) -> int | None:
+        """Replace a torn or missing last entry now (before anything reads the journal); its number, or None."""
+        return self._append([])
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        self._append(logs)
+
+    def _append(self, logs: list[dict[str, Any]]) -> int | None:
+        client, prefix = redis_journal(self)
+        torn = int(client.eval(_APPEND, 0, prefix, json.dumps(_SKIPPED), *(json.dumps(log) for log in logs)))
+        if torn < 0:
+            return None
+        print(f"search: Redis journal {prefix or '(no prefix)'} ended in a torn or missing entry (number {torn}, a "
+              f"write cut short); kept it as {prefix}:torn:{torn}; the study is intact", file=sys.stderr, flush=True)
+        return torn

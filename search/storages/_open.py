@@ -73,11 +73,13 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
         if kind == "journal":
             backend = _journal_file_backend(journal_path(url), create)
         else:
-            from optuna.storages.journal import JournalRedisBackend
+            from search.storages._journal import SafeJournalRedisBackend
 
             plain, prefix = redis_prefix(url)
-            backend = JournalRedisBackend(_redis_url(plain), prefix=prefix)
+            backend = SafeJournalRedisBackend(_redis_url(plain), prefix=prefix)
             redis_ping(backend)  # fail now, with one line, rather than mid-study
+            if create:
+                backend.repair()  # before the first read: a missing last entry would make it wait forever
         storage = HeartbeatJournalStorage(backend, heartbeat or None)
         storage.get_all_studies()  # a journal is read lazily: find a corrupt one now, not mid-study
         return storage
