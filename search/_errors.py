@@ -46,8 +46,10 @@ def _chain(exc: BaseException | None):
 
 # A storage that answers but cannot be written: waiting does not mend it (SQLite's, PostgreSQL's,
 # MySQL's and the file system's own words).
-_NO_SPACE = re.compile(r"disk is full|no space left|could not extend file|disk full|quota exceeded", re.IGNORECASE)
+_NO_SPACE = re.compile(r"disk is full|no space left|could not extend file|disk full|quota exceeded|the table '[^']*' is full",
+                       re.IGNORECASE)
 _READ_ONLY = re.compile(r"readonly database|read-only (file system|transaction)", re.IGNORECASE)
+_NO_MEMORY = re.compile(r"OOM command not allowed")  # a Redis at its maxmemory, evicting nothing
 
 
 def storage_fault(exc: BaseException | None) -> str | None:
@@ -57,6 +59,10 @@ def storage_fault(exc: BaseException | None) -> str | None:
             return "no space left on device"
         if isinstance(one, OSError) and one.errno == errno.EROFS:
             return "read-only file system"
+        if isinstance(one, OSError) and one.errno == errno.EIO:
+            return "input/output error (the disk, or the network file system, failed a write)"
+        if _NO_MEMORY.search(str(one)):
+            return "out of memory (the Redis server is at its maxmemory)"
         if _NO_SPACE.search(str(one)):
             return "no space left on device"
         if _READ_ONLY.search(str(one)):

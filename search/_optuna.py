@@ -13,12 +13,19 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface heartbeats plug into
 
-__all__ = ["BaseHeartbeat", "rdb_heartbeats", "redis_ping", "redis_time", "study_id", "study_storage", "take_waiting", "trial_id", "journal_lock"]
+__all__ = ["BaseHeartbeat", "rdb_heartbeats", "redis_ping", "redis_time", "storage_backend", "study_id", "study_storage", "take_waiting", "trial_id", "journal_lock"]
 
 
 def study_storage(study: optuna.Study) -> BaseStorage:
     """The storage a study was loaded from (Optuna has no public accessor)."""
     return study._storage
+
+
+def storage_backend(storage: BaseStorage) -> BaseStorage:
+    """The storage under Optuna's cache (``optuna.load_study`` wraps an RDB storage in ``_CachedStorage``)."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
 
 
 def trial_id(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:

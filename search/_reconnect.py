@@ -9,8 +9,8 @@ import time
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search._errors import SearchError, is_storage_error, storage_cause
-from search._optuna import study_storage
+from search._errors import SearchError, is_storage_error, storage_cause, storage_fault
+from search._optuna import storage_backend, study_id, study_storage
 from search._signals import INTERRUPTS
 from search.storages import redact, scrub
 from search.storages._heartbeat import retry_callback
@@ -54,20 +54,44 @@ def recorded_anyway(study: optuna.Study, trial_id: int | None) -> FrozenTrial | 
     return trial if trial.state in (TrialState.COMPLETE, TrialState.PRUNED) else None
 
 
+def asked_but_lost(study: optuna.Study) -> int | None:
+    """The trial this worker's last creation stored though its answer was lost (see the storages' method)."""
+    find = getattr(storage_backend(study_storage(study)), "asked_but_lost", None)
+    return find(study_id(study)) if find is not None else None
+
+
 def fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> None:
     """Fail the trial this worker was running when the storage went away, and queue it again."""
     if trial_id is None:
         return
     storage = study_storage(study)
     trial = storage.get_trial(trial_id)
-    if trial.state != TrialState.RUNNING:
-        return  # Optuna managed to record it, or a heartbeat check got there first
+    if trial.state == TrialState.FAIL and "error" not in trial.user_attrs and not _queued_again(study, trial):
+        pass  # the storage failed inside the objective (a report, a parameter) and Optuna told FAIL itself
+    elif trial.state != TrialState.RUNNING:
+        return  # Optuna managed to record it, or a heartbeat check got there first (and queued it again)
+    else:
+        try:
+            storage.set_trial_user_attr(trial_id, "error", reason)
+            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return  # another worker's stale-trial check failed it (and re-queued it) a moment ago
+    if trial.params or trial.system_attrs.get("fixed_params"):  # one made and lost before sampling has nothing to re-run
+        retry_callback()(study, storage.get_trial(trial_id))
+
+
+def mend_if_writable(study: optuna.Study, trial_id: int | None, fault: str) -> None:
+    """After a write fault, fail the cut trial and queue it again if the storage takes those writes now;
+    else it stays RUNNING, for the heartbeat's stale rule to fail and queue it once it can."""
     try:
-        storage.set_trial_user_attr(trial_id, "error", reason)
-        storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return  # another worker's stale-trial check failed it (and re-queued it) a moment ago
-    retry_callback()(study, storage.get_trial(trial_id))
+        fail_own_trial(study, trial_id, f"the storage could not be written: {fault}")
+    except Exception:  # noqa: BLE001 - still unwritable: the stale rule mends it later
+        pass
+
+
+def _queued_again(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Whether a failed trial's parameters are queued (or ran) again already: Optuna's retry records its number."""
+    return any(t.system_attrs.get("failed_trial") == trial.number for t in study.get_trials(deepcopy=False))
 
 
 def taken_over(study: optuna.Study, trial_id: int | None, exc: BaseException) -> bool:
@@ -77,7 +101,7 @@ def taken_over(study: optuna.Study, trial_id: int | None, exc: BaseException) ->
     Optuna then refuses to record the trial ("Cannot tell a FAIL trial", or its own assertion
     when the trial's end cannot be told); the worker has nothing to mend and goes on.
     """
-    if trial_id is None or is_storage_error(exc):
+    if trial_id is None or is_storage_error(exc) or storage_fault(exc) is not None:
         return False
     try:
         trial = study_storage(study).get_trial(trial_id)

@@ -26,7 +26,7 @@ from search._config import RunConfig
 from search._errors import RunStopped, SearchError, is_storage_error, storage_fault
 from search._optuna import study_id, study_storage, trial_id
 from search._pruners import make_pruner
-from search._reconnect import fail_own_trial, recorded_anyway, requeue_interrupted, taken_over, wait_for_storage
+from search._reconnect import asked_but_lost, fail_own_trial, mend_if_writable, recorded_anyway, requeue_interrupted, taken_over, wait_for_storage
 from search._record import (BASELINE_ATTR, STUDY_ATTR, check_compatible, continue_config, load_space, recorded,
                             space_differences, study_metadata, wait_for_record)
 from search._samplers import make_sampler
@@ -169,6 +169,7 @@ def run_study(
                     continue  # that trial is another worker's business now; this worker goes on
                 fault = storage_fault(exc)
                 if fault is not None:  # waiting mends nothing: stop now, the stored trials are intact
+                    mend_if_writable(study, running["trial_id"], fault)
                     raise RunStopped(f"storage {redact(url)}: {fault} (make room, or make it writable, then continue "
                                      "the study)", len(finished)) from exc
                 if not lost:
@@ -180,6 +181,8 @@ def run_study(
                     continue
                 if tickets is not None:
                     tickets.give_back()
+                if running["trial_id"] is None:  # lost while the trial was made: it may be stored, with no worker
+                    running["trial_id"] = asked_but_lost(study)
                 fail_own_trial(study, running["trial_id"], "the storage connection was lost")
                 running["trial_id"] = None
         wall = time.perf_counter() - started

@@ -33,6 +33,18 @@ def test_study_trial_and_storage_ids(tmp_path):
     (frozen,) = storage.get_all_studies()
     assert _optuna.study_id(frozen) == storage.get_study_id_from_name("p") == _optuna.study_id(study)
     assert _optuna.trial_id(study.trials[0]) == _optuna.trial_id(trial)
+    assert _optuna.storage_backend(_optuna.study_storage(study)) is storage  # under Optuna's cache, ours
+    journal = open_storage(f"journal:///{tmp_path}/p.log")
+    assert _optuna.storage_backend(_optuna.study_storage(optuna.create_study(storage=journal))) is journal  # no cache
+
+
+def test_redis_journal_keys(own_storage):
+    url = own_storage("redis")
+    storage = open_storage(url)
+    optuna.create_study(storage=storage, study_name="r")
+    client, prefix = _optuna.redis_journal(storage._backend)
+    assert prefix == url.split("prefix=", 1)[1] and int(client.get(f"{prefix}:log_number")) >= 0
+    assert client.get(f"{prefix}:log:0") is not None  # the entries Optuna's reader reads
 
 
 def test_heartbeat_interface(tmp_path):

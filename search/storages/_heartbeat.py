@@ -28,6 +28,7 @@ import random
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from search._errors import is_lock_conflict, is_storage_error
 from search._optuna import BaseHeartbeat, rdb_heartbeats, redis_time, take_waiting, trial_id
 
 PROMISE_ATTR = "search:beats"  # the seconds between beats a trial's worker promised
+ASK_ATTR = "search:ask"  # a token of the creation that made the trial (see `_Promising.asked_but_lost`)
 BEAT_ATTR = "search:heartbeat"  # a journal trial's last beat, on the storage's clock
 MAX_RETRY = 1  # a killed worker's trial is re-run once; a second death means the trial itself kills
 
@@ -101,21 +103,38 @@ class _Promising:
         raise NotImplementedError
 
     def _template(self, template_trial: FrozenTrial | None) -> FrozenTrial | None:
-        """The new trial's template with this worker's promise in it; a worker that never beats promises
-        nothing (and clears a promise a retried trial copied from its dead original)."""
+        """The new trial's template with this worker's promise in it (a worker that never beats promises
+        nothing, and clears a promise a retried trial copied from its dead original), and a token of this
+        creation, by which `asked_but_lost` finds the trial if the answer to its creation is lost."""
         if template_trial is not None and template_trial.state != TrialState.RUNNING:
             return template_trial  # queued for later: whoever takes it promises then
-        interval = self._interval()
-        if not interval and (template_trial is None or PROMISE_ATTR not in template_trial.system_attrs):
-            return template_trial
         if template_trial is None:
             template_trial = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None,
                                          datetime_start=datetime.datetime.now(), datetime_complete=None, params={},
                                          distributions={}, user_attrs={}, system_attrs={}, intermediate_values={},
                                          trial_id=-1)
+        interval = self._interval()
+        self._asked = uuid.uuid4().hex
         template = copy.copy(template_trial)
-        template.system_attrs = {**template_trial.system_attrs, PROMISE_ATTR: interval or 0}
+        template.system_attrs = {**template_trial.system_attrs, ASK_ATTR: self._asked}
+        if interval or PROMISE_ATTR in template_trial.system_attrs:
+            template.system_attrs[PROMISE_ATTR] = interval or 0
         return template
+
+    def asked_but_lost(self, study_id: int) -> int | None:
+        """The trial this process's last creation made, if it is running though its creation failed.
+
+        A creation can reach the storage and its answer be lost (a dropped link, a read timeout):
+        the trial is stored, RUNNING, with no worker and no heartbeat, so no stale rule would ever
+        end it. The worker finds it by the token its creation carried, and fails it.
+        """
+        token = getattr(self, "_asked", None)
+        if token is None:
+            return None
+        for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):  # type: ignore[attr-defined]
+            if trial.system_attrs.get(ASK_ATTR) == token:
+                return trial_id(trial)
+        return None
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
         taken = super().set_trial_state_values(trial_id, state, values)  # type: ignore[misc]
@@ -147,8 +166,8 @@ class _Promising:
 # A write the database rolled back to break a lock conflict is run again, up to this many times.
 CONFLICT_RETRIES = 6
 _RDB_WRITES = ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "_create_new_trial",
-               "set_trial_param", "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
-               "set_trial_system_attr", "record_heartbeat")
+               "set_trial_param", "_set_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
+               "set_trial_user_attr", "set_trial_system_attr", "record_heartbeat")
 
 
 def _rerun_on_conflict(name: str):
