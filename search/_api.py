@@ -123,31 +123,22 @@ def _confirm(confirm: bool | int | str) -> ConfirmConfig:
 
 
 def _run(config: RunConfig, verbose: bool):
-    """`search run`'s two phases, quietly unless asked."""
-    import dataclasses
-    import time
+    """`search run`'s two phases (the one run path), quietly unless asked."""
+    from search._progress import Reporter
+    from search._tune import search_and_confirm
 
-    from search._progress import ConfirmProgress, Progress
-    from search._run import run_study
-    from search._workers import run_workers
+    class Quiet(Reporter):
+        def nothing_to_confirm(self, reason: str) -> None:
+            logging.getLogger("search").warning("nothing to confirm: %s", reason)
 
-    started = time.perf_counter()
-    progress = Progress(config.n_trials, metric=config.metric_spec.name) if verbose else None
-    if config.jobs > 1:
-        summary = run_workers(config)
-    else:
-        summary = run_study(config, on_trial=progress.trial if progress else None)
-    searched = time.perf_counter() - started
-    if config.confirm.enabled and summary.best_number is not None:
-        from search._errors import NothingToConfirm
-        from search.confirmation import run_confirmation
+    if verbose:
+        from search._progress import LiveReporter
 
-        confirm_progress = ConfirmProgress(metric=summary.metric).trial if verbose else None
-        try:
-            summary = dataclasses.replace(summary, confirmation=run_confirmation(config, config.confirm, on_trial=confirm_progress))
-        except NothingToConfirm as exc:
-            logging.getLogger("search").warning("nothing to confirm: %s", exc)
-    return dataclasses.replace(summary, wall_seconds=time.perf_counter() - started, search_seconds=searched)
+        class Verbose(LiveReporter, Quiet):
+            nothing_to_confirm = Quiet.nothing_to_confirm
+
+        return search_and_confirm(config, Verbose(config))
+    return search_and_confirm(config, Quiet())
 
 
 @dataclass

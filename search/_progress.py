@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -140,3 +140,84 @@ def _last_intermediate(trial: FrozenTrial) -> float | None:
     if not trial.intermediate_values:
         return None
     return trial.intermediate_values[max(trial.intermediate_values)]
+
+
+class Reporter:
+    """What a run tells as it goes. Every method hears and does nothing: a quiet run."""
+
+    def note(self, text: str) -> None:
+        """Something the user should know about the data (a constant column left out, say)."""
+
+    def trial(self, study: Any, trial: Any) -> None:
+        """A search trial finished (this process's, with one worker)."""
+
+    def epoch(self, trial: Any, result: Any) -> None:
+        """A search trial's epoch ended (with one worker)."""
+
+    def searched(self, summary: Any) -> None:
+        """The search ended (its summary: the study's metric, its best trial); the confirmation comes next."""
+
+    def plan(self, plan: Any) -> None:
+        """The confirmation's plan: its candidates and resamples."""
+
+    def retrain(self, study: Any, trial: Any) -> None:
+        """A confirmation retrain finished."""
+
+    def waiting(self, running: int) -> None:
+        """The confirmation waits for ``running`` retrains that run in other processes."""
+
+    def search_waiting(self, running: int, silent: int) -> None:
+        """The confirmation waits for ``running`` search trials (``silent`` of them beat no heartbeat)."""
+
+    def nothing_to_confirm(self, reason: str) -> None:
+        """The search left nothing to confirm (no completed trial, or every one diverged)."""
+
+
+class LiveReporter(Reporter):
+    """The command line's reporter: a line per trial (a live one on a terminal), the plan, and each wait."""
+
+    def __init__(self, config: Any, progress: Progress | None = None):
+        self.progress = progress or Progress(config.n_trials, metric=config.metric_spec.name)
+        self.metric = config.metric_spec.name
+        # With several workers this process is worker 0, and its lines say so.
+        self.label = "w0" if (config.jobs or 1) > 1 else ""
+        self.retrains: ConfirmProgress | None = None
+        self.summary_note: str | None = None
+
+    def note(self, text: str) -> None:
+        print(f"note: {text}", file=sys.stderr, flush=True)
+
+    def trial(self, study, trial) -> None:
+        self.progress.trial(study, trial)
+
+    def epoch(self, trial, result) -> None:
+        self.progress.epoch(trial, result)
+
+    def searched(self, summary) -> None:
+        self.metric = summary.metric
+
+    def plan(self, plan) -> None:
+        baseline = f" and the baseline (trial {plan.baseline})" if plan.baseline in plan.candidates[1:] else ""
+        leaders = [n for n in plan.candidates if n != plan.baseline or n == plan.candidates[0]]
+        kind = "folds" if plan.scheme == "kfold" else "holdouts"
+        print(f"confirming trial{'s' if len(leaders) > 1 else ''} {', '.join(map(str, leaders))}{baseline} on "
+              f"{len(plan.race)} {kind} the search never validated on, then the pick on {len(plan.estimate)} fresh {kind}"
+              f" (plan {plan.id}; e.g. {describe_resample(plan.race[0])})...", flush=True)
+
+    def retrain(self, study, trial) -> None:
+        if self.retrains is None:
+            self.retrains = ConfirmProgress(metric=self.metric, label=self.label)
+        self.retrains.trial(study, trial)
+
+    def waiting(self, running: int) -> None:
+        print(f"waiting for {running} retrain{'s' if running != 1 else ''} running in another process "
+              "(a dead worker's is taken over once its heartbeat stops)...", flush=True)
+
+    def search_waiting(self, running: int, silent: int) -> None:
+        unjudged = (f"; {silent} of them send no heartbeat (--heartbeat 0), so a dead worker's is waited for until Ctrl-C"
+                    if silent else "; a dead worker's is failed once its heartbeat stops")
+        print(f"waiting for {running} search trial{'s' if running != 1 else ''} still running (another process or "
+              f"machine) before choosing the leaders{unjudged}...", flush=True)
+
+    def nothing_to_confirm(self, reason: str) -> None:
+        self.summary_note = f"confirmation: nothing to confirm: {reason}"

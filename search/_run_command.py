@@ -12,59 +12,44 @@ import argparse
 import dataclasses
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 
 from objectives import DataConfig
 
 from search._config import RunConfig
-from search._errors import NothingToConfirm, RunStopped, SearchError
+from search._errors import RunStopped, SearchError
 from search._processes import EXIT_INTERRUPTED, planned, use_threads
 from search._format import format_confirmation, format_summary
-from search._progress import ConfirmProgress, Progress, describe_resample
+from search._progress import LiveReporter, Progress
 from search._signals import INTERRUPTS
+from search._tune import confirm
 from search.storages import redact
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from search._run import run_study
-    from search._workers import run_workers
+    from search._tune import ConfirmationInterrupted, search_and_confirm
 
     config = planned(run_config_from_args(args))
     use_threads(config)
     INTERRUPTS.install()  # SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does
-    started = time.perf_counter()
     spec = config.confirm
-    progress = Progress(config.n_trials, metric=config.metric_spec.name, timeout=config.timeout,
-                        confirm=None if not spec.given else (spec.candidates, spec.resamples or 5))
-    phase = "search"
+    reporter = LiveReporter(config, Progress(config.n_trials, metric=config.metric_spec.name, timeout=config.timeout,
+                                             confirm=None if not spec.given else (spec.candidates, spec.resamples or 5)))
     try:
-        if config.jobs > 1:
-            summary = run_workers(config, on_note=note_line)
-        else:
-            summary = run_study(config, on_trial=progress.trial, on_epoch=progress.epoch, on_note=note_line)
-        searched = time.perf_counter() - started
-        note = None
-        if config.confirm.enabled and summary.best_number is not None:
-            phase = "confirmation"
-            try:
-                summary = dataclasses.replace(summary, confirmation=confirm(config, summary.metric))
-            except NothingToConfirm as exc:
-                note = f"confirmation: nothing to confirm: {exc}"
-        summary = dataclasses.replace(summary, wall_seconds=time.perf_counter() - started, search_seconds=searched)
+        summary = search_and_confirm(config, reporter)
     except RunStopped as exc:  # say what is still owed, as after an interrupt
         raise SearchError(f"{exc}; continue with: {continue_line(argv, config.n_trials, exc.finished)}") from exc
+    except ConfirmationInterrupted:
+        print(f"\nsearch: interrupted during confirmation; the search's trials and the finished retrains are kept. "
+              f"Continue the confirmation with: {confirm_line(argv, config)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt as exc:
-        if phase == "search":
-            print(f"\nsearch: interrupted; {_cut_short(getattr(exc, 'cut_short', 0))}. "
-                  f"Continue with: {continue_line(argv, config.n_trials, getattr(exc, 'finished', 0))}", file=sys.stderr)
-        else:
-            print(f"\nsearch: interrupted during confirmation; the search's trials and the finished retrains are kept. "
-                  f"Continue the confirmation with: {confirm_line(argv, config)}", file=sys.stderr)
+        print(f"\nsearch: interrupted; {_cut_short(getattr(exc, 'cut_short', 0))}. "
+              f"Continue with: {continue_line(argv, config.n_trials, getattr(exc, 'finished', 0))}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         INTERRUPTS.restore()
-    print(format_summary(summary, continue_line(argv, None, None), note))
+    print(format_summary(summary, continue_line(argv, None, None), reporter.summary_note))
     return 0
 
 
@@ -76,39 +61,6 @@ def _cut_short(trials: int) -> str:
     return f"the {trials} running trials are marked failed, and their parameters run first when the study goes on"
 
 
-def note_line(text: str) -> None:
-    print(f"note: {text}", file=sys.stderr, flush=True)
-
-
-def confirm(config: RunConfig, metric: str) -> dict:
-    """Run the confirmation of ``config.study``, telling what it does and what it waits for."""
-    from search.confirmation import run_confirmation
-
-    progress = ConfirmProgress(metric=metric, label="w0" if (config.jobs or 1) > 1 else "")  # this process is worker 0
-
-    def announce(plan) -> None:
-        progress.total = None
-        baseline = f" and the baseline (trial {plan.baseline})" if plan.baseline in plan.candidates[1:] else ""
-        leaders = [n for n in plan.candidates if n != plan.baseline or n == plan.candidates[0]]
-        kind = "folds" if plan.scheme == "kfold" else "holdouts"
-        print(f"confirming trial{'s' if len(leaders) > 1 else ''} {', '.join(map(str, leaders))}{baseline} on "
-              f"{len(plan.race)} {kind} the search never validated on, then the pick on {len(plan.estimate)} fresh {kind}"
-              f" (plan {plan.id}; e.g. {describe_resample(plan.race[0])})...", flush=True)
-
-    def waiting(running: int) -> None:
-        print(f"waiting for {running} retrain{'s' if running != 1 else ''} running in another process "
-              "(a dead worker's is taken over once its heartbeat stops)...", flush=True)
-
-    def search_running(running: int, silent: int) -> None:
-        unjudged = (f"; {silent} of them send no heartbeat (--heartbeat 0), so a dead worker's is waited for until Ctrl-C"
-                    if silent else "; a dead worker's is failed once its heartbeat stops")
-        print(f"waiting for {running} search trial{'s' if running != 1 else ''} still running (another process or "
-              f"machine) before choosing the leaders{unjudged}...", flush=True)
-
-    return run_confirmation(config, config.confirm, on_trial=progress.trial, on_plan=announce, on_wait=waiting,
-                            on_search_wait=search_running)
-
-
 def cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
     given = _pick(args, RunConfig)
     data = _pick(args, DataConfig)
@@ -118,7 +70,7 @@ def cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise SearchError("--confirm 0 confirms nothing; give K,R (e.g. 5,3)")
     INTERRUPTS.install()
     try:
-        summary = confirm(config, config.metric_spec.name)
+        summary = confirm(config, LiveReporter(config))
     except KeyboardInterrupt:
         print(f"\nsearch: interrupted; finished retrains are kept. Continue with: {command_line(argv)}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -108,7 +108,7 @@ class Redis:
 
         return redis.Redis(unix_socket_path=str(self.socket)).info(section)
 
-    def round_trips(self) -> int:  # Optuna's Redis journal sends one command per round trip (no pipelines)
+    def round_trips(self) -> int:  # commands the server ran; each command in an append script counts
         return self._info("stats")["total_commands_processed"]
 
     def connections(self) -> int:
