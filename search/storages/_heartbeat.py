@@ -108,12 +108,17 @@ class _Promising:
         creation, by which `asked_but_lost` finds the trial if the answer to its creation is lost."""
         if template_trial is not None and template_trial.state != TrialState.RUNNING:
             return template_trial  # queued for later: whoever takes it promises then
+        interval = self._interval()
+        if not interval and (template_trial is None or PROMISE_ATTR not in template_trial.system_attrs):
+            # A worker that never beats leaves Optuna's trial as Optuna makes it: its trials are never
+            # judged, so one whose creation's answer was lost could not be told from a live one anyway.
+            self._asked = None
+            return template_trial
         if template_trial is None:
             template_trial = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None,
                                          datetime_start=datetime.datetime.now(), datetime_complete=None, params={},
                                          distributions={}, user_attrs={}, system_attrs={}, intermediate_values={},
                                          trial_id=-1)
-        interval = self._interval()
         self._asked = uuid.uuid4().hex
         template = copy.copy(template_trial)
         template.system_attrs = {**template_trial.system_attrs, ASK_ATTR: self._asked}
