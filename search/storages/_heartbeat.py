@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import copy
 import datetime
-import functools
 import os
-import random
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +33,8 @@ import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from search._errors import is_lock_conflict, is_storage_error
+from search._errors import is_storage_error
+from search.storages._conflicts import RerunRDBStorage
 from search._optuna import BaseHeartbeat, rdb_heartbeats, redis_time, take_waiting, trial_id
 
 PROMISE_ATTR = "search:beats"  # the seconds between beats a trial's worker promised
@@ -168,46 +166,7 @@ class _Promising:
         return max(2 * float(promise), self._grace())
 
 
-# A write the database rolled back to break a lock conflict is run again, up to this many times.
-CONFLICT_RETRIES = 6
-_RDB_WRITES = ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "_create_new_trial",
-               "set_trial_param", "_set_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
-               "set_trial_user_attr", "set_trial_system_attr", "record_heartbeat")
-
-
-def _rerun_on_conflict(name: str):
-    """``method`` run again when the database rolled it back to break a deadlock or a lock wait.
-
-    Under load, workers' transactions on MySQL and MariaDB deadlock now and then (a trial's
-    state written while another worker creates a trial or beats). Optuna raises that as a
-    storage error, which a worker took for a lost storage: it failed its trial and queued it
-    again, so the study held a trial more than asked (202 of 200). Each of Optuna's write
-    methods is one transaction, and a rolled-back one left nothing behind: running it again
-    is exact.
-    """
-    @functools.wraps(getattr(RDBStorage, name))
-    def rerun(self, *args, **kwargs):
-        for attempt in range(CONFLICT_RETRIES):
-            try:
-                return getattr(RDBStorage, name)(self, *args, **kwargs)  # looked up now: Optuna's, as it is
-            except Exception as exc:
-                if attempt == CONFLICT_RETRIES - 1 or not is_lock_conflict(exc):
-                    raise
-                time.sleep(random.uniform(0.0, 0.02 * 2**attempt))  # apart, so the two do not collide again
-        raise AssertionError("unreachable")
-
-    return rerun
-
-
-class _RerunRDBStorage(RDBStorage):
-    """Optuna's RDB storage whose single-transaction writes are run again after a lock conflict."""
-
-
-for _name in _RDB_WRITES:
-    setattr(_RerunRDBStorage, _name, _rerun_on_conflict(_name))
-
-
-class HeartbeatRDBStorage(_Promising, _RerunRDBStorage):
+class HeartbeatRDBStorage(_Promising, RerunRDBStorage):
     """Optuna's RDB storage (the database's clock), with promises, per-trial grace and guarded beats."""
 
     def __init__(self, *args, **kwargs):
