@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import re
 
+ERROR_ATTR = "error"  # a failed trial's user attribute: why it failed, in one line
+
 
 class SearchError(Exception):
     """Bad input or an unusable storage: a study that does not fit, an unreachable database."""

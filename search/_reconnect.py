@@ -9,7 +9,7 @@ import time
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search._errors import SearchError, is_storage_error, storage_cause, storage_fault
+from search._errors import ERROR_ATTR, SearchError, is_storage_error, storage_cause
 from search._optuna import storage_backend, study_id, study_storage
 from search._signals import INTERRUPTS
 from search.storages import redact, scrub
@@ -66,13 +66,13 @@ def fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> No
         return
     storage = study_storage(study)
     trial = storage.get_trial(trial_id)
-    if trial.state == TrialState.FAIL and "error" not in trial.user_attrs and not _queued_again(study, trial):
+    if trial.state == TrialState.FAIL and ERROR_ATTR not in trial.user_attrs and not _queued_again(study, trial):
         pass  # the storage failed inside the objective (a report, a parameter) and Optuna told FAIL itself
     elif trial.state != TrialState.RUNNING:
         return  # Optuna managed to record it, or a heartbeat check got there first (and queued it again)
     else:
         try:
-            storage.set_trial_user_attr(trial_id, "error", reason)
+            storage.set_trial_user_attr(trial_id, ERROR_ATTR, reason)
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             return  # another worker's stale-trial check failed it (and re-queued it) a moment ago
@@ -101,18 +101,27 @@ def taken_over(study: optuna.Study, trial_id: int | None, exc: BaseException) ->
     Optuna then refuses to record the trial ("Cannot tell a FAIL trial", or its own assertion
     when the trial's end cannot be told); the worker has nothing to mend and goes on.
     """
-    if trial_id is None or is_storage_error(exc) or storage_fault(exc) is not None:
+    if trial_id is None or not _refused_tell(exc):
         return False
     try:
         trial = study_storage(study).get_trial(trial_id)
     except Exception:  # noqa: BLE001 - the storage cannot say: not a case this function decides
         return False
-    if trial.state != TrialState.FAIL or "error" in trial.user_attrs:
+    if trial.state != TrialState.FAIL or ERROR_ATTR in trial.user_attrs:
         return False
     print(f"search: trial {trial.number} was failed by another worker while this one ran it (its heartbeat looked "
           "stale: a long pause, or a lost link); its parameters are queued again, and this worker goes on",
           file=sys.stderr, flush=True)
     return True
+
+
+def _refused_tell(exc: BaseException) -> bool:
+    """Whether ``exc`` is Optuna refusing to tell a trial that is finished already: its ValueError when the
+    objective raised (a report on the failed trial, say), or its assertion in the log of one that returned.
+    Any other error is the objective's own, and no reason to go on as if another worker had the trial."""
+    said = str(exc)
+    return (isinstance(exc, ValueError) and said.startswith("Cannot tell a ")) or \
+        (isinstance(exc, AssertionError) and said == "Should not reach.")
 
 
 def requeue_interrupted(study: optuna.Study, trial_id: int | None) -> None:

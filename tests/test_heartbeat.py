@@ -179,3 +179,31 @@ def test_a_trial_whose_worker_dies_twice_is_not_run_a_third_time(url_of):
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]
     dies()  # the queued copy is taken and dies too
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_retried_trial_is_queued_without_its_original_s_beat_token_or_error(url_of, kind):
+    """Optuna's retry copies every attribute: the original's last beat made the copy stale in the moment between
+    its take and its first beat (another host failed it there, after a 30 s outage), its creation token let the
+    original's worker take the copy for its own lost creation, and its error read as this worker's own failure."""
+    from search._optuna import trial_id
+    from search.storages._heartbeat import ASK_ATTR, BEAT_ATTR, _Promising
+
+    url = url_of(kind)
+    beating = open_storage(url, heartbeat=1)
+    study = optuna.create_study(storage=beating, study_name="m")
+    dead = study.ask()
+    dead.set_user_attr("error", "the storage connection was lost")
+    deadline = time.monotonic() + 30
+    while beating._get_stale_trial_ids(study._study_id) != [dead._trial_id]:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert ASK_ATTR in study.trials[0].system_attrs
+    optuna.storages.fail_stale_trials(study)
+    copy = study.trials[1]
+    assert copy.state == TrialState.WAITING and copy.system_attrs["retry_history"] == [0]
+    assert not {ASK_ATTR, BEAT_ATTR} & set(copy.system_attrs) and "error" not in copy.user_attrs
+    assert copy.params == dead.params and study.trials[0].user_attrs["error"]  # the original keeps its record
+    super(_Promising, beating).set_trial_state_values(trial_id(copy), TrialState.RUNNING)  # taken, not yet beaten
+    assert beating._get_stale_trial_ids(study._study_id) == []
+    assert beating.asked_but_lost(study._study_id) is None

@@ -33,7 +33,7 @@ import optuna
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from search._errors import is_storage_error
+from search._errors import ERROR_ATTR, is_storage_error
 from search.storages._conflicts import RerunRDBStorage
 from search._optuna import BaseHeartbeat, rdb_heartbeats, redis_time, take_waiting, trial_id
 
@@ -105,7 +105,7 @@ class _Promising:
         nothing, and clears a promise a retried trial copied from its dead original), and a token of this
         creation, by which `asked_but_lost` finds the trial if the answer to its creation is lost."""
         if template_trial is not None and template_trial.state != TrialState.RUNNING:
-            return template_trial  # queued for later: whoever takes it promises then
+            return _unmarked(template_trial)  # queued for later: whoever takes it promises then
         interval = self._interval()
         if not interval and (template_trial is None or PROMISE_ATTR not in template_trial.system_attrs):
             # A worker that never beats leaves Optuna's trial as Optuna makes it: its trials are never
@@ -164,6 +164,20 @@ class _Promising:
         if not isinstance(promise, (int, float)) or promise <= 0:
             return None
         return max(2 * float(promise), self._grace())
+
+
+def _unmarked(template: FrozenTrial) -> FrozenTrial:
+    """A queued trial without the marks of the run it copies (Optuna's retry copies every attribute of the
+    trial it retries): its original's last beat would make it stale the moment it is taken, before its
+    own first beat; its original's creation token would let the original's worker fail it as its own lost
+    creation; and its original's error would read as this worker's own failure of it."""
+    system = {k: v for k, v in template.system_attrs.items() if k not in (BEAT_ATTR, ASK_ATTR)}
+    user = {k: v for k, v in template.user_attrs.items() if k != ERROR_ATTR}
+    if system == template.system_attrs and user == template.user_attrs:
+        return template
+    unmarked = copy.copy(template)
+    unmarked.system_attrs, unmarked.user_attrs = system, user
+    return unmarked
 
 
 class HeartbeatRDBStorage(_Promising, RerunRDBStorage):
