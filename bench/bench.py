@@ -58,6 +58,7 @@ def make_root(directory: Path, n_train: int) -> str:
 
 # --- the seed tutorial's loop, as it was written (ReLU on the logits included) -------------
 
+
 class SeedNetwork(nn.Module):
     def __init__(self):
         super().__init__()
@@ -92,6 +93,7 @@ def seed_loop(root: str, max_samples: int) -> float:
 
 
 # --- this project's loop ------------------------------------------------------------------
+
 
 def project_trial(root: str, batch_size: int, epochs: int, device: str) -> float:
     splits = load_splits(DataConfig(data_dir=root)).to(device)
@@ -131,7 +133,11 @@ def matmul_gflops(size: int = 2048, repeats: int = 8) -> float:
 def bench_env(**extra: str) -> dict[str, str]:
     """The environment for a `search` subprocess that measures the defaults: this checkout on the path, and no
     $SEARCH_STORAGE, $SEARCH_JOBS or $SEARCH_THREADS of the user's."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **extra}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **extra,
+    }
     for key in ("SEARCH_STORAGE", "SEARCH_JOBS", "SEARCH_THREADS"):
         env.pop(key, None)
     return env
@@ -161,8 +167,28 @@ def aggregate(workdir: Path, root: str, jobs: int, trials: int, epochs: int) -> 
     space.write_text(f"batch_size: 64\nepochs: {epochs}\noptimizer: momentum\nlr: 0.01\nmomentum: 0.9\n")
     storage = f"journal:///{workdir}/aggregate.log"
     start = time.perf_counter()
-    search(workdir, "run", "--study", "aggregate", "--storage", storage, "--data-dir", root, "--space", space,
-           "--jobs", jobs, "--n-trials", trials, "--pruner", "none", "--device", "cpu", "--confirm", "0")
+    search(
+        workdir,
+        "run",
+        "--study",
+        "aggregate",
+        "--storage",
+        storage,
+        "--data-dir",
+        root,
+        "--space",
+        space,
+        "--jobs",
+        jobs,
+        "--n-trials",
+        trials,
+        "--pruner",
+        "none",
+        "--device",
+        "cpu",
+        "--confirm",
+        "0",
+    )
     wall = time.perf_counter() - start
     done = study_trials(storage, "aggregate")
     n_train = load_splits(DataConfig(data_dir=root)).train_x.shape[0]
@@ -180,19 +206,44 @@ def time_to_accuracy(workdir: Path, root: str, trials: int, max_epochs: int) -> 
     out = {}
     for pruner in ("median", "none"):
         storage = f"sqlite:///{workdir}/tta.db"
-        search(workdir, "run", "--study", f"tta-{pruner}", "--storage", storage, "--data-dir", root,
-               "--n-trials", trials, "--max-epochs", max_epochs, "--pruner", pruner, "--seed", 0, "--device", "cpu", "--confirm", "0")
+        search(
+            workdir,
+            "run",
+            "--study",
+            f"tta-{pruner}",
+            "--storage",
+            storage,
+            "--data-dir",
+            root,
+            "--n-trials",
+            trials,
+            "--max-epochs",
+            max_epochs,
+            "--pruner",
+            pruner,
+            "--seed",
+            0,
+            "--device",
+            "cpu",
+            "--confirm",
+            "0",
+        )
         done = study_trials(storage, f"tta-{pruner}")
         complete = [t.value for t in done if t.value is not None and t.state.name == "COMPLETE"]
-        out[pruner] = {"best": max(complete), "trial_epochs": sum(t.user_attrs.get("epochs_run", 0) for t in done),
-                       "pruned": sum(t.state.name == "PRUNED" for t in done)}
+        out[pruner] = {
+            "best": max(complete),
+            "trial_epochs": sum(t.user_attrs.get("epochs_run", 0) for t in done),
+            "pruned": sum(t.state.name == "PRUNED" for t in done),
+        }
     return out
 
 
 def import_torch_peak_mb() -> float:
     """What `import torch` alone costs a process: the floor under every worker's peak memory."""
-    probe = ("import torch\n"
-             "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0] / 1024)")
+    probe = (
+        "import torch\n"
+        "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0] / 1024)"
+    )
     return float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
 
 
@@ -246,7 +297,9 @@ def main() -> None:
         (f"compute bound ({gflops:.0f} GFLOP/s matmul / {FLOPS_PER_SAMPLE:,} FLOP)", bound),
     ]
     spread = {k: f"{min(v):,.0f}-{max(v):,.0f}" for k, v in rounds.items()}
-    print(f"best of {len(rounds['seed'])} interleaved rounds; rounds (min-max): seed {spread['seed']}, batch 64 {spread['b64']}, batch 256 {spread['b256']}, GFLOP/s {spread['gflops']}")
+    print(
+        f"best of {len(rounds['seed'])} interleaved rounds; rounds (min-max): seed {spread['seed']}, batch 64 {spread['b64']}, batch 256 {spread['b256']}, GFLOP/s {spread['gflops']}"
+    )
     print(f"\n{'figure':<62}{'samples/s':>12}{'x seed':>9}")
     for name, value in rows:
         print(f"{name:<62}{value:>12,.0f}{value / seed:>8.2f}x")
@@ -256,24 +309,41 @@ def main() -> None:
     pruned, full = tta["median"], tta["none"]
     print("\ntime to accuracy (same sampler, seed and data; median pruner vs none):")
     for name, r in (("median", pruned), ("none", full)):
-        print(f"  {name:<7} best validation accuracy {r['best']:.4f}, trial-epochs {r['trial_epochs']:>4}, pruned {r['pruned']}")
-    print(f"  pruning spent {pruned['trial_epochs'] / full['trial_epochs']:.0%} of the trial-epochs; "
-          f"best accuracy {pruned['best'] - full['best']:+.4f}")
+        print(
+            f"  {name:<7} best validation accuracy {r['best']:.4f}, trial-epochs {r['trial_epochs']:>4}, pruned {r['pruned']}"
+        )
+    print(
+        f"  pruning spent {pruned['trial_epochs'] / full['trial_epochs']:.0%} of the trial-epochs; "
+        f"best accuracy {pruned['best'] - full['best']:+.4f}"
+    )
 
     checks = [
         ("one trial at batch 64 >= 2.5x the seed loop", b64 >= 2.5 * seed),
         ("study aggregate (whole run) >= 5x the seed loop", agg["wall"] >= 5 * seed),
         ("batch 256 >= 70% of the compute bound", b256 >= 0.7 * bound),
         ("peak memory per worker <= 600 MB", agg["peak_rss_mb"] <= 600),
-        ("pruning: same best accuracy (within 0.005) with <= 50% of the trial-epochs",
-         pruned["best"] >= full["best"] - 0.005 and pruned["trial_epochs"] <= 0.5 * full["trial_epochs"]),
+        (
+            "pruning: same best accuracy (within 0.005) with <= 50% of the trial-epochs",
+            pruned["best"] >= full["best"] - 0.005 and pruned["trial_epochs"] <= 0.5 * full["trial_epochs"],
+        ),
     ]
     print()
     for text, ok in checks:
         print(f"{'PASS' if ok else 'MISS'}  {text}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": dict(rows), "rounds": rounds, "b256_share": b256 / bound, "aggregate": agg,
-                                               "time_to_accuracy": tta, "checks": dict(checks)}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "rows": dict(rows),
+                    "rounds": rounds,
+                    "b256_share": b256 / bound,
+                    "aggregate": agg,
+                    "time_to_accuracy": tta,
+                    "checks": dict(checks),
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -36,21 +36,46 @@ def options(cores: int) -> dict[str, tuple[list, dict]]:
     return {
         f"today's default: 1 process, {cores} threads": (["--jobs", 1, "--threads", cores], {}),
         "1 process, 1 thread": (["--jobs", 1, "--threads", 1], {}),
-        f"1 process, {cores} threads, OMP_WAIT_POLICY=PASSIVE": (["--jobs", 1, "--threads", cores], {"OMP_WAIT_POLICY": "PASSIVE"}),
+        f"1 process, {cores} threads, OMP_WAIT_POLICY=PASSIVE": (
+            ["--jobs", 1, "--threads", cores],
+            {"OMP_WAIT_POLICY": "PASSIVE"},
+        ),
         f"{cores} processes, {cores} threads each": (["--jobs", cores, "--threads", cores], {}),
         f"the default: {cores} processes, 1 thread each": ([], {}),
     }
 
 
-def run(work: Path, root: str, name: str, flags: list, env: dict, trials: int, epochs: int, rows: int) -> tuple[float, float]:
+def run(
+    work: Path, root: str, name: str, flags: list, env: dict, trials: int, epochs: int, rows: int
+) -> tuple[float, float]:
     """One study with ``flags``: training samples per second of wall time (start-up included), and while the
     workers train (each trial's own training time, shared out among the workers)."""
     space = work / "space.yaml"
     space.write_text(f"batch_size: 64\nepochs: {epochs}\noptimizer: momentum\nlr: 0.01\nmomentum: 0.9\n")
     environment = bench_env(**env)
-    command = [sys.executable, "-m", "search", "run", "--study", name, "--storage", f"sqlite:///{work}/{name}.db",
-               "--data-dir", root, "--space", str(space), "--n-trials", str(trials), "--pruner", "none", "--device", "cpu",
-               "--confirm", "0", *map(str, flags)]
+    command = [
+        sys.executable,
+        "-m",
+        "search",
+        "run",
+        "--study",
+        name,
+        "--storage",
+        f"sqlite:///{work}/{name}.db",
+        "--data-dir",
+        root,
+        "--space",
+        str(space),
+        "--n-trials",
+        str(trials),
+        "--pruner",
+        "none",
+        "--device",
+        "cpu",
+        "--confirm",
+        "0",
+        *map(str, flags),
+    ]
     started = time.perf_counter()
     result = subprocess.run(command, cwd=work, env=environment, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -81,27 +106,41 @@ def main() -> None:
             busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if condition != "idle" else None
             try:
                 for i, (label, (flags, env)) in enumerate(options(cores).items()):
-                    whole, training = run(work, str(work / "data"), f"s{i}{condition[0]}", flags, env, trials, epochs, rows)
+                    whole, training = run(
+                        work, str(work / "data"), f"s{i}{condition[0]}", flags, env, trials, epochs, rows
+                    )
                     figures.setdefault(label, {})[condition] = whole
                     figures[label][condition + ", training"] = training
-                    print(f"  {condition:<14} {label:<48} {whole:>9,.0f} samples/s whole run, {training:>9,.0f} while "
-                          "training", flush=True)
+                    print(
+                        f"  {condition:<14} {label:<48} {whole:>9,.0f} samples/s whole run, {training:>9,.0f} while "
+                        "training",
+                        flush=True,
+                    )
             finally:
                 if busy is not None:
                     busy.kill()
                     busy.wait()
     today, default = list(figures)[0], list(figures)[-1]
-    print(f"\nsamples/s, whole run (start-up included) | while training\n{'option':<48}{'idle':>9}{'busy core':>10}"
-          f"{'x today':>9}{'x best':>8} |{'idle':>9}{'busy core':>10}{'x today':>9}")
+    print(
+        f"\nsamples/s, whole run (start-up included) | while training\n{'option':<48}{'idle':>9}{'busy core':>10}"
+        f"{'x today':>9}{'x best':>8} |{'idle':>9}{'busy core':>10}{'x today':>9}"
+    )
     best_busy = max(f["one core busy"] for f in figures.values())
     for label, f in figures.items():
-        print(f"{label:<48}{f['idle']:>9,.0f}{f['one core busy']:>10,.0f}{f['one core busy'] / figures[today]['one core busy']:>8.2f}x"
-              f"{f['one core busy'] / best_busy:>8.0%} |{f['idle, training']:>9,.0f}{f['one core busy, training']:>10,.0f}"
-              f"{f['one core busy, training'] / figures[today]['one core busy, training']:>8.2f}x")
+        print(
+            f"{label:<48}{f['idle']:>9,.0f}{f['one core busy']:>10,.0f}{f['one core busy'] / figures[today]['one core busy']:>8.2f}x"
+            f"{f['one core busy'] / best_busy:>8.0%} |{f['idle, training']:>9,.0f}{f['one core busy, training']:>10,.0f}"
+            f"{f['one core busy, training'] / figures[today]['one core busy, training']:>8.2f}x"
+        )
     checks = [
-        ("one core busy: the default at least 2.5x today's default",
-         figures[default]["one core busy"] >= 2.5 * figures[today]["one core busy"]),
-        ("one core busy: the default within 10% of the best option", figures[default]["one core busy"] >= 0.9 * best_busy),
+        (
+            "one core busy: the default at least 2.5x today's default",
+            figures[default]["one core busy"] >= 2.5 * figures[today]["one core busy"],
+        ),
+        (
+            "one core busy: the default within 10% of the best option",
+            figures[default]["one core busy"] >= 0.9 * best_busy,
+        ),
         ("idle: the default no slower than today's default", figures[default]["idle"] >= figures[today]["idle"]),
     ]
     for text, ok in checks:

@@ -32,8 +32,9 @@ from bench import bench_env, make_root  # noqa: E402  (bench/bench.py: the real 
 
 def search(args: list, work: Path) -> float:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "search", *map(str, args)], cwd=work, env=bench_env(),
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "search", *map(str, args)], cwd=work, env=bench_env(), capture_output=True, text=True
+    )
     if result.returncode != 0:
         sys.exit(f"bench: search {' '.join(map(str, args))} failed:\n{result.stderr}")
     return time.perf_counter() - started
@@ -54,18 +55,53 @@ def one_size(work: Path, n_train: int, trials: int, epochs: int, confirm: str, r
     data = work / f"data{n_train}"
     source = make_root(data, n_train)
     searched = work / f"searched{n_train}.db"
-    search(["run", "--study", "c", "--storage", f"sqlite:///{searched}", "--data-dir", data,
-            "--n-trials", trials, "--max-epochs", epochs, "--confirm", 0, "--device", "cpu"], work)
-    print(f"\n{source}: a search of {trials} trials (up to {epochs} epochs), then `search confirm --confirm {confirm}`",
-          flush=True)
+    search(
+        [
+            "run",
+            "--study",
+            "c",
+            "--storage",
+            f"sqlite:///{searched}",
+            "--data-dir",
+            data,
+            "--n-trials",
+            trials,
+            "--max-epochs",
+            epochs,
+            "--confirm",
+            0,
+            "--device",
+            "cpu",
+        ],
+        work,
+    )
+    print(
+        f"\n{source}: a search of {trials} trials (up to {epochs} epochs), then `search confirm --confirm {confirm}`",
+        flush=True,
+    )
     times: dict[str, list[float]] = {"--jobs 1": [], f"the default ({cores} worker processes)": []}
     for round_ in range(rounds):
         for i, label in enumerate(times):
             db = work / f"r{n_train}-{round_}{i}.db"
             shutil.copy(searched, db)
             flags = ["--jobs", 1] if i == 0 else []
-            wall = search(["confirm", "--study", "c", "--storage", f"sqlite:///{db}", "--data-dir", data,
-                           "--confirm", confirm, "--device", "cpu", *flags], work)
+            wall = search(
+                [
+                    "confirm",
+                    "--study",
+                    "c",
+                    "--storage",
+                    f"sqlite:///{db}",
+                    "--data-dir",
+                    data,
+                    "--confirm",
+                    confirm,
+                    "--device",
+                    "cpu",
+                    *flags,
+                ],
+                work,
+            )
             times[label].append(wall)
             print(f"  round {round_ + 1}  {label:<36} {wall:6.1f}s  ({retrains(db)} retrains)", flush=True)
     one, many = (min(v) for v in times.values())
@@ -86,8 +122,10 @@ def main() -> None:
             label = f"{n_train} images, {epochs} epochs"
             results[label], ratios[label] = one_size(Path(tmp), n_train, trials, epochs, confirm, rounds)
     ok = all(r >= 1.0 for r in ratios.values())
-    print(f"\n{'PASS' if ok else 'MISS'}  confirmation with worker processes no slower than one process "
-          f"({', '.join(f'{k}: {r:.2f}x' for k, r in ratios.items())})")
+    print(
+        f"\n{'PASS' if ok else 'MISS'}  confirmation with worker processes no slower than one process "
+        f"({', '.join(f'{k}: {r:.2f}x' for k, r in ratios.items())})"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({"seconds": results, "speed ratio": ratios, "check": ok}, indent=2))
 

@@ -31,53 +31,150 @@ ROOT = Path(__file__).resolve().parents[1]
 # module -> the tests that judge it (fast ones: the quick suite's, no real outages)
 TARGETS = {
     "rules": ("search/confirmation/_rules.py", ["tests/test_confirmation_rules.py"]),
-    "plan": ("search/confirmation/_plan.py", ["tests/test_confirmation.py", "-m", "not slow", "-k",
-                                              "holdout or k_fold or seeds or leaders or baseline or run_confirms or later_confirm or current_plan or adopts"]),
-    "splits": ("objectives/data/_splits.py", ["tests/test_confirmation.py", "tests/test_data.py", "tests/test_table.py",
-                                              "tests/test_tasks.py", "-m", "not slow", "-k",
-                                              "holdout or k_fold or split or stratif or same_in_every or moments or standardised or tiny_splits"]),
-    "encoder": ("objectives/data/_encoder.py", ["tests/test_table.py", "tests/test_tasks.py", "-k",
-                                                "statistic or predict or text_features or parquet or standardised or encoder_standardises or one_hot_block"]),
-    "tables": ("objectives/data/_tables.py", ["tests/test_table.py", "tests/test_tasks.py", "-k",
-                                              "bad or problem or semicolon or npz or too_many or continuous or text_features or constant or digits or gap_in_a_text "
-                                              "or not_a_number_is_named"]),
-    "heartbeat": ("search/storages/_heartbeat.py", ["tests/test_heartbeat.py", "tests/test_run.py", "-k",
-                                                    "(sqlite or journal or guarded or failed_beat or arguments or goes_on or beat_or_none or dies_twice) and not postgresql and not redis"]),
+    "plan": (
+        "search/confirmation/_plan.py",
+        [
+            "tests/test_confirmation.py",
+            "-m",
+            "not slow",
+            "-k",
+            "holdout or k_fold or seeds or leaders or baseline or run_confirms or later_confirm or current_plan or adopts",
+        ],
+    ),
+    "splits": (
+        "objectives/data/_splits.py",
+        [
+            "tests/test_confirmation.py",
+            "tests/test_data.py",
+            "tests/test_table.py",
+            "tests/test_tasks.py",
+            "-m",
+            "not slow",
+            "-k",
+            "holdout or k_fold or split or stratif or same_in_every or moments or standardised or tiny_splits",
+        ],
+    ),
+    "encoder": (
+        "objectives/data/_encoder.py",
+        [
+            "tests/test_table.py",
+            "tests/test_tasks.py",
+            "-k",
+            "statistic or predict or text_features or parquet or standardised or encoder_standardises or one_hot_block",
+        ],
+    ),
+    "tables": (
+        "objectives/data/_tables.py",
+        [
+            "tests/test_table.py",
+            "tests/test_tasks.py",
+            "-k",
+            "bad or problem or semicolon or npz or too_many or continuous or text_features or constant or digits or gap_in_a_text "
+            "or not_a_number_is_named",
+        ],
+    ),
+    "heartbeat": (
+        "search/storages/_heartbeat.py",
+        [
+            "tests/test_heartbeat.py",
+            "tests/test_run.py",
+            "-k",
+            "(sqlite or journal or guarded or failed_beat or arguments or goes_on or beat_or_none or dies_twice) and not postgresql and not redis",
+        ],
+    ),
 }
 
 # The mutants the issues named: (target, text to find, its replacement, what it breaks).
 NAMED = [
-    ("plan", "seed = int.from_bytes(digest[:4], \"big\") % 2**31\n    return seed + 1 if seed == study_seed else seed",
-     "return study_seed", "the resample seed onto the search's own split"),
-    ("splits", "    if resample.kind == \"holdout\":\n        train, val = _holdout(groups, train, val, resample.seed)",
-     "    if resample.kind == \"holdout\":\n        pass", "holdouts validate on the search's validation rows"),
-    ("plan", "    if chosen and baseline is not None and tuple(sorted(baseline.params.items())) not in seen:\n        chosen.append(baseline)",
-     "    pass", "the baseline left out of the candidates"),
-    ("rules", "    return sorted(candidates, key=order)", "    return sorted(candidates, key=order, reverse=True)", "the ranking reversed"),
-    ("rules", "        if n >= MIN_ROUNDS and len(alive) >= 2:", "        if n >= 1 and len(alive) >= 2:", "dropping after one round"),
+    (
+        "plan",
+        'seed = int.from_bytes(digest[:4], "big") % 2**31\n    return seed + 1 if seed == study_seed else seed',
+        "return study_seed",
+        "the resample seed onto the search's own split",
+    ),
+    (
+        "splits",
+        '    if resample.kind == "holdout":\n        train, val = _holdout(groups, train, val, resample.seed)',
+        '    if resample.kind == "holdout":\n        pass',
+        "holdouts validate on the search's validation rows",
+    ),
+    (
+        "plan",
+        "    if chosen and baseline is not None and tuple(sorted(baseline.params.items())) not in seen:\n        chosen.append(baseline)",
+        "    pass",
+        "the baseline left out of the candidates",
+    ),
+    (
+        "rules",
+        "    return sorted(candidates, key=order)",
+        "    return sorted(candidates, key=order, reverse=True)",
+        "the ranking reversed",
+    ),
+    (
+        "rules",
+        "        if n >= MIN_ROUNDS and len(alive) >= 2:",
+        "        if n >= 1 and len(alive) >= 2:",
+        "dropping after one round",
+    ),
     ("rules", "alpha / (2 * looks)", "alpha * 4", "the drop rule's level loosened"),
-    ("rules", "        spread = max(statistics.stdev(diffs), resolution)", "        spread = statistics.stdev(diffs)",
-     "no resolution floor"),
-    ("encoder", "        if not table.classes and table.rows:", "        if False:", "regression targets not standardised"),
-    ("tables", "    return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, notes)",
-     "    return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, ())", "constant columns dropped silently"),
-    ("splits", "    rng = np.random.default_rng(seed)\n    held, kept = [], []", "    rng = np.random.default_rng()\n    held, kept = [], []",
-     "an unseeded test split"),
-    ("heartbeat", "            if beat is not None and grace is not None and (now - beat).total_seconds() > grace:",
-     "            if grace is not None:", "a stale check that ignores heartbeats (RDB)"),
-    ("heartbeat", "            if isinstance(beat, (int, float)) and grace is not None and now - beat > grace:",
-     "            if grace is not None:", "a stale check that ignores heartbeats (journal)"),
-    ("heartbeat", "        return max(2 * float(promise), self._grace())", "        return self._grace()",
-     "a trial judged by the checker's grace, not its own worker's"),
-    ("heartbeat", "        if not isinstance(promise, (int, float)) or promise <= 0:\n            return None",
-     "        if not isinstance(promise, (int, float)) or promise <= 0:\n            return self._grace()",
-     "a trial whose worker promised no beat judged all the same"),
+    (
+        "rules",
+        "        spread = max(statistics.stdev(diffs), resolution)",
+        "        spread = statistics.stdev(diffs)",
+        "no resolution floor",
+    ),
+    (
+        "encoder",
+        "        if not table.classes and table.rows:",
+        "        if False:",
+        "regression targets not standardised",
+    ),
+    (
+        "tables",
+        "    return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, notes)",
+        "    return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, ())",
+        "constant columns dropped silently",
+    ),
+    (
+        "splits",
+        "    rng = np.random.default_rng(seed)\n    held, kept = [], []",
+        "    rng = np.random.default_rng()\n    held, kept = [], []",
+        "an unseeded test split",
+    ),
+    (
+        "heartbeat",
+        "            if beat is not None and grace is not None and (now - beat).total_seconds() > grace:",
+        "            if grace is not None:",
+        "a stale check that ignores heartbeats (RDB)",
+    ),
+    (
+        "heartbeat",
+        "            if isinstance(beat, (int, float)) and grace is not None and now - beat > grace:",
+        "            if grace is not None:",
+        "a stale check that ignores heartbeats (journal)",
+    ),
+    (
+        "heartbeat",
+        "        return max(2 * float(promise), self._grace())",
+        "        return self._grace()",
+        "a trial judged by the checker's grace, not its own worker's",
+    ),
+    (
+        "heartbeat",
+        "        if not isinstance(promise, (int, float)) or promise <= 0:\n            return None",
+        "        if not isinstance(promise, (int, float)) or promise <= 0:\n            return self._grace()",
+        "a trial whose worker promised no beat judged all the same",
+    ),
 ]
 # The encoder fitted on all rows lives where the encoder is called.
 NAMED_ELSEWHERE = [
-    ("objectives/data/_load.py", "    encoder, tensors = _encode(pool.take(train_idx), pool.take(val_idx), test)",
-     "    encoder, tensors = _encode(pool, pool.take(val_idx), test)", "the encoder fitted on every row",
-     ["tests/test_table.py", "-k", "statistic"]),
+    (
+        "objectives/data/_load.py",
+        "    encoder, tensors = _encode(pool.take(train_idx), pool.take(val_idx), test)",
+        "    encoder, tensors = _encode(pool, pool.take(val_idx), test)",
+        "the encoder fitted on every row",
+        ["tests/test_table.py", "-k", "statistic"],
+    ),
 ]
 
 
@@ -93,8 +190,18 @@ class Mutant:
 class _Mutator(ast.NodeTransformer):
     """Each visit yields the module with exactly one node changed (``self.index``-th change point)."""
 
-    SWAPS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
-             ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
+    SWAPS = {
+        ast.Lt: ast.LtE,
+        ast.LtE: ast.Lt,
+        ast.Gt: ast.GtE,
+        ast.GtE: ast.Gt,
+        ast.Eq: ast.NotEq,
+        ast.NotEq: ast.Eq,
+        ast.In: ast.NotIn,
+        ast.NotIn: ast.In,
+        ast.Is: ast.IsNot,
+        ast.IsNot: ast.Is,
+    }
     BINOPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Div}
 
     def __init__(self, index: int):
@@ -123,7 +230,9 @@ class _Mutator(ast.NodeTransformer):
 
     def visit_BinOp(self, node):
         self.generic_visit(node)
-        if type(node.op) in self.BINOPS and self._hit(node, f"{type(node.op).__name__} -> {self.BINOPS[type(node.op)].__name__}"):
+        if type(node.op) in self.BINOPS and self._hit(
+            node, f"{type(node.op).__name__} -> {self.BINOPS[type(node.op)].__name__}"
+        ):
             node.op = self.BINOPS[type(node.op)]()
         return node
 
@@ -138,7 +247,11 @@ class _Mutator(ast.NodeTransformer):
             return node
         if isinstance(node.value, bool) and self._hit(node, f"{node.value} -> {not node.value}"):
             return ast.copy_location(ast.Constant(not node.value), node)
-        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool) and self._hit(node, f"{node.value} -> {node.value + 1}"):
+        if (
+            isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)
+            and self._hit(node, f"{node.value} -> {node.value + 1}")
+        ):
             return ast.copy_location(ast.Constant(node.value + 1), node)
         return node
 
@@ -200,8 +313,14 @@ def run(mutant: Mutant, copy: Path, tests: list[str]) -> bool:
     try:
         path = os.pathsep.join(p for p in (str(copy), os.environ.get("PYTHONPATH", "")) if p)
         env = {**os.environ, "PYTHONPATH": path, "SEARCH_JOBS": "1", "SEARCH_THREADS": "1"}
-        result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests], cwd=copy,
-                                env=env, capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         return result.returncode != 0
     except subprocess.TimeoutExpired:
         return True  # a mutant that hangs the tests is noticed
@@ -214,8 +333,12 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(TARGETS))
     parser.add_argument("--named", action="store_true", help="only the named mutants")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--per-module", type=int, metavar="N",
-                        help="at most N generated mutants per module, evenly spread over it (the named ones always)")
+    parser.add_argument(
+        "--per-module",
+        type=int,
+        metavar="N",
+        help="at most N generated mutants per module, evenly spread over it (the named ones always)",
+    )
     args = parser.parse_args()
     plan = named(args.only)
     if not args.named:
@@ -229,8 +352,12 @@ def main() -> None:
     copies = []
     for i in range(args.workers):
         copy = Path(tempfile.mkdtemp(prefix=f"mutants{i}-"))
-        shutil.copytree(ROOT, copy, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".venv", ".git", "studies", "site",
-                                                                                       ".whl", ".devdata", "__pycache__"))
+        shutil.copytree(
+            ROOT,
+            copy,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns(".venv", ".git", "studies", "site", ".whl", ".devdata", "__pycache__"),
+        )
         copies.append(copy)
     # A mutant counts as killed when its tests fail: first make sure they pass on the code as it is.
     for target in sorted({m.target for m in plan}):
@@ -256,14 +383,22 @@ def main() -> None:
         if args.only and args.only != "encoder":
             continue
         source = (ROOT / path).read_text()
-        mutant = Mutant("encoder", path, source[: source.index(find)].count("\n") + 1, f"named: {what}", source.replace(find, replace, 1))
+        mutant = Mutant(
+            "encoder",
+            path,
+            source[: source.index(find)].count("\n") + 1,
+            f"named: {what}",
+            source.replace(find, replace, 1),
+        )
         results.setdefault("encoder", []).append((mutant, run(mutant, copies[0], tests)))
     total = killed = 0
     for target, rows in results.items():
         survivors = [m for m, k in rows if not k]
         total += len(rows)
         killed += len(rows) - len(survivors)
-        print(f"\n{target} ({TARGETS[target][0]}): {len(rows)} mutants, {len(rows) - len(survivors)} killed, {len(survivors)} survived")
+        print(
+            f"\n{target} ({TARGETS[target][0]}): {len(rows)} mutants, {len(rows) - len(survivors)} killed, {len(survivors)} survived"
+        )
         for m in survivors:
             print(f"  survived: {m.path}:{m.line}  {m.description}")
     print(f"\nall: {total} mutants, {killed} killed, {total - killed} survived")

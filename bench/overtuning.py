@@ -41,8 +41,12 @@ def tables() -> dict:
     from sklearn import datasets
 
     out = {}
-    for name, loader in (("iris", datasets.load_iris), ("wine", datasets.load_wine),
-                         ("breast cancer", datasets.load_breast_cancer), ("digits", datasets.load_digits)):
+    for name, loader in (
+        ("iris", datasets.load_iris),
+        ("wine", datasets.load_wine),
+        ("breast cancer", datasets.load_breast_cancer),
+        ("digits", datasets.load_digits),
+    ):
         frame = loader(as_frame=True).frame
         out[name] = (frame, "target")
     return out
@@ -58,9 +62,9 @@ def fashion_frame():
 
 def split(n: int, labels, seed: int, fraction: float = 0.2):
     """(pool, test) row indices, stratified, the seed's own test split."""
-    from objectives.data._splits import stratified_split
-
     import numpy as np
+
+    from objectives.data._splits import stratified_split
 
     classes = tuple(str(c) for c in np.unique(labels))
     index = {c: i for i, c in enumerate(np.unique(labels))}
@@ -74,7 +78,9 @@ def one_run(name: str, data, seed: int, trials: int, work: Path, device: str) ->
 
     os.chdir(work)
     options = {"study": f"{name}-{seed}", "seed": seed, "n_trials": trials, "device": device, "baseline": "none"}
-    if isinstance(data, tuple) and not hasattr(data[0], "columns"):  # the image set: a torchvision root of the seed's own
+    if isinstance(data, tuple) and not hasattr(
+        data[0], "columns"
+    ):  # the image set: a torchvision root of the seed's own
         import torch
 
         from objectives import write_torchvision_root
@@ -101,10 +107,22 @@ def one_run(name: str, data, seed: int, trials: int, work: Path, device: str) ->
         worse = _paired_worse(options["test_data"], options["target"], trained, default_model)
     else:  # the image set's 889 test rows: one standard error of the default's accuracy
         worse = _below_one_se(picked["test_value"], default, n_test)
-    return {"data": name, "seed": seed, "search value": study.summary.best_value, "quoted": pick["quote"]["mean"],
-            "low": pick["quote"]["low"], "high": pick["quote"]["high"], "pick test": picked["test_value"],
-            "default test": default, "worse": bool(worse), "n test": n_test, "search s": searched,
-            "confirm s": total - searched, "pick": pick["trial"], "search best": study.summary.best_number}
+    return {
+        "data": name,
+        "seed": seed,
+        "search value": study.summary.best_value,
+        "quoted": pick["quote"]["mean"],
+        "low": pick["quote"]["low"],
+        "high": pick["quote"]["high"],
+        "pick test": picked["test_value"],
+        "default test": default,
+        "worse": bool(worse),
+        "n test": n_test,
+        "search s": searched,
+        "confirm s": total - searched,
+        "pick": pick["trial"],
+        "search best": study.summary.best_number,
+    }
 
 
 def _default_test(study, device: str) -> float:
@@ -118,7 +136,9 @@ def _default_test(study, device: str) -> float:
     url, _, optuna_study = study._optuna()
     config = best_config(optuna_study, url)
     stored = baseline.user_attrs["config"]
-    config["params"] = {k: stored[k] for k in ("lr", "batch_size", "epochs", "optimizer", "beta1", "beta2", "weight_decay", "loss")}
+    config["params"] = {
+        k: stored[k] for k in ("lr", "batch_size", "epochs", "optimizer", "beta1", "beta2", "weight_decay", "loss")
+    }
     config["model"] = stored["model"]
     data_dir = study.config.data.data_dir
     trained = retrain(parse_config(config, "baseline"), "baseline", data_dir, device=device)
@@ -139,36 +159,59 @@ def _paired_worse(test_frame, target: str, pick, default) -> bool:
 
 
 def report(rows: list[dict]) -> dict:
-    print(f"\n{'data set':<14}{'runs':>5}{'search':>9}{'quoted':>9}{'pick test':>11}{'default':>9}"
-          f"{'|q-t|':>8}{'q-t':>8}{'SE test':>9}{'<-1SE':>7}{'worse':>7}{'search s':>10}{'confirm s':>10}")
+    print(
+        f"\n{'data set':<14}{'runs':>5}{'search':>9}{'quoted':>9}{'pick test':>11}{'default':>9}"
+        f"{'|q-t|':>8}{'q-t':>8}{'SE test':>9}{'<-1SE':>7}{'worse':>7}{'search s':>10}{'confirm s':>10}"
+    )
     summary = {}
     for name in dict.fromkeys(r["data"] for r in rows):
         mine = [r for r in rows if r["data"] == name]
-        mean = {k: statistics.fmean(r[k] for r in mine) for k in ("search value", "quoted", "pick test", "default test",
-                                                                    "search s", "confirm s")}
+        mean = {
+            k: statistics.fmean(r[k] for r in mine)
+            for k in ("search value", "quoted", "pick test", "default test", "search s", "confirm s")
+        }
         gap = statistics.fmean(abs(r["quoted"] - r["pick test"]) for r in mine)
         bias = statistics.fmean(r["quoted"] - r["pick test"] for r in mine)
         se = statistics.fmean(math.sqrt(r["pick test"] * (1 - r["pick test"]) / r["n test"]) for r in mine)
         worse = sum(r["worse"] for r in mine)
         below = sum(_below_one_se(r["pick test"], r["default test"], r["n test"]) for r in mine)
-        summary[name] = {**mean, "mean abs gap": gap, "bias": bias, "test se": se, "worse": worse,
-                         "worse by 1 SE": below, "runs": len(mine)}
-        print(f"{name:<14}{len(mine):>5}{mean['search value']:>9.4f}{mean['quoted']:>9.4f}{mean['pick test']:>11.4f}"
-              f"{mean['default test']:>9.4f}{gap * 100:>8.2f}{bias * 100:>+8.2f}{se * 100:>9.2f}{below:>7}{worse:>7}"
-              f"{mean['search s']:>10.1f}{mean['confirm s']:>10.1f}")
+        summary[name] = {
+            **mean,
+            "mean abs gap": gap,
+            "bias": bias,
+            "test se": se,
+            "worse": worse,
+            "worse by 1 SE": below,
+            "runs": len(mine),
+        }
+        print(
+            f"{name:<14}{len(mine):>5}{mean['search value']:>9.4f}{mean['quoted']:>9.4f}{mean['pick test']:>11.4f}"
+            f"{mean['default test']:>9.4f}{gap * 100:>8.2f}{bias * 100:>+8.2f}{se * 100:>9.2f}{below:>7}{worse:>7}"
+            f"{mean['search s']:>10.1f}{mean['confirm s']:>10.1f}"
+        )
     runs, worse = len(rows), sum(r["worse"] for r in rows)
     confirm, search = sum(r["confirm s"] for r in rows), sum(r["search s"] for r in rows)
-    print("\n(|q-t|, q-t and the test set's standard error in points; <-1SE: runs where the pick's test figure is more "
-          "than one standard error of the default's below it; worse: below it beyond chance, McNemar's exact test at 5% "
-          "on tables, one standard error on the image set)")
+    print(
+        "\n(|q-t|, q-t and the test set's standard error in points; <-1SE: runs where the pick's test figure is more "
+        "than one standard error of the default's below it; worse: below it beyond chance, McNemar's exact test at 5% "
+        "on tables, one standard error on the image set)"
+    )
     checks = [
-        ("|mean(quoted - test)| <= 1.5 points on every data set", all(abs(s["bias"]) <= 0.015 for s in summary.values())),
+        (
+            "|mean(quoted - test)| <= 1.5 points on every data set",
+            all(abs(s["bias"]) <= 0.015 for s in summary.values()),
+        ),
         # A test set of 30 rows moves a model's test figure by its own standard error (3.6 points
         # on iris); a gap below that is all the test set can resolve.
-        ("mean |quoted - test| <= max(1.5 points, the test set's standard error) on every data set",
-         all(s["mean abs gap"] <= max(0.015, s["test se"]) for s in summary.values())),
-        (f"the pick worse than the default beyond chance in at most 1 run in 20 ({worse} of {runs}; tables: "
-         "McNemar's exact test at 5%)", worse <= runs / 20),
+        (
+            "mean |quoted - test| <= max(1.5 points, the test set's standard error) on every data set",
+            all(s["mean abs gap"] <= max(0.015, s["test se"]) for s in summary.values()),
+        ),
+        (
+            f"the pick worse than the default beyond chance in at most 1 run in 20 ({worse} of {runs}; tables: "
+            "McNemar's exact test at 5%)",
+            worse <= runs / 20,
+        ),
         (f"confirmation's wall time at most the search's ({confirm:.0f}s against {search:.0f}s)", confirm <= search),
     ]
     for text, ok in checks:
@@ -194,16 +237,20 @@ def simulate() -> None:
         for _ in range(runs):
             keys = [f"k{i}" for i in range(5)]
             shared = rng.normal(0, 0.01, 5)
-            cands = [Candidate(t, {}, 0.8, {k: 0.85 + shared[i] + rng.normal(0, noise) for i, k in enumerate(keys)})
-                     for t in range(m)]
+            cands = [
+                Candidate(t, {}, 0.8, {k: 0.85 + shared[i] + rng.normal(0, noise) for i, k in enumerate(keys)})
+                for t in range(m)
+            ]
             race(cands, keys)
             dropped += sum(c.dropped for c in cands) / m
             pick = ranked(cands, keys)[0]
             biased += pick.mean(keys) - 0.85
             fresh = 0.85 + rng.normal(0, 0.01, 5) + rng.normal(0, noise, 5)
             quoted += estimate(list(fresh), 0.25)["mean"] - 0.85
-        print(f"{m} equal candidates, noise sd {noise}: dropped {dropped / runs:.1%} of candidates; the pick's race mean "
-              f"{biased / runs * 100:+.2f} points, the quoted figure {quoted / runs * 100:+.2f} points")
+        print(
+            f"{m} equal candidates, noise sd {noise}: dropped {dropped / runs:.1%} of candidates; the pick's race mean "
+            f"{biased / runs * 100:+.2f} points, the quoted figure {quoted / runs * 100:+.2f} points"
+        )
 
 
 def main() -> None:
@@ -215,8 +262,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30, help="trials per study (default: 30)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--only", help="comma-separated data sets")
-    parser.add_argument("--merge", nargs="+", metavar="JSON", help="only report the rows of these --json files "
-                        "(runs made apart, e.g. one seed per machine)")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="only report the rows of these --json files (runs made apart, e.g. one seed per machine)",
+    )
     parser.add_argument("--json", help="also write the rows and the summary to this JSON file")
     args = parser.parse_args()
     if args.json:  # each study runs in a folder of its own: the file is where the user named it
@@ -235,17 +286,22 @@ def main() -> None:
         print(f"the real FashionMNIST sample is not in {SAMPLE}: tables only", file=sys.stderr)
     if args.only:
         sets = {k: v for k, v in sets.items() if k in args.only.split(",")}
-    print(f"{trials} trials per study, confirmation at its defaults, {seeds} study seeds per data set; device {args.device}")
+    print(
+        f"{trials} trials per study, confirmation at its defaults, {seeds} study seeds per data set; device {args.device}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in sets.items():
             for seed in range(args.first_seed, args.first_seed + seeds):
                 rows.append(one_run(name, data, seed, trials, Path(tmp), args.device))
                 r = rows[-1]
-                print(f"{name} seed {seed}: search {r['search value']:.4f}, quoted {r['quoted']:.4f} "
-                      f"[{r['low']:.4f}, {r['high']:.4f}], pick test {r['pick test']:.4f} (trial {r['pick']}; search's best "
-                      f"{r['search best']}), default test {r['default test']:.4f}{' WORSE' if r['worse'] else ''}; "
-                      f"search {r['search s']:.0f}s, confirmation {r['confirm s']:.0f}s", flush=True)
+                print(
+                    f"{name} seed {seed}: search {r['search value']:.4f}, quoted {r['quoted']:.4f} "
+                    f"[{r['low']:.4f}, {r['high']:.4f}], pick test {r['pick test']:.4f} (trial {r['pick']}; search's best "
+                    f"{r['search best']}), default test {r['default test']:.4f}{' WORSE' if r['worse'] else ''}; "
+                    f"search {r['search s']:.0f}s, confirmation {r['confirm s']:.0f}s",
+                    flush=True,
+                )
     result = report(rows)
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, **result}, indent=2, default=str))

@@ -59,8 +59,13 @@ def adam_default_test(root: str, cache: dict) -> float:
 
     key = ("adam",)
     if key not in cache:
-        cache[key] = train_final(TrainConfig(optimizer="adam", lr=1e-3, batch_size=64, epochs=10), ModelConfig(),
-                                 DataConfig(data_dir=root), "cpu", 0)[1].test_value
+        cache[key] = train_final(
+            TrainConfig(optimizer="adam", lr=1e-3, batch_size=64, epochs=10),
+            ModelConfig(),
+            DataConfig(data_dir=root),
+            "cpu",
+            0,
+        )[1].test_value
     return cache[key]
 
 
@@ -98,9 +103,34 @@ def ours(work: Path, root: str, seed: int, trials: int, pruner: str) -> tuple[fl
     env = bench_env()
     t0 = time.time()
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "search", "run", "--study", name, "--storage", storage, "--data-dir", root,
-                    "--n-trials", str(trials), "--seed", str(seed), "--pruner", pruner, "--confirm", "0", "--device", "cpu"],
-                   cwd=work, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "search",
+            "run",
+            "--study",
+            name,
+            "--storage",
+            storage,
+            "--data-dir",
+            root,
+            "--n-trials",
+            str(trials),
+            "--seed",
+            str(seed),
+            "--pruner",
+            pruner,
+            "--confirm",
+            "0",
+            "--device",
+            "cpu",
+        ],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     wall = time.perf_counter() - started
     study = optuna.load_study(study_name=name, storage=open_storage(storage, create=False))
     return wall, timeline(study.get_trials(deepcopy=False), t0)
@@ -116,8 +146,12 @@ def peer(work: Path, root: str, trials: int) -> tuple[float, list]:
     wrapper = work / "peer_wrapper.py"
     wrapper.write_text(PEER_WRAPPER)
     started = time.perf_counter()
-    subprocess.run([sys.executable, str(wrapper), str(log), str(start), str(PEER), root, str(trials)], cwd=work, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(wrapper), str(log), str(start), str(PEER), root, str(trials)],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
     wall = time.perf_counter() - started
     study = optuna.load_study(study_name="peer", storage=JournalStorage(JournalFileBackend(str(log))))
     return wall, timeline(study.get_trials(deepcopy=False), float(start.read_text()))
@@ -155,46 +189,72 @@ def main() -> None:
         root = str(work / "data")
         subprocess.run([sys.executable, str(SHARED / "bench" / "make_real_root.py"), root], check=True)
         target = adam_default_test(root, cache)
-        print(f"real FashionMNIST sample: 3,443 training images, 1,000 test; {trials} trials; Adam default's test "
-              f"accuracy {target:.4f} (the target)")
+        print(
+            f"real FashionMNIST sample: 3,443 training images, 1,000 test; {trials} trials; Adam default's test "
+            f"accuracy {target:.4f} (the target)"
+        )
         peer_wall, peer_line = peer(work, root, trials)  # the peer's TPE seed is fixed: one run stands for all
         peer_reach = reach(peer_line, root, target, cache)
         for seed in range(seeds):
             for pruner in pruners:
                 wall, line = ours(work, root, seed, trials, pruner)
-                row = {"seed": seed, "pruner": pruner, "ours s": wall, "peer s": peer_wall, "speed": peer_wall / wall,
-                       "ours reach s": reach(line, root, target, cache), "peer reach s": peer_reach,
-                       "ours at": {m: at(line, root, m, cache) for m in MARKS},
-                       "peer at": {m: at(peer_line, root, m, cache) for m in MARKS}}
+                row = {
+                    "seed": seed,
+                    "pruner": pruner,
+                    "ours s": wall,
+                    "peer s": peer_wall,
+                    "speed": peer_wall / wall,
+                    "ours reach s": reach(line, root, target, cache),
+                    "peer reach s": peer_reach,
+                    "ours at": {m: at(line, root, m, cache) for m in MARKS},
+                    "peer at": {m: at(peer_line, root, m, cache) for m in MARKS},
+                }
                 rows.append(row)
-                print(f"seed {seed} ({pruner}): ours {wall:.0f}s, peer {peer_wall:.0f}s: {row['speed']:.2f}x; pick reaches "
-                      f"{target:.4f} after {_s(row['ours reach s'])} (peer {_s(peer_reach)})", flush=True)
-    print(f"\n{'pruner':<12}{'ours s':>8}{'peer s':>8}{'speed':>8}{'reach (ours)':>14}{'reach (peer)':>14}"
-          + "".join(f"{'@' + str(m) + 's':>8}" for m in MARKS))
+                print(
+                    f"seed {seed} ({pruner}): ours {wall:.0f}s, peer {peer_wall:.0f}s: {row['speed']:.2f}x; pick reaches "
+                    f"{target:.4f} after {_s(row['ours reach s'])} (peer {_s(peer_reach)})",
+                    flush=True,
+                )
+    print(
+        f"\n{'pruner':<12}{'ours s':>8}{'peer s':>8}{'speed':>8}{'reach (ours)':>14}{'reach (peer)':>14}"
+        + "".join(f"{'@' + str(m) + 's':>8}" for m in MARKS)
+    )
     for pruner in pruners:
         mine = [r for r in rows if r["pruner"] == pruner]
         reached = [r["ours reach s"] for r in mine if r["ours reach s"] is not None]
-        at_marks = [statistics.fmean([r["ours at"][m] for r in mine if r["ours at"][m] is not None] or [float("nan")])
-                    for m in MARKS]
-        print(f"{pruner:<12}{statistics.fmean(r['ours s'] for r in mine):>8.0f}{peer_wall:>8.0f}"
-              f"{statistics.fmean(r['speed'] for r in mine):>7.2f}x{_s(max(reached) if len(reached) == len(mine) else None):>14}"
-              f"{_s(peer_reach):>14}" + "".join(f"{v:>8.4f}" for v in at_marks))
+        at_marks = [
+            statistics.fmean([r["ours at"][m] for r in mine if r["ours at"][m] is not None] or [float("nan")])
+            for m in MARKS
+        ]
+        print(
+            f"{pruner:<12}{statistics.fmean(r['ours s'] for r in mine):>8.0f}{peer_wall:>8.0f}"
+            f"{statistics.fmean(r['speed'] for r in mine):>7.2f}x{_s(max(reached) if len(reached) == len(mine) else None):>14}"
+            f"{_s(peer_reach):>14}" + "".join(f"{v:>8.4f}" for v in at_marks)
+        )
     peer_marks = [rows[0]["peer at"][m] for m in MARKS]
-    print(f"{'peer':<12}{'':>8}{peer_wall:>8.0f}{'':>8}{'':>14}{_s(peer_reach):>14}"
-          + "".join(f"{v if v is not None else float('nan'):>8.4f}" for v in peer_marks))
+    print(
+        f"{'peer':<12}{'':>8}{peer_wall:>8.0f}{'':>8}{'':>14}{_s(peer_reach):>14}"
+        + "".join(f"{v if v is not None else float('nan'):>8.4f}" for v in peer_marks)
+    )
     default = [r for r in rows if r["pruner"] == pruners[0]]
     worst_reach = max((r["ours reach s"] or float("inf")) for r in default)
     checks = [
-        (f"search only, idle: the default study at least 5x the peer ({statistics.fmean(r['speed'] for r in default):.2f}x)",
-         statistics.fmean(r["speed"] for r in default) >= 5),
-        (f"the pick reaches the Adam default's test accuracy in at most a fifth of the peer's time "
-         f"({_s(worst_reach)} against {_s(peer_reach)})",
-         peer_reach is None or worst_reach <= peer_reach / 5),
+        (
+            f"search only, idle: the default study at least 5x the peer ({statistics.fmean(r['speed'] for r in default):.2f}x)",
+            statistics.fmean(r["speed"] for r in default) >= 5,
+        ),
+        (
+            f"the pick reaches the Adam default's test accuracy in at most a fifth of the peer's time "
+            f"({_s(worst_reach)} against {_s(peer_reach)})",
+            peer_reach is None or worst_reach <= peer_reach / 5,
+        ),
     ]
     for text, ok in checks:
         print(f"{'PASS' if ok else 'MISS'}  {text}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "target": target, "checks": dict(checks)}, indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps({"rows": rows, "target": target, "checks": dict(checks)}, indent=2, default=str)
+        )
 
 
 def _s(seconds: float | None) -> str:

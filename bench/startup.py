@@ -31,8 +31,25 @@ def wall(command: list[str], cwd: Path) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        subprocess.run([*SEARCH, "run", "--study", "s", "--dataset", "synthetic", "--n-trials", "5", "--max-epochs", "2",
-                        "--limit-train", "500"], cwd=work, check=True, capture_output=True)
+        subprocess.run(
+            [
+                *SEARCH,
+                "run",
+                "--study",
+                "s",
+                "--dataset",
+                "synthetic",
+                "--n-trials",
+                "5",
+                "--max-epochs",
+                "2",
+                "--limit-train",
+                "500",
+            ],
+            cwd=work,
+            check=True,
+            capture_output=True,
+        )
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "python -c 'import torch'": [sys.executable, "-c", "import torch"],

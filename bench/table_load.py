@@ -45,8 +45,13 @@ def main() -> None:
         from search import RunConfig
         from search._run import prepare
 
-        config = RunConfig(study="big", storage=f"sqlite:///{tmp}/s.db", n_trials=1,
-                           data=DataConfig(data_file=str(path), target="y"), device="cpu")
+        config = RunConfig(
+            study="big",
+            storage=f"sqlite:///{tmp}/s.db",
+            n_trials=1,
+            data=DataConfig(data_file=str(path), target="y"),
+            device="cpu",
+        )
         started = time.perf_counter()
         prepare(config)
         ours = time.perf_counter() - started

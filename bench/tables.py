@@ -35,10 +35,16 @@ PLAIN_SPACE = {"hidden_units": 512, "hidden_layers": 2, "dropout": 0.0, "weight_
 def tables() -> dict:
     from sklearn import datasets
 
-    return {name: (loader(as_frame=True).frame, task) for name, loader, task in (
-        ("iris", datasets.load_iris, "classification"), ("wine", datasets.load_wine, "classification"),
-        ("breast cancer", datasets.load_breast_cancer, "classification"), ("digits", datasets.load_digits, "classification"),
-        ("diabetes", datasets.load_diabetes, "regression"))}
+    return {
+        name: (loader(as_frame=True).frame, task)
+        for name, loader, task in (
+            ("iris", datasets.load_iris, "classification"),
+            ("wine", datasets.load_wine, "classification"),
+            ("breast cancer", datasets.load_breast_cancer, "classification"),
+            ("digits", datasets.load_digits, "classification"),
+            ("diabetes", datasets.load_diabetes, "regression"),
+        )
+    }
 
 
 def split(frame, task: str, seed: int):
@@ -58,20 +64,23 @@ def yardstick_test(pool, test, task: str, metric: str) -> float:
     """HistGradientBoosting (defaults) fitted on the pool, scored on the test split by the study's metric."""
     import numpy as np
     import torch
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     from objectives._metrics import classification_metric, regression_metric
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     x, y = pool.drop(columns=["target"]).to_numpy(), pool["target"].to_numpy()
     tx, ty = test.drop(columns=["target"]).to_numpy(), test["target"].to_numpy()
     if task == "regression":
         predicted = HistGradientBoostingRegressor(random_state=0).fit(x, y).predict(tx)
-        return regression_metric(metric, torch.from_numpy(predicted), torch.from_numpy(ty.astype(float)), float(y.mean()))
+        return regression_metric(
+            metric, torch.from_numpy(predicted), torch.from_numpy(ty.astype(float)), float(y.mean())
+        )
     values = np.unique(y)
     model = HistGradientBoostingClassifier(random_state=0).fit(x, np.searchsorted(values, y))
     probs = np.maximum(model.predict_proba(tx), 1e-15)
-    return classification_metric(metric, torch.from_numpy(np.log(probs)), torch.from_numpy(np.searchsorted(values, ty)),
-                                 len(values))
+    return classification_metric(
+        metric, torch.from_numpy(np.log(probs)), torch.from_numpy(np.searchsorted(values, ty)), len(values)
+    )
 
 
 def one(name: str, frame, task: str, seed: int, trials: int, work: Path, space: dict | None, device: str) -> dict:
@@ -81,14 +90,31 @@ def one(name: str, frame, task: str, seed: int, trials: int, work: Path, space: 
     pool_rows, test_rows = split(frame, task, seed)
     pool, test = frame.iloc[pool_rows], frame.iloc[test_rows]
     metric = "r2" if task == "regression" else "accuracy"
-    study = search.tune(pool, "target", test_data=test, task=task, metric=metric, n_trials=trials, seed=seed,
-                        study=f"{name}-{seed}-{'plain' if space else 'default'}", space=space, device=device)
+    study = search.tune(
+        pool,
+        "target",
+        test_data=test,
+        task=task,
+        metric=metric,
+        n_trials=trials,
+        seed=seed,
+        study=f"{name}-{seed}-{'plain' if space else 'default'}",
+        space=space,
+        device=device,
+    )
     pick = study.pick
     test_value = study.train(device=device).test["test_value"]
-    return {"table": name, "seed": seed, "metric": metric, "mlp test": test_value, "quoted": pick["quote"]["mean"],
-            "yardstick test": yardstick_test(pool, test, task, metric),
-            "yardstick quoted": (pick["yardstick"] or {}).get("mean"), "search s": study.summary.search_seconds,
-            "total s": study.summary.wall_seconds}
+    return {
+        "table": name,
+        "seed": seed,
+        "metric": metric,
+        "mlp test": test_value,
+        "quoted": pick["quote"]["mean"],
+        "yardstick test": yardstick_test(pool, test, task, metric),
+        "yardstick quoted": (pick["yardstick"] or {}).get("mean"),
+        "search s": study.summary.search_seconds,
+        "total s": study.summary.wall_seconds,
+    }
 
 
 def main() -> None:
@@ -109,32 +135,47 @@ def main() -> None:
         sets = {k: v for k, v in sets.items() if k in args.only.split(",")}
     spaces = {"default": None, **({"plain": PLAIN_SPACE} if args.compare_space else {})}
     rows = []
-    print(f"{trials} trials per study, the defaults (confirmation, yardstick); {seeds} seeds per table; device {args.device}")
+    print(
+        f"{trials} trials per study, the defaults (confirmation, yardstick); {seeds} seeds per table; device {args.device}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name, (frame, task) in sets.items():
             for label, space in spaces.items():
                 for seed in range(seeds):
                     row = {**one(name, frame, task, seed, trials, Path(tmp), space, args.device), "space": label}
                     rows.append(row)
-                    print(f"{name} ({label} space) seed {seed}: MLP test {row['mlp test']:.4f}, quoted {row['quoted']:.4f}, "
-                          f"yardstick test {row['yardstick test']:.4f}; {row['total s']:.0f}s", flush=True)
+                    print(
+                        f"{name} ({label} space) seed {seed}: MLP test {row['mlp test']:.4f}, quoted {row['quoted']:.4f}, "
+                        f"yardstick test {row['yardstick test']:.4f}; {row['total s']:.0f}s",
+                        flush=True,
+                    )
     print(f"\n{'table':<15}{'space':<9}{'metric':<10}{'MLP test':>10}{'quoted':>9}{'HGB test':>10}{'MLP - HGB':>11}")
     leads = {}
-    for (name, label) in dict.fromkeys((r["table"], r["space"]) for r in rows):
+    for name, label in dict.fromkeys((r["table"], r["space"]) for r in rows):
         mine = [r for r in rows if r["table"] == name and r["space"] == label]
         mean = {k: statistics.fmean(r[k] for r in mine) for k in ("mlp test", "quoted", "yardstick test")}
         leads[(name, label)] = mean["mlp test"] - mean["yardstick test"]
-        print(f"{name:<15}{label:<9}{mine[0]['metric']:<10}{mean['mlp test']:>10.4f}{mean['quoted']:>9.4f}"
-              f"{mean['yardstick test']:>10.4f}{leads[(name, label)]:>+11.4f}")
+        print(
+            f"{name:<15}{label:<9}{mine[0]['metric']:<10}{mean['mlp test']:>10.4f}{mean['quoted']:>9.4f}"
+            f"{mean['yardstick test']:>10.4f}{leads[(name, label)]:>+11.4f}"
+        )
     classification = [v for (n, label), v in leads.items() if label == "default" and n != "diabetes"]
     checks = []
     if classification:
         gap = statistics.fmean(classification)
-        checks.append((f"classification: the tuned MLP within 1 point of the yardstick on average ({gap * 100:+.2f} points)",
-                       gap >= -0.01))
+        checks.append(
+            (
+                f"classification: the tuned MLP within 1 point of the yardstick on average ({gap * 100:+.2f} points)",
+                gap >= -0.01,
+            )
+        )
     if ("diabetes", "default") in leads:
-        checks.append((f"diabetes: the MLP's R² within 0.05 of the yardstick's ({leads[('diabetes', 'default')]:+.3f})",
-                       leads[("diabetes", "default")] >= -0.05))
+        checks.append(
+            (
+                f"diabetes: the MLP's R² within 0.05 of the yardstick's ({leads[('diabetes', 'default')]:+.3f})",
+                leads[("diabetes", "default")] >= -0.05,
+            )
+        )
     for text, ok in checks:
         print(f"{'PASS' if ok else 'MISS'}  {text}")
     if args.json:

@@ -15,13 +15,33 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
-    "objectives.data": ("DATASETS", "DOWNLOAD_TIMEOUT", "DataConfig", "Splits", "load_splits", "load_train_test",
-                        "read_idx", "write_idx", "write_torchvision_root"),
+    "objectives.data": (
+        "DATASETS",
+        "DOWNLOAD_TIMEOUT",
+        "DataConfig",
+        "Splits",
+        "load_splits",
+        "load_train_test",
+        "read_idx",
+        "write_idx",
+        "write_torchvision_root",
+    ),
     "objectives._devices": ("DEVICES", "resolve_device"),
     "objectives._errors": ("DataError", "Interrupted", "ModelError", "ObjectiveError", "SpaceError"),
     "objectives._final": ("FinalResult", "train_final"),
-    "objectives.models": ("ACTIVATIONS", "MLP", "ModelConfig", "ModelSpec", "build_mlp", "build_model", "count_parameters",
-                          "load_model", "metrics_path", "mlp", "save_model"),
+    "objectives.models": (
+        "ACTIVATIONS",
+        "MLP",
+        "ModelConfig",
+        "ModelSpec",
+        "build_mlp",
+        "build_model",
+        "count_parameters",
+        "load_model",
+        "metrics_path",
+        "mlp",
+        "save_model",
+    ),
     "objectives._objective": ("Objective",),
     "objectives._params": ("Choice", "Fixed", "Float", "Int"),
     "objectives._space": ("SearchSpace", "configs_from_values"),
@@ -44,16 +64,36 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
-    from objectives.data import (DATASETS, DOWNLOAD_TIMEOUT, DataConfig, Splits, load_splits, load_train_test, read_idx,
-                                 write_idx, write_torchvision_root)
     from objectives._devices import DEVICES, resolve_device
     from objectives._errors import DataError, Interrupted, ModelError, ObjectiveError, SpaceError
     from objectives._final import FinalResult, train_final
-    from objectives.models import (ACTIVATIONS, MLP, ModelConfig, ModelSpec, build_mlp, build_model, count_parameters,
-                                   load_model, metrics_path, mlp, save_model)
     from objectives._objective import Objective
     from objectives._params import Choice, Fixed, Float, Int
     from objectives._space import SearchSpace, configs_from_values
     from objectives._tasks import DEFAULT_METRIC, METRICS, TASKS, Metric, loss_function, metric_named
     from objectives._train import EpochResult, Normalizer, evaluate, train_epochs
     from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig
+    from objectives.data import (
+        DATASETS,
+        DOWNLOAD_TIMEOUT,
+        DataConfig,
+        Splits,
+        load_splits,
+        load_train_test,
+        read_idx,
+        write_idx,
+        write_torchvision_root,
+    )
+    from objectives.models import (
+        ACTIVATIONS,
+        MLP,
+        ModelConfig,
+        ModelSpec,
+        build_mlp,
+        build_model,
+        count_parameters,
+        load_model,
+        metrics_path,
+        mlp,
+        save_model,
+    )

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from objectives.data import DataConfig, load_train_test
-from objectives.models import ModelConfig, ModelSpec, as_spec, build_model
 from objectives._devices import resolve_device
 from objectives._train import EpochResult, train_epochs
 from objectives._train_config import TrainConfig
+from objectives.data import DataConfig, load_train_test
+from objectives.models import ModelConfig, ModelSpec, as_spec, build_model
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,13 @@ class FinalResult:
 
 
 def train_final(
-    train: TrainConfig, model: ModelSpec | ModelConfig, data: DataConfig, device: str = "auto", seed: int = 0,
-    on_epoch: Callable[[EpochResult], None] | None = None, metric: str = "accuracy",
+    train: TrainConfig,
+    model: ModelSpec | ModelConfig,
+    data: DataConfig,
+    device: str = "auto",
+    seed: int = 0,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+    metric: str = "accuracy",
 ) -> tuple[nn.Module, FinalResult]:
     """Train on every row but the test rows, scored on the test rows; ``on_epoch`` sees each epoch (progress)."""
     splits = load_train_test(data).to(resolve_device(device))

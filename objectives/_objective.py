@@ -17,6 +17,7 @@ from objectives._train import EpochResult, train_epochs
 from objectives.data import SEARCH, DataConfig, Resample, Splits, load_splits
 from objectives.models import ModelSpec, build_model, count_parameters
 
+
 def peak_rss_mb() -> float | None:
     """This process's peak resident memory so far, in MB (None where the OS does not say).
 

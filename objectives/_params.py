@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from objectives._errors import SpaceError
 
@@ -44,7 +44,7 @@ class Fixed:
     value: Any
 
 
-Param = Union[Float, Int, Choice, Fixed]
+Param = Float | Int | Choice | Fixed
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,13 @@ NON_NEGATIVE = Rule(float, lambda v: v >= 0, "be >= 0")
 
 def free_rule(name: str, spec: Any) -> Rule:
     """The rule of a model function's own key: the type its written values have (ints, numbers, text, flags)."""
-    values = spec if isinstance(spec, list) else spec.get("choices", [spec.get("low"), spec.get("high")]) \
-        if isinstance(spec, Mapping) else [spec]
+    values = (
+        spec
+        if isinstance(spec, list)
+        else spec.get("choices", [spec.get("low"), spec.get("high")])
+        if isinstance(spec, Mapping)
+        else [spec]
+    )
     values = [v for v in values if v is not None]
     if values and all(isinstance(v, bool) for v in values):
         return Rule(bool, lambda v: True, "be true or false")

@@ -29,8 +29,26 @@ from typing import Any
 import yaml
 
 from objectives._errors import SpaceError
-from objectives._params import (AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, UNIT, Choice, Fixed, Float, Int, Param, Rule, admits,
-                                clip, free_rule, largest, named, parse, unparse, validate)
+from objectives._params import (
+    AT_LEAST_ONE,
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    Choice,
+    Fixed,
+    Float,
+    Int,
+    Param,
+    Rule,
+    admits,
+    clip,
+    free_rule,
+    largest,
+    named,
+    parse,
+    unparse,
+    validate,
+)
 from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig
 from objectives.models import ACTIVATIONS, MLP
 
@@ -67,8 +85,12 @@ IMAGE_DEFAULTS: dict[str, Param] = {
     "beta2": Fixed(TrainConfig.beta2),
     "loss": Fixed(TrainConfig.loss),
 }
-MLP_DEFAULTS: dict[str, Param] = {"activation": Fixed("relu"), "hidden_units": Fixed(512), "hidden_layers": Fixed(2),
-                                  "dropout": Fixed(0.0)}
+MLP_DEFAULTS: dict[str, Param] = {
+    "activation": Fixed("relu"),
+    "hidden_units": Fixed(512),
+    "hidden_layers": Fixed(2),
+    "dropout": Fixed(0.0),
+}
 # Tables: a plain MLP competes only when regularised (Kadra et al., "Well-tuned simple nets
 # excel on tabular datasets", NeurIPS 2021): width, depth, dropout and weight decay are searched.
 TABLE_DEFAULTS: dict[str, Param] = {
@@ -81,12 +103,25 @@ TABLE_DEFAULTS: dict[str, Param] = {
 # A small table gets more epochs: about this many training rows seen by the longest trial.
 _TABLE_SAMPLES = 20_000
 # What the textbook default (a study's first trial) uses, where the space can express it.
-BASELINE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 10, "weight_decay": 0.0,
-            "beta1": TrainConfig.beta1, "beta2": TrainConfig.beta2, "loss": TrainConfig.loss,
-            "activation": "relu", "hidden_units": 512, "hidden_layers": 2, "dropout": 0.0}
+BASELINE = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "batch_size": 64,
+    "epochs": 10,
+    "weight_decay": 0.0,
+    "beta1": TrainConfig.beta1,
+    "beta2": TrainConfig.beta2,
+    "loss": TrainConfig.loss,
+    "activation": "relu",
+    "hidden_units": 512,
+    "hidden_layers": 2,
+    "dropout": 0.0,
+}
 
 
-def defaults(data: str = "images", model: str = MLP, task: str = "classification", rows: int | None = None) -> dict[str, Param]:
+def defaults(
+    data: str = "images", model: str = MLP, task: str = "classification", rows: int | None = None
+) -> dict[str, Param]:
     """The default space of a study: ``data`` "images" or "table", its model function, task and pool size."""
     space = dict(IMAGE_DEFAULTS)
     if model == MLP:
@@ -133,8 +168,15 @@ class SearchSpace:
         return tuple(name for name, _ in self.params if name not in TRAIN_RULES)
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None, max_epochs: int | None = None, *, model: str = MLP,
-                     base: Mapping[str, Param] | None = None, model_keys: frozenset[str] | None = None) -> SearchSpace:
+    def from_mapping(
+        cls,
+        mapping: Mapping[str, Any] | None,
+        max_epochs: int | None = None,
+        *,
+        model: str = MLP,
+        base: Mapping[str, Param] | None = None,
+        model_keys: frozenset[str] | None = None,
+    ) -> SearchSpace:
         """A space from ``mapping`` over the defaults ``base`` (the image space with the MLP when None).
 
         ``model_keys``: the keys the model function takes (None: any, it takes **kwargs); the
@@ -145,7 +187,9 @@ class SearchSpace:
             raise SpaceError(f"a search space must be a mapping of parameter names, not {type(mapping).__name__}")
         if model == MLP:
             model_keys = frozenset(MLP_RULES)
-        unknown = sorted(k for k in map(str, mapping) if k not in TRAIN_RULES and model_keys is not None and k not in model_keys)
+        unknown = sorted(
+            k for k in map(str, mapping) if k not in TRAIN_RULES and model_keys is not None and k not in model_keys
+        )
         if unknown:
             known = [*TRAIN_RULES, *(sorted(model_keys) if model_keys is not None else [])]
             raise SpaceError(f"unknown parameter {unknown[0]!r} (known: {', '.join(known)})")
@@ -158,7 +202,9 @@ class SearchSpace:
             name = str(name)
             rule = TRAIN_RULES.get(name) or (MLP_RULES[name] if model == MLP else free_rule(name, spec))
             params[name] = parse(name, spec, rule)
-        ordered = [(k, params[k]) for k in params if k in TRAIN_RULES] + [(k, params[k]) for k in params if k not in TRAIN_RULES]
+        ordered = [(k, params[k]) for k in params if k in TRAIN_RULES] + [
+            (k, params[k]) for k in params if k not in TRAIN_RULES
+        ]
         return cls(tuple(ordered), model)
 
     @classmethod
@@ -199,8 +245,11 @@ class SearchSpace:
         SGD, say). Ranges are clipped (epochs, weight decay); a model function's own keys
         take its defaults (``model_defaults``), else the middle of their range.
         """
-        wanted = {**BASELINE, **(model_defaults or {})} if self.model == MLP else {
-            **{k: v for k, v in BASELINE.items() if k in TRAIN_RULES}, **(model_defaults or {})}
+        wanted = (
+            {**BASELINE, **(model_defaults or {})}
+            if self.model == MLP
+            else {**{k: v for k, v in BASELINE.items() if k in TRAIN_RULES}, **(model_defaults or {})}
+        )
         values: dict[str, Any] = {}
         for name, param in self.params:
             needs = _CONDITIONAL.get(name)
@@ -237,7 +286,9 @@ class SearchSpace:
         return configs_from_values(values, self.model_keys)
 
 
-def configs_from_values(values: Mapping[str, Any], model_keys: tuple[str, ...] | None = None) -> tuple[TrainConfig, dict[str, Any]]:
+def configs_from_values(
+    values: Mapping[str, Any], model_keys: tuple[str, ...] | None = None
+) -> tuple[TrainConfig, dict[str, Any]]:
     """Training configuration and model keyword arguments from flat parameter values (missing ones default)."""
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     train = TrainConfig(**{k: v for k, v in values.items() if k in train_keys})

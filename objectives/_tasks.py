@@ -47,15 +47,18 @@ class Metric:
         return value if self.maximize else -value
 
 
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("accuracy", "classification", "maximize", "validation accuracy"),
-    Metric("balanced_accuracy", "classification", "maximize", "validation balanced accuracy"),
-    Metric("log_loss", "classification", "minimize", "validation log loss", (0.0, float("inf"))),
-    Metric("roc_auc", "classification", "maximize", "validation ROC AUC"),
-    Metric("rmse", "regression", "minimize", "validation RMSE", (0.0, float("inf"))),
-    Metric("mae", "regression", "minimize", "validation MAE", (0.0, float("inf"))),
-    Metric("r2", "regression", "maximize", "validation R²", (float("-inf"), 1.0)),
-)}
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("accuracy", "classification", "maximize", "validation accuracy"),
+        Metric("balanced_accuracy", "classification", "maximize", "validation balanced accuracy"),
+        Metric("log_loss", "classification", "minimize", "validation log loss", (0.0, float("inf"))),
+        Metric("roc_auc", "classification", "maximize", "validation ROC AUC"),
+        Metric("rmse", "regression", "minimize", "validation RMSE", (0.0, float("inf"))),
+        Metric("mae", "regression", "minimize", "validation MAE", (0.0, float("inf"))),
+        Metric("r2", "regression", "maximize", "validation R²", (float("-inf"), 1.0)),
+    )
+}
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
 
 
@@ -81,7 +84,5 @@ def loss_function(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Ten
     if name == "regression":
         return lambda out, y: F.mse_loss(out.reshape(-1), y)
     if name == "mse":
-        return lambda logits, y: F.mse_loss(
-            logits.softmax(dim=1), F.one_hot(y, logits.shape[1]).to(logits.dtype)
-        )
+        return lambda logits, y: F.mse_loss(logits.softmax(dim=1), F.one_hot(y, logits.shape[1]).to(logits.dtype))
     return F.cross_entropy

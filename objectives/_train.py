@@ -78,8 +78,16 @@ def _loss_name(splits: Splits, config: TrainConfig) -> str:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Normalizer, loss: str = "cross_entropy",
-             batch_size: int = _EVAL_BATCH, metric: str = "accuracy", splits: Splits | None = None) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    normalize: Normalizer,
+    loss: str = "cross_entropy",
+    batch_size: int = _EVAL_BATCH,
+    metric: str = "accuracy",
+    splits: Splits | None = None,
+) -> tuple[float, float]:
     """Mean loss and ``metric`` over rows ``x``; rows with non-finite outputs count as knowing nothing."""
     was_training = model.training
     model.eval()
@@ -103,8 +111,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, normalize: Norm
     return total_loss / n, value
 
 
-def train_epochs(model: nn.Module, splits: Splits, config: TrainConfig, seed: int = 0, stop: Callable[[], bool] | None = None,
-                 metric: str = "accuracy") -> Iterator[EpochResult]:
+def train_epochs(
+    model: nn.Module,
+    splits: Splits,
+    config: TrainConfig,
+    seed: int = 0,
+    stop: Callable[[], bool] | None = None,
+    metric: str = "accuracy",
+) -> Iterator[EpochResult]:
     """Train ``model`` for ``config.epochs`` epochs, yielding after each one.
 
     Stops early, with ``diverged`` set, when the training loss becomes NaN or infinite.

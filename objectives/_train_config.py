@@ -32,7 +32,9 @@ class TrainConfig:
         _check(self.lr > 0, f"lr is {self.lr:g}, but must be > 0")
         _check(self.batch_size >= 1, f"batch_size is {self.batch_size}, but must be >= 1")
         _check(self.epochs >= 1, f"epochs is {self.epochs}, but must be >= 1")
-        _check(self.optimizer in OPTIMIZERS, f"optimizer is {self.optimizer!r}, but must be one of {', '.join(OPTIMIZERS)}")
+        _check(
+            self.optimizer in OPTIMIZERS, f"optimizer is {self.optimizer!r}, but must be one of {', '.join(OPTIMIZERS)}"
+        )
         _check(0 <= self.momentum < 1, f"momentum is {self.momentum:g}, but must be >= 0 and < 1")
         _check(self.weight_decay >= 0, f"weight_decay is {self.weight_decay:g}, but must be >= 0")
         _check(0 <= self.beta1 < 1, f"beta1 is {self.beta1:g}, but must be >= 0 and < 1")

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from search._errors import SearchError
     from search._pruners import PRUNERS, make_pruner
     from search._record import STUDY_ATTR
-    from search._samplers import SAMPLERS, make_sampler
     from search._run import run_study
+    from search._samplers import SAMPLERS, make_sampler
     from search._summary import RunSummary
     from search.confirmation import ConfirmConfig, run_confirmation
     from search.storages import DEFAULT_STORAGE, STORAGE_ENV, open_storage, redact, resolve_storage_url

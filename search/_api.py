@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from objectives import DataConfig
-
 from search._config import RunConfig
 from search._errors import SearchError
 from search.confirmation._config import ConfirmConfig
@@ -32,14 +31,31 @@ from search.confirmation._config import ConfirmConfig
 DATA_DIR = Path("studies") / "data"
 
 
-def tune(data: Any = None, target: str | None = None, *, study: str = "study", storage: str | None = None,
-         model: Callable[..., Any] | str | None = None, space: Mapping[str, Any] | str | None = None,
-         task: str | None = None, metric: str | None = None, n_trials: int | None = RunConfig.n_trials,
-         timeout: float | None = None, max_epochs: int | None = None, confirm: bool | int | str = True,
-         dataset: str | None = None, data_dir: str = DataConfig.data_dir, seed: int = RunConfig.seed,
-         device: str = RunConfig.device,
-         test_data: Any = None, drop: tuple[str, ...] = (), fill_missing: str | None = None, baseline: str = "hgb",
-         verbose: bool = False, **options: Any) -> Study:
+def tune(
+    data: Any = None,
+    target: str | None = None,
+    *,
+    study: str = "study",
+    storage: str | None = None,
+    model: Callable[..., Any] | str | None = None,
+    space: Mapping[str, Any] | str | None = None,
+    task: str | None = None,
+    metric: str | None = None,
+    n_trials: int | None = RunConfig.n_trials,
+    timeout: float | None = None,
+    max_epochs: int | None = None,
+    confirm: bool | int | str = True,
+    dataset: str | None = None,
+    data_dir: str = DataConfig.data_dir,
+    seed: int = RunConfig.seed,
+    device: str = RunConfig.device,
+    test_data: Any = None,
+    drop: tuple[str, ...] = (),
+    fill_missing: str | None = None,
+    baseline: str = "hgb",
+    verbose: bool = False,
+    **options: Any,
+) -> Study:
     """Run (or continue) a study and confirm its leaders: `search run` from Python.
 
     ``data``: a pandas DataFrame (with the ``target`` column), arrays ``(x, y)``, or a .csv,
@@ -54,10 +70,26 @@ def tune(data: Any = None, target: str | None = None, *, study: str = "study", s
 
     if not verbose:
         quiet_optuna()
-    data_config = DataConfig(**_data_options(data, target, dataset, test_data, drop, fill_missing, task, seed), data_dir=data_dir)
-    config = RunConfig(study=study, storage=storage, n_trials=n_trials, timeout=timeout, seed=seed, device=device,
-                       max_epochs=max_epochs, space=_space(space), model=_model_name(model), metric=metric,
-                       yardstick=baseline, data=data_config, confirm=_confirm(confirm), quiet=not verbose, **options)
+    data_config = DataConfig(
+        **_data_options(data, target, dataset, test_data, drop, fill_missing, task, seed), data_dir=data_dir
+    )
+    config = RunConfig(
+        study=study,
+        storage=storage,
+        n_trials=n_trials,
+        timeout=timeout,
+        seed=seed,
+        device=device,
+        max_epochs=max_epochs,
+        space=_space(space),
+        model=_model_name(model),
+        metric=metric,
+        yardstick=baseline,
+        data=data_config,
+        confirm=_confirm(confirm),
+        quiet=not verbose,
+        **options,
+    )
     from search._processes import planned, use_threads
 
     config = planned(config)
@@ -74,8 +106,12 @@ def _data_options(data, target, dataset, test_data, drop, fill_missing, task, se
         return {**options, "dataset": dataset}
     if data is None:
         raise SearchError("tune() needs data (a DataFrame, arrays (x, y) or a file) or dataset")
-    return {**options, "data_file": as_file(data), "target": target,
-            "test_file": as_file(test_data) if test_data is not None else None}
+    return {
+        **options,
+        "data_file": as_file(data),
+        "target": target,
+        "test_file": as_file(test_data) if test_data is not None else None,
+    }
 
 
 def as_file(data: Any) -> str:
@@ -106,7 +142,9 @@ def _model_name(model: Callable[..., Any] | str | None) -> str:
         return model
     name = getattr(model, "__qualname__", "")
     if "<" in name:  # a lambda or a function defined inside another: not reachable by its name
-        raise SearchError(f"model {name or model!r} has no importable name; define it at the top of a module or notebook")
+        raise SearchError(
+            f"model {name or model!r} has no importable name; define it at the top of a module or notebook"
+        )
     return f"{model.__module__}:{name}"
 
 
@@ -169,9 +207,16 @@ class Study:
 
         best = best_summary(self.optuna)
         quote = (best["confirmed"] or {}).get("quote")
-        return {"trial": best["number"], "params": best["params"], "metric": best["metric"], "picked_by": best["picked_by"],
-                "search_value": best["search_value"], "quote": quote,
-                "yardstick": (best["confirmed"] or {}).get("yardstick"), "warnings": best["warnings"]}
+        return {
+            "trial": best["number"],
+            "params": best["params"],
+            "metric": best["metric"],
+            "picked_by": best["picked_by"],
+            "search_value": best["search_value"],
+            "quote": quote,
+            "yardstick": (best["confirmed"] or {}).get("yardstick"),
+            "warnings": best["warnings"],
+        }
 
     def report(self) -> str:
         """The run's summary, as `search run` prints it."""
@@ -229,7 +274,6 @@ def load(path: str | Path, model: Callable[..., Any] | str | None = None) -> Tra
     code by itself; the function must match the recorded name and source).
     """
     from objectives import load_model as load
-
     from search._model_commands import Trained
 
     network, record = load(path, None if model is None else _model_name(model))

@@ -9,14 +9,13 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from objectives import DATASETS, DEVICES, METRICS, TASKS, DataConfig, ObjectiveError
-
-from search._config import YARDSTICKS, RunConfig
-from search.confirmation import ConfirmConfig
 from search import _commands
+from search._config import YARDSTICKS, RunConfig
 from search._errors import SearchError
 from search._logging import quiet_optuna
 from search._pruners import PRUNERS
 from search._samplers import SAMPLERS
+from search.confirmation import ConfirmConfig
 from search.storages import DEFAULT_STORAGE, STORAGE_ENV
 
 EXIT_ERROR = 1
@@ -61,49 +60,129 @@ def _add_run(subparsers) -> None:
     S = argparse.SUPPRESS
     p.add_argument("--study", default=S, help=f"study name (default: {_default(RunConfig, 'study')})")
     p.add_argument("--storage", default=S, help=_storage_help())
-    p.add_argument("--n-trials", type=int, default=S, help=f"trials to run now (default: {_default(RunConfig, 'n_trials')}; with only --timeout, until it)")
+    p.add_argument(
+        "--n-trials",
+        type=int,
+        default=S,
+        help=f"trials to run now (default: {_default(RunConfig, 'n_trials')}; with only --timeout, until it)",
+    )
     p.add_argument("--timeout", type=float, default=S, help="stop starting trials after this many seconds")
     p.add_argument("--sampler", choices=SAMPLERS, default=S, help=f"(default: {_default(RunConfig, 'sampler')})")
     p.add_argument("--pruner", choices=PRUNERS, default=S, help=f"(default: {_default(RunConfig, 'pruner')})")
-    p.add_argument("--seed", type=int, default=S, help=f"seeds the split, the sampler and each trial (default: {_default(RunConfig, 'seed')})")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=S,
+        help=f"seeds the split, the sampler and each trial (default: {_default(RunConfig, 'seed')})",
+    )
     p.add_argument("--dataset", choices=DATASETS, default=S, help=f"(default: {_default(DataConfig, 'dataset')})")
-    p.add_argument("--data-dir", default=S, help=f"torchvision root: DIR/FashionMNIST/raw/... (default: {_default(DataConfig, 'data_dir')})")
-    p.add_argument("--data", dest="data_file", metavar="FILE", default=S, help="your own data: a .csv, .parquet or .npz (arrays x and y) file")
+    p.add_argument(
+        "--data-dir",
+        default=S,
+        help=f"torchvision root: DIR/FashionMNIST/raw/... (default: {_default(DataConfig, 'data_dir')})",
+    )
+    p.add_argument(
+        "--data",
+        dest="data_file",
+        metavar="FILE",
+        default=S,
+        help="your own data: a .csv, .parquet or .npz (arrays x and y) file",
+    )
     p.add_argument("--target", default=S, help="with --data: the column to predict")
-    p.add_argument("--test-fraction", type=float, default=S, help=f"with --data: share of the rows held out as the test split, stratified (default: {_default(DataConfig, 'test_fraction')})")
-    p.add_argument("--test-data", dest="test_file", metavar="FILE", default=S, help="with --data: the test rows in a file of their own")
-    p.add_argument("--fill-missing", choices=("median",), default=S, help="with --data: fill missing numbers with the column's median (text: a category of its own)")
-    p.add_argument("--drop", action="append", metavar="COLUMN", default=S, help="with --data: leave this column out (repeat for more)")
-    p.add_argument("--validation-fraction", type=float, default=S, help=f"share of the training split held out for scoring (default: {_default(DataConfig, 'validation_fraction')})")
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=S,
+        help=f"with --data: share of the rows held out as the test split, stratified (default: {_default(DataConfig, 'test_fraction')})",
+    )
+    p.add_argument(
+        "--test-data",
+        dest="test_file",
+        metavar="FILE",
+        default=S,
+        help="with --data: the test rows in a file of their own",
+    )
+    p.add_argument(
+        "--fill-missing",
+        choices=("median",),
+        default=S,
+        help="with --data: fill missing numbers with the column's median (text: a category of its own)",
+    )
+    p.add_argument(
+        "--drop",
+        action="append",
+        metavar="COLUMN",
+        default=S,
+        help="with --data: leave this column out (repeat for more)",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=S,
+        help=f"share of the training split held out for scoring (default: {_default(DataConfig, 'validation_fraction')})",
+    )
     p.add_argument("--limit-train", type=int, default=S, help="train on only this many samples (quick runs)")
     p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
     p.add_argument("--space", default=S, help="search space YAML file (see README)")
     p.add_argument("--max-epochs", type=int, default=S, help="epochs range 1..N (default space: 1..20)")
-    p.add_argument("--model", default=S, metavar="MODULE:FUNCTION",
-                   help="your own model function (module.path:function or file.py:function) taking (input_shape, "
-                        "num_outputs, **model parameters) and returning an nn.Module (default: the built-in MLP)")
+    p.add_argument(
+        "--model",
+        default=S,
+        metavar="MODULE:FUNCTION",
+        help="your own model function (module.path:function or file.py:function) taking (input_shape, "
+        "num_outputs, **model parameters) and returning an nn.Module (default: the built-in MLP)",
+    )
     p.add_argument("--task", choices=TASKS, default=S, help="with --data: what the target is (default: classification)")
-    p.add_argument("--metric", choices=tuple(METRICS), default=S,
-                   help="what trials are scored and ranked by (default: accuracy; rmse for regression)")
-    p.add_argument("--baseline", dest="yardstick", choices=YARDSTICKS, default=S,
-                   help="with --data: after confirmation, fit scikit-learn's HistGradientBoosting on the same resamples "
-                        "as a yardstick (default: hgb; none: skip it)")
-    p.add_argument("--jobs", type=int, default=S, help="worker processes on this machine, sharing --n-trials (default: one "
-                   "per core, or one per GPU; $SEARCH_JOBS sets it); any storage, SQLite included")
-    p.add_argument("--threads", type=int, default=S, help="torch threads per worker process (default: the cores shared "
-                   "out among the workers: 1 when there is a worker per core)")
-    p.add_argument("--heartbeat", type=int, default=S, help=f"seconds between a running trial's heartbeats; a trial silent for twice that is failed and re-run once (default: {_default(RunConfig, 'heartbeat')}; 0: off)")
+    p.add_argument(
+        "--metric",
+        choices=tuple(METRICS),
+        default=S,
+        help="what trials are scored and ranked by (default: accuracy; rmse for regression)",
+    )
+    p.add_argument(
+        "--baseline",
+        dest="yardstick",
+        choices=YARDSTICKS,
+        default=S,
+        help="with --data: after confirmation, fit scikit-learn's HistGradientBoosting on the same resamples "
+        "as a yardstick (default: hgb; none: skip it)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=S,
+        help="worker processes on this machine, sharing --n-trials (default: one "
+        "per core, or one per GPU; $SEARCH_JOBS sets it); any storage, SQLite included",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=S,
+        help="torch threads per worker process (default: the cores shared "
+        "out among the workers: 1 when there is a worker per core)",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=int,
+        default=S,
+        help=f"seconds between a running trial's heartbeats; a trial silent for twice that is failed and re-run once (default: {_default(RunConfig, 'heartbeat')}; 0: off)",
+    )
     _add_confirm_flag(p)
-    p.set_defaults(handler=_handler('cmd_run'))
+    p.set_defaults(handler=_handler("cmd_run"))
 
 
 def _add_confirm_flag(p) -> None:
     d = ConfirmConfig()
-    p.add_argument("--confirm", type=_confirm_spec, default=argparse.SUPPRESS, metavar="K[,R]",
-                   help=f"after the search, race the K best configurations and the baseline on R resamples the search "
-                        f"never validated on (5 folds of a small pool, 3 holdouts of a large one), then measure the pick "
-                        f"on as many fresh ones: the figure to quote (default: up to {d.candidates}, as many as fit in "
-                        f"the search's own time; 0: skip)")
+    p.add_argument(
+        "--confirm",
+        type=_confirm_spec,
+        default=argparse.SUPPRESS,
+        metavar="K[,R]",
+        help=f"after the search, race the K best configurations and the baseline on R resamples the search "
+        f"never validated on (5 folds of a small pool, 3 holdouts of a large one), then measure the pick "
+        f"on as many fresh ones: the figure to quote (default: up to {d.candidates}, as many as fit in "
+        f"the search's own time; 0: skip)",
+    )
 
 
 def _confirm_spec(text: str) -> ConfirmConfig:
@@ -132,10 +211,12 @@ def _add_confirm(subparsers) -> None:
     p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
     p.add_argument("--data-dir", default=S, help=f"torchvision root (default: {_default(DataConfig, 'data_dir')})")
     p.add_argument("--jobs", type=int, default=S, help="worker processes sharing the retrains (default: one per core)")
-    p.add_argument("--threads", type=int, default=S, help="torch threads per worker process (default: the cores shared out)")
+    p.add_argument(
+        "--threads", type=int, default=S, help="torch threads per worker process (default: the cores shared out)"
+    )
     p.add_argument("--heartbeat", type=int, default=S, help=f"(default: {_default(RunConfig, 'heartbeat')}; 0: off)")
     _add_confirm_flag(p)
-    p.set_defaults(handler=_handler('cmd_confirm'))
+    p.set_defaults(handler=_handler("cmd_confirm"))
 
 
 def _handler(name: str):
@@ -164,8 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_confirm(subparsers)
     _commands.add_all(subparsers, _storage_help())
     for sub in subparsers.choices.values():
-        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                         help="on an error, also print its cause and traceback")
+        sub.add_argument(
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="on an error, also print its cause and traceback",
+        )
     return parser
 
 

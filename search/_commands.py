@@ -7,14 +7,13 @@ import json
 import signal
 import sys
 
-
 from search._errors import SearchError
-from search._files import write_text
-from search._model_commands import add_model_commands
 from search._export import best_config, write_config
-from search._inspect import TABLE_COLUMNS, best_summary, format_table, list_studies, open_existing, trial_rows
+from search._files import write_text
 from search._format import best_trial_line, format_params, format_value, rounded
-from search._record import CONFIRM_SUFFIX
+from search._inspect import TABLE_COLUMNS, best_summary, format_table, list_studies, open_existing, trial_rows
+from search._model_commands import add_model_commands
+from search.confirmation._config import CONFIRM_SUFFIX
 from search.storages import redact
 
 # Heavy modules (torch, plotly, optuna-dashboard) are imported inside the commands that
@@ -23,8 +22,11 @@ from search.storages import redact
 
 def _parser(subparsers, name: str, help: str, examples: str, storage_help: str, study: bool = True):
     p = subparsers.add_parser(
-        name, help=help, description=help[0].upper() + help[1:] + ".",
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n" + examples,
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n" + examples,
     )
     p.add_argument("--storage", help=storage_help)
     if study:
@@ -33,44 +35,97 @@ def _parser(subparsers, name: str, help: str, examples: str, storage_help: str, 
 
 
 def add_all(subparsers, storage_help: str) -> None:
-    p = _parser(subparsers, "studies", "list every study in the storage", "  search studies\n  search studies --json --storage postgresql://me@db/optuna", storage_help, study=False)
+    p = _parser(
+        subparsers,
+        "studies",
+        "list every study in the storage",
+        "  search studies\n  search studies --json --storage postgresql://me@db/optuna",
+        storage_help,
+        study=False,
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_studies)
 
-    p = _parser(subparsers, "trials", "show a study's trials as a table, CSV or JSON", "  search trials --study fmnist\n  search trials --study fmnist --columns number,value,lr,val_loss\n  search trials --study fmnist --format csv --output trials.csv", storage_help)
+    p = _parser(
+        subparsers,
+        "trials",
+        "show a study's trials as a table, CSV or JSON",
+        "  search trials --study fmnist\n  search trials --study fmnist --columns number,value,lr,val_loss\n  search trials --study fmnist --format csv --output trials.csv",
+        storage_help,
+    )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="(default: table)")
-    p.add_argument("--columns", help=f"comma-separated columns to show (table default: {','.join(TABLE_COLUMNS)} and the sampled parameters; CSV and JSON: all)")
+    p.add_argument(
+        "--columns",
+        help=f"comma-separated columns to show (table default: {','.join(TABLE_COLUMNS)} and the sampled parameters; CSV and JSON: all)",
+    )
     p.add_argument("--output", help="write to this file instead of the terminal")
     p.set_defaults(handler=cmd_trials)
 
-    p = _parser(subparsers, "best", "show the best trial, warning when a parameter sits at the edge of its range", "  search best --study fmnist\n  search best --study fmnist --json", storage_help)
+    p = _parser(
+        subparsers,
+        "best",
+        "show the best trial, warning when a parameter sits at the edge of its range",
+        "  search best --study fmnist\n  search best --study fmnist --json",
+        storage_help,
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=cmd_best)
 
-    p = _parser(subparsers, "export", "write the best configuration to a YAML or JSON file", "  search export --study fmnist --output best.yaml\n  search train --config best.yaml", storage_help)
+    p = _parser(
+        subparsers,
+        "export",
+        "write the best configuration to a YAML or JSON file",
+        "  search export --study fmnist --output best.yaml\n  search train --config best.yaml",
+        storage_help,
+    )
     p.add_argument("--output", required=True, help="FILE.yaml, FILE.yml or FILE.json")
     p.set_defaults(handler=cmd_export)
 
     add_model_commands(subparsers)
 
-    p = _parser(subparsers, "space", "print a search space as YAML to edit and pass back with --space",
-                "  search space > space.yaml              # the default space\n  search space --max-epochs 5\n  search space --study fmnist            # the space a study was made with\n  search run --study mine --space space.yaml", storage_help, study=False)
+    p = _parser(
+        subparsers,
+        "space",
+        "print a search space as YAML to edit and pass back with --space",
+        "  search space > space.yaml              # the default space\n  search space --max-epochs 5\n  search space --study fmnist            # the space a study was made with\n  search run --study mine --space space.yaml",
+        storage_help,
+        study=False,
+    )
     p.add_argument("--study", help="print the space this study was made with")
     p.add_argument("--space", help="a space file to complete with the defaults")
     p.add_argument("--max-epochs", type=int, help="epochs range 1..N")
     p.set_defaults(handler=cmd_space)
 
-    p = _parser(subparsers, "dashboard", "serve optuna-dashboard on the storage", "  search dashboard\n  search dashboard --read-only --port 8081", storage_help, study=False)
+    p = _parser(
+        subparsers,
+        "dashboard",
+        "serve optuna-dashboard on the storage",
+        "  search dashboard\n  search dashboard --read-only --port 8081",
+        storage_help,
+        study=False,
+    )
     p.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8080, help="(default: 8080)")
     p.add_argument("--read-only", action="store_true", help="refuse every change from the page (safe for sharing)")
     p.set_defaults(handler=cmd_dashboard)
 
-    p = _parser(subparsers, "report", "write one self-contained HTML page about a study", "  search report --study fmnist --output report.html", storage_help)
+    p = _parser(
+        subparsers,
+        "report",
+        "write one self-contained HTML page about a study",
+        "  search report --study fmnist --output report.html",
+        storage_help,
+    )
     p.add_argument("--output", required=True, help="HTML file")
     p.set_defaults(handler=cmd_report)
 
-    p = _parser(subparsers, "delete", "delete a study and its trials (asks first)", "  search delete --study old\n  search delete --study old --yes", storage_help)
+    p = _parser(
+        subparsers,
+        "delete",
+        "delete a study and its trials (asks first)",
+        "  search delete --study old\n  search delete --study old --yes",
+        storage_help,
+    )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(handler=cmd_delete)
 
@@ -126,7 +181,12 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     writer.writerow(columns)
     for row in rows:
         # CSV cannot nest: a mapping (the trial's config) is one JSON cell.
-        writer.writerow(["" if row.get(c) is None else json.dumps(row[c]) if isinstance(row.get(c), (dict, list)) else row[c] for c in columns])
+        writer.writerow(
+            [
+                "" if row.get(c) is None else json.dumps(row[c]) if isinstance(row.get(c), (dict, list)) else row[c]
+                for c in columns
+            ]
+        )
     return out.getvalue()
 
 
@@ -139,8 +199,10 @@ def cmd_best(args, argv) -> int:
     print(best_trial_line(best, study.study_name))
     stick = (best["confirmed"] or {}).get("yardstick")
     if stick and not stick.get("error"):
-        print(f"  yardstick: {stick['name']} {format_value(stick['mean'], best['metric'])} on the same resamples "
-              f"(the pick {'leads' if stick['lead'] > 0 else 'trails'} it by {abs(stick['lead']):.4g})")
+        print(
+            f"  yardstick: {stick['name']} {format_value(stick['mean'], best['metric'])} on the same resamples "
+            f"(the pick {'leads' if stick['lead'] > 0 else 'trails'} it by {abs(stick['lead']):.4g})"
+        )
     print(f"  params: {format_params(best['params'])}")
     attrs = best["user_attrs"]
     for key in ("epochs_run", "seconds", "samples_per_second", "val_loss", "n_params", "device", "seed"):
@@ -154,7 +216,9 @@ def cmd_best(args, argv) -> int:
 def cmd_export(args, argv) -> int:
     url, _, study = open_existing(args.storage, args.study)
     path = write_config(best_config(study, url), args.output)
-    print(f"wrote the best configuration of {study.study_name!r} to {path}; retrain it with: search train --config {path}")
+    print(
+        f"wrote the best configuration of {study.study_name!r} to {path}; retrain it with: search train --config {path}"
+    )
     return 0
 
 
@@ -167,7 +231,6 @@ def cmd_space(args, argv) -> int:
     import yaml
 
     from objectives import SearchSpace
-
     from search._inspect import stored_space
 
     if args.study and (args.space or args.max_epochs):
@@ -182,7 +245,9 @@ def cmd_space(args, argv) -> int:
     else:
         space = SearchSpace.from_mapping({}, max_epochs=args.max_epochs)
     body = yaml.safe_dump(space.to_dict(), sort_keys=False, default_flow_style=None)
-    print("# A search space for `search run --space FILE`: a range, {choices: [...]}, or a value to pin.\n" + body, end="")
+    print(
+        "# A search space for `search run --space FILE`: a range, {choices: [...]}, or a value to pin.\n" + body, end=""
+    )
     return 0
 
 
@@ -195,7 +260,10 @@ def cmd_dashboard(args, argv) -> int:
     # from the moment it is printed (a Ctrl-C right after it was lost on a loaded machine).
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        print(f"optuna-dashboard{mode} at http://{args.host}:{server.server_port}/dashboard/ ; Ctrl-C stops it", flush=True)
+        print(
+            f"optuna-dashboard{mode} at http://{args.host}:{server.server_port}/dashboard/ ; Ctrl-C stops it",
+            flush=True,
+        )
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -6,12 +6,10 @@ from dataclasses import dataclass, field
 
 from objectives import DEVICES, DataConfig
 from objectives.models import MLP
-
-from search.confirmation._config import ConfirmConfig
 from search._errors import SearchError
-from search._record import CONFIRM_SUFFIX
 from search._pruners import PRUNERS
 from search._samplers import SAMPLERS
+from search.confirmation._config import CONFIRM_SUFFIX, ConfirmConfig
 
 
 @dataclass(frozen=True)
@@ -50,8 +48,10 @@ class RunConfig:
         if not self.study.strip():
             raise SearchError("--study is empty, but must be a name")
         if self.study.endswith(CONFIRM_SUFFIX):
-            raise SearchError(f"--study {self.study!r} ends in {CONFIRM_SUFFIX}, which names the retrains of a confirmation; "
-                              "choose another name")
+            raise SearchError(
+                f"--study {self.study!r} ends in {CONFIRM_SUFFIX}, which names the retrains of a confirmation; "
+                "choose another name"
+            )
         if self.n_trials is not None and self.n_trials < 1:
             raise SearchError(f"--n-trials is {self.n_trials}, but must be >= 1")
         if self.timeout is not None and self.timeout <= 0:
@@ -85,6 +85,7 @@ class RunConfig:
         return metric_named(self.metric, self.data.task_name)
 
 
-_ALL_OPTIONS = frozenset({"dataset", "validation_fraction", "seed", "limit_train", "space", "max_epochs", "model", "metric",
-                          "task"})
+_ALL_OPTIONS = frozenset(
+    {"dataset", "validation_fraction", "seed", "limit_train", "space", "max_epochs", "model", "metric", "task"}
+)
 YARDSTICKS = ("hgb", "none")

@@ -48,14 +48,16 @@ def _chain(exc: BaseException | None):
 
 # A storage that answers but cannot be written: waiting does not mend it (SQLite's, PostgreSQL's,
 # MySQL's and the file system's own words).
-_NO_SPACE = re.compile(r"disk is full|no space left|could not extend file|disk full|quota exceeded|the table '[^']*' is full",
-                       re.IGNORECASE)
+_NO_SPACE = re.compile(
+    r"disk is full|no space left|could not extend file|disk full|quota exceeded|the table '[^']*' is full",
+    re.IGNORECASE,
+)
 _READ_ONLY = re.compile(r"readonly database|read-only (file system|transaction)", re.IGNORECASE)
 _NO_MEMORY = re.compile(r"OOM command not allowed")  # a Redis at its maxmemory, evicting nothing
 
 
 def storage_fault(exc: BaseException | None) -> str | None:
-    """"no space left on device" or "read-only" when ``exc`` (or its cause) says the storage cannot be written."""
+    """ "no space left on device" or "read-only" when ``exc`` (or its cause) says the storage cannot be written."""
     for one in _chain(exc):
         if isinstance(one, OSError) and one.errno in (errno.ENOSPC, errno.EDQUOT):
             return "no space left on device"

@@ -23,12 +23,11 @@ import yaml
 
 from objectives import DATASETS, MLP, ModelConfig, ModelSpec, ObjectiveError, TrainConfig
 from objectives.models import as_spec
-
 from search._errors import SearchError
 from search._files import write_text
 from search._inspect import best_summary
-from search.storages import redact
 from search._record import STUDY_ATTR
+from search.storages import redact
 
 _SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 _TOP_KEYS = ("params", "model", "data", "source")
@@ -57,13 +56,21 @@ def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
     if not stored:
         raise SearchError(f"trial {trial.number} of study {study.study_name!r} has no recorded configuration")
     train_keys = [f.name for f in dataclasses.fields(TrainConfig)]
-    params = {k: stored[k] for k in train_keys if k in stored and _ONLY_UNDER.get(k, stored["optimizer"]) == stored["optimizer"]}
+    params = {
+        k: stored[k]
+        for k in train_keys
+        if k in stored and _ONLY_UNDER.get(k, stored["optimizer"]) == stored["optimizer"]
+    }
     made = study.user_attrs.get(STUDY_ATTR, {})
     return {
         "params": params,
         "model": _model_section(stored),
-        "data": {**{k: made.get(k) for k in ("dataset", "validation_fraction", "seed")},
-                 "task": made.get("task", "classification"), "metric": best["metric"], **_table_data(made.get("table"))},
+        "data": {
+            **{k: made.get(k) for k in ("dataset", "validation_fraction", "seed")},
+            "task": made.get("task", "classification"),
+            "metric": best["metric"],
+            **_table_data(made.get("table")),
+        },
         "source": {
             "study": study.study_name,
             "trial": trial.number,
@@ -80,8 +87,13 @@ def _model_section(stored: dict[str, Any]) -> dict[str, Any]:
     """The model function and its parameters; a trial of an earlier version recorded the MLP's shape."""
     if isinstance(stored.get("model"), dict):
         return {"function": stored["model"]["function"], "params": dict(stored["model"].get("params") or {})}
-    return {"function": MLP, "params": {"hidden": list(stored.get("hidden", ModelConfig.hidden)),
-                                        "activation": stored.get("activation", "relu")}}
+    return {
+        "function": MLP,
+        "params": {
+            "hidden": list(stored.get("hidden", ModelConfig.hidden)),
+            "activation": stored.get("activation", "relu"),
+        },
+    }
 
 
 def rounded_copy(value: Any) -> Any:
@@ -92,9 +104,15 @@ def rounded_copy(value: Any) -> Any:
 def _table_options(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     if not data.get("file") or not data.get("target") and not str(data.get("file")).endswith(".npz"):
         raise SearchError(f"{path}: a table data set needs data.file and data.target")
-    return {"data_file": str(data["file"]), "target": data.get("target"), "test_fraction": float(data.get("test_fraction") or 0.2),
-            "test_file": data.get("test_file"), "drop": tuple(data.get("drop") or ()), "fill_missing": data.get("fill_missing"),
-            "task": data.get("task") or "classification"}
+    return {
+        "data_file": str(data["file"]),
+        "target": data.get("target"),
+        "test_fraction": float(data.get("test_fraction") or 0.2),
+        "test_file": data.get("test_file"),
+        "drop": tuple(data.get("drop") or ()),
+        "fill_missing": data.get("fill_missing"),
+        "task": data.get("task") or "classification",
+    }
 
 
 def _table_data(table: dict[str, Any] | None) -> dict[str, Any]:
@@ -102,10 +120,12 @@ def _table_data(table: dict[str, Any] | None) -> dict[str, Any]:
     if not table:
         return {}
     keys = ("file", "sha256", "target", "test_fraction", "test_file", "test_sha256", "drop", "fill_missing", "columns")
-    return {**{k: table.get(k) for k in keys},
-            "encoding": "numeric gaps take the training rows' median, then numeric columns are standardised with the "
-                        "training rows' mean and std; text columns one-hot, categories from the training rows (an unseen "
-                        "one is encoded as none)"}
+    return {
+        **{k: table.get(k) for k in keys},
+        "encoding": "numeric gaps take the training rows' median, then numeric columns are standardised with the "
+        "training rows' mean and std; text columns one-hot, categories from the training rows (an unseen "
+        "one is encoded as none)",
+    }
 
 
 def _model_spec(model: dict[str, Any]) -> ModelSpec:
@@ -125,7 +145,11 @@ def _format(path: Path) -> str:
 def write_config(config: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
     kind = _format(path)
-    text = json.dumps(config, indent=2) + "\n" if kind == "json" else yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    text = (
+        json.dumps(config, indent=2) + "\n"
+        if kind == "json"
+        else yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
+    )
     return write_text(path, text)
 
 

@@ -11,11 +11,24 @@ from search.storages._clock import StorageTime
 # Below this many training samples the run summary warns that the search value is optimistic.
 SMALL_DATA = 20_000
 # Each metric's column name in the trial lines.
-SHORT = {"accuracy": "val_acc", "balanced_accuracy": "val_bal_acc", "log_loss": "val_logloss", "roc_auc": "val_auc",
-         "rmse": "val_rmse", "mae": "val_mae", "r2": "val_r2"}
-LABELS = {"accuracy": "validation accuracy", "balanced_accuracy": "validation balanced accuracy",
-          "log_loss": "validation log loss", "roc_auc": "validation ROC AUC", "rmse": "validation RMSE",
-          "mae": "validation MAE", "r2": "validation R²"}
+SHORT = {
+    "accuracy": "val_acc",
+    "balanced_accuracy": "val_bal_acc",
+    "log_loss": "val_logloss",
+    "roc_auc": "val_auc",
+    "rmse": "val_rmse",
+    "mae": "val_mae",
+    "r2": "val_r2",
+}
+LABELS = {
+    "accuracy": "validation accuracy",
+    "balanced_accuracy": "validation balanced accuracy",
+    "log_loss": "validation log loss",
+    "roc_auc": "validation ROC AUC",
+    "rmse": "validation RMSE",
+    "mae": "validation MAE",
+    "r2": "validation R²",
+}
 
 
 def format_params(params: dict) -> str:
@@ -78,8 +91,10 @@ def format_interval(figure: dict, metric: str = "accuracy") -> str:
     """``0.8498 (95% interval 0.8402 to 0.8594, 5 fresh folds)``."""
     text = format_value(figure["mean"], metric)
     if figure.get("low") is not None:
-        text += (f" (95% interval {format_value(figure['low'], metric)} to {format_value(figure['high'], metric)}, "
-                 f"n={figure['n']})")
+        text += (
+            f" (95% interval {format_value(figure['low'], metric)} to {format_value(figure['high'], metric)}, "
+            f"n={figure['n']})"
+        )
     return text
 
 
@@ -94,29 +109,42 @@ def format_confirmation(summary: dict, search_best: int | None = None) -> list[s
     ranking = summary["ranking"]
     leader = ranking[0]
     search_best = summary.get("search_best", search_best)
-    what = ("every row validates once" if summary.get("scheme") == "kfold"
-            else "validation rows from the search's training rows" if summary.get("scheme") else "fresh resamples")
+    what = (
+        "every row validates once"
+        if summary.get("scheme") == "kfold"
+        else "validation rows from the search's training rows"
+        if summary.get("scheme")
+        else "fresh resamples"
+    )
     lines = [f"  confirmed on {_resamples(summary, summary['resamples'])} ({what}; mean ± sd of {label(metric)}):"]
     for c in ranking:
         mark = "*" if c is leader else " "
         state = f"dropped after {c['n']}" if c["dropped"] else f"n={c['n']}"
         tags = "; baseline" if c.get("baseline") else ""
-        lines.append(f"   {mark} trial {c['trial']:>3}  {format_confirmed(c, metric)}  ({state}{tags}; search value "
-                     f"{format_value(c['search_value'], metric)})  {format_params(c['params'])}")
+        lines.append(
+            f"   {mark} trial {c['trial']:>3}  {format_confirmed(c, metric)}  ({state}{tags}; search value "
+            f"{format_value(c['search_value'], metric)})  {format_params(c['params'])}"
+        )
     if summary.get("trimmed"):
-        lines.append(f"  ({summary['trimmed']} more leaders left out: confirming them would take longer than the search did; "
-                     "--confirm K names how many to confirm)")
+        lines.append(
+            f"  ({summary['trimmed']} more leaders left out: confirming them would take longer than the search did; "
+            "--confirm K names how many to confirm)"
+        )
     if search_best is not None and leader["trial"] != search_best:
-        lines.append(f"  the pick is trial {leader['trial']}: on the same resamples it scored better than the search's "
-                     f"best, trial {search_best}{_by(summary.get('versus', {}).get('search_best'), metric)}; confirmation "
-                     "disagrees with the search")
+        lines.append(
+            f"  the pick is trial {leader['trial']}: on the same resamples it scored better than the search's "
+            f"best, trial {search_best}{_by(summary.get('versus', {}).get('search_best'), metric)}; confirmation "
+            "disagrees with the search"
+        )
     else:
         lines.append(f"  the pick is trial {leader['trial']}: confirmation agrees with the search")
     figure = summary.get("estimate")
     if figure and figure.get("mean") is not None:
-        lines.append(f"  quote: {label(metric)} {format_interval(figure, metric)} on "
-                     f"{_resamples(summary, figure['n'], fresh=True)} the choice never saw: what trial {figure['trial']} "
-                     "scores on rows it did not train on")
+        lines.append(
+            f"  quote: {label(metric)} {format_interval(figure, metric)} on "
+            f"{_resamples(summary, figure['n'], fresh=True)} the choice never saw: what trial {figure['trial']} "
+            "scores on rows it did not train on"
+        )
     lines += _yardstick_lines(summary.get("yardstick"), metric)
     return lines
 
@@ -139,21 +167,26 @@ def _yardstick_lines(stick: dict | None, metric: str) -> list[str]:
     interval = ""
     if stick.get("lead_low") is not None:
         interval = f" (95% interval {stick['lead_low']:+.4g} to {stick['lead_high']:+.4g})"
-    return [f"  yardstick: {stick['name']} (scikit-learn's defaults) {format_value(stick['mean'], metric)} on the same "
-            f"{stick['n']} resamples; the pick {verdict} it by {abs(lead):.4g}{interval}"]
+    return [
+        f"  yardstick: {stick['name']} (scikit-learn's defaults) {format_value(stick['mean'], metric)} on the same "
+        f"{stick['n']} resamples; the pick {verdict} it by {abs(lead):.4g}{interval}"
+    ]
 
 
 def format_storage_time(spent: StorageTime, trials: int) -> str:
     """One line: the storage calls this run waited on, their time, and their share of the workers' time."""
     per_trial = f" ({spent.calls / trials:.1f} a trial)" if trials else ""
-    return (f"  storage:   {spent.calls:,} calls{per_trial} waited {format_seconds(spent.seconds)}, "
-            f"{spent.share:.0%} of the workers' time")
+    return (
+        f"  storage:   {spent.calls:,} calls{per_trial} waited {format_seconds(spent.seconds)}, "
+        f"{spent.share:.0%} of the workers' time"
+    )
 
 
 def _states(counts: dict[str, int]) -> str:
     total = sum(counts.values())
-    return (f"{total} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed"
-            + (f", {counts['RUNNING']} running" if counts.get("RUNNING") else ""))
+    return f"{total} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed" + (
+        f", {counts['RUNNING']} running" if counts.get("RUNNING") else ""
+    )
 
 
 def _wall(summary: RunSummary) -> str:
@@ -166,26 +199,36 @@ def _wall(summary: RunSummary) -> str:
 
 def format_summary(summary: RunSummary, continue_command: str, note: str | None = None) -> str:
     metric = summary.metric
-    lines = ["", f"study {summary.study!r} in {summary.storage}",
-             f"  this run:  {_states(summary.run_states)} in {_wall(summary)}",
-             f"  the study: {_states(summary.study_states)}"]
+    lines = [
+        "",
+        f"study {summary.study!r} in {summary.storage}",
+        f"  this run:  {_states(summary.run_states)} in {_wall(summary)}",
+        f"  the study: {_states(summary.study_states)}",
+    ]
     if summary.storage_time is not None and summary.storage_time.calls:
         lines.append(format_storage_time(summary.storage_time, sum(summary.run_states.values())))
     if summary.best_number is None:
         lines.append("  no trial has completed yet")
     else:
-        lines.append(f"  best by search value: trial {summary.best_number}, {label(metric)} "
-                     f"{format_value(summary.best_value, metric)}")
+        lines.append(
+            f"  best by search value: trial {summary.best_number}, {label(metric)} "
+            f"{format_value(summary.best_value, metric)}"
+        )
         lines.append(f"        {format_params(summary.best_params)}")
     if summary.confirmation:
         lines += format_confirmation(summary.confirmation, summary.best_number)
     if note:
         lines.append(note)
     if summary.best_number is not None and summary.train_samples is not None and summary.train_samples < SMALL_DATA:
-        advice = ("quote the confirmation's figure" if summary.confirmation
-                  else "confirm the leaders on fresh resamples: search confirm --study " + shlex.quote(summary.study))
-        lines.append(f"note: with {summary.train_samples:,} training samples (under {SMALL_DATA:,}) the best search value "
-                     f"is optimistic (it is the best of many noisy figures); {advice}")
+        advice = (
+            "quote the confirmation's figure"
+            if summary.confirmation
+            else "confirm the leaders on fresh resamples: search confirm --study " + shlex.quote(summary.study)
+        )
+        lines.append(
+            f"note: with {summary.train_samples:,} training samples (under {SMALL_DATA:,}) the best search value "
+            f"is optimistic (it is the best of many noisy figures); {advice}"
+        )
     lines.append(f"continue it with: {continue_command}")
     return "\n".join(lines)
 
@@ -196,7 +239,11 @@ def best_trial_line(best: dict[str, Any], study_name: str) -> str:
     if best["confirmed"]:
         c = best["confirmed"]
         figure = c.get("quote") or c
-        return (f"best trial of {study_name!r}: trial {best['number']}, picked by confirmation; quote {label(metric)} "
-                f"{format_interval(figure, metric)} on fresh resamples (search value {format_value(best['search_value'], metric)})")
-    return (f"best trial of {study_name!r}: trial {best['number']}, picked by its search value: {label(metric)} "
-            f"{format_value(best['value'], metric)} (optimistic: not confirmed; `search confirm --study {shlex.quote(study_name)}` does)")
+        return (
+            f"best trial of {study_name!r}: trial {best['number']}, picked by confirmation; quote {label(metric)} "
+            f"{format_interval(figure, metric)} on fresh resamples (search value {format_value(best['search_value'], metric)})"
+        )
+    return (
+        f"best trial of {study_name!r}: trial {best['number']}, picked by its search value: {label(metric)} "
+        f"{format_value(best['value'], metric)} (optimistic: not confirmed; `search confirm --study {shlex.quote(study_name)}` does)"
+    )

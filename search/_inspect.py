@@ -9,13 +9,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives import MLP, Choice, Float, Int, SearchSpace, SpaceError
-
 from search._errors import SearchError
-from search.storages import open_storage, redact, resolve_storage_url
-from search._optuna import study_id
 from search._format import quoted
+from search._optuna import study_id
 from search._record import STUDY_ATTR, confirmed, made_metric
 from search._summary import count_states
+from search.storages import open_storage, redact, resolve_storage_url
 
 # A best value within this share of its range's end (log-scaled for log ranges) is "at the edge".
 EDGE = 0.05
@@ -115,7 +114,9 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     numeric = [all(_is_number(row.get(c)) for row in rows) for c in columns]
 
     def line(values: list[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
 
     return "\n".join([line(list(columns)), *(line(r) for r in cells)]) + "\n"
 
@@ -143,13 +144,17 @@ def stored_space(study: optuna.Study) -> SearchSpace | None:
     try:
         return SearchSpace.from_mapping(made["space"], model=made.get("model") or MLP, model_keys=None)
     except (SpaceError, KeyError, TypeError) as exc:
-        raise SearchError(f"study {study.study_name!r} has a recorded search space this version cannot read: {exc}") from exc
+        raise SearchError(
+            f"study {study.study_name!r} has a recorded search space this version cannot read: {exc}"
+        ) from exc
 
 
 def _widen(name: str) -> str:
     """How a user widens parameter ``name``: the flag, or the space file key."""
     if name == "epochs":
-        return "widen it with --max-epochs, or epochs: {low: ..., high: ...} in a --space file (`search space` prints one)"
+        return (
+            "widen it with --max-epochs, or epochs: {low: ..., high: ...} in a --space file (`search space` prints one)"
+        )
     return f"widen it with {name}: {{low: ..., high: ...}} in a --space file (`search space` prints one)"
 
 
@@ -167,7 +172,11 @@ def edge_warnings(trial: FrozenTrial, space: SearchSpace | None) -> list[str]:
                     f"{name}={_fmt(value)} is at the {where} edge of its range "
                     f"[{_fmt(param.low)}, {_fmt(param.high)}]; {_widen(name)}"
                 )
-        elif isinstance(param, Choice) and len(param.choices) >= 3 and all(isinstance(c, (int, float)) for c in param.choices):
+        elif (
+            isinstance(param, Choice)
+            and len(param.choices) >= 3
+            and all(isinstance(c, (int, float)) for c in param.choices)
+        ):
             if value in (min(param.choices), max(param.choices)):
                 which = "smallest" if value == min(param.choices) else "largest"
                 warnings.append(
@@ -205,11 +214,19 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
         leader = summary["ranking"][0]
         trial = next(t for t in study.get_trials(deepcopy=False) if t.number == leader["trial"])
         picked_by = "confirmation"
-        facts = {k: leader[k] for k in ("mean", "sd", "n")} | {"resamples": summary["resamples"], "quote": quoted(summary),
-                                                                "yardstick": summary.get("yardstick")}
-        if best_by_search.number not in {c["trial"] for c in summary["ranking"]} and best_by_search.value != trial.value:
-            warnings.append(f"trial {best_by_search.number} (search value {best_by_search.value:.4g}) finished after the "
-                            f"confirmation and is not in it; run `search confirm --study {study.study_name}` again")
+        facts = {k: leader[k] for k in ("mean", "sd", "n")} | {
+            "resamples": summary["resamples"],
+            "quote": quoted(summary),
+            "yardstick": summary.get("yardstick"),
+        }
+        if (
+            best_by_search.number not in {c["trial"] for c in summary["ranking"]}
+            and best_by_search.value != trial.value
+        ):
+            warnings.append(
+                f"trial {best_by_search.number} (search value {best_by_search.value:.4g}) finished after the "
+                f"confirmation and is not in it; run `search confirm --study {study.study_name}` again"
+            )
     return {
         "study": study.study_name,
         "number": trial.number,

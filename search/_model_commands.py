@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from objectives import DATASETS, DEVICES, DataConfig
-
 from search._config import RunConfig
 from search._errors import SearchError
 from search._export import read_config
@@ -19,7 +18,8 @@ from search._format import format_seconds, format_value, label
 
 def add_model_commands(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train a configuration on the whole training split and test it",
+        "train",
+        help="train a configuration on the whole training split and test it",
         description="Train a configuration (from `search export`, or a file with only `params`) on the "
         "whole official training split, report loss and accuracy on the official test split, and save "
         "the weights (a state_dict) with a metrics file beside them.",
@@ -29,7 +29,9 @@ def add_model_commands(subparsers) -> None:
     p.add_argument("--config", required=True, help="configuration file (YAML or JSON)")
     p.add_argument("--data-dir", default=DataConfig.data_dir, help=f"torchvision root (default: {DataConfig.data_dir})")
     p.add_argument("--dataset", choices=DATASETS, help="override the configuration's data set")
-    p.add_argument("--data", dest="data_file", metavar="FILE", help="a table study's file, when it has moved since the export")
+    p.add_argument(
+        "--data", dest="data_file", metavar="FILE", help="a table study's file, when it has moved since the export"
+    )
     p.add_argument("--seed", type=int, help="(default: the configuration's data seed, else 0)")
     p.add_argument("--save-model", help="where to save the weights (default: models/CONFIG-NAME.pt)")
     p.add_argument("--device", choices=DEVICES, default=RunConfig.device, help=f"(default: {RunConfig.device})")
@@ -38,27 +40,35 @@ def add_model_commands(subparsers) -> None:
     p.set_defaults(handler=cmd_train)
 
     p = subparsers.add_parser(
-        "predict", help="apply a saved table model to new rows",
+        "predict",
+        help="apply a saved table model to new rows",
         description="Apply a model saved by `search train` (trained with --data) to a new file: its preprocessing, "
         "then the network. Writes the predicted label and each class's probability per row, in the file's order.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  search predict --model models/best.pt --data new.csv --output predictions.csv\n  search predict --model models/cnn.pt --function models.py:build --data new.npz",
     )
     p.add_argument("--model", required=True, help="the .pt file `search train` saved (its .json beside it)")
-    p.add_argument("--data", required=True, help="new rows: .csv, .parquet or .npz, with the columns the model was trained on")
-    p.add_argument("--function", metavar="REF",
-                   help="the model function a model made by one was trained with (file.py:build): a model file runs "
-                        "no code by itself, so its function is named again, and must match the recorded name and source")
+    p.add_argument(
+        "--data", required=True, help="new rows: .csv, .parquet or .npz, with the columns the model was trained on"
+    )
+    p.add_argument(
+        "--function",
+        metavar="REF",
+        help="the model function a model made by one was trained with (file.py:build): a model file runs "
+        "no code by itself, so its function is named again, and must match the recorded name and source",
+    )
     p.add_argument("--output", help="write the predictions as CSV to this file (default: the terminal)")
-    p.add_argument("--accept-unseen", action="store_true",
-                   help="predict even when most of a text column's values are categories the model never saw "
-                        "(a file of another kind, or a new vocabulary); each is encoded as none of them")
+    p.add_argument(
+        "--accept-unseen",
+        action="store_true",
+        help="predict even when most of a text column's values are categories the model never saw "
+        "(a file of another kind, or a new vocabulary); each is encoded as none of them",
+    )
     p.set_defaults(handler=cmd_predict)
 
 
 def cmd_train(args, argv) -> int:
     from objectives import metrics_path
-
     from search._progress import EpochLine
 
     config = read_config(args.config)
@@ -68,8 +78,17 @@ def cmd_train(args, argv) -> int:
     if metrics_path(model_path) == model_path:
         raise SearchError(f"--save-model is {model_path}, but the metrics go to NAME.json beside it; give NAME.pt")
     progress = EpochLine(config.train.epochs, sys.stderr, metric=config.metric)
-    trained = retrain(config, str(args.config), args.data_dir, args.dataset, args.data_file, args.seed, args.device,
-                      args.limit_train, on_epoch=progress.epoch)
+    trained = retrain(
+        config,
+        str(args.config),
+        args.data_dir,
+        args.dataset,
+        args.data_file,
+        args.seed,
+        args.device,
+        args.limit_train,
+        on_epoch=progress.epoch,
+    )
     progress.done()
     replaced = model_path.is_file()
     metrics = trained.save(model_path)
@@ -79,9 +98,11 @@ def cmd_train(args, argv) -> int:
     if args.json:
         print(json.dumps({**trained.figures, "model_path": str(model_path), "metrics_path": str(metrics)}, default=str))
         return 0
-    print(f"test {label(result.metric).removeprefix('validation ')} {format_value(result.test_value, result.metric)}, "
-          f"test loss {result.test_loss:.4f} ({result.train_samples:,} training samples, {result.test_samples:,} test; "
-          f"{result.epochs} epochs in {format_seconds(result.seconds)})")
+    print(
+        f"test {label(result.metric).removeprefix('validation ')} {format_value(result.test_value, result.metric)}, "
+        f"test loss {result.test_loss:.4f} ({result.train_samples:,} training samples, {result.test_samples:,} test; "
+        f"{result.epochs} epochs in {format_seconds(result.seconds)})"
+    )
     if result.diverged:
         print(f"warning: training diverged: {result.diverged}", file=sys.stderr)
     print(f"saved the weights to {model_path} and the metrics to {metrics}")
@@ -104,18 +125,43 @@ class Trained:
         """The weights at ``path`` (a state_dict), what rebuilds them and the figures beside it (NAME.json)."""
         from objectives import save_model
 
-        return save_model(self.network, path, self.record["model_spec"], {k: v for k, v in self.record.items()
-                                                                         if k != "model_spec"},
-                          self.result.input_shape, self.result.num_outputs)
+        return save_model(
+            self.network,
+            path,
+            self.record["model_spec"],
+            {k: v for k, v in self.record.items() if k != "model_spec"},
+            self.result.input_shape,
+            self.result.num_outputs,
+        )
 
 
-_FIGURES = ("test_value", "test_loss", "train_loss", "epochs", "seconds", "samples_per_second", "train_samples",
-            "test_samples", "diverged", "metric", "input_shape", "num_outputs")
+_FIGURES = (
+    "test_value",
+    "test_loss",
+    "train_loss",
+    "epochs",
+    "seconds",
+    "samples_per_second",
+    "train_samples",
+    "test_samples",
+    "diverged",
+    "metric",
+    "input_shape",
+    "num_outputs",
+)
 
 
-def retrain(config, config_file: str, data_dir: str = DataConfig.data_dir, dataset: str | None = None,
-            data_file: str | None = None, seed: int | None = None, device: str = RunConfig.device,
-            limit_train: int | None = None, on_epoch=None) -> Trained:
+def retrain(
+    config,
+    config_file: str,
+    data_dir: str = DataConfig.data_dir,
+    dataset: str | None = None,
+    data_file: str | None = None,
+    seed: int | None = None,
+    device: str = RunConfig.device,
+    limit_train: int | None = None,
+    on_epoch=None,
+) -> Trained:
     """`search train`: the configuration (a `RetrainConfig`) trained on every row but the test rows, tested on those."""
     from objectives import train_final
 
@@ -126,13 +172,27 @@ def retrain(config, config_file: str, data_dir: str = DataConfig.data_dir, datas
     data = DataConfig(dataset=dataset or config.dataset, data_dir=data_dir, seed=seed, limit_train=limit_train, **table)
     if data.dataset == "table":
         check_hashes(config_file, data, config.hashes or {})
-    network, result = train_final(config.train, config.model, data, device, seed, on_epoch=on_epoch, metric=config.metric)
+    network, result = train_final(
+        config.train, config.model, data, device, seed, on_epoch=on_epoch, metric=config.metric
+    )
     figures = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("classes", "preprocessing")}
     figures[f"test_{result.metric}"] = result.test_value  # test_accuracy, test_rmse, ...
-    record = {**figures, "params": dataclasses.asdict(config.train), "dataset": data.dataset, "seed": seed,
-              "config_file": config_file, "classes": list(result.classes), "preprocessing": result.preprocessing,
-              "task": data.task_name, "model_spec": config.model,
-              **({"target": data.target, "data_file": data.data_file, **(config.hashes or {})} if data.dataset == "table" else {})}
+    record = {
+        **figures,
+        "params": dataclasses.asdict(config.train),
+        "dataset": data.dataset,
+        "seed": seed,
+        "config_file": config_file,
+        "classes": list(result.classes),
+        "preprocessing": result.preprocessing,
+        "task": data.task_name,
+        "model_spec": config.model,
+        **(
+            {"target": data.target, "data_file": data.data_file, **(config.hashes or {})}
+            if data.dataset == "table"
+            else {}
+        ),
+    }
     return Trained(network, result, record)
 
 
@@ -140,7 +200,7 @@ def check_hashes(config_file: str, data: DataConfig, hashes: dict[str, str]) -> 
     """A table's files must be the ones exported: another content would move rows between training and test."""
     from objectives.data._tables import file_hash
 
-    for path, key, flag in ((data.data_file, "sha256", "--data"), (data.test_file, "test_sha256", "--test-data")):
+    for path, key, _flag in ((data.data_file, "sha256", "--data"), (data.test_file, "test_sha256", "--test-data")):
         if not path or key not in hashes:
             continue
         try:
@@ -148,8 +208,10 @@ def check_hashes(config_file: str, data: DataConfig, hashes: dict[str, str]) -> 
         except OSError as exc:
             raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
         if now != hashes[key]:
-            raise SearchError(f"{path} has changed since the export (sha256 {hashes[key][:12]} in {config_file}, {now[:12]} "
-                              f"now): its test rows may have been trained on; restore the file, or run a new study on it")
+            raise SearchError(
+                f"{path} has changed since the export (sha256 {hashes[key][:12]} in {config_file}, {now[:12]} "
+                f"now): its test rows may have been trained on; restore the file, or run a new study on it"
+            )
 
 
 def cmd_predict(args, argv) -> int:

@@ -13,7 +13,18 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface heartbeats plug into
 
-__all__ = ["BaseHeartbeat", "rdb_heartbeats", "redis_ping", "redis_time", "storage_backend", "study_id", "study_storage", "take_waiting", "trial_id", "journal_lock"]
+__all__ = [
+    "BaseHeartbeat",
+    "rdb_heartbeats",
+    "redis_ping",
+    "redis_time",
+    "storage_backend",
+    "study_id",
+    "study_storage",
+    "take_waiting",
+    "trial_id",
+    "journal_lock",
+]
 
 
 def study_storage(study: optuna.Study) -> BaseStorage:
@@ -54,7 +65,9 @@ def redis_journal(backend: Any) -> tuple[Any, str]:
     return backend._redis, backend._prefix
 
 
-def rdb_heartbeats(storage: optuna.storages.RDBStorage, study_id: int, promise_key: str) -> tuple[Any, dict[int, tuple[Any, Any]]]:
+def rdb_heartbeats(
+    storage: optuna.storages.RDBStorage, study_id: int, promise_key: str
+) -> tuple[Any, dict[int, tuple[Any, Any]]]:
     """The database's clock now, and each RUNNING trial's last beat (None: none yet) and promise (the system
     attribute ``promise_key``).
 
@@ -68,16 +81,32 @@ def rdb_heartbeats(storage: optuna.storages.RDBStorage, study_id: int, promise_k
 
     with _create_scoped_session(storage.scoped_session) as session:
         now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
-        rows = (session.query(models.TrialModel.trial_id, models.TrialHeartbeatModel.heartbeat)
-                .outerjoin(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
-                .filter(models.TrialModel.study_id == study_id, models.TrialModel.state == optuna.trial.TrialState.RUNNING)
-                .all())
+        rows = (
+            session.query(models.TrialModel.trial_id, models.TrialHeartbeatModel.heartbeat)
+            .outerjoin(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
+            .filter(models.TrialModel.study_id == study_id, models.TrialModel.state == optuna.trial.TrialState.RUNNING)
+            .all()
+        )
         ids = [row[0] for row in rows]
-        promises = dict(session.query(models.TrialSystemAttributeModel.trial_id, models.TrialSystemAttributeModel.value_json)
-                        .filter(models.TrialSystemAttributeModel.trial_id.in_(ids),
-                                models.TrialSystemAttributeModel.key == promise_key).all()) if ids else {}
-    return now, {tid: (beat.replace(tzinfo=None) if beat is not None else None,
-                       json.loads(promises[tid]) if tid in promises else None) for tid, beat in rows}
+        promises = (
+            dict(
+                session.query(models.TrialSystemAttributeModel.trial_id, models.TrialSystemAttributeModel.value_json)
+                .filter(
+                    models.TrialSystemAttributeModel.trial_id.in_(ids),
+                    models.TrialSystemAttributeModel.key == promise_key,
+                )
+                .all()
+            )
+            if ids
+            else {}
+        )
+    return now, {
+        tid: (
+            beat.replace(tzinfo=None) if beat is not None else None,
+            json.loads(promises[tid]) if tid in promises else None,
+        )
+        for tid, beat in rows
+    }
 
 
 def take_waiting(storage: optuna.storages.RDBStorage, trial_id: int) -> bool:
@@ -92,11 +121,13 @@ def take_waiting(storage: optuna.storages.RDBStorage, trial_id: int) -> bool:
     from optuna.storages._rdb.storage import _create_scoped_session
 
     table = models.TrialModel.__table__
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)  # Optuna 5 stores UTC
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)  # Optuna 5 stores UTC
     with _create_scoped_session(storage.scoped_session) as session:
-        taken = session.execute(table.update()
-                                .where(table.c.trial_id == trial_id, table.c.state == optuna.trial.TrialState.WAITING)
-                                .values(state=optuna.trial.TrialState.RUNNING, datetime_start=now)).rowcount
+        taken = session.execute(
+            table.update()
+            .where(table.c.trial_id == trial_id, table.c.state == optuna.trial.TrialState.WAITING)
+            .values(state=optuna.trial.TrialState.RUNNING, datetime_start=now)
+        ).rowcount
     return taken == 1
 
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from search._errors import SearchError
 
-
 # A text column with more than this share of its values unseen in training is another kind of data.
 UNSEEN_SHARE = 0.5
 
 
-def predict(model_path: str, data_path: str, accept_unseen: bool = False,
-            function: str | None = None) -> tuple[Any, dict[str, int]]:
+def predict(
+    model_path: str, data_path: str, accept_unseen: bool = False, function: str | None = None
+) -> tuple[Any, dict[str, int]]:
     """(a pandas DataFrame, one row per input row in its order; counts of what the user should know)."""
     from objectives import load_model
     from objectives.data._tables import file_hash, read_frame
@@ -45,8 +45,10 @@ def _encoder(record: dict, where: str):
     from objectives.data._encoder import TableEncoder
 
     if not record.get("preprocessing"):
-        raise SearchError(f"{where} was trained on {record.get('dataset', 'an image data set')}; "
-                          "search predict takes models trained on your own table (search run --data FILE)")
+        raise SearchError(
+            f"{where} was trained on {record.get('dataset', 'an image data set')}; "
+            "search predict takes models trained on your own table (search run --data FILE)"
+        )
     return TableEncoder.from_dict(record["preprocessing"])
 
 
@@ -54,13 +56,15 @@ def features(frame, encoder, what: str):
     """The model's numeric and text columns of ``frame`` (text as training saw it; gaps as gaps)."""
     import numpy as np
 
-    from objectives.data._encoder import MISSING_CATEGORY
+    from objectives.data._tables import MISSING_CATEGORY
 
     frame.columns = [str(c) for c in frame.columns]
     needed = [*encoder.numeric_names, *encoder.text_names]
     missing = [c for c in needed if c not in frame.columns]
     if missing:
-        raise SearchError(f"{what} lacks column {missing[0]!r}, which the model needs (it was trained on: {', '.join(needed[:20])})")
+        raise SearchError(
+            f"{what} lacks column {missing[0]!r}, which the model needs (it was trained on: {', '.join(needed[:20])})"
+        )
     numeric = _numbers(frame, encoder.numeric_names, what)
     text = np.empty((len(frame), 0), dtype=object)
     if encoder.text_names:
@@ -69,7 +73,9 @@ def features(frame, encoder, what: str):
     return numeric, text
 
 
-def apply(model, record: dict, encoder, numeric, text, what: str, accept_unseen: bool = False) -> tuple[Any, dict[str, int]]:
+def apply(
+    model, record: dict, encoder, numeric, text, what: str, accept_unseen: bool = False
+) -> tuple[Any, dict[str, int]]:
     """The network's predictions on encoded rows: labels and probabilities, or numbers."""
     import numpy as np
     import pandas as pd
@@ -83,7 +89,9 @@ def apply(model, record: dict, encoder, numeric, text, what: str, accept_unseen:
     with torch.no_grad():
         out = model(torch.from_numpy(x).view(-1, *shape))
     if not encoder.classes:  # regression: the predicted number, in the target's units
-        return pd.DataFrame({"predicted": out.reshape(-1).double().numpy() * encoder.target_std + encoder.target_mean}), counts
+        return pd.DataFrame(
+            {"predicted": out.reshape(-1).double().numpy() * encoder.target_std + encoder.target_mean}
+        ), counts
     probabilities = torch.softmax(out, dim=1).numpy()
     classes = list(record.get("classes") or encoder.classes)
     result = pd.DataFrame(probabilities, columns=[f"p_{c}" for c in classes])
@@ -93,13 +101,15 @@ def apply(model, record: dict, encoder, numeric, text, what: str, accept_unseen:
 
 def _check_categories(encoder, text, what: str) -> None:
     """Refuse a file whose text columns are mostly categories the model never saw: not the data it was trained for."""
-    for j, (name, known) in enumerate(zip(encoder.text_names, encoder.categories)):
+    for j, (name, known) in enumerate(zip(encoder.text_names, encoder.categories, strict=True)):
         values = text[:, j]
         unseen = sum(1 for v in values if v not in set(known))
         if len(values) and unseen / len(values) > UNSEEN_SHARE:
-            raise SearchError(f"{what}: {unseen:,} of {len(values):,} values of text column {name!r} are categories "
-                              f"the model never saw (it knows {', '.join(map(repr, known[:5]))}{', ...' if len(known) > 5 else ''}); "
-                              "is this the kind of file it was trained on? --accept-unseen predicts anyway")
+            raise SearchError(
+                f"{what}: {unseen:,} of {len(values):,} values of text column {name!r} are categories "
+                f"the model never saw (it knows {', '.join(map(repr, known[:5]))}{', ...' if len(known) > 5 else ''}); "
+                "is this the kind of file it was trained on? --accept-unseen predicts anyway"
+            )
 
 
 def _category(value) -> str:
@@ -118,8 +128,10 @@ def _numbers(frame, names, what: str):
         values = pd.to_numeric(frame[name], errors="coerce")
         bad = int((values.isna() & frame[name].notna()).sum())
         if bad:
-            raise SearchError(f"{what}: column {name!r} must hold numbers, as it did in training, but "
-                              f"{_count(bad, 'of its values is', 'of its values are')} not")
+            raise SearchError(
+                f"{what}: column {name!r} must hold numbers, as it did in training, but "
+                f"{_count(bad, 'of its values is', 'of its values are')} not"
+            )
         columns.append(values.to_numpy(dtype=np.float64))
     return np.stack(columns, axis=1) if columns else np.zeros((len(frame), 0))
 
@@ -138,7 +150,9 @@ def _npz_features(path: str, encoder):
         raise SearchError(f"--data {path}: x must hold numbers, one row per sample (it has shape {x.shape}, {x.dtype})")
     x = x.reshape(x.shape[0], -1).astype(np.float64)
     if x.shape[1] != len(encoder.numeric_names) or encoder.text_names:
-        raise SearchError(f"--data {path}: x has {x.shape[1]} features per row, but the model takes {len(encoder.numeric_names)}")
+        raise SearchError(
+            f"--data {path}: x has {x.shape[1]} features per row, but the model takes {len(encoder.numeric_names)}"
+        )
     return x, np.empty((x.shape[0], 0), dtype=object)
 
 
@@ -148,11 +162,20 @@ def _count(n: int, one: str, many: str) -> str:
 
 def warn(counts: dict[str, int], data_path: str) -> None:
     if counts.get("trained_on"):
-        print(f"warning: {data_path} is the file the model was trained on; predictions on its training rows "
-              "say nothing about new data", file=sys.stderr)
+        print(
+            f"warning: {data_path} is the file the model was trained on; predictions on its training rows "
+            "say nothing about new data",
+            file=sys.stderr,
+        )
     if counts.get("unseen"):
-        print(f"warning: {_count(counts['unseen'], 'text value was a category', 'text values were categories')} the model "
-              "never saw; each was encoded as none of them", file=sys.stderr)
+        print(
+            f"warning: {_count(counts['unseen'], 'text value was a category', 'text values were categories')} the model "
+            "never saw; each was encoded as none of them",
+            file=sys.stderr,
+        )
     if counts.get("filled"):
-        print(f"warning: {_count(counts['filled'], 'missing number was', 'missing numbers were')} filled with the training "
-              "rows' median, as in training", file=sys.stderr)
+        print(
+            f"warning: {_count(counts['filled'], 'missing number was', 'missing numbers were')} filled with the training "
+            "rows' median, as in training",
+            file=sys.stderr,
+        )

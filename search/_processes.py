@@ -62,9 +62,12 @@ def planned(config: RunConfig) -> RunConfig:
         jobs = int(os.environ[JOBS_ENV]) if os.environ.get(JOBS_ENV) else _auto_jobs(config)
     if jobs > 1 and config.model.startswith("__main__:"):
         # Workers never run the user's script (see `_main_hidden`), so they cannot find a function it defines.
-        print(f"search: one worker process: the model {config.model.split(':', 1)[1]} is defined in the script "
-              "being run, which worker processes do not import; define it in a module of its own for several",
-              file=sys.stderr, flush=True)
+        print(
+            f"search: one worker process: the model {config.model.split(':', 1)[1]} is defined in the script "
+            "being run, which worker processes do not import; define it in a module of its own for several",
+            file=sys.stderr,
+            flush=True,
+        )
         jobs = 1
     threads = config.threads or int(os.environ.get(THREADS_ENV) or 0) or max(1, available_cores() // jobs)
     return dataclasses.replace(config, jobs=max(1, jobs), threads=threads)
@@ -137,7 +140,9 @@ def run_processes(config: RunConfig, target, per_worker: list[tuple], own=None) 
     context = torch.multiprocessing.get_context("spawn")  # pickles tensors as shared-memory handles
     workers = []
     for number, args in enumerate(per_worker, start=1 if own is not None else 0):
-        process = context.Process(target=target, args=(*args, threads, gpu_for(number, gpus)), name=f"search-worker-{number}")
+        process = context.Process(
+            target=target, args=(*args, threads, gpu_for(number, gpus)), name=f"search-worker-{number}"
+        )
         with _main_hidden():
             process.start()
         workers.append(process)
@@ -164,7 +169,9 @@ def run_processes(config: RunConfig, target, per_worker: list[tuple], own=None) 
     failed = [p for p in workers if p.exitcode not in (0, None)]
     if failed:
         killed = sorted({signal.Signals(-p.exitcode).name for p in failed if p.exitcode < 0})
-        how = f"were killed ({', '.join(killed)})" if len(killed) == len(failed) else "stopped with an error (see above)"
+        how = (
+            f"were killed ({', '.join(killed)})" if len(killed) == len(failed) else "stopped with an error (see above)"
+        )
         raise SearchError(f"{len(failed)} of {len(workers) + (own is not None)} workers {how}")
 
 

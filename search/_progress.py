@@ -25,8 +25,10 @@ class EpochLine:
         self.live = stream.isatty()
 
     def epoch(self, result: EpochResult) -> None:
-        line = (f"  epoch {result.epoch}/{self.epochs}  {self.name} {format_value(result.value, self.metric)}  "
-                f"train_loss {result.train_loss:.4g}  {result.samples / max(result.seconds, 1e-9):,.0f} samples/s")
+        line = (
+            f"  epoch {result.epoch}/{self.epochs}  {self.name} {format_value(result.value, self.metric)}  "
+            f"train_loss {result.train_loss:.4g}  {result.samples / max(result.seconds, 1e-9):,.0f} samples/s"
+        )
         if self.live:
             self.stream.write(f"\r{line}\x1b[K")
             self.stream.flush()
@@ -42,8 +44,16 @@ class EpochLine:
 class Progress:
     """Prints trial lines to ``stream``; on a terminal, also one live line per epoch with the time left."""
 
-    def __init__(self, n_trials: int | None, stream: IO[str] | None = None, label: str = "", metric: str = "accuracy",
-                 timeout: float | None = None, confirm: tuple[int, int] | None = None, clock=time.monotonic):
+    def __init__(
+        self,
+        n_trials: int | None,
+        stream: IO[str] | None = None,
+        label: str = "",
+        metric: str = "accuracy",
+        timeout: float | None = None,
+        confirm: tuple[int, int] | None = None,
+        clock=time.monotonic,
+    ):
         self.stream = stream or sys.stdout
         self.n_trials, self.timeout = n_trials, timeout
         self.metric = metric
@@ -108,7 +118,9 @@ class Progress:
 class ConfirmProgress:
     """One line per finished confirmation retrain."""
 
-    def __init__(self, stream: IO[str] | None = None, label: str = "", metric: str = "accuracy", total: int | None = None):
+    def __init__(
+        self, stream: IO[str] | None = None, label: str = "", metric: str = "accuracy", total: int | None = None
+    ):
         self.stream = stream or sys.stdout
         self.label = f"{label} " if label else ""
         self.metric, self.total = metric, total
@@ -122,10 +134,13 @@ class ConfirmProgress:
         value = format_value(trial.value, self.metric) if trial.value is not None else "  -   "
         seconds = trial.duration.total_seconds() if trial.duration else 0.0
         note = f"  failed: {attrs.get('error', 'interrupted')}" if trial.state == TrialState.FAIL else ""
-        print(f"[{self.label}confirm {self.done}{f'/{self.total}' if self.total else ''}] trial {attrs['source_trial']:>3} "
-              f"{describe_resample(attrs['resample'])} ({attrs.get('role', 'race')})  {trial.state.name:<8}  "
-              f"{SHORT.get(self.metric, self.metric)} {value}  epochs {attrs.get('epochs_run', 0)}  {format_seconds(seconds):>6}{note}",
-              file=self.stream, flush=True)
+        print(
+            f"[{self.label}confirm {self.done}{f'/{self.total}' if self.total else ''}] trial {attrs['source_trial']:>3} "
+            f"{describe_resample(attrs['resample'])} ({attrs.get('role', 'race')})  {trial.state.name:<8}  "
+            f"{SHORT.get(self.metric, self.metric)} {value}  epochs {attrs.get('epochs_run', 0)}  {format_seconds(seconds):>6}{note}",
+            file=self.stream,
+            flush=True,
+        )
 
 
 def describe_resample(key: str) -> str:
@@ -200,9 +215,12 @@ class LiveReporter(Reporter):
         baseline = f" and the baseline (trial {plan.baseline})" if plan.baseline in plan.candidates[1:] else ""
         leaders = [n for n in plan.candidates if n != plan.baseline or n == plan.candidates[0]]
         kind = "folds" if plan.scheme == "kfold" else "holdouts"
-        print(f"confirming trial{'s' if len(leaders) > 1 else ''} {', '.join(map(str, leaders))}{baseline} on "
-              f"{len(plan.race)} {kind} the search never validated on, then the pick on {len(plan.estimate)} fresh {kind}"
-              f" (plan {plan.id}; e.g. {describe_resample(plan.race[0])})...", flush=True)
+        print(
+            f"confirming trial{'s' if len(leaders) > 1 else ''} {', '.join(map(str, leaders))}{baseline} on "
+            f"{len(plan.race)} {kind} the search never validated on, then the pick on {len(plan.estimate)} fresh {kind}"
+            f" (plan {plan.id}; e.g. {describe_resample(plan.race[0])})...",
+            flush=True,
+        )
 
     def retrain(self, study, trial) -> None:
         if self.retrains is None:
@@ -210,14 +228,23 @@ class LiveReporter(Reporter):
         self.retrains.trial(study, trial)
 
     def waiting(self, running: int) -> None:
-        print(f"waiting for {running} retrain{'s' if running != 1 else ''} running in another process "
-              "(a dead worker's is taken over once its heartbeat stops)...", flush=True)
+        print(
+            f"waiting for {running} retrain{'s' if running != 1 else ''} running in another process "
+            "(a dead worker's is taken over once its heartbeat stops)...",
+            flush=True,
+        )
 
     def search_waiting(self, running: int, silent: int) -> None:
-        unjudged = (f"; {silent} of them send no heartbeat (--heartbeat 0), so a dead worker's is waited for until Ctrl-C"
-                    if silent else "; a dead worker's is failed once its heartbeat stops")
-        print(f"waiting for {running} search trial{'s' if running != 1 else ''} still running (another process or "
-              f"machine) before choosing the leaders{unjudged}...", flush=True)
+        unjudged = (
+            f"; {silent} of them send no heartbeat (--heartbeat 0), so a dead worker's is waited for until Ctrl-C"
+            if silent
+            else "; a dead worker's is failed once its heartbeat stops"
+        )
+        print(
+            f"waiting for {running} search trial{'s' if running != 1 else ''} still running (another process or "
+            f"machine) before choosing the leaders{unjudged}...",
+            flush=True,
+        )
 
     def nothing_to_confirm(self, reason: str) -> None:
         self.summary_note = f"confirmation: nothing to confirm: {reason}"

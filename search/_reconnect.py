@@ -23,8 +23,12 @@ _POLL_SECONDS = 2.0  # between looks at a storage that went away
 def wait_for_storage(study: optuna.Study, url: str, exc: BaseException) -> None:
     """Wait for the storage to answer again; a `SearchError` if it does not in time."""
     said = str(storage_cause(exc)).strip().splitlines()
-    print(f"search: lost the storage {redact(url)} ({scrub(said[0] if said else type(exc).__name__, url)}); "
-          "reconnecting...", file=sys.stderr, flush=True)
+    print(
+        f"search: lost the storage {redact(url)} ({scrub(said[0] if said else type(exc).__name__, url)}); "
+        "reconnecting...",
+        file=sys.stderr,
+        flush=True,
+    )
     deadline = time.monotonic() + RECONNECT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(_POLL_SECONDS)
@@ -76,7 +80,9 @@ def fail_own_trial(study: optuna.Study, trial_id: int | None, reason: str) -> No
             storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             return  # another worker's stale-trial check failed it (and re-queued it) a moment ago
-    if trial.params or trial.system_attrs.get("fixed_params"):  # one made and lost before sampling has nothing to re-run
+    if trial.params or trial.system_attrs.get(
+        "fixed_params"
+    ):  # one made and lost before sampling has nothing to re-run
         retry_callback()(study, storage.get_trial(trial_id))
 
 
@@ -109,9 +115,12 @@ def taken_over(study: optuna.Study, trial_id: int | None, exc: BaseException) ->
         return False
     if trial.state != TrialState.FAIL or ERROR_ATTR in trial.user_attrs:
         return False
-    print(f"search: trial {trial.number} was failed by another worker while this one ran it (its heartbeat looked "
-          "stale: a long pause, or a lost link); its parameters are queued again, and this worker goes on",
-          file=sys.stderr, flush=True)
+    print(
+        f"search: trial {trial.number} was failed by another worker while this one ran it (its heartbeat looked "
+        "stale: a long pause, or a lost link); its parameters are queued again, and this worker goes on",
+        file=sys.stderr,
+        flush=True,
+    )
     return True
 
 
@@ -120,8 +129,9 @@ def _refused_tell(exc: BaseException) -> bool:
     objective raised (a report on the failed trial, say), or its assertion in the log of one that returned.
     Any other error is the objective's own, and no reason to go on as if another worker had the trial."""
     said = str(exc)
-    return (isinstance(exc, ValueError) and said.startswith("Cannot tell a ")) or \
-        (isinstance(exc, AssertionError) and said == "Should not reach.")
+    return (isinstance(exc, ValueError) and said.startswith("Cannot tell a ")) or (
+        isinstance(exc, AssertionError) and said == "Should not reach."
+    )
 
 
 def requeue_interrupted(study: optuna.Study, trial_id: int | None) -> None:

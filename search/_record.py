@@ -8,12 +8,11 @@ that differs, naming both values. No torch here: listings start fast.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
 from objectives import SearchSpace, SpaceError
-
+from search._continue import FLAGS, SINCE, show
 from search._errors import SearchError
 
 if TYPE_CHECKING:
@@ -33,8 +32,8 @@ RUN_ATTR = "run"
 # The trial user attribute of a study's first trial, the textbook default it starts with.
 BASELINE_ATTR = "baseline"
 
-# Confirmation (search/_confirm.py): the retrains' own study, and the summary on the searched study.
-CONFIRM_SUFFIX = ":confirm"
+# Confirmation (search/confirmation/): the summary on the searched study (its retrains' own study
+# is named with `CONFIRM_SUFFIX`, search/confirmation/_config.py).
 CONFIRM_ATTR = "search:confirmation"
 
 
@@ -79,9 +78,16 @@ def table_record(data) -> dict[str, Any]:
         except OSError as exc:
             raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
-    return {"file": data.data_file, "sha256": digest(data.data_file), "target": data.target,
-            "test_fraction": data.test_fraction, "test_file": data.test_file, "test_sha256": digest(data.test_file),
-            "drop": list(data.drop), "fill_missing": data.fill_missing}
+    return {
+        "file": data.data_file,
+        "sha256": digest(data.data_file),
+        "target": data.target,
+        "test_fraction": data.test_fraction,
+        "test_file": data.test_file,
+        "test_sha256": digest(data.test_file),
+        "drop": list(data.drop),
+        "fill_missing": data.fill_missing,
+    }
 
 
 def load_space(config: RunConfig, stored: dict[str, Any] | None = None, rows: int | None = None) -> SearchSpace:
@@ -94,8 +100,11 @@ def load_space(config: RunConfig, stored: dict[str, Any] | None = None, rows: in
     from objectives._space import defaults
 
     data = "table" if config.data.dataset == "table" else "images"
-    options = {"model": config.model, "model_keys": model_keys(config.model),
-               "base": defaults(data, config.model, config.data.task_name, rows)}
+    options = {
+        "model": config.model,
+        "model_keys": model_keys(config.model),
+        "base": defaults(data, config.model, config.data.task_name, rows),
+    }
     if stored is not None and not ({"space", "max_epochs"} & config.given):
         return SearchSpace.from_mapping(stored, **options)
     try:
@@ -122,96 +131,6 @@ def _model_hint(ref: str, message: str) -> str:
     from objectives.models import MLP
 
     return "" if ref == MLP else f" (model keys are the keyword parameters of {ref})"
-
-
-# The flag that sets each recorded key, for messages.
-_FLAGS = {"dataset": "--dataset", "validation_fraction": "--validation-fraction", "seed": "--seed", "limit_train": "--limit-train"}
-# Recorded since models, tasks and metrics came: a study made before has these values.
-_SINCE = {"model": ("--model", "objectives.models:mlp"), "task": ("--task", "classification"), "metric": ("--metric", "accuracy")}
-
-
-def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunConfig:
-    """``config`` with what the user left out taken from the study it continues.
-
-    A study's trials are comparable only on one data set, split and space, so a flag the
-    user gave that differs from the study's record is refused, naming both values.
-    """
-    data = dict(dataset=config.data.dataset, validation_fraction=config.data.validation_fraction,
-                seed=config.seed, limit_train=config.data.limit_train)
-    for key, flag in _FLAGS.items():
-        if key not in made:
-            continue
-        if key in config.given and made[key] != data[key]:
-            raise SearchError(
-                f"study {name!r} was made with {flag} {_show(made[key])}, but this run asks for {flag} {_show(data[key])}; "
-                f"leave {flag} out to continue it, or choose another --study name"
-            )
-        data[key] = made[key]
-    seed = data.pop("seed")
-    # A study made before stratified splits keeps its plain random split.
-    stratify = bool(made.get("stratified", False))
-    data.update(_continue_table(config, name, made.get("table")))
-    asked = {"model": config.model, "task": config.data.task_name, "metric": config.metric_spec.name}
-    kept = {}
-    for key, (flag, before) in _SINCE.items():
-        value = made.get(key, before)
-        if key in config.given and asked[key] != value:
-            raise SearchError(f"study {name!r} was made with {flag} {value}, but this run asks for {flag} {asked[key]}; "
-                              f"leave {flag} out to continue it, or choose another --study name")
-        kept[key] = value
-    heartbeat = _heartbeat(config, name, made)
-    task = kept["task"] if data["dataset"] == "table" else config.data.task  # image sets: always classification
-    return dataclasses.replace(config, seed=seed, model=kept["model"], metric=kept["metric"], heartbeat=heartbeat,
-                               data=dataclasses.replace(config.data, seed=seed, stratify=stratify, task=task, **data))
-
-
-def _heartbeat(config: RunConfig, name: str, made: dict[str, Any]) -> int | None:
-    """The heartbeat of a run joining a study: its workers all beat, or none does (a worker that
-    never beats would look dead to the others). Not given: as the study's workers do."""
-    if "heartbeat" not in made or bool(config.heartbeat) == made["heartbeat"]:
-        return config.heartbeat
-    if "heartbeat" not in config.given:
-        return type(config).heartbeat if made["heartbeat"] else 0  # the class's default: beating
-    if made["heartbeat"]:
-        raise SearchError(f"study {name!r} is run by workers that beat (--heartbeat N); --heartbeat 0 here would make "
-                          "this worker's trials look dead to them; leave --heartbeat out or give it seconds")
-    raise SearchError(f"study {name!r} is run by workers that never beat (--heartbeat 0); give --heartbeat 0 here too")
-
-
-_TABLE_FLAGS = {"target": "--target", "test_fraction": "--test-fraction", "test_file": "--test-data",
-                "drop": "--drop", "fill_missing": "--fill-missing"}
-
-
-def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -> dict[str, Any]:
-    """A table study's file and options from its record; a changed file is refused, naming what changed."""
-    if not made:
-        return {}
-    from objectives.data._tables import file_hash
-
-    given = config.given
-    out: dict[str, Any] = {"data_file": config.data.data_file if "data_file" in given else made["file"]}
-    for key, flag in _TABLE_FLAGS.items():
-        asked = list(getattr(config.data, key)) if key == "drop" else getattr(config.data, key)
-        if key in given and asked != made.get(key):
-            raise SearchError(f"study {name!r} was made with {flag} {_show(made.get(key))}, but this run asks for "
-                              f"{flag} {_show(asked)}; leave {flag} out to continue it, or choose another --study name")
-        out[key] = tuple(made.get(key) or ()) if key == "drop" else made.get(key)
-    for path_key, hash_key, flag in (("data_file", "sha256", "--data"), ("test_file", "test_sha256", "--test-data")):
-        path = out[path_key]
-        if not path:
-            continue
-        try:
-            now = file_hash(path)
-        except OSError:
-            raise SearchError(f"study {name!r} was made from {flag} {path}, which is not there now; give its path with {flag}") from None
-        if now != made.get(hash_key):
-            raise SearchError(f"{flag} {path} has changed since study {name!r} was made (sha256 {str(made.get(hash_key))[:12]} "
-                              f"then, {now[:12]} now); its trials would not be comparable: restore the file, or choose another --study name")
-    return out
-
-
-def _show(value: Any) -> str:
-    return "(all)" if value is None else str(value)
 
 
 def space_differences(stored: dict[str, Any], asked: dict[str, Any]) -> str:
@@ -267,15 +186,17 @@ def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -
     stored = study.user_attrs.get(STUDY_ATTR)
     if not is_record(stored) or study.direction.name.lower() != made_metric(stored).direction:
         raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
-    for key, flag in {**_FLAGS, **{k: f for k, (f, _) in _SINCE.items()}}.items():
-        before = _SINCE[key][1] if key in _SINCE else None
+    for key, flag in {**FLAGS, **{k: f for k, (f, _) in SINCE.items()}}.items():
+        before = SINCE[key][1] if key in SINCE else None
         if stored.get(key, before) != metadata[key]:
             raise SearchError(
-                f"study {name!r} was made with {flag} {_show(stored.get(key, before))}, but this run asks for "
-                f"{flag} {_show(metadata[key])}; choose another --study name"
+                f"study {name!r} was made with {flag} {show(stored.get(key, before))}, but this run asks for "
+                f"{flag} {show(metadata[key])}; choose another --study name"
             )
     if stored.get("table") != metadata.get("table"):
-        raise SearchError(f"study {name!r} was made from another table (file, target or test split); choose another --study name")
+        raise SearchError(
+            f"study {name!r} was made from another table (file, target or test split); choose another --study name"
+        )
     if bool(stored.get("stratified", False)) != metadata["stratified"]:
         raise SearchError(f"study {name!r} was made with another kind of validation split; choose another --study name")
     if stored.get("space") != metadata["space"]:

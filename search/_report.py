@@ -16,19 +16,25 @@ from optuna.trial import TrialState
 
 from search._errors import SearchError
 from search._files import write_text
+from search._format import best_trial_line, format_confirmation, format_params, label, rounded
 from search._inspect import best_summary, trial_rows
-from search._format import best_trial_line
-from search._format import format_confirmation, format_params, label, rounded
 from search._record import RUN_ATTR, STUDY_ATTR, confirmed, made_metric
 
 _PLOTS = (
     ("Optimization history", "plot_optimization_history", "Each trial's validation figure, and the best so far."),
-    ("Parameter importances", "plot_param_importances", "How much each parameter explains the variation in accuracy (fANOVA)."),
+    (
+        "Parameter importances",
+        "plot_param_importances",
+        "How much each parameter explains the variation in accuracy (fANOVA).",
+    ),
     ("Parallel coordinates", "plot_parallel_coordinate", "Each completed trial as a line across its parameters."),
     ("Slices", "plot_slice", "Accuracy against each parameter."),
 )
-_CURVES = ("Learning curves", "The validation figure after every epoch. Complete trials are solid; pruned ones, "
-           "which the pruner stopped early, are dashed and grey.")
+_CURVES = (
+    "Learning curves",
+    "The validation figure after every epoch. Complete trials are solid; pruned ones, "
+    "which the pruner stopped early, are dashed and grey.",
+)
 # What a plot says when a study cannot feed it yet (Optuna's own words for these cases).
 _TOO_FEW = ("must contain at least", "Cannot evaluate parameter importances", "need at least", "no complete")
 
@@ -45,11 +51,14 @@ def write_report(study: optuna.Study, path: str | Path, storage: str) -> Path:
             body = f"<p class=note>{html.escape(figure)}</p>"
         else:
             figure.update_layout(width=None, autosize=True)  # the page's width, never a fixed one
-            body = figure.to_html(full_html=False, include_plotlyjs=first, default_width="100%",
-                                  config={"responsive": True})
+            body = figure.to_html(
+                full_html=False, include_plotlyjs=first, default_width="100%", config={"responsive": True}
+            )
             first = False
         sections.append(f"<section><h2>{title}</h2><p>{caption}</p>{body}</section>")
-    counts = {s.name: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    counts = {
+        s.name: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    }
     warnings = "".join(f"<li>{html.escape(w)}</li>" for w in best["warnings"])
     rows, _, columns = trial_rows(study)
     table = _html_table(rows, columns)
@@ -60,11 +69,11 @@ table{{border-collapse:collapse;font-size:0.85em}} td,th{{padding:2px 8px;border
 .provenance td,.provenance th{{text-align:left}} .plotly-graph-div{{max-width:100%}}</style></head>
 <body><h1>Study {html.escape(study.study_name)}</h1>
 {_provenance(study, trials, storage)}
-<p>{len(trials)} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed.</p>
-<p>{_picked(best)}; {html.escape(format_params(best['params']))}</p>
+<p>{len(trials)} trials: {counts["COMPLETE"]} complete, {counts["PRUNED"]} pruned, {counts["FAIL"]} failed.</p>
+<p>{_picked(best)}; {html.escape(format_params(best["params"]))}</p>
 {_confirmation(study)}
-{f'<ul class=note>{warnings}</ul>' if warnings else ''}
-{''.join(sections)}
+{f"<ul class=note>{warnings}</ul>" if warnings else ""}
+{"".join(sections)}
 <section><h2>Trials</h2>{table}</section>
 </body></html>
 """
@@ -99,24 +108,41 @@ def _learning_curves(study: optuna.Study):
 
     figure = go.Figure()
     shown: set[str] = set()
-    styles = {"COMPLETE": dict(color="#1f77b4", dash="solid"), "PRUNED": dict(color="#999999", dash="dash"),
-              "FAIL": dict(color="#d62728", dash="dot")}
+    styles = {
+        "COMPLETE": dict(color="#1f77b4", dash="solid"),
+        "PRUNED": dict(color="#999999", dash="dash"),
+        "FAIL": dict(color="#d62728", dash="dot"),
+    }
     for trial in study.get_trials(deepcopy=False):
         if not trial.intermediate_values or trial.state.name not in styles:
             continue
         steps = sorted(trial.intermediate_values)
         state = trial.state.name
-        figure.add_trace(go.Scatter(
-            x=steps, y=[trial.intermediate_values[s] for s in steps], mode="lines+markers",
-            name=state.lower(), legendgroup=state, showlegend=state not in shown,
-            line=dict(width=1.5, **styles[state]), marker=dict(size=4),
-            hovertemplate=f"trial {trial.number} ({state.lower()})<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>",
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=steps,
+                y=[trial.intermediate_values[s] for s in steps],
+                mode="lines+markers",
+                name=state.lower(),
+                legendgroup=state,
+                showlegend=state not in shown,
+                line=dict(width=1.5, **styles[state]),
+                marker=dict(size=4),
+                hovertemplate=f"trial {trial.number} ({state.lower()})<br>epoch %{{x}}: %{{y:.4f}}<extra></extra>",
+            )
+        )
         shown.add(state)
     if not figure.data:
         return "No trial has reported an epoch yet."
-    figure.update_layout(xaxis=dict(title="epoch", tick0=1, dtick=1 if len(figure.data) and max(max(t.x) for t in figure.data) <= 20 else None), yaxis_title=label(made_metric(study.user_attrs.get(STUDY_ATTR) or {}).name), legend_title_text="trial state",
-                         template="plotly_white", height=450)
+    figure.update_layout(
+        xaxis=dict(
+            title="epoch", tick0=1, dtick=1 if len(figure.data) and max(max(t.x) for t in figure.data) <= 20 else None
+        ),
+        yaxis_title=label(made_metric(study.user_attrs.get(STUDY_ATTR) or {}).name),
+        legend_title_text="trial state",
+        template="plotly_white",
+        height=450,
+    )
     return figure
 
 
@@ -153,22 +179,37 @@ def _confirmation(study: optuna.Study) -> str:
     if not summary:
         return ""
     metric = summary.get("metric", "accuracy")
-    rows = [{"trial": c["trial"], "race mean": c["mean"], "sd": c["sd"], "n": c["n"], "search value": c["search_value"],
-             "baseline": "yes" if c.get("baseline") else "", "dropped after": c.get("dropped_after") or ("yes" if c["dropped"] else ""),
-             "params": format_params(c["params"])} for c in summary["ranking"]]
-    lines = "".join(f"<li>{html.escape(line.strip())}</li>" for line in format_confirmation(summary)
-                    if line.strip().startswith(("the pick", "quote", "yardstick", "(")))
-    return (f"<section><h2>Confirmation</h2><p>The leaders of the search and its baseline, raced on resamples the search never "
-            f"validated on ({html.escape(label(metric))}); then the pick alone on fresh resamples: the figure to quote.</p>"
-            f"{_html_table(rows, list(rows[0]))}<ul>{lines}</ul></section>")
+    rows = [
+        {
+            "trial": c["trial"],
+            "race mean": c["mean"],
+            "sd": c["sd"],
+            "n": c["n"],
+            "search value": c["search_value"],
+            "baseline": "yes" if c.get("baseline") else "",
+            "dropped after": c.get("dropped_after") or ("yes" if c["dropped"] else ""),
+            "params": format_params(c["params"]),
+        }
+        for c in summary["ranking"]
+    ]
+    lines = "".join(
+        f"<li>{html.escape(line.strip())}</li>"
+        for line in format_confirmation(summary)
+        if line.strip().startswith(("the pick", "quote", "yardstick", "("))
+    )
+    return (
+        f"<section><h2>Confirmation</h2><p>The leaders of the search and its baseline, raced on resamples the search never "
+        f"validated on ({html.escape(label(metric))}); then the pick alone on fresh resamples: the figure to quote.</p>"
+        f"{_html_table(rows, list(rows[0]))}<ul>{lines}</ul></section>"
+    )
 
 
 def _html_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape('-' if row.get(c) is None else str(rounded(row[c])))}</td>" for c in columns) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{html.escape('-' if row.get(c) is None else str(rounded(row[c])))}</td>" for c in columns)
+        + "</tr>"
         for row in rows
     )
     return f"<table class=trials><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-

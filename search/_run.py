@@ -21,14 +21,30 @@ from optuna.trial import FrozenTrial
 
 from objectives import EpochResult, Objective, SearchSpace, Splits, load_splits
 from objectives.models import ModelSpec, check_model
-
 from search._config import RunConfig
+from search._continue import continue_config
 from search._errors import RunStopped, SearchError, is_storage_error, storage_fault
 from search._optuna import study_id, study_storage, trial_id
 from search._pruners import make_pruner
-from search._reconnect import asked_but_lost, fail_own_trial, mend_if_writable, recorded_anyway, requeue_interrupted, taken_over, wait_for_storage
-from search._record import (BASELINE_ATTR, STUDY_ATTR, check_compatible, continue_config, load_space, recorded,
-                            space_differences, study_metadata, wait_for_record)
+from search._reconnect import (
+    asked_but_lost,
+    fail_own_trial,
+    mend_if_writable,
+    recorded_anyway,
+    requeue_interrupted,
+    taken_over,
+    wait_for_storage,
+)
+from search._record import (
+    BASELINE_ATTR,
+    STUDY_ATTR,
+    check_compatible,
+    load_space,
+    recorded,
+    space_differences,
+    study_metadata,
+    wait_for_record,
+)
 from search._samplers import make_sampler
 from search._signals import INTERRUPTS, Interrupted
 from search._summary import RunSummary, summarize_safely
@@ -49,8 +65,13 @@ class Prepared:
     storage: Any = None  # the storage opened (under Optuna's cache, for RDB storages)
 
 
-def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_attrs: dict | None = None,
-            on_note: Callable[[str], None] | None = None) -> Prepared:
+def prepare(
+    config: RunConfig,
+    on_epoch=None,
+    splits: Splits | None = None,
+    run_attrs: dict | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> Prepared:
     """Everything a run needs, checked before the first write, so a refused run changes nothing."""
     url = resolve_storage_url(config.storage)
     # A storage file not made yet holds no study, and a refused run must not create it.
@@ -70,9 +91,22 @@ def prepare(config: RunConfig, on_epoch=None, splits: Splits | None = None, run_
             "leave --space and --max-epochs out to continue it, or choose another --study name"
         )
     # The model function is imported, called and run on two rows now: a bad one stores nothing.
-    check_model(ModelSpec(config.model, space.model_values(model_defaults(config.model))), splits.input_shape, splits.num_outputs)
-    objective = Objective(space, config.data, config.device, config.seed, on_epoch=on_epoch, splits=splits,
-                          stop=INTERRUPTS.stop_requested, run_attrs=run_attrs, metric=config.metric_spec.name)
+    check_model(
+        ModelSpec(config.model, space.model_values(model_defaults(config.model))),
+        splits.input_shape,
+        splits.num_outputs,
+    )
+    objective = Objective(
+        space,
+        config.data,
+        config.device,
+        config.seed,
+        on_epoch=on_epoch,
+        splits=splits,
+        stop=INTERRUPTS.stop_requested,
+        run_attrs=run_attrs,
+        metric=config.metric_spec.name,
+    )
     encoder = objective.splits.encoder
     if "table" in metadata and encoder is not None:  # export and the report name them
         metadata["table"]["columns"] = {"numeric": encoder["numeric"], "text": encoder["text"]}
@@ -91,8 +125,14 @@ def model_defaults(ref: str) -> dict[str, Any]:
 
 def new_run_attrs(config: RunConfig) -> dict[str, Any]:
     """What every trial of this run records about it (the ``run`` user attribute)."""
-    return {"id": uuid.uuid4().hex[:12], "sampler": config.sampler, "pruner": config.pruner, "host": socket.gethostname(),
-            "jobs": config.jobs or 1, "threads": config.threads}
+    return {
+        "id": uuid.uuid4().hex[:12],
+        "sampler": config.sampler,
+        "pruner": config.pruner,
+        "host": socket.gethostname(),
+        "jobs": config.jobs or 1,
+        "threads": config.threads,
+    }
 
 
 def run_study(
@@ -114,12 +154,22 @@ def run_study(
     run = prepare(config, on_epoch, splits, run_attrs or new_run_attrs(config), on_note)
     config, study, url, objective = run.config, run.study, run.url, run.objective
 
-    study.sampler = make_sampler(config.sampler, sampler_seed(config.seed, len(study.get_trials(deepcopy=False)),
-                                                              worker, None if run.created else objective.run_attrs["id"]))
+    study.sampler = make_sampler(
+        config.sampler,
+        sampler_seed(
+            config.seed,
+            len(study.get_trials(deepcopy=False)),
+            worker,
+            None if run.created else objective.run_attrs["id"],
+        ),
+    )
     study.pruner = make_pruner(config.pruner, run.space.max_epochs)
     # Recorded on every trial: what actually sampled and pruned it, not only the names asked for.
-    objective.run_attrs = {**(objective.run_attrs or {}), "sampler_class": type(study.sampler).__name__,
-                           "pruner_class": type(study.pruner).__name__}
+    objective.run_attrs = {
+        **(objective.run_attrs or {}),
+        "sampler_class": type(study.sampler).__name__,
+        "pruner_class": type(study.pruner).__name__,
+    }
 
     finished: list[FrozenTrial] = []
     running: dict[str, int | None] = {"trial_id": None}
@@ -170,8 +220,10 @@ def run_study(
                 fault = storage_fault(exc)
                 if fault is not None:  # waiting mends nothing: stop now, the stored trials are intact
                     mend_if_writable(study, running["trial_id"], fault)
-                    raise RunStopped(f"storage {redact(url)}: {fault} (make room, or make it writable, then continue "
-                                     "the study)", len(finished)) from exc
+                    raise RunStopped(
+                        f"storage {redact(url)}: {fault} (make room, or make it writable, then continue the study)",
+                        len(finished),
+                    ) from exc
                 if not lost:
                     raise
                 wait_for_storage(study, url, exc)

@@ -15,11 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from objectives import DataConfig
-
 from search._config import RunConfig
 from search._errors import RunStopped, SearchError
-from search._processes import EXIT_INTERRUPTED, planned, use_threads
 from search._format import format_confirmation, format_summary
+from search._processes import EXIT_INTERRUPTED, planned, use_threads
 from search._progress import LiveReporter, Progress
 from search._signals import INTERRUPTS
 from search._tune import confirm
@@ -33,19 +32,32 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     use_threads(config)
     INTERRUPTS.install()  # SIGTERM (a scheduler stopping the job) ends the run as Ctrl-C does
     spec = config.confirm
-    reporter = LiveReporter(config, Progress(config.n_trials, metric=config.metric_spec.name, timeout=config.timeout,
-                                             confirm=None if not spec.given else (spec.candidates, spec.resamples or 5)))
+    reporter = LiveReporter(
+        config,
+        Progress(
+            config.n_trials,
+            metric=config.metric_spec.name,
+            timeout=config.timeout,
+            confirm=None if not spec.given else (spec.candidates, spec.resamples or 5),
+        ),
+    )
     try:
         summary = search_and_confirm(config, reporter)
     except RunStopped as exc:  # say what is still owed, as after an interrupt
         raise SearchError(f"{exc}; continue with: {continue_line(argv, config.n_trials, exc.finished)}") from exc
     except ConfirmationInterrupted:
-        print(f"\nsearch: interrupted during confirmation; the search's trials and the finished retrains are kept. "
-              f"Continue the confirmation with: {confirm_line(argv, config)}", file=sys.stderr)
+        print(
+            f"\nsearch: interrupted during confirmation; the search's trials and the finished retrains are kept. "
+            f"Continue the confirmation with: {confirm_line(argv, config)}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except KeyboardInterrupt as exc:
-        print(f"\nsearch: interrupted; {_cut_short(getattr(exc, 'cut_short', 0))}. "
-              f"Continue with: {continue_line(argv, config.n_trials, getattr(exc, 'finished', 0))}", file=sys.stderr)
+        print(
+            f"\nsearch: interrupted; {_cut_short(getattr(exc, 'cut_short', 0))}. "
+            f"Continue with: {continue_line(argv, config.n_trials, getattr(exc, 'finished', 0))}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     finally:
         INTERRUPTS.restore()
@@ -72,7 +84,9 @@ def cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         summary = confirm(config, LiveReporter(config))
     except KeyboardInterrupt:
-        print(f"\nsearch: interrupted; finished retrains are kept. Continue with: {command_line(argv)}", file=sys.stderr)
+        print(
+            f"\nsearch: interrupted; finished retrains are kept. Continue with: {command_line(argv)}", file=sys.stderr
+        )
         return EXIT_INTERRUPTED
     finally:
         INTERRUPTS.restore()

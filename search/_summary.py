@@ -49,7 +49,9 @@ def best_of(trials: list[FrozenTrial], maximize: bool = True) -> FrozenTrial | N
     return (max if maximize else min)(complete, key=lambda t: (t.value, -t.number) if maximize else (t.value, t.number))
 
 
-def summarize(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None) -> RunSummary:
+def summarize(
+    study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None
+) -> RunSummary:
     trials = study.get_trials(deepcopy=False)
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     best = best_of(trials, maximize)
@@ -69,7 +71,9 @@ def summarize(study: optuna.Study, url: str, wall_seconds: float, finished: list
     )
 
 
-def summarize_safely(study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None) -> RunSummary:
+def summarize_safely(
+    study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None
+) -> RunSummary:
     """`summarize`, waiting for a storage that went away at the very end (the trials are stored)."""
     while True:
         try:

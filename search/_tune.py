@@ -48,5 +48,11 @@ def confirm(config: RunConfig, reporter: Reporter) -> dict[str, Any]:
     """Confirm the leaders of ``config.study`` (`search confirm`), telling ``reporter`` on the way."""
     from search.confirmation import run_confirmation
 
-    return run_confirmation(config, config.confirm, on_trial=reporter.retrain, on_plan=reporter.plan,
-                            on_wait=reporter.waiting, on_search_wait=reporter.search_waiting)
+    return run_confirmation(
+        config,
+        config.confirm,
+        on_trial=reporter.retrain,
+        on_plan=reporter.plan,
+        on_wait=reporter.waiting,
+        on_search_wait=reporter.search_waiting,
+    )

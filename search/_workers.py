@@ -9,7 +9,6 @@ import time
 import torch.multiprocessing
 
 from objectives import resolve_device
-
 from search._config import RunConfig
 from search._errors import RunStopped, SearchError
 from search._processes import EXIT_INTERRUPTED, Tickets, parent_works, run_processes, worker_setup
@@ -21,15 +20,23 @@ from search.storages import release_connections
 from search.storages._clock import StorageTime
 
 
-def worker_main(config: RunConfig, index: int, splits, run_attrs: dict, times, tickets, threads: int, gpu: str | None) -> None:
+def worker_main(
+    config: RunConfig, index: int, splits, run_attrs: dict, times, tickets, threads: int, gpu: str | None
+) -> None:
     """One worker process: its threads, its GPU, its share of the trials; its storage time goes to ``times``."""
     worker_setup(index, threads, gpu)
     from search._progress import Progress
 
     progress = Progress(config.n_trials, label=f"w{index}", metric=config.metric_spec.name)
     try:
-        summary = run_study(config, on_trial=None if config.quiet else progress.trial, worker=index, splits=splits,
-                            run_attrs=run_attrs, tickets=tickets)
+        summary = run_study(
+            config,
+            on_trial=None if config.quiet else progress.trial,
+            worker=index,
+            splits=splits,
+            run_attrs=run_attrs,
+            tickets=tickets,
+        )
         times.put(summary.storage_time)
     except KeyboardInterrupt as exc:
         tickets.cut_short(getattr(exc, "cut_short", 0))
@@ -53,13 +60,18 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
     # The study exists now, with its record: the workers take everything from it.
     config = dataclasses.replace(prepared.config, device=config.device, explicit=frozenset())
     # Workers never touch the test split: they get it empty.
-    splits = dataclasses.replace(objective.splits, test_x=objective.splits.test_x[:0], test_y=objective.splits.test_y[:0])
+    splits = dataclasses.replace(
+        objective.splits, test_x=objective.splits.test_x[:0], test_y=objective.splits.test_y[:0]
+    )
     for name in ("train_x", "train_y", "val_x", "val_y"):
         getattr(splits, name).share_memory_()
     started = time.perf_counter()
     # The workers take the run's trials one at a time from a shared count: one that starts late does fewer.
     tickets = Tickets(config.n_trials)
-    shares = [(index, dataclasses.replace(config, jobs=1)) for index in range(min(config.jobs, config.n_trials or config.jobs))]
+    shares = [
+        (index, dataclasses.replace(config, jobs=1))
+        for index in range(min(config.jobs, config.n_trials or config.jobs))
+    ]
     # The workers open their own connections; idle ones held here would only count
     # against the database's connection limit while they work.
     release_connections(prepared.storage)
@@ -73,19 +85,31 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
             from search._progress import Progress
 
             progress = Progress(mine_share.n_trials, label=f"w{index}", metric=config.metric_spec.name)
-            times.put(run_study(mine_share, on_trial=None if config.quiet else progress.trial, worker=index, splits=splits,
-                                run_attrs=run_attrs, tickets=tickets).storage_time)
+            times.put(
+                run_study(
+                    mine_share,
+                    on_trial=None if config.quiet else progress.trial,
+                    worker=index,
+                    splits=splits,
+                    run_attrs=run_attrs,
+                    tickets=tickets,
+                ).storage_time
+            )
 
     try:
-        run_processes(config, worker_main, [(share, index, splits, run_attrs, times, tickets) for index, share in shares],
-                      own=own)
+        run_processes(
+            config, worker_main, [(share, index, splits, run_attrs, times, tickets) for index, share in shares], own=own
+        )
     except KeyboardInterrupt as exc:  # the trials every worker finished, and those the interrupt cut short
         raise Interrupted(tickets.done.value, tickets.cut.value + getattr(exc, "cut_short", 0)) from None
     except SearchError as exc:  # a worker stopped with an error: what the others stored is the run's
         raise RunStopped(exc.reason if isinstance(exc, RunStopped) else str(exc), tickets.done.value) from exc
     # This run's trials are those its workers made (other machines may share the study).
-    mine = [t for t in study.get_trials(deepcopy=False)
-            if t.state.is_finished() and (t.user_attrs.get(RUN_ATTR) or {}).get("id") == run_attrs["id"]]
+    mine = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and (t.user_attrs.get(RUN_ATTR) or {}).get("id") == run_attrs["id"]
+    ]
     summary = summarize_safely(study, url, time.perf_counter() - started, mine, splits.train_x.shape[0])
     return dataclasses.replace(summary, storage_time=_total(times))
 

@@ -28,18 +28,42 @@ class MariaDB:
         self.dir.chmod(0o777)
         self.socket = self.dir / "sock"
         self.data = self.dir / "data"
-        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.data}", "--user=mysql",
-                        "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                "mariadb-install-db",
+                "--no-defaults",
+                f"--datadir={self.data}",
+                "--user=mysql",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         prefix = ["ip", "netns", "exec", netns] if netns else []
         # No name lookups (a reverse lookup of a namespace address would stall every
         # connection) and no flush per commit (a test server, as PostgreSQL's fsync=off).
         self.process = subprocess.Popen(
-            [*prefix, "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.data}", f"--socket={self.socket}",
-             f"--port={self.port}", f"--bind-address={'0.0.0.0' if netns else host}", "--user=mysql",
-             f"--pid-file={self.dir / 'pid'}", f"--log-error={self.dir / 'log'}", "--skip-name-resolve",
-             "--innodb-flush-log-at-trx-commit=0", "--innodb-buffer-pool-size=64M", "--skip-log-bin"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                *prefix,
+                "/usr/sbin/mariadbd",
+                "--no-defaults",
+                f"--datadir={self.data}",
+                f"--socket={self.socket}",
+                f"--port={self.port}",
+                f"--bind-address={'0.0.0.0' if netns else host}",
+                "--user=mysql",
+                f"--pid-file={self.dir / 'pid'}",
+                f"--log-error={self.dir / 'log'}",
+                "--skip-name-resolve",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-buffer-pool-size=64M",
+                "--skip-log-bin",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -52,12 +76,21 @@ class MariaDB:
     def _answers(self) -> bool:
         if not self.socket.exists():
             return False
-        return subprocess.run(["mariadb", f"--socket={self.socket}", "-u", "root", "-e", "SELECT 1"],
-                              capture_output=True, timeout=30).returncode == 0
+        return (
+            subprocess.run(
+                ["mariadb", f"--socket={self.socket}", "-u", "root", "-e", "SELECT 1"], capture_output=True, timeout=30
+            ).returncode
+            == 0
+        )
 
     def sql(self, statements: str) -> str:
-        return subprocess.run(["mariadb", f"--socket={self.socket}", "-u", "root", "-N", "-B", "-e", statements],
-                              check=True, capture_output=True, text=True, timeout=60).stdout
+        return subprocess.run(
+            ["mariadb", f"--socket={self.socket}", "-u", "root", "-N", "-B", "-e", statements],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
 
     def status(self, *names: str) -> dict[str, int]:
         quoted = ",".join(f"'{n}'" for n in names)

@@ -29,8 +29,13 @@ def pg_bin() -> Path | None:
 class PgCluster:
     """``start()``, ``stop()``, ``url``; ``remove()`` stops it and deletes its folder."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, netns: str | None = None,
-                 settings: dict[str, str] | None = None):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        netns: str | None = None,
+        settings: dict[str, str] | None = None,
+    ):
         self.bin = pg_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL's initdb is not installed")
@@ -52,12 +57,19 @@ class PgCluster:
 
     def _as_postgres(self, command: list[str], timeout: float = 120) -> None:
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
-        subprocess.run([*prefix, "runuser", "-u", "postgres", "--", *command], check=True, timeout=timeout,
-                       capture_output=True, cwd=self.dir)
+        subprocess.run(
+            [*prefix, "runuser", "-u", "postgres", "--", *command],
+            check=True,
+            timeout=timeout,
+            capture_output=True,
+            cwd=self.dir,
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses={self.host} -c fsync=off"
-        self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start"])
+        self._as_postgres(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "start"]
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._as_postgres([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])

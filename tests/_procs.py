@@ -24,8 +24,9 @@ def search(tmp_path, *args, popen: dict | None = None, env: dict | None = None):
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     environment.pop("SEARCH_STORAGE", None)
     if popen is not None:
-        return subprocess.Popen(command, cwd=tmp_path, env=environment, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, **popen)
+        return subprocess.Popen(
+            command, cwd=tmp_path, env=environment, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen
+        )
     return subprocess.run(command, cwd=tmp_path, env=environment, text=True, capture_output=True, timeout=300)
 
 

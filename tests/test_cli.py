@@ -52,7 +52,21 @@ def test_same_command_continues_the_study(cli, fashion_root):
 def test_pruning_happens_in_a_study(cli, fashion_root):
     space = fashion_root / "space.yaml"
     space.write_text("hidden_units: 32\nepochs: 4\nbatch_size: 64\n")
-    code, out, err = cli("run", "--study", "p", "--data-dir", fashion_root, "--n-trials", 14, "--space", space, "--sampler", "random", "--limit-train", 400)
+    code, out, err = cli(
+        "run",
+        "--study",
+        "p",
+        "--data-dir",
+        fashion_root,
+        "--n-trials",
+        14,
+        "--space",
+        space,
+        "--sampler",
+        "random",
+        "--limit-train",
+        400,
+    )
     assert code == 0, err
     states = [t.state for t in load("p").trials]
     assert optuna.trial.TrialState.PRUNED in states and optuna.trial.TrialState.COMPLETE in states
@@ -60,12 +74,23 @@ def test_pruning_happens_in_a_study(cli, fashion_root):
 
 
 def test_synthetic_demo_runs_offline(cli):
-    code, out, err = cli("run", "--study", "demo", "--dataset", "synthetic", "--n-trials", 2, "--max-epochs", 1, "--limit-train", 500)
+    code, out, err = cli(
+        "run", "--study", "demo", "--dataset", "synthetic", "--n-trials", 2, "--max-epochs", 1, "--limit-train", 500
+    )
     assert code == 0, err
     assert load("demo").user_attrs[STUDY_ATTR]["dataset"] == "synthetic"
 
 
-@pytest.mark.parametrize("sampler, cls", [("random", "RandomSampler"), ("cmaes", "CmaEsSampler"), ("gp", "GPSampler"), ("qmc", "QMCSampler"), ("tpe", "TPESampler")])
+@pytest.mark.parametrize(
+    "sampler, cls",
+    [
+        ("random", "RandomSampler"),
+        ("cmaes", "CmaEsSampler"),
+        ("gp", "GPSampler"),
+        ("qmc", "QMCSampler"),
+        ("tpe", "TPESampler"),
+    ],
+)
 def test_the_named_sampler_is_the_one_used(cli, fashion_root, sampler, cls):
     code, _, err = cli(*run_args(fashion_root, sampler, 2, "--sampler", sampler))
     assert code == 0, err
@@ -73,13 +98,35 @@ def test_the_named_sampler_is_the_one_used(cli, fashion_root, sampler, cls):
     assert {(r["sampler"], r["sampler_class"]) for r in runs} == {(sampler, cls)}
 
 
-@pytest.mark.parametrize("pruner, cls", [("percentile", "PercentilePruner"), ("sha", "SuccessiveHalvingPruner"),
-                                         ("hyperband", "HyperbandPruner"), ("none", "NopPruner")])
+@pytest.mark.parametrize(
+    "pruner, cls",
+    [
+        ("percentile", "PercentilePruner"),
+        ("sha", "SuccessiveHalvingPruner"),
+        ("hyperband", "HyperbandPruner"),
+        ("none", "NopPruner"),
+    ],
+)
 def test_the_named_pruner_is_the_one_used_and_prunes(cli, fashion_root, pruner, cls):
     space = fashion_root / "prune-space.yaml"
     space.write_text("hidden_units: 16\nepochs: 4\nbatch_size: 64\n")
-    code, _, err = cli("run", "--study", pruner, "--data-dir", fashion_root, "--n-trials", 14, "--space", space,
-                       "--sampler", "random", "--limit-train", 200, "--pruner", pruner)
+    code, _, err = cli(
+        "run",
+        "--study",
+        pruner,
+        "--data-dir",
+        fashion_root,
+        "--n-trials",
+        14,
+        "--space",
+        space,
+        "--sampler",
+        "random",
+        "--limit-train",
+        200,
+        "--pruner",
+        pruner,
+    )
     assert code == 0, err
     trials = load(pruner).trials
     assert {t.user_attrs["run"]["pruner_class"] for t in trials} == {cls}
@@ -104,7 +151,19 @@ def test_space_prints_a_file_run_takes_back(cli, fashion_root, workdir):
     (workdir / "space.yaml").write_text(out)
     assert SearchSpace.from_file("space.yaml") == SearchSpace.from_mapping({}, max_epochs=3)
     assert yaml.safe_load(out)["epochs"] == {"low": 1, "high": 3, "log": False, "step": 1}
-    code, _, err = cli("run", "--study", "sp", "--data-dir", fashion_root, "--space", "space.yaml", "--n-trials", 1, "--limit-train", 200)
+    code, _, err = cli(
+        "run",
+        "--study",
+        "sp",
+        "--data-dir",
+        fashion_root,
+        "--space",
+        "space.yaml",
+        "--n-trials",
+        1,
+        "--limit-train",
+        200,
+    )
     assert code == 0, err
     code, again, _ = cli("space", "--study", "sp")
     assert code == 0 and again == out  # the study's own space, as it was made
@@ -117,7 +176,21 @@ def test_continuing_with_another_dataset_or_space_is_refused(cli, fashion_root):
     before = dump()
     code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 1, *FAST)
     assert code == 1 and "made with --dataset fashion-mnist, but this run asks for --dataset synthetic" in err
-    code, _, err = cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 1, "--limit-train", "400", "--max-epochs", "5", "--seed", "1")
+    code, _, err = cli(
+        "run",
+        "--study",
+        "s",
+        "--data-dir",
+        fashion_root,
+        "--n-trials",
+        1,
+        "--limit-train",
+        "400",
+        "--max-epochs",
+        "5",
+        "--seed",
+        "1",
+    )
     assert code == 1 and "another search space (epochs: the study has 1..3, this run 1..5)" in err
     code, _, err = cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 1, "--seed", "7")
     assert code == 1 and "made with --seed 1, but this run asks for --seed 7" in err
@@ -126,7 +199,21 @@ def test_continuing_with_another_dataset_or_space_is_refused(cli, fashion_root):
 
 def test_a_continued_study_keeps_what_it_was_made_with(cli, workdir):
     """`search run --study demo` on a synthetic study continues it; it does not look for FashionMNIST."""
-    made = ("run", "--study", "demo", "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 2, "--limit-train", 300, "--seed", 4)
+    made = (
+        "run",
+        "--study",
+        "demo",
+        "--dataset",
+        "synthetic",
+        "--n-trials",
+        1,
+        "--max-epochs",
+        2,
+        "--limit-train",
+        300,
+        "--seed",
+        4,
+    )
     assert cli(*made)[0] == 0
     code, out, err = cli("run", "--study", "demo", "--n-trials", 1, "--data-dir", workdir / "no-data-here")
     assert code == 0, err
@@ -150,7 +237,11 @@ BAD_INPUT = [
     (["--jobs", "0"], 1, "--jobs is 0, but must be >= 1"),
     (["--space", "missing.yaml"], 1, "cannot read space file missing.yaml"),
     (["--storage", "nonsense"], 1, "is not a storage URL"),
-    (["--storage", "postgresql://root:pw123@127.0.0.1:1/test"], 1, "cannot open storage postgresql://root:***@127.0.0.1:1/test"),
+    (
+        ["--storage", "postgresql://root:pw123@127.0.0.1:1/test"],
+        1,
+        "cannot open storage postgresql://root:***@127.0.0.1:1/test",
+    ),
     (["--device", "quantum"], 2, "invalid choice: 'quantum'"),
 ]
 

@@ -7,11 +7,10 @@ import time
 
 import optuna
 import pytest
-
 from conftest import storage_line
-from search.storages._clock import attach
+
 from search._format import format_storage_time
-from search.storages._clock import StorageTime
+from search.storages._clock import StorageTime, attach
 
 
 class Slow(optuna.storages.InMemoryStorage):
@@ -71,8 +70,19 @@ def test_the_line_gives_calls_per_trial_and_share():
 
 
 def test_a_run_reports_what_it_waited_on_the_storage(cli, workdir):
-    code, out, err = cli("run", "--study", "clock", "--dataset", "synthetic", "--limit-train", "300",
-                         "--n-trials", "3", "--max-epochs", "2")
+    code, out, err = cli(
+        "run",
+        "--study",
+        "clock",
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        "300",
+        "--n-trials",
+        "3",
+        "--max-epochs",
+        "2",
+    )
     assert code == 0, err
     calls, _ = storage_line(out)
     # Each trial asks, sets its parameters, reports each epoch and is told: several calls a trial.

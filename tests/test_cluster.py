@@ -19,10 +19,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
 from _pg import PgCluster, free_port, pg_bin
 from conftest import storage_line
+from optuna.trial import TrialState
 
 # Real outages of 30 s: in the full suite (CI), not the quick one. One xdist worker runs them
 # one after another (they mostly wait out outages) while the others run the rest.
@@ -66,13 +65,31 @@ class Postgres:
 
     def round_trips(self) -> int:
         log = (self.cluster.dir / "log").read_text(errors="replace")
-        return sum(1 for line in log.splitlines()
-                   if line.startswith("10.") and (" LOG:  statement: " in line or " LOG:  execute " in line))
+        return sum(
+            1
+            for line in log.splitlines()
+            if line.startswith("10.") and (" LOG:  statement: " in line or " LOG:  execute " in line)
+        )
 
     def connections(self) -> int:
-        out = subprocess.run(["psql", "-h", str(self.cluster.dir), "-p", str(self.cluster.port), "-U", "root", "-d", "postgres",
-                              "-tAc", "SELECT count(*) FROM pg_stat_activity WHERE client_addr IS NOT NULL"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [
+                "psql",
+                "-h",
+                str(self.cluster.dir),
+                "-p",
+                str(self.cluster.port),
+                "-U",
+                "root",
+                "-d",
+                "postgres",
+                "-tAc",
+                "SELECT count(*) FROM pg_stat_activity WHERE client_addr IS NOT NULL",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         return int(out.stdout.strip() or 0)
 
     def url_for(self, worker: int) -> str:
@@ -91,10 +108,37 @@ class Redis:
         self.dir = Path(tempfile.mkdtemp(prefix="search-redis-"))
         self.port = free_port()
         self.socket = self.dir / "redis.sock"
-        subprocess.run(["ip", "netns", "exec", hosts.db, "redis-server", "--bind", "0.0.0.0", "--port", str(self.port),
-                        "--unixsocket", str(self.socket), "--unixsocketperm", "777", "--save", "", "--appendonly", "no",
-                        "--protected-mode", "no", "--daemonize", "yes", "--dir", str(self.dir), "--logfile", str(self.dir / "log")],
-                       check=True, timeout=30)
+        subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                hosts.db,
+                "redis-server",
+                "--bind",
+                "0.0.0.0",
+                "--port",
+                str(self.port),
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "777",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(self.dir),
+                "--logfile",
+                str(self.dir / "log"),
+            ],
+            check=True,
+            timeout=30,
+        )
         deadline = time.monotonic() + 30
         while not self.socket.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -167,9 +211,35 @@ def worker(hosts, db, index: int, study: str, n: int, space: Path, *more: str) -
     home = space.parent / f"host{index}-{uuid.uuid4().hex[:6]}"  # under the test's tmp_path: removed with it
     home.mkdir()
     (home / "space.yaml").write_text(space.read_text())
-    command = ["ip", "netns", "exec", hosts.workers[index], sys.executable, "-m", "search", "run", "--study", study,
-               "--storage", db.url_for(index), "--dataset", "synthetic", "--limit-train", "2000", "--space", "space.yaml",
-               "--n-trials", str(n), "--heartbeat", "2", "--pruner", "none", "--confirm", "0", *more]
+    command = [
+        "ip",
+        "netns",
+        "exec",
+        hosts.workers[index],
+        sys.executable,
+        "-m",
+        "search",
+        "run",
+        "--study",
+        study,
+        "--storage",
+        db.url_for(index),
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        "2000",
+        "--space",
+        "space.yaml",
+        "--n-trials",
+        str(n),
+        "--heartbeat",
+        "2",
+        "--pruner",
+        "none",
+        "--confirm",
+        "0",
+        *more,
+    ]
     env = {**os.environ, **ENV}
     env.pop("SEARCH_STORAGE", None)
     return subprocess.Popen(command, cwd=home, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -281,8 +351,10 @@ def test_the_database_link_down_30_seconds_while_two_hosts_work(hosts, db, space
     first = worker(hosts, db, 0, study, 8, space)
     wait_for(lambda: trials(db, study))  # the study exists before the second host joins
     second = worker(hosts, db, 1, study, 3, space)
-    wait_for(lambda: len([t for t in trials(db, study) if t.state == TrialState.RUNNING and t.params]) == 2,
-             running=(first, second))
+    wait_for(
+        lambda: len([t for t in trials(db, study) if t.state == TrialState.RUNNING and t.params]) == 2,
+        running=(first, second),
+    )
     before = {t.number: t.value for t in trials(db, study) if t.state == TrialState.COMPLETE}
     hosts.link(0, up=False)
     hosts.link(1, up=False)
@@ -297,7 +369,9 @@ def test_the_database_link_down_30_seconds_while_two_hosts_work(hosts, db, space
 
 # Load: 16 workers (4 hosts x --jobs 4) share one study of 200 short trials.
 LOAD_HOSTS, LOAD_JOBS, LOAD_TRIALS = 4, 4, 200
-LOAD_SPACE = "hidden_units: 16\nepochs: 1\nbatch_size: 64\n"  # lr, optimizer and momentum sampled; a trial trains for ~20 ms
+LOAD_SPACE = (
+    "hidden_units: 16\nepochs: 1\nbatch_size: 64\n"  # lr, optimizer and momentum sampled; a trial trains for ~20 ms
+)
 
 
 @pytest.fixture
@@ -322,23 +396,28 @@ def test_16_workers_on_4_hosts_share_200_trials(four_hosts, loaded_db, tmp_path,
     per_host = LOAD_TRIALS // LOAD_HOSTS
     first = db.round_trips()
     started = time.monotonic()
-    runs = [worker(four_hosts, db, i, study, per_host, space, "--jobs", str(LOAD_JOBS), "--limit-train", "256")
-            for i in range(LOAD_HOSTS)]
+    runs = [
+        worker(four_hosts, db, i, study, per_host, space, "--jobs", str(LOAD_JOBS), "--limit-train", "256")
+        for i in range(LOAD_HOSTS)
+    ]
     peak = 0
     while any(run.poll() is None for run in runs):  # sample the open connections until every host is done
         peak = max(peak, db.connections())
         time.sleep(0.5)
     wall = time.monotonic() - started
     outputs = [run.communicate() for run in runs]
-    for run, (out, err) in zip(runs, outputs):
+    for run, (_out, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0 and "Traceback" not in err, err
     round_trips = db.round_trips() - first
 
     done = trials(db, study)
     # On failure: what the workers said, and each extra trial's state and recorded reason.
     told_us = "\n".join(line for _, err in outputs for line in err.splitlines() if line.startswith("search"))
-    extra = [(t.number, t.state.name, t.user_attrs.get("error"), t.system_attrs.get("failed_trial"))
-             for t in done if t.state != TrialState.COMPLETE or "failed_trial" in t.system_attrs]
+    extra = [
+        (t.number, t.state.name, t.user_attrs.get("error"), t.system_attrs.get("failed_trial"))
+        for t in done
+        if t.state != TrialState.COMPLETE or "failed_trial" in t.system_attrs
+    ]
     assert sorted(t.number for t in done) == list(range(LOAD_TRIALS)), (extra, told_us)  # nothing lost, nothing twice
     assert all(t.state == TrialState.COMPLETE for t in done)  # none RUNNING, none failed
     assert len({t.params["lr"] for t in done}) == LOAD_TRIALS  # no two workers drew the same point
@@ -348,9 +427,11 @@ def test_16_workers_on_4_hosts_share_200_trials(four_hosts, loaded_db, tmp_path,
     waited = [storage_line(out) for out, _ in outputs]
     calls = sum(c for c, _ in waited)
     shares = ", ".join(f"{share:.0%}" for _, share in waited)
-    print(f"\n{request.node.callspec.id}: {LOAD_HOSTS} hosts x {LOAD_JOBS} workers, {LOAD_TRIALS} trials in {wall:.1f} s "
-          f"({LOAD_TRIALS / wall:.1f} trials/s); {round_trips / LOAD_TRIALS:.1f} round trips a trial at the server, "
-          f"{calls / LOAD_TRIALS:.1f} storage calls a trial at the workers; share of the workers' time waiting "
-          f"on the storage, per host: {shares}; peak {peak} connections"
-          + (f"; {db.deadlocks()} deadlocks broken by the server" if hasattr(db, "deadlocks") else ""))
+    print(
+        f"\n{request.node.callspec.id}: {LOAD_HOSTS} hosts x {LOAD_JOBS} workers, {LOAD_TRIALS} trials in {wall:.1f} s "
+        f"({LOAD_TRIALS / wall:.1f} trials/s); {round_trips / LOAD_TRIALS:.1f} round trips a trial at the server, "
+        f"{calls / LOAD_TRIALS:.1f} storage calls a trial at the workers; share of the workers' time waiting "
+        f"on the storage, per host: {shares}; peak {peak} connections"
+        + (f"; {db.deadlocks()} deadlocks broken by the server" if hasattr(db, "deadlocks") else "")
+    )
     assert 0 < round_trips and calls >= LOAD_TRIALS * 5

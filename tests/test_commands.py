@@ -21,8 +21,27 @@ def stored(tmp_path_factory, fashion_root):
 
     where = tmp_path_factory.mktemp("stored")
     url = f"sqlite:///{where}/studies.db"
-    code = main(["run", "--study", "s", "--storage", url, "--data-dir", str(fashion_root), "--n-trials", "6",
-                 "--max-epochs", "3", "--limit-train", "400", "--seed", "2", "--confirm", "0"])
+    code = main(
+        [
+            "run",
+            "--study",
+            "s",
+            "--storage",
+            url,
+            "--data-dir",
+            str(fashion_root),
+            "--n-trials",
+            "6",
+            "--max-epochs",
+            "3",
+            "--limit-train",
+            "400",
+            "--seed",
+            "2",
+            "--confirm",
+            "0",
+        ]
+    )
     assert code == 0
     return where / "studies.db"
 
@@ -60,7 +79,18 @@ def test_trials_to_file(cli, study_db, workdir, fmt):
     assert code == 0 and "wrote 6 trials" in out
     df = pd.read_csv(workdir / "t.csv") if fmt == "csv" else pd.read_json(workdir / "t.json")
     assert list(df["number"]) == list(range(6))
-    for column in ("state", "value", "seconds", "epochs_run", "lr", "optimizer", "samples_per_second", "val_loss", "config", "run"):
+    for column in (
+        "state",
+        "value",
+        "seconds",
+        "epochs_run",
+        "lr",
+        "optimizer",
+        "samples_per_second",
+        "val_loss",
+        "config",
+        "run",
+    ):
         assert column in df.columns, column
     assert not [c for c in df.columns if c.startswith(("params_", "user_attrs_"))]
 
@@ -112,20 +142,45 @@ def test_best_rounds_for_people(cli, study_db):
 
 
 def _add_best(study, params, distributions):
-    study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=0.999,
-                                              user_attrs={"config": {**params, "hidden": [32, 32], "activation": "relu"}}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params=params,
+            distributions=distributions,
+            value=0.999,
+            user_attrs={"config": {**params, "hidden": [32, 32], "activation": "relu"}},
+        )
+    )
 
 
 def test_best_warns_at_the_edge_of_a_range(cli, workdir, fashion_root):
-    (workdir / "space.yaml").write_text("lr: {low: 0.01, high: 0.1, log: true}\noptimizer: momentum\nhidden_units: 32\n")
-    base = ["run", "--study", "edge", "--dataset", "synthetic", "--space", "space.yaml", "--max-epochs", "5", "--limit-train", "300", "--pruner", "none"]
+    (workdir / "space.yaml").write_text(
+        "lr: {low: 0.01, high: 0.1, log: true}\noptimizer: momentum\nhidden_units: 32\n"
+    )
+    base = [
+        "run",
+        "--study",
+        "edge",
+        "--dataset",
+        "synthetic",
+        "--space",
+        "space.yaml",
+        "--max-epochs",
+        "5",
+        "--limit-train",
+        "300",
+        "--pruner",
+        "none",
+    ]
     assert cli(*base, "--n-trials", "1")[0] == 0
     study = optuna.load_study(study_name="edge", storage=f"sqlite:///{DB}")
     dists = study.trials[0].distributions
     _add_best(study, {"lr": 0.1, "momentum": 0.75, "epochs": 5, "batch_size": 128}, dists)
     code, out, err = cli("best", "--study", "edge")
     assert code == 0 and "trial 1, picked by its search value: validation accuracy 0.9990" in out
-    assert "lr=0.1 is at the upper edge of its range [0.01, 0.1]; widen it with lr: {low: ..., high: ...} in a --space file" in err
+    assert (
+        "lr=0.1 is at the upper edge of its range [0.01, 0.1]; widen it with lr: {low: ..., high: ...} in a --space file"
+        in err
+    )
     assert "epochs=5 is at the upper edge of its range [1, 5]; widen it with --max-epochs" in err
     assert "batch_size" not in err and "momentum" not in err  # 128 and 0.75 sit inside their ranges
     code, out, _ = cli("best", "--study", "edge", "--json")
@@ -133,7 +188,22 @@ def test_best_warns_at_the_edge_of_a_range(cli, workdir, fashion_root):
 
 
 def test_an_unreadable_stored_space_is_said(cli, workdir, fashion_root):
-    assert cli("run", "--study", "odd", "--data-dir", fashion_root, "--n-trials", "1", "--max-epochs", "1", "--limit-train", "200")[0] == 0
+    assert (
+        cli(
+            "run",
+            "--study",
+            "odd",
+            "--data-dir",
+            fashion_root,
+            "--n-trials",
+            "1",
+            "--max-epochs",
+            "1",
+            "--limit-train",
+            "200",
+        )[0]
+        == 0
+    )
     study = optuna.load_study(study_name="odd", storage=f"sqlite:///{DB}")
     made = study.user_attrs["search"]
     study.set_user_attr("search", {**made, "space": {**made["space"], "warmup": 0.5}})
@@ -146,11 +216,18 @@ def test_edge_rules():
     from search._inspect import edge_warnings
 
     space = SearchSpace.from_mapping({"lr": {"low": 1e-5, "high": 1e-1, "log": True}})
-    trial = optuna.trial.create_trial(params={"lr": 1e-3, "batch_size": 128}, distributions={
-        "lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True),
-        "batch_size": optuna.distributions.CategoricalDistribution([32, 64, 128, 256, 512])}, value=0.5)
+    trial = optuna.trial.create_trial(
+        params={"lr": 1e-3, "batch_size": 128},
+        distributions={
+            "lr": optuna.distributions.FloatDistribution(1e-5, 1e-1, log=True),
+            "batch_size": optuna.distributions.CategoricalDistribution([32, 64, 128, 256, 512]),
+        },
+        value=0.5,
+    )
     assert edge_warnings(trial, space) == []
-    low = optuna.trial.create_trial(params={"lr": 1.2e-5, "batch_size": 512}, distributions=trial.distributions, value=0.5)
+    low = optuna.trial.create_trial(
+        params={"lr": 1.2e-5, "batch_size": 512}, distributions=trial.distributions, value=0.5
+    )
     warnings = edge_warnings(low, space)
     assert any("lr=1.2e-05 is at the lower edge" in w for w in warnings)
     assert any("batch_size=512 is the largest" in w for w in warnings)
@@ -163,13 +240,26 @@ def test_export_then_train_round_trips(cli, study_db, workdir, fashion_root):
 
     exported = yaml.safe_load((workdir / "best.yaml").read_text())
     best = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}").best_trial
-    assert exported["source"] == {"study": "s", "trial": best.number, "value": best.value, "metric": "accuracy",
-                                  "picked_by": "search value", "storage": f"sqlite:///{DB}"}
+    assert exported["source"] == {
+        "study": "s",
+        "trial": best.number,
+        "value": best.value,
+        "metric": "accuracy",
+        "picked_by": "search value",
+        "storage": f"sqlite:///{DB}",
+    }
     assert {k: exported["params"][k] for k in best.params} == best.params
-    assert exported["data"] == {"dataset": "fashion-mnist", "validation_fraction": 0.1, "seed": 2, "task": "classification",
-                                "metric": "accuracy"}
+    assert exported["data"] == {
+        "dataset": "fashion-mnist",
+        "validation_fraction": 0.1,
+        "seed": 2,
+        "task": "classification",
+        "metric": "accuracy",
+    }
 
-    code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m/best.pt", "--json")
+    code, out, err = cli(
+        "train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m/best.pt", "--json"
+    )
     assert code == 0, err
     result = json.loads(out)
     epochs = exported["params"]["epochs"]
@@ -186,18 +276,33 @@ def test_export_then_train_round_trips(cli, study_db, workdir, fashion_root):
     assert accuracy == pytest.approx(result["test_accuracy"])
 
     # Training again into the same file says so; a folder is refused in one line.
-    code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m/best.pt",
-                         "--limit-train", "100")
+    code, out, err = cli(
+        "train",
+        "--config",
+        "best.yaml",
+        "--data-dir",
+        fashion_root,
+        "--save-model",
+        "m/best.pt",
+        "--limit-train",
+        "100",
+    )
     assert code == 0 and "note: replaced the model that was at m/best.pt" in err
     code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m")
     assert code != 0 and "--save-model m is a folder" in err and len(err.strip().splitlines()) == 1
 
 
 def test_hand_written_params_only_config_trains(cli, workdir, fashion_root):
-    (workdir / "mine.json").write_text(json.dumps({"params": {"optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 2}}))
+    (workdir / "mine.json").write_text(
+        json.dumps({"params": {"optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 2}})
+    )
     code, out, err = cli("train", "--config", "mine.json", "--data-dir", fashion_root)
     assert code == 0, err
-    assert "test accuracy" in out and (workdir / "models" / "mine.pt").exists() and (workdir / "models" / "mine.json").exists()
+    assert (
+        "test accuracy" in out
+        and (workdir / "models" / "mine.pt").exists()
+        and (workdir / "models" / "mine.json").exists()
+    )
     state = torch.load(workdir / "models" / "mine.pt", weights_only=True)
     assert state["0.weight"].shape == (512, 784)
 
@@ -231,7 +336,14 @@ def test_report_has_its_plots(cli, study_db, workdir):
     code, out, _ = cli("report", "--study", "s", "--output", "r.html")
     assert code == 0
     page = (workdir / "r.html").read_text()
-    for title in ("Optimization history", "Learning curves", "Parameter importances", "Parallel coordinates", "Slices", "Trials"):
+    for title in (
+        "Optimization history",
+        "Learning curves",
+        "Parameter importances",
+        "Parallel coordinates",
+        "Slices",
+        "Trials",
+    ):
         assert f"<h2>{title}</h2>" in page
     assert page.count('class="plotly-graph-div"') == 5
     assert "Plotly.newPlot" in page and not re.search(r"<script[^>]*src=", page)  # plotly.js inline: works offline
@@ -256,7 +368,9 @@ def test_delete_yes(cli, study_db):
     assert code == 0 and "deleted study 's' (6 trials)" in out
 
 
-@pytest.mark.parametrize("command", ["studies", "trials", "best", "export", "train", "space", "dashboard", "report", "delete"])
+@pytest.mark.parametrize(
+    "command", ["studies", "trials", "best", "export", "train", "space", "dashboard", "report", "delete"]
+)
 def test_every_help_has_an_example(cli, command):
     code, out, _ = cli(command, "--help")
     assert code == 0 and "example" in out and f"search {command}" in out
@@ -268,16 +382,29 @@ def test_dashboard_refuses_a_bad_port(cli, port):
     assert code == 2 and "argument --port" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", [["studies"], ["trials", "--study", "s"], ["best", "--study", "s"],
-                                     ["export", "--study", "s", "--output", "b.yaml"], ["space"], ["delete", "--study", "s", "--yes"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["studies"],
+        ["trials", "--study", "s"],
+        ["best", "--study", "s"],
+        ["export", "--study", "s", "--output", "b.yaml"],
+        ["space"],
+        ["delete", "--study", "s", "--yes"],
+    ],
+)
 def test_read_only_commands_import_no_heavy_modules(study_db, workdir, command):
     """They start fast because they never import torch, torchvision, pandas or plotly (bench/startup.py times them)."""
     import subprocess
     import sys
 
-    probe = ("import sys; from search._cli import main; code = main(sys.argv[1:]); "
-             "print('HEAVY', sorted(m for m in ('torch', 'torchvision', 'pandas', 'plotly') if m in sys.modules)); sys.exit(code)")
-    result = subprocess.run([sys.executable, "-c", probe, *command], cwd=workdir, capture_output=True, text=True, timeout=120)
+    probe = (
+        "import sys; from search._cli import main; code = main(sys.argv[1:]); "
+        "print('HEAVY', sorted(m for m in ('torch', 'torchvision', 'pandas', 'plotly') if m in sys.modules)); sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *command], cwd=workdir, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "HEAVY []"
 

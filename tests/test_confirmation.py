@@ -11,13 +11,13 @@ import numpy as np
 import optuna
 import pytest
 import yaml
+from _procs import open_study, read_until, search, trials_in, wait_for
 from optuna.trial import TrialState
 
-from _procs import open_study, read_until, search, trials_in, wait_for
 from objectives.data import Resample, pool_indices
+from search._errors import SearchError
 from search.confirmation import ConfirmConfig
 from search.confirmation._plan import FOLDS, derived_seed, leaders, resample_keys, trim_to_budget
-from search._errors import SearchError
 
 FAST = ["--limit-train", "300", "--max-epochs", "3", "--seed", "1"]
 DB = "sqlite:///studies/studies.db"
@@ -27,8 +27,9 @@ def load(name="s"):
     return optuna.load_study(study_name=name, storage=DB)
 
 
-@pytest.mark.parametrize("text, parsed", [("5,3", (5, 3, True)), ("0", (0, None, True)), ("4", (4, None, True)),
-                                          (" 2 , 4 ", (2, 4, True))])
+@pytest.mark.parametrize(
+    "text, parsed", [("5,3", (5, 3, True)), ("0", (0, None, True)), ("4", (4, None, True)), (" 2 , 4 ", (2, 4, True))]
+)
 def test_confirm_spec(text, parsed):
     spec = ConfirmConfig.parse(text)
     assert (spec.candidates, spec.resamples, spec.given) == parsed
@@ -43,6 +44,7 @@ def test_bad_confirm_spec(text, cli):
 
 
 # --- the resamples -------------------------------------------------------------------------------------------
+
 
 def test_a_holdout_never_validates_on_the_search_s_validation_rows():
     labels = np.repeat(np.arange(4), 250)
@@ -76,49 +78,71 @@ def test_resample_seeds_are_never_the_study_s_own():
 
 def test_the_leaders_cut_to_the_search_s_time_keep_the_best_and_the_baseline():
     def trial(name, seconds=1.0):
-        return optuna.trial.create_trial(value=0.5, params={}, distributions={}, user_attrs={"seconds": seconds, "name": name})
+        return optuna.trial.create_trial(
+            value=0.5, params={}, distributions={}, user_attrs={"seconds": seconds, "name": name}
+        )
 
     def names(trials):
         return [t.user_attrs["name"] for t in trials]
 
     ranked = [trial("best"), trial("second"), trial("third"), trial("baseline")]
     baseline = ranked[-1]
-    for budget, kept in ((100.0, ["best", "second", "third", "baseline"]), (21.0, ["best", "second", "baseline"]),
-                         (16.0, ["best", "baseline"]), (1.0, ["best", "baseline"])):
+    for budget, kept in (
+        (100.0, ["best", "second", "third", "baseline"]),
+        (21.0, ["best", "second", "baseline"]),
+        (16.0, ["best", "baseline"]),
+        (1.0, ["best", "baseline"]),
+    ):
         chosen, cut = trim_to_budget(ranked, baseline, budget=budget, rounds=5, estimate=5)
-        assert names(chosen) == kept and cut == 4 - len(kept), budget  # 5 rounds of each, then 5 of the pick, per second
+        assert names(chosen) == kept and cut == 4 - len(kept), (
+            budget
+        )  # 5 rounds of each, then 5 of the pick, per second
 
 
 # --- through the CLI -----------------------------------------------------------------------------------------
+
 
 def test_run_confirms_and_every_view_shows_the_figure_to_quote(cli, fashion_root, workdir):
     code, out, err = cli("run", "--study", "s", "--data-dir", fashion_root, "--n-trials", 6, *FAST, "--confirm", "3,3")
     assert code == 0, err
     assert "confirmed on 3 folds (every row validates once" in out and "note: with 300 training samples" in out
-    assert "quote: validation accuracy" in out and "(search " in out and ", confirmation " in out  # the wall time's split
-    study, confirm = load(), load("s:confirm")
+    assert (
+        "quote: validation accuracy" in out and "(search " in out and ", confirmation " in out
+    )  # the wall time's split
+    study = load()
     assert len(study.trials) == 6  # the retrains are not trials of the searched study
     summary = study.user_attrs["search:confirmation"]
     assert summary["scheme"] == "kfold" and summary["resamples"] == 3 and summary["estimate_resamples"] == 3
     leader, figure = summary["ranking"][0], summary["estimate"]
     assert figure["trial"] == leader["trial"] == summary["leader"] and figure["n"] == 3
     assert figure["low"] <= figure["mean"] <= figure["high"]
-    assert set(figure["values"]).isdisjoint(leader["values"])  # the quoted figure comes from resamples the race never used
+    assert set(figure["values"]).isdisjoint(
+        leader["values"]
+    )  # the quoted figure comes from resamples the race never used
     baseline = next(t.number for t in study.trials if t.user_attrs.get("baseline"))
     assert baseline in {c["trial"] for c in summary["ranking"]}  # the textbook default always races
 
     code, out, _ = cli("best", "--study", "s", "--json")
     best = json.loads(out)
     assert best["picked_by"] == "confirmation" and best["number"] == leader["trial"]
-    assert best["confirmed"]["quote"]["mean"] == figure["mean"] and best["search_value"] == study.trials[leader["trial"]].value
+    assert (
+        best["confirmed"]["quote"]["mean"] == figure["mean"]
+        and best["search_value"] == study.trials[leader["trial"]].value
+    )
     code, out, _ = cli("best", "--study", "s")
     assert "picked by confirmation; quote validation accuracy" in out and "95% interval" in out
     assert cli("export", "--study", "s", "--output", "b.yaml")[0] == 0
     source = yaml.safe_load((workdir / "b.yaml").read_text())["source"]
-    assert source["picked_by"] == "confirmation" and source["confirmed"]["quote"]["n"] == 3 and source["trial"] == leader["trial"]
+    assert (
+        source["picked_by"] == "confirmation"
+        and source["confirmed"]["quote"]["n"] == 3
+        and source["trial"] == leader["trial"]
+    )
     code, out, _ = cli("studies", "--json")
     (row,) = json.loads(out)["studies"]
-    assert row["confirmed"] == figure["mean"] and row["best_value"] == max(t.value for t in study.trials if t.value is not None)
+    assert row["confirmed"] == figure["mean"] and row["best_value"] == max(
+        t.value for t in study.trials if t.value is not None
+    )
 
 
 def test_an_unconfirmed_best_says_its_figure_is_optimistic(cli, fashion_root):
@@ -139,7 +163,11 @@ def test_the_baseline_is_a_candidate_even_when_far_behind():
     add(0.30, 1e-3, baseline=True)  # the textbook default, far behind
     add(0.91, 0.1), add(0.90, 0.05), add(0.90, 0.1), add(0.50, 0.01, diverged="loss became nan")
     chosen, baseline = leaders(study, 2, True)
-    assert [t.number for t in chosen] == [1, 2, 0] and baseline.number == 0  # distinct configurations; the baseline joins
+    assert [t.number for t in chosen] == [
+        1,
+        2,
+        0,
+    ] and baseline.number == 0  # distinct configurations; the baseline joins
     chosen, _ = leaders(study, 5, True)
     assert [t.number for t in chosen] == [1, 2, 0]  # a repeated configuration once, a diverged trial never
     low = optuna.create_study(direction="minimize")
@@ -155,7 +183,10 @@ def test_confirmation_never_changes_what_the_sampler_sees(cli, fashion_root, mon
     # A continuing run mixes its run id into the sampler's seed; the twins' continuations share one.
     monkeypatch.setattr(search._run.uuid, "uuid4", lambda: uuid.UUID(int=7))
     for name, confirm in (("a", "3,3"), ("b", "0")):
-        assert cli("run", "--study", name, "--data-dir", fashion_root, "--n-trials", 4, *FAST, "--confirm", confirm)[0] == 0
+        assert (
+            cli("run", "--study", name, "--data-dir", fashion_root, "--n-trials", 4, *FAST, "--confirm", confirm)[0]
+            == 0
+        )
     for name in ("a", "b"):
         assert cli("run", "--study", name, "--data-dir", fashion_root, "--n-trials", 3, *FAST)[0] == 0
     assert [t.params for t in load("a").trials] == [t.params for t in load("b").trials]
@@ -170,8 +201,11 @@ def test_a_later_confirm_adds_candidates_without_redoing_retrains(cli, fashion_r
     after = {t.number: (t.value, t.datetime_complete) for t in load("s:confirm").trials}
     assert {k: after[k] for k in before} == before and len(after) > len(before)
     assert load("s").user_attrs["search:confirmation"]["spec"] == "3,3"
-    race_runs = [(t.user_attrs["source_trial"], t.user_attrs["resample"]) for t in load("s:confirm").trials
-                 if t.state == TrialState.COMPLETE]
+    race_runs = [
+        (t.user_attrs["source_trial"], t.user_attrs["resample"])
+        for t in load("s:confirm").trials
+        if t.state == TrialState.COMPLETE
+    ]
     assert len(race_runs) == len(set(race_runs))  # the first confirmation's retrains were reused, not run again
 
 
@@ -190,8 +224,24 @@ def test_confirmation_names_are_reserved(cli, workdir):
     storage = open_storage(f"sqlite:///{workdir}/s.db")
     foreign = optuna.create_study(study_name="y:confirm", storage=storage)
     foreign.add_trial(optuna.trial.create_trial(value=1.0, params={}, distributions={}))
-    assert cli("run", "--study", "y", "--storage", f"sqlite:///{workdir}/s.db", "--dataset", "synthetic", "--n-trials", 1,
-               "--limit-train", 200, "--max-epochs", 1)[0] == 0
+    assert (
+        cli(
+            "run",
+            "--study",
+            "y",
+            "--storage",
+            f"sqlite:///{workdir}/s.db",
+            "--dataset",
+            "synthetic",
+            "--n-trials",
+            1,
+            "--limit-train",
+            200,
+            "--max-epochs",
+            1,
+        )[0]
+        == 0
+    )
     code, _, err = cli("confirm", "--study", "y", "--storage", f"sqlite:///{workdir}/s.db")
     assert code == 1 and "'y:confirm' exists and is not the confirmation of 'y'" in err
     assert len(optuna.load_study(study_name="y:confirm", storage=storage).trials) == 1  # untouched
@@ -199,8 +249,21 @@ def test_confirmation_names_are_reserved(cli, workdir):
 
 def test_a_search_whose_trials_all_diverged_ends_with_its_summary_and_a_line(cli, workdir):
     (workdir / "wild.yaml").write_text("lr: 1.0e+6\noptimizer: sgd\nepochs: 2\nbatch_size: 32\n")
-    code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--limit-train", 300, "--space", "wild.yaml",
-                         "--n-trials", 2, "--confirm", "2,3")
+    code, out, err = cli(
+        "run",
+        "--study",
+        "s",
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        300,
+        "--space",
+        "wild.yaml",
+        "--n-trials",
+        2,
+        "--confirm",
+        "2,3",
+    )
     assert code == 0, err
     assert "this run:  2 trials" in out and "confirmation: nothing to confirm: every completed trial diverged" in out
 
@@ -208,8 +271,10 @@ def test_a_search_whose_trials_all_diverged_ends_with_its_summary_and_a_line(cli
 def test_the_messages_say_whether_confirmation_agrees():
     from search._format import format_confirmation
 
-    ranking = [{"trial": 7, "params": {}, "search_value": 0.8, "mean": 0.85, "sd": 0.01, "n": 5, "dropped": False},
-               {"trial": 3, "params": {}, "search_value": 0.9, "mean": 0.84, "sd": 0.01, "n": 5, "dropped": False}]
+    ranking = [
+        {"trial": 7, "params": {}, "search_value": 0.8, "mean": 0.85, "sd": 0.01, "n": 5, "dropped": False},
+        {"trial": 3, "params": {}, "search_value": 0.9, "mean": 0.84, "sd": 0.01, "n": 5, "dropped": False},
+    ]
     disagree = format_confirmation({"ranking": ranking, "resamples": 5, "search_best": 3, "scheme": "kfold"})
     assert any("the pick is trial 7" in line and "disagrees" in line for line in disagree)
     agree = format_confirmation({"ranking": ranking, "resamples": 5, "search_best": 7, "scheme": "kfold"})
@@ -219,13 +284,17 @@ def test_the_messages_say_whether_confirmation_agrees():
 
 # --- many processes ------------------------------------------------------------------------------------------
 
+
 def _retrains(url, name):
     try:
         confirm = open_study(url, name + ":confirm")
     except KeyError:  # not made yet
         return None, []
-    done = [(t.user_attrs["source_trial"], t.user_attrs["resample"]) for t in confirm.get_trials(deepcopy=False)
-            if t.state == TrialState.COMPLETE and "resample" in t.user_attrs]
+    done = [
+        (t.user_attrs["source_trial"], t.user_attrs["resample"])
+        for t in confirm.get_trials(deepcopy=False)
+        if t.state == TrialState.COMPLETE and "resample" in t.user_attrs
+    ]
     return confirm, done
 
 
@@ -238,8 +307,21 @@ def test_two_confirmations_at_once_store_one_summary(tmp_path, own_storage, kind
     url = own_storage(kind)
     (tmp_path / "space.yaml").write_text(SLOW_SPACE)
     base = ["--study", "c", "--storage", url]
-    made = search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 600, "--space", "space.yaml",
-                  "--n-trials", 5, "--pruner", "none")
+    made = search(
+        tmp_path,
+        "run",
+        *base,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        600,
+        "--space",
+        "space.yaml",
+        "--n-trials",
+        5,
+        "--pruner",
+        "none",
+    )
     assert made.returncode == 0, made.stderr
     first = search(tmp_path, "confirm", *base, "--confirm", "4,3", popen={})
     second = search(tmp_path, "confirm", *base, "--confirm", "4,3", popen={})
@@ -258,8 +340,21 @@ def test_a_killed_confirmation_resumes_without_losing_its_candidates(tmp_path):
     url = f"journal:///{tmp_path}/c.log"
     (tmp_path / "space.yaml").write_text(SLOW_SPACE)
     base = ["--study", "k", "--storage", url, "--heartbeat", 1]
-    made = search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 2000, "--space", "space.yaml",
-                  "--n-trials", 3, "--pruner", "none")
+    made = search(
+        tmp_path,
+        "run",
+        *base,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        2000,
+        "--space",
+        "space.yaml",
+        "--n-trials",
+        3,
+        "--pruner",
+        "none",
+    )
     assert made.returncode == 0, made.stderr
     worker = search(tmp_path, "confirm", *base, "--confirm", "3,3", popen={})
     wait_for(lambda: len(_retrains(url, "k")[1]) >= 1 and trials_in(url, "k:confirm", TrialState.RUNNING), timeout=180)
@@ -268,7 +363,9 @@ def test_a_killed_confirmation_resumes_without_losing_its_candidates(tmp_path):
     confirm, _ = _retrains(url, "k")
     kept = {t.number: t.value for t in confirm.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE}
 
-    result = search(tmp_path, "confirm", *base, "--confirm", "3,3")  # at once: the dead retrain is taken over when its beat stops
+    result = search(
+        tmp_path, "confirm", *base, "--confirm", "3,3"
+    )  # at once: the dead retrain is taken over when its beat stops
     assert result.returncode == 0, result.stderr
     confirm, done = _retrains(url, "k")
     assert len(done) == len(set(done))  # no retrain ran twice
@@ -283,8 +380,24 @@ def test_jobs_share_a_confirmation(tmp_path):
     url = f"journal:///{tmp_path}/c.log"
     (tmp_path / "space.yaml").write_text(SLOW_SPACE)
     base = ["--study", "j", "--storage", url]
-    assert search(tmp_path, "run", *base, "--dataset", "synthetic", "--limit-train", 1000, "--space", "space.yaml",
-                  "--n-trials", 4, "--pruner", "none").returncode == 0
+    assert (
+        search(
+            tmp_path,
+            "run",
+            *base,
+            "--dataset",
+            "synthetic",
+            "--limit-train",
+            1000,
+            "--space",
+            "space.yaml",
+            "--n-trials",
+            4,
+            "--pruner",
+            "none",
+        ).returncode
+        == 0
+    )
     result = search(tmp_path, "confirm", *base, "--confirm", "4,3", "--jobs", 2)
     assert result.returncode == 0, result.stderr
     workers = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("[w")}
@@ -297,8 +410,27 @@ def test_jobs_share_a_confirmation(tmp_path):
 def test_sigterm_during_confirmation_says_how_to_resume_it(tmp_path):
     (tmp_path / "space.yaml").write_text(SLOW_SPACE)
     url = f"sqlite:///{tmp_path}/s.db"
-    run = search(tmp_path, "run", "--study", "t", "--storage", url, "--dataset", "synthetic", "--limit-train", 1000,
-                 "--space", "space.yaml", "--n-trials", 2, "--pruner", "none", "--confirm", "2,3", popen={})
+    run = search(
+        tmp_path,
+        "run",
+        "--study",
+        "t",
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        1000,
+        "--space",
+        "space.yaml",
+        "--n-trials",
+        2,
+        "--pruner",
+        "none",
+        "--confirm",
+        "2,3",
+        popen={},
+    )
     read_until(run.stdout, "confirming")
     run.send_signal(signal.SIGTERM)
     out, err = run.communicate(timeout=120)
@@ -312,15 +444,31 @@ def test_sigterm_during_confirmation_says_how_to_resume_it(tmp_path):
 def _plan(spec: str, candidates=(1, 2), plan_id=None, after=None):
     from search.confirmation._plan import Plan
 
-    return Plan(spec, tuple(candidates), ("kfold/5/7/0",), ("kfold/5/8/0",), "kfold", 0.0, 0.25, candidates[0], None,
-                id=plan_id, after=after)
+    return Plan(
+        spec,
+        tuple(candidates),
+        ("kfold/5/7/0",),
+        ("kfold/5/8/0",),
+        "kfold",
+        0.0,
+        0.25,
+        candidates[0],
+        None,
+        id=plan_id,
+        after=after,
+    )
 
 
 def test_the_current_plan_is_the_newest_of_its_own_settings_chain():
     from search.confirmation._plan import current
 
-    stored = [_plan("3,2", plan_id=0), _plan("5,3", plan_id=1), _plan("3,2", plan_id=3, after=0),
-              _plan("3,2", plan_id=2, after=0), _plan("3,2", plan_id=4, after=2)]
+    stored = [
+        _plan("3,2", plan_id=0),
+        _plan("5,3", plan_id=1),
+        _plan("3,2", plan_id=3, after=0),
+        _plan("3,2", plan_id=2, after=0),
+        _plan("3,2", plan_id=4, after=2),
+    ]
     assert current(stored, "3,2").id == 4  # 0, then the earliest that follows it (2, not 3), then 4
     assert current(stored, "5,3").id == 1
     assert current(stored, "4,4") is None
@@ -331,9 +479,15 @@ def test_a_process_adopts_an_unfinished_plan_and_follows_a_finished_one():
 
     confirm = optuna.create_study()
     first = adopt(confirm, _plan("3,2"), finished=lambda plan: False)
-    assert adopt(confirm, _plan("3,2", candidates=(1, 5)), finished=lambda plan: False).id == first.id  # unfinished: joined
-    assert adopt(confirm, _plan("3,2"), finished=lambda plan: True).id == first.id  # finished, same work: nothing to redo
-    later = adopt(confirm, _plan("3,2", candidates=(1, 5)), finished=lambda plan: True)  # finished, new work: a new plan
+    assert (
+        adopt(confirm, _plan("3,2", candidates=(1, 5)), finished=lambda plan: False).id == first.id
+    )  # unfinished: joined
+    assert (
+        adopt(confirm, _plan("3,2"), finished=lambda plan: True).id == first.id
+    )  # finished, same work: nothing to redo
+    later = adopt(
+        confirm, _plan("3,2", candidates=(1, 5)), finished=lambda plan: True
+    )  # finished, new work: a new plan
     assert later.id != first.id and later.after == first.id and later.candidates == (1, 5)
     assert adopt(confirm, _plan("5,3"), finished=lambda plan: True).after is None  # another setting: a chain of its own
 
@@ -342,8 +496,24 @@ def _searched_with_one_running(tmp_path, url, heartbeat):
     """A study of two finished trials and one trial another process is running (asked through its own storage)."""
     from search import open_storage
 
-    made = search(tmp_path, "run", "--study", "w", "--storage", url, "--dataset", "synthetic", "--limit-train", 300,
-                  "--max-epochs", 1, "--n-trials", 2, "--pruner", "none")
+    made = search(
+        tmp_path,
+        "run",
+        "--study",
+        "w",
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        300,
+        "--max-epochs",
+        1,
+        "--n-trials",
+        2,
+        "--pruner",
+        "none",
+    )
     assert made.returncode == 0, made.stderr
     study = optuna.load_study(study_name="w", storage=open_storage(url, heartbeat=heartbeat))
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[-1]

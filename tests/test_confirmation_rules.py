@@ -19,14 +19,18 @@ KEYS = [f"kfold/5/11/{i}" for i in range(5)]
 
 
 def candidate(trial, *values, keys=KEYS):
-    return Candidate(trial, {"lr": trial}, 0.9, dict(zip(keys, values)))
+    return Candidate(
+        trial, {"lr": trial}, 0.9, dict(zip(keys, values, strict=False))
+    )  # fewer values: the first resamples only
 
 
 def draw(rng, truths, rounds, noise=0.02, shared=0.02):
     keys = [f"k{i}" for i in range(rounds)]
     effect = rng.normal(0, shared, rounds)
-    return keys, [Candidate(t, {}, 0.8, {k: mu + effect[i] + rng.normal(0, noise) for i, k in enumerate(keys)})
-                  for t, mu in enumerate(truths)]
+    return keys, [
+        Candidate(t, {}, 0.8, {k: mu + effect[i] + rng.normal(0, noise) for i, k in enumerate(keys)})
+        for t, mu in enumerate(truths)
+    ]
 
 
 def test_no_candidate_is_dropped_on_fewer_than_three_resamples():
@@ -71,7 +75,9 @@ def test_the_false_drop_rate_of_equal_candidates_at_the_defaults():
         dropped += sum(c.dropped for c in cands)
         any_dropped += any(c.dropped for c in cands)
     per_candidate = dropped / (runs * 6)
-    print(f"\nfalse drops, 6 equal candidates, 5 folds: {per_candidate:.1%} per candidate, {any_dropped / runs:.1%} of races drop one")
+    print(
+        f"\nfalse drops, 6 equal candidates, 5 folds: {per_candidate:.1%} per candidate, {any_dropped / runs:.1%} of races drop one"
+    )
     assert per_candidate <= 0.04 and any_dropped / runs <= 0.10
 
 
@@ -109,7 +115,9 @@ def test_the_quoted_figure_is_not_the_maximum_of_noisy_means():
         fresh = 0.85 + rng.normal(0, 0.01, 5) + rng.normal(0, 0.02, 5)  # the pick on resamples the choice never saw
         quoted.append(estimate(list(fresh), 0.25)["mean"] - 0.85)
     bias_max, bias_quoted = statistics.fmean(best_of_means), statistics.fmean(quoted)
-    print(f"\nbias of the best confirmed mean {bias_max * 100:+.2f} points; of the quoted figure {bias_quoted * 100:+.2f}")
+    print(
+        f"\nbias of the best confirmed mean {bias_max * 100:+.2f} points; of the quoted figure {bias_quoted * 100:+.2f}"
+    )
     assert bias_max > 0.008 and abs(bias_quoted) < 0.002
 
 

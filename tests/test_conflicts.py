@@ -93,4 +93,6 @@ def test_a_postgresql_deadlock_is_a_lock_conflict_and_a_lost_connection_is_not(o
         t.join()
     first.close(), second.close()
     assert len(errors) == 1 and is_lock_conflict(errors[0])
-    assert not is_lock_conflict(sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")))
+    assert not is_lock_conflict(
+        sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    )

@@ -74,10 +74,23 @@ def test_browser_sees_the_study(storage):
     server, base = serve(storage, readonly=True)
     try:
         dom = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--virtual-time-budget=15000", "--dump-dom", base + "/dashboard/"],
-            capture_output=True, text=True, timeout=120,
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                base + "/dashboard/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         ).stdout
         assert "visible-study" in dom
     finally:
@@ -120,8 +133,15 @@ def test_ctrl_c_stops_a_dashboard_started_in_the_background(storage, tmp_path):
 
     from _procs import read_until, search
 
-    server = search(tmp_path, "dashboard", "--storage", storage, "--port", "0",
-                    popen={"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)})
+    server = search(
+        tmp_path,
+        "dashboard",
+        "--storage",
+        storage,
+        "--port",
+        "0",
+        popen={"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)},
+    )
     read_until(server.stdout, "Ctrl-C stops it")
     server.send_signal(signal.SIGINT)
     server.communicate(timeout=30)

@@ -93,7 +93,10 @@ def test_config_validation(kwargs, message):
 @pytest.mark.slow
 def test_real_sample_loads(sample_dir, tmp_path):
     """The shared real FashionMNIST images go through the same loader."""
-    images, labels = read_idx(sample_dir / "t10k-images-idx3-ubyte.gz"), read_idx(sample_dir / "t10k-labels-idx1-ubyte.gz")
+    images, labels = (
+        read_idx(sample_dir / "t10k-images-idx3-ubyte.gz"),
+        read_idx(sample_dir / "t10k-labels-idx1-ubyte.gz"),
+    )
     from objectives import write_torchvision_root
 
     write_torchvision_root(tmp_path, images[:4000], labels[:4000], images[4000:], labels[4000:])

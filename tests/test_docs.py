@@ -39,14 +39,24 @@ def run_page(page: Path, workdir: Path) -> None:
     example is a plain script whose workers are spawned); the guide's pages with one each, to be quick.
     """
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(workdir),
-           "SEARCH_JOBS": "1", "SEARCH_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(workdir),
+        "SEARCH_JOBS": "1",
+        "SEARCH_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("SEARCH_STORAGE", None)
     if page.name == "README.md":
         env.pop("SEARCH_JOBS"), env.pop("SEARCH_THREADS")
     for number, (language, text) in enumerate(blocks(page)):
         if language == "python":
-            name = text.splitlines()[0].removeprefix("# ").strip() if text.startswith("# ") and text.splitlines()[0].endswith(".py") else f"block{number}.py"
+            name = (
+                text.splitlines()[0].removeprefix("# ").strip()
+                if text.startswith("# ") and text.splitlines()[0].endswith(".py")
+                else f"block{number}.py"
+            )
             (workdir / name).write_text(text)
             if name != f"block{number}.py":
                 continue  # a module the next blocks import
@@ -55,7 +65,9 @@ def run_page(page: Path, workdir: Path) -> None:
             commands = [["bash", "-c", line] for line in text.splitlines() if line.strip() and not line.startswith("#")]
         for command in commands:
             result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
-            assert result.returncode == 0, f"{page.name}: {' '.join(command)}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+            assert result.returncode == 0, (
+                f"{page.name}: {' '.join(command)}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+            )
             assert "Traceback" not in result.stderr, f"{page.name}: {' '.join(command)}\n{result.stderr[-3000:]}"
 
 
@@ -63,8 +75,13 @@ def test_the_guide_builds_strictly(tmp_path):
     """A broken link, a missing page or a docstring that does not parse fails the build."""
     if shutil.which("mkdocs", path=str(Path(sys.executable).parent)) is None:
         pytest.fail("mkdocs is not installed (it is in the test extra: pip install -e '.[test]')")
-    result = subprocess.run([str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "-d", str(tmp_path / "site")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "mkdocs"), "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     cli = (tmp_path / "site" / "cli" / "index.html").read_text()
     assert "search run" in cli and "--confirm" in cli and "--threads" in cli  # generated from the parsers

@@ -33,10 +33,20 @@ N_TRIALS = 3
 SPACE = "hidden_units: 8\nepochs: 2\nbatch_size: 64\n"  # lr, optimizer and momentum sampled; two reports a trial
 
 # Optuna's method that makes each call, per storage family.
-_RDB_METHODS = {"create": "_create_new_trial", "params": "_set_trial_param", "report": "set_trial_intermediate_value",
-                "state": "set_trial_state_values", "heartbeat": "record_heartbeat"}
-_JOURNAL_METHODS = {"create": "create_new_trial", "params": "set_trial_param", "report": "set_trial_intermediate_value",
-                    "state": "set_trial_state_values", "heartbeat": "set_trial_system_attr"}
+_RDB_METHODS = {
+    "create": "_create_new_trial",
+    "params": "_set_trial_param",
+    "report": "set_trial_intermediate_value",
+    "state": "set_trial_state_values",
+    "heartbeat": "record_heartbeat",
+}
+_JOURNAL_METHODS = {
+    "create": "create_new_trial",
+    "params": "set_trial_param",
+    "report": "set_trial_intermediate_value",
+    "state": "set_trial_state_values",
+    "heartbeat": "set_trial_system_attr",
+}
 
 
 def _lost(kind: str) -> Exception:
@@ -56,8 +66,11 @@ def _full(kind: str) -> Exception:
         return redis.exceptions.ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
     if kind == "journal":
         return OSError(errno.ENOSPC, "No space left on device")
-    said = {"sqlite": "database or disk is full", "mysql": "(1114, \"The table 'trials' is full\")",
-            "postgresql": 'could not extend file "base/16384/2619": No space left on device'}[kind]
+    said = {
+        "sqlite": "database or disk is full",
+        "mysql": "(1114, \"The table 'trials' is full\")",
+        "postgresql": 'could not extend file "base/16384/2619": No space left on device',
+    }[kind]
     return sqlalchemy.exc.OperationalError("INSERT INTO trials", {}, Exception(said))
 
 
@@ -147,8 +160,25 @@ def test_a_storage_fault_at_each_call_of_a_trial(cli, workdir, url_of, monkeypat
     monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
     url = url_of(kind)
     (workdir / "space.yaml").write_text(SPACE)
-    args = ["run", "--study", "m", "--storage", url, "--dataset", "synthetic", "--limit-train", 64, "--space", "space.yaml",
-            "--n-trials", N_TRIALS, "--heartbeat", 1, "--pruner", "none"]
+    args = [
+        "run",
+        "--study",
+        "m",
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        64,
+        "--space",
+        "space.yaml",
+        "--n-trials",
+        N_TRIALS,
+        "--heartbeat",
+        1,
+        "--pruner",
+        "none",
+    ]
     fault = Fault(monkeypatch, kind, call, mode, at=2)  # the second such call: trial 0's, or a call into trial 1
     code, out, err = cli(*args)
     assert fault.fired, f"no {call} call {fault.at}"
@@ -197,12 +227,28 @@ def made(tmp_path_factory):
     os.chdir(folder)
     try:
         load_wine(as_frame=True).frame.to_csv("wine.csv", index=False)
-        for argv in (["run", "--study", "m", "--data", "wine.csv", "--target", "target", "--n-trials", "2",
-                      "--max-epochs", "2", "--confirm", "0"], ["export", "--study", "m", "--output", "best.yaml"],
-                     ["train", "--config", "best.yaml", "--save-model", "m.pt"],
-                     ["predict", "--model", "m.pt", "--data", "wine.csv", "--output", "p.csv"],
-                     ["report", "--study", "m", "--output", "report.html"],
-                     ["trials", "--study", "m", "--format", "csv", "--output", "trials.csv"]):
+        for argv in (
+            [
+                "run",
+                "--study",
+                "m",
+                "--data",
+                "wine.csv",
+                "--target",
+                "target",
+                "--n-trials",
+                "2",
+                "--max-epochs",
+                "2",
+                "--confirm",
+                "0",
+            ],
+            ["export", "--study", "m", "--output", "best.yaml"],
+            ["train", "--config", "best.yaml", "--save-model", "m.pt"],
+            ["predict", "--model", "m.pt", "--data", "wine.csv", "--output", "p.csv"],
+            ["report", "--study", "m", "--output", "report.html"],
+            ["trials", "--study", "m", "--format", "csv", "--output", "trials.csv"],
+        ):
             assert main(argv) == 0, argv
     finally:
         os.chdir(cwd)

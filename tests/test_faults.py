@@ -37,7 +37,7 @@ def _states(url: str, study: str) -> list[str]:
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_a_full_disk_stops_the_run_in_one_line_and_the_study_goes_on_once_there_is_room(cli, workdir, kind):
     disk = workdir / "disk"
-    url = f"sqlite:///disk/s.db" if kind == "sqlite" else "journal:///disk/s.log"
+    url = "sqlite:///disk/s.db" if kind == "sqlite" else "journal:///disk/s.log"
     run = ["run", "--study", "s", "--dataset", "synthetic", "--max-epochs", "1", "--jobs", "1", "--storage", url]
     with small_disk(disk) as resize:
         assert cli(*run, "--n-trials", "2")[0] == 0

@@ -3,11 +3,25 @@
 import pytest
 import torch
 
-from objectives import DataConfig, ModelConfig, ObjectiveError, TrainConfig, load_model, metrics_path, save_model, train_final
+from objectives import (
+    DataConfig,
+    ModelConfig,
+    ObjectiveError,
+    TrainConfig,
+    load_model,
+    metrics_path,
+    save_model,
+    train_final,
+)
 
 
 def test_train_final_uses_all_training_data_and_scores_the_test_split(fashion_root):
-    model, result = train_final(TrainConfig(optimizer="adam", lr=1e-3, epochs=2), ModelConfig(hidden=(32,)), DataConfig(data_dir=str(fashion_root)), "cpu")
+    model, result = train_final(
+        TrainConfig(optimizer="adam", lr=1e-3, epochs=2),
+        ModelConfig(hidden=(32,)),
+        DataConfig(data_dir=str(fashion_root)),
+        "cpu",
+    )
     assert (result.train_samples, result.test_samples, result.epochs) == (1000, 200, 2)
     assert result.test_accuracy > 0.8 and result.diverged is None
 
@@ -34,8 +48,9 @@ def test_a_model_saved_by_an_earlier_version_still_loads(tmp_path):
 
     model = build_mlp(ModelConfig(hidden=(16,)), in_features=20, num_classes=3)
     torch.save(model.state_dict(), tmp_path / "old.pt")
-    (tmp_path / "old.json").write_text(json.dumps({"model": {"hidden": [16], "activation": "relu"}, "in_features": 20,
-                                                   "num_classes": 3}))
+    (tmp_path / "old.json").write_text(
+        json.dumps({"model": {"hidden": [16], "activation": "relu"}, "in_features": 20, "num_classes": 3})
+    )
     loaded, _ = load_model(tmp_path / "old.pt")
     x = torch.randn(4, 20)
     torch.testing.assert_close(loaded(x), model(x))

@@ -153,8 +153,9 @@ def test_a_running_copy_made_by_a_silent_worker_carries_no_promise(url_of, kind)
 
     url = url_of(kind)
     study = optuna.create_study(storage=open_storage(url), study_name="t")
-    template = optuna.trial.create_trial(state=TrialState.RUNNING, params={"lr": 0.1},
-                                         distributions={"lr": FloatDistribution(1e-3, 1.0)})
+    template = optuna.trial.create_trial(
+        state=TrialState.RUNNING, params={"lr": 0.1}, distributions={"lr": FloatDistribution(1e-3, 1.0)}
+    )
     template._system_attrs = {PROMISE_ATTR: 5}
     study.add_trial(template)
     assert not study.trials[0].system_attrs.get(PROMISE_ATTR)

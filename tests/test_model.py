@@ -8,7 +8,7 @@ from objectives import ModelConfig, SpaceError, build_mlp, count_parameters
 def test_default_is_the_seed_network_without_relu_on_logits():
     model = build_mlp(ModelConfig())
     linears = [m for m in model if isinstance(m, nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(784, 512), (512, 512), (512, 10)]
+    assert [(layer.in_features, layer.out_features) for layer in linears] == [(784, 512), (512, 512), (512, 10)]
     assert count_parameters(model) == 669_706
     assert isinstance(model[-1], nn.Linear)  # raw logits, not clipped by a ReLU
     logits = build_mlp(ModelConfig())(torch.randn(64, 784))

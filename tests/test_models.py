@@ -56,8 +56,21 @@ def test_the_mlp_is_a_model_function_with_dropout():
 
 def test_a_convolutional_network_on_8x8_images_end_to_end(cli, digits_npz, workdir):
     (workdir / "space.yaml").write_text("channels: [4, 8]\nepochs: {low: 2, high: 4}\noptimizer: adam\n")
-    code, out, err = cli("run", "--study", "cnn", "--data", digits_npz, "--model", "cnn.py:build", "--space", "space.yaml",
-                         "--n-trials", "4", "--confirm", "1,2")
+    code, out, err = cli(
+        "run",
+        "--study",
+        "cnn",
+        "--data",
+        digits_npz,
+        "--model",
+        "cnn.py:build",
+        "--space",
+        "space.yaml",
+        "--n-trials",
+        "4",
+        "--confirm",
+        "1,2",
+    )
     assert code == 0, err
     study = optuna.load_study(study_name="cnn", storage=DB)
     assert study.user_attrs["search"]["model"] == "cnn.py:build"
@@ -89,15 +102,22 @@ def test_a_convolutional_network_on_8x8_images_end_to_end(cli, digits_npz, workd
     assert "cnn.py:build" in (workdir / "r.html").read_text()
 
 
-@pytest.mark.parametrize("model, space, message", [
-    ("nowhere:build", "", "--model nowhere:build: cannot import nowhere (ModuleNotFoundError"),
-    ("cnn.py:missing", "", "--model cnn.py:missing: cnn.py has no function 'missing'"),
-    ("cnn.py", "", "--model cnn.py: name a function as module.path:function or file.py:function"),
-    ("cnn.py:wrong_size", "", "maps a batch of shape (2, 8, 8) to (2, 9), but must map it to (2, 10): one output per class"),
-    ("cnn.py:not_a_module", "", "returned a str, not a torch nn.Module"),
-    ("cnn.py:fixed", "width: [1, 2]\n", "unknown parameter 'width'"),
-    ("cnn.py:build", "hidden_units: 64\n", "unknown parameter 'hidden_units'"),
-])
+@pytest.mark.parametrize(
+    "model, space, message",
+    [
+        ("nowhere:build", "", "--model nowhere:build: cannot import nowhere (ModuleNotFoundError"),
+        ("cnn.py:missing", "", "--model cnn.py:missing: cnn.py has no function 'missing'"),
+        ("cnn.py", "", "--model cnn.py: name a function as module.path:function or file.py:function"),
+        (
+            "cnn.py:wrong_size",
+            "",
+            "maps a batch of shape (2, 8, 8) to (2, 9), but must map it to (2, 10): one output per class",
+        ),
+        ("cnn.py:not_a_module", "", "returned a str, not a torch nn.Module"),
+        ("cnn.py:fixed", "width: [1, 2]\n", "unknown parameter 'width'"),
+        ("cnn.py:build", "hidden_units: 64\n", "unknown parameter 'hidden_units'"),
+    ],
+)
 def test_a_bad_model_function_is_one_line_and_stores_nothing(cli, digits_npz, workdir, model, space, message):
     args = ["run", "--study", "bad", "--data", digits_npz, "--model", model, "--n-trials", "1", "--confirm", "0"]
     if space:
@@ -110,7 +130,9 @@ def test_a_bad_model_function_is_one_line_and_stores_nothing(cli, digits_npz, wo
 
 
 def test_a_model_function_that_fails_names_its_error(tmp_path):
-    (tmp_path / "broken.py").write_text("def build(input_shape, num_outputs):\n    raise ValueError('no layers today')\n")
+    (tmp_path / "broken.py").write_text(
+        "def build(input_shape, num_outputs):\n    raise ValueError('no layers today')\n"
+    )
     with pytest.raises(ModelError, match=r"build\(\.\.\.\) failed with ValueError: no layers today"):
         check_model(ModelSpec(f"{tmp_path}/broken.py:build", {}), (4,), 2)
 
@@ -125,14 +147,23 @@ def test_the_python_api_runs_a_study_and_predicts(workdir):
     (workdir / "api_models.py").write_text(
         "import math\nfrom torch import nn\n\n\ndef build(input_shape, num_outputs, hidden=16):\n"
         "    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), hidden), nn.ReLU(),"
-        " nn.Linear(hidden, num_outputs))\n")
+        " nn.Linear(hidden, num_outputs))\n"
+    )
     sys.path.insert(0, str(workdir))
     try:
         from api_models import build
 
         frame = datasets.load_iris(as_frame=True).frame
-        study = search.tune(frame, target="target", model=build, space={"hidden": [8, 16]}, n_trials=3, max_epochs=5,
-                            confirm="1,2", study="iris")
+        study = search.tune(
+            frame,
+            target="target",
+            model=build,
+            space={"hidden": [8, 16]},
+            n_trials=3,
+            max_epochs=5,
+            confirm="1,2",
+            study="iris",
+        )
         pick = study.pick
         assert pick["picked_by"] == "confirmation" and pick["quote"]["n"] == 2 and set(pick["params"]) >= {"hidden"}
         assert "confirmed on 2 folds" in study.report()
@@ -157,9 +188,17 @@ def test_a_crafted_model_file_runs_nothing(cli, workdir):
 
     marker = workdir / "ran"
     torch.save({}, workdir / "evil.pt")
-    (workdir / "evil.json").write_text(json.dumps({
-        "model": {"function": "subprocess:call", "params": {}}, "input_shape": ["touch", str(marker)], "num_outputs": 1,
-        "preprocessing": {"numeric": [], "text": []}, "dataset": "table"}))
+    (workdir / "evil.json").write_text(
+        json.dumps(
+            {
+                "model": {"function": "subprocess:call", "params": {}},
+                "input_shape": ["touch", str(marker)],
+                "num_outputs": 1,
+                "preprocessing": {"numeric": [], "text": []},
+                "dataset": "table",
+            }
+        )
+    )
     (workdir / "new.csv").write_text("a\n1\n")
     code, out, err = cli("predict", "--model", "evil.pt", "--data", "new.csv")
     assert code != 0 and "runs no code by itself" in err and len(err.strip().splitlines()) == 1

@@ -20,7 +20,11 @@ def test_trial_reports_every_epoch_and_records_facts(fashion_root):
     attrs = trial.user_attrs
     for key in ("seconds", "samples_per_second", "epochs_run", "val_loss", "n_params", "device", "seed", "config"):
         assert key in attrs, key
-    assert attrs["epochs_run"] == 3 and attrs["device"] == "cpu" and attrs["n_params"] == 784 * 32 + 32 + 32 * 32 + 32 + 330
+    assert (
+        attrs["epochs_run"] == 3
+        and attrs["device"] == "cpu"
+        and attrs["n_params"] == 784 * 32 + 32 + 32 * 32 + 32 + 330
+    )
     assert attrs["config"]["optimizer"] == "adam" and attrs["config"]["model"]["params"]["hidden_units"] == 32
 
 
@@ -34,7 +38,9 @@ def test_pruner_stops_weak_trial(fashion_root):
 
 def test_diverged_trial_completes_with_reason_and_study_goes_on(fashion_root):
     study = optuna.create_study(direction="maximize")
-    objective = make_objective(fashion_root, optimizer="momentum", momentum=0.9, lr={"choices": [1e4, 0.05]}, batch_size=16)
+    objective = make_objective(
+        fashion_root, optimizer="momentum", momentum=0.9, lr={"choices": [1e4, 0.05]}, batch_size=16
+    )
     study.enqueue_trial({"lr": 1e4})
     study.enqueue_trial({"lr": 0.05})
     study.optimize(objective, n_trials=2)

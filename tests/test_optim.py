@@ -24,17 +24,23 @@ def run(make, steps=6):
     [
         (lambda p: SGD(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
         (lambda p: SGD(p, lr=0.05, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9)),
-        (lambda p: SGD(p, lr=0.05, momentum=0.7, weight_decay=1e-2), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.7, weight_decay=1e-2)),
+        (
+            lambda p: SGD(p, lr=0.05, momentum=0.7, weight_decay=1e-2),
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.7, weight_decay=1e-2),
+        ),
         (lambda p: Adam(p, lr=1e-2), lambda p: torch.optim.Adam(p, lr=1e-2)),
-        (lambda p: Adam(p, lr=3e-3, betas=(0.8, 0.99), weight_decay=1e-3), lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), weight_decay=1e-3)),
+        (
+            lambda p: Adam(p, lr=3e-3, betas=(0.8, 0.99), weight_decay=1e-3),
+            lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), weight_decay=1e-3),
+        ),
     ],
 )
 def test_same_steps_as_torch_optim(ours, theirs):
-    for a, b in zip(run(ours), run(theirs)):
+    for a, b in zip(run(ours), run(theirs), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_parameters_move():
     before = run(lambda p: SGD(p, lr=0.1), steps=0)
     after = run(lambda p: SGD(p, lr=0.1), steps=2)
-    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))

@@ -49,7 +49,12 @@ def test_redis_journal_keys(own_storage):
 
 def test_heartbeat_interface(tmp_path):
     abstract = _optuna.BaseHeartbeat.__abstractmethods__
-    assert abstract == {"record_heartbeat", "_get_stale_trial_ids", "get_heartbeat_interval", "get_heartbeat_stale_trial_callback"}
+    assert abstract == {
+        "record_heartbeat",
+        "_get_stale_trial_ids",
+        "get_heartbeat_interval",
+        "get_heartbeat_stale_trial_callback",
+    }
     # Optuna's stale-trial check still calls the private method our storages override.
     assert "_get_stale_trial_ids" in inspect.getsource(optuna.storages.fail_stale_trials)
     storage = open_storage(f"sqlite:///{tmp_path}/h.db", heartbeat=5)

@@ -20,12 +20,15 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-
 from _procs import new_database
 
 pytestmark = pytest.mark.slow
 
-SUITES = ["tests/storages_tests/test_storages.py", "tests/storages_tests/test_heartbeat.py", "tests/study_tests/test_study.py"]
+SUITES = [
+    "tests/storages_tests/test_storages.py",
+    "tests/storages_tests/test_heartbeat.py",
+    "tests/study_tests/test_study.py",
+]
 BACKENDS = ["sqlite", "journal", "redis", "postgresql", "mysql"]
 # The study tests exercise the optimize loop more than the storage: each storage kind (an RDB, a journal) once.
 STUDY_TESTS_ON = ("sqlite", "journal")
@@ -47,8 +50,22 @@ def optuna_tests(tmp_path_factory) -> Path:
     sdist = CACHE / f"optuna-{wanted}.tar.gz"
     if not sdist.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                                  f"optuna=={wanted}", "-d", str(CACHE)], capture_output=True, text=True)
+        fetched = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"optuna=={wanted}",
+                "-d",
+                str(CACHE),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if fetched.returncode != 0 or not sdist.exists():
             pytest.skip(f"optuna {wanted}'s source distribution could not be fetched from the package index")
     root = tmp_path_factory.mktemp("optuna-suite")
@@ -61,11 +78,29 @@ def optuna_tests(tmp_path_factory) -> Path:
 def _run(root: Path, backend: str, impl: str, ids: list[str] | None, url: str) -> dict[str, str]:
     """Run the suites (or just ``ids``) with the plugin; each test id and its outcome (passed/failed/skipped)."""
     report = root / f"report-{backend}-{impl}.xml"
-    env = {**os.environ, "SEARCH_SUITE_BACKEND": backend, "SEARCH_SUITE_IMPL": impl, "SEARCH_SUITE_URL": url,
-           "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "SEARCH_SUITE_BACKEND": backend,
+        "SEARCH_SUITE_IMPL": impl,
+        "SEARCH_SUITE_URL": url,
+        "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")]),
+    }
     suites = SUITES if backend in STUDY_TESTS_ON else SUITES[:2]
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "optuna_suite_plugin", "-p", "no:cacheprovider",
-               "-o", "addopts=", "--junitxml", str(report), *(ids or suites)]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "optuna_suite_plugin",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "--junitxml",
+        str(report),
+        *(ids or suites),
+    ]
     subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
     outcomes = {}
     for case in ET.parse(report).iter("testcase"):
@@ -78,7 +113,7 @@ def _node_id(case) -> str:
     """pytest's node id of a junit test case: ``tests/x/test_y.py::Class::test_z[mode]``."""
     parts = case.get("classname", "").split(".")
     module = max(i for i, p in enumerate(parts) if p.startswith("test_"))
-    return "/".join(parts[: module + 1]) + ".py::" + "::".join([*parts[module + 1:], case.get("name")])
+    return "/".join(parts[: module + 1]) + ".py::" + "::".join([*parts[module + 1 :], case.get("name")])
 
 
 def _short(node: str) -> str:
@@ -103,14 +138,18 @@ def _one_backend(root: Path, backend: str) -> tuple[str, dict[str, str], dict[st
 
 
 def test_optuna_s_own_tests_pass_on_every_storage_as_for_plain_optuna(optuna_tests, capsys):
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(BACKENDS)) as pool:  # mostly waiting: heartbeat sleeps, round trips
+    with concurrent.futures.ThreadPoolExecutor(
+        max_workers=len(BACKENDS)
+    ) as pool:  # mostly waiting: heartbeat sleeps, round trips
         results = list(pool.map(lambda b: _one_backend(optuna_tests, b), BACKENDS))
     regressions, lines = {}, []
     for backend, ours, plain in results:
         counts = {k: sum(1 for v in ours.values() if v == k) for k in ("passed", "failed", "skipped")}
         theirs = sum(1 for v in plain.values() if v == "failed")
-        lines.append(f"{backend:<11} {counts['passed']:>4} passed  {counts['failed']:>3} failed "
-                     f"({theirs} of them fail for plain Optuna too)  {counts['skipped']:>3} skipped")
+        lines.append(
+            f"{backend:<11} {counts['passed']:>4} passed  {counts['failed']:>3} failed "
+            f"({theirs} of them fail for plain Optuna too)  {counts['skipped']:>3} skipped"
+        )
         for test_id, outcome in ours.items():
             if outcome != "failed" or plain.get(test_id) == "failed":
                 continue

@@ -24,7 +24,9 @@ def test_an_outage_during_the_summary_waits_and_succeeds(cli, monkeypatch, capsy
 
     monkeypatch.setattr(search._summary, "summarize", flaky)
     monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
-    code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1, "--limit-train", 200)
+    code, out, err = cli(
+        "run", "--study", "s", "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1, "--limit-train", 200
+    )
     assert code == 0 and "Traceback" not in err
     assert "reconnecting" in err and "the storage is back" in err and "this run:  1 trials" in out
     assert len(calls) == 2
@@ -82,8 +84,8 @@ def test_of_workers_starting_at_once_exactly_one_makes_the_study(tmp_path, kind)
 
     import optuna
 
-    from search import open_storage
     from objectives import DataConfig
+    from search import open_storage
     from search._config import RunConfig
     from search._record import load_space, study_metadata
     from search._run import _open_study
@@ -120,11 +122,28 @@ def test_a_fresh_study_with_the_same_seed_draws_the_same_points(cli, workdir):
     import optuna
 
     for name in ("a", "b"):
-        code, out, err = cli("run", "--study", "s", "--storage", f"sqlite:///{workdir}/{name}.db", "--dataset", "synthetic",
-                             "--limit-train", 200, "--n-trials", 4, "--max-epochs", 1, "--seed", 3)
+        code, out, err = cli(
+            "run",
+            "--study",
+            "s",
+            "--storage",
+            f"sqlite:///{workdir}/{name}.db",
+            "--dataset",
+            "synthetic",
+            "--limit-train",
+            200,
+            "--n-trials",
+            4,
+            "--max-epochs",
+            1,
+            "--seed",
+            3,
+        )
         assert code == 0, err
-    drawn = [[t.params for t in optuna.load_study(study_name="s", storage=f"sqlite:///{workdir}/{name}.db").trials]
-             for name in ("a", "b")]
+    drawn = [
+        [t.params for t in optuna.load_study(study_name="s", storage=f"sqlite:///{workdir}/{name}.db").trials]
+        for name in ("a", "b")
+    ]
     assert drawn[0] == drawn[1] and len({p["lr"] for p in drawn[0]}) == 4
 
 
@@ -182,20 +201,38 @@ def test_a_worker_whose_trial_another_worker_failed_goes_on(cli, workdir, monkey
 
     monkeypatch.setattr(Objective, "__call__", paused)
     url = f"journal:///{workdir}/j.log"
-    code, out, err = cli("run", "--study", "s", "--storage", url, "--dataset", "synthetic", "--limit-train", 200,
-                         "--max-epochs", 1, "--n-trials", 4, "--heartbeat", 5)
+    code, out, err = cli(
+        "run",
+        "--study",
+        "s",
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        200,
+        "--max-epochs",
+        1,
+        "--n-trials",
+        4,
+        "--heartbeat",
+        5,
+    )
     assert code == 0, err
     assert err.count("was failed by another worker") == 1 and "Traceback" not in err
     from search import open_storage
 
     trials = optuna.load_study(study_name="s", storage=open_storage(url)).trials
     states = [t.state.name for t in trials]
-    assert states.count("FAIL") == 1 and states.count("COMPLETE") + states.count("PRUNED") == 4  # four trials all the same
+    assert (
+        states.count("FAIL") == 1 and states.count("COMPLETE") + states.count("PRUNED") == 4
+    )  # four trials all the same
     assert trials[1].state.name == "FAIL" and any(t.system_attrs.get("failed_trial") == 1 for t in trials)
 
 
 def test_a_retried_trial_another_worker_fails_is_taken_over_though_its_original_failed_with_an_error(
-        cli, workdir, monkeypatch):
+    cli, workdir, monkeypatch
+):
     """The copy of a trial whose worker lost the storage (its error on record) is failed by another host's stale
     check while this worker runs it: one line and on, as for any trial, not a traceback (seen in CI: the copy
     had inherited its original's error, which read as this worker's own failure)."""
@@ -205,14 +242,32 @@ def test_a_retried_trial_another_worker_fails_is_taken_over_though_its_original_
     from search.storages._heartbeat import retry_callback
 
     url = f"journal:///{workdir}/j.log"
-    base = ["run", "--study", "s", "--storage", url, "--dataset", "synthetic", "--limit-train", 200,
-            "--max-epochs", 1, "--heartbeat", 5]
+    base = [
+        "run",
+        "--study",
+        "s",
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        200,
+        "--max-epochs",
+        1,
+        "--heartbeat",
+        5,
+    ]
     assert cli(*base, "--n-trials", 1)[0] == 0
     study = optuna.load_study(study_name="s", storage=open_storage(url))
     done = study.trials[0]
-    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params=done.params,
-                                              distributions=done.distributions,
-                                              user_attrs={**done.user_attrs, "error": "the storage connection was lost"}))
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL,
+            params=done.params,
+            distributions=done.distributions,
+            user_attrs={**done.user_attrs, "error": "the storage connection was lost"},
+        )
+    )
     retry_callback()(study, study.trials[1])  # what that worker's fail_own_trial did: its copy is queued
     real = Objective.__call__
 
@@ -232,8 +287,8 @@ def test_a_retried_trial_another_worker_fails_is_taken_over_though_its_original_
 def test_an_objective_s_own_error_on_a_trial_is_never_taken_for_another_worker_s_take_over(workdir, monkeypatch):
     """An error that is not Optuna refusing a tell (here a bug in the objective) ends the run, as it always did;
     taken for a take-over it had the worker fail trial after trial for ever."""
-    from objectives._objective import Objective
     from objectives import DataConfig
+    from objectives._objective import Objective
     from search._config import RunConfig
     from search._run import run_study
 
@@ -246,18 +301,39 @@ def test_an_objective_s_own_error_on_a_trial_is_never_taken_for_another_worker_s
         raise AttributeError("'Trial' object has no attribute 'system_attrs'")
 
     monkeypatch.setattr(Objective, "__call__", buggy)
-    config = RunConfig(study="s", storage=f"journal:///{workdir}/j.log", max_epochs=1, n_trials=3, heartbeat=5,
-                       data=DataConfig(dataset="synthetic", limit_train=200))
+    config = RunConfig(
+        study="s",
+        storage=f"journal:///{workdir}/j.log",
+        max_epochs=1,
+        n_trials=3,
+        heartbeat=5,
+        data=DataConfig(dataset="synthetic", limit_train=200),
+    )
     with pytest.raises(AttributeError):
         run_study(config)
     assert calls == [0]
 
 
-@pytest.mark.parametrize("first, second, refused", [(1, 0, "--heartbeat 0 here would make"), (0, 1, "give --heartbeat 0 here too")])
+@pytest.mark.parametrize(
+    "first, second, refused", [(1, 0, "--heartbeat 0 here would make"), (0, 1, "give --heartbeat 0 here too")]
+)
 def test_a_study_s_workers_all_beat_or_none_does(cli, workdir, first, second, refused):
     url = f"journal:///{workdir}/j.log"
-    base = ["run", "--study", "s", "--storage", url, "--dataset", "synthetic", "--limit-train", 200, "--max-epochs", 1,
-            "--n-trials", 1]
+    base = [
+        "run",
+        "--study",
+        "s",
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        200,
+        "--max-epochs",
+        1,
+        "--n-trials",
+        1,
+    ]
     assert cli(*base, "--heartbeat", first)[0] == 0
     code, _, err = cli(*base, "--heartbeat", second)
     assert code == 1 and refused in err and len(err.strip().splitlines()) == 1
@@ -273,7 +349,10 @@ def test_the_live_line_tells_the_time_left_for_the_search_and_the_confirmation()
     now = [0.0]
     progress = Progress(20, stream=io.StringIO(), clock=lambda: now[0])
     trial = optuna.trial.create_trial(value=0.5, params={}, distributions={})
-    trial.datetime_start, trial.datetime_complete = datetime.datetime(2026, 1, 1), datetime.datetime(2026, 1, 1, 0, 0, 2)
+    trial.datetime_start, trial.datetime_complete = (
+        datetime.datetime(2026, 1, 1),
+        datetime.datetime(2026, 1, 1, 0, 0, 2),
+    )
     for _ in range(5):
         now[0] += 2.0
         progress.trial(None, trial)
@@ -322,20 +401,24 @@ def test_a_storage_fault_says_what_is_still_owed(cli, monkeypatch):
         return real(study, third_fails, n_trials, timeout, callback)
 
     monkeypatch.setattr(search._run, "optimize", fills_up)
-    code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 5, "--max-epochs", 1,
-                         "--limit-train", 200)
+    code, out, err = cli(
+        "run", "--study", "s", "--dataset", "synthetic", "--n-trials", 5, "--max-epochs", 1, "--limit-train", 200
+    )
     assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert "no space left on device" in err and "the 2 trial(s) this run finished are stored" in err
-    assert err.strip().endswith("continue with: search run --study s --dataset synthetic --max-epochs 1 "
-                                "--limit-train 200 --confirm 0 --n-trials 3")
+    assert err.strip().endswith(
+        "continue with: search run --study s --dataset synthetic --max-epochs 1 "
+        "--limit-train 200 --confirm 0 --n-trials 3"
+    )
 
 
 def test_the_advice_after_a_run_quotes_the_study_name(cli):
     import shlex
 
     name = "x y;touch p"
-    code, out, err = cli("run", "--study", name, "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1,
-                         "--limit-train", 200)
+    code, out, err = cli(
+        "run", "--study", name, "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1, "--limit-train", 200
+    )
     assert code == 0, err
     assert f"search confirm --study {shlex.quote(name)}" in out and f"--study {name}" not in out
 
@@ -350,13 +433,28 @@ def test_a_trial_stored_before_its_answer_was_lost_counts_once(cli, monkeypatch)
         done = real(self, trial_id, state, values)
         if state == TrialState.COMPLETE and not lost:
             lost.append(trial_id)
-            raise sqlalchemy.exc.OperationalError("UPDATE trials", {}, Exception("Lost connection to server during query"))
+            raise sqlalchemy.exc.OperationalError(
+                "UPDATE trials", {}, Exception("Lost connection to server during query")
+            )
         return done
 
     monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_state_values", answer_lost)
     monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
-    code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 3, "--max-epochs", 1,
-                         "--limit-train", 200, "--pruner", "none")
+    code, out, err = cli(
+        "run",
+        "--study",
+        "s",
+        "--dataset",
+        "synthetic",
+        "--n-trials",
+        3,
+        "--max-epochs",
+        1,
+        "--limit-train",
+        200,
+        "--pruner",
+        "none",
+    )
     assert code == 0 and lost and "reconnecting" in err, err
     trials = optuna.load_study(study_name="s", storage="sqlite:///studies/studies.db").trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
@@ -373,7 +471,9 @@ def test_a_lost_storage_is_named_by_its_own_error_not_optuna_s_clean_up(capsys, 
         try:
             raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
         except redis.exceptions.ConnectionError:
-            raise UnboundLocalError("cannot access local variable 'updated_state' where it is not associated with a value")
+            raise UnboundLocalError(  # noqa: B904 - the chain is the case: Optuna's own error inside a lost Redis
+                "cannot access local variable 'updated_state' where it is not associated with a value"
+            )
     except UnboundLocalError as exc:
         search._reconnect.wait_for_storage(study, "redis://127.0.0.1:6379/0", exc)
     err = capsys.readouterr().err

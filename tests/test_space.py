@@ -6,7 +6,9 @@ from objectives import Choice, Fixed, Float, Int, SearchSpace, SpaceError, Train
 
 def test_default_space_samples_the_five_parameters():
     space = SearchSpace()
-    train, model = space.suggest(FixedTrial({"optimizer": "momentum", "lr": 0.01, "batch_size": 128, "epochs": 7, "momentum": 0.9}))
+    train, model = space.suggest(
+        FixedTrial({"optimizer": "momentum", "lr": 0.01, "batch_size": 128, "epochs": 7, "momentum": 0.9})
+    )
     assert train == TrainConfig(optimizer="momentum", lr=0.01, batch_size=128, epochs=7, momentum=0.9)
     assert model == {"activation": "relu", "hidden_units": 512, "hidden_layers": 2, "dropout": 0.0}
     assert space.max_epochs == 20
@@ -34,7 +36,9 @@ def test_yaml_file_changes_keys(tmp_path):
     assert space.batch_size == Choice((64, 128))
     assert space.optimizer == Fixed("adam") and space.epochs == Fixed(5)
     assert space.hidden_units == Int(64, 256, step=64)
-    train, model = space.suggest(FixedTrial({"lr": 0.01, "batch_size": 64, "hidden_units": 128, "activation": "tanh", "beta1": 0.85}))
+    train, model = space.suggest(
+        FixedTrial({"lr": 0.01, "batch_size": 64, "hidden_units": 128, "activation": "tanh", "beta1": 0.85})
+    )
     assert (train.optimizer, train.epochs, train.beta1) == ("adam", 5, 0.85)
     assert model == {"activation": "tanh", "hidden_units": 128, "hidden_layers": 2, "dropout": 0.0}
     assert SearchSpace.from_mapping(space.to_dict()) == space
@@ -53,7 +57,10 @@ def test_max_epochs_sets_the_default_range():
         ({"lr": {"low": 0.0, "high": 0.1, "log": True}}, "a log range needs low > 0"),
         ({"lr": {"low": -1, "high": 0.1}}, "lr is -1.0, but must be > 0"),
         ({"batch_size": {"choices": []}}, "batch_size: choices is empty"),
-        ({"optimizer": {"choices": ["sgd", "rmsprop"]}}, "optimizer is 'rmsprop', but must be one of sgd, momentum, adam"),
+        (
+            {"optimizer": {"choices": ["sgd", "rmsprop"]}},
+            "optimizer is 'rmsprop', but must be one of sgd, momentum, adam",
+        ),
         ({"optimizer": {"low": 1, "high": 2}}, "optimizer: give a value or choices, not a range"),
         ({"lr": {"low": 0.1}}, "lr: a range needs both low and high"),
         ({"lr": {"low": 0.1, "high": 0.2, "hi": 3}}, "lr: unknown field 'hi'"),

@@ -93,7 +93,9 @@ def test_journal_file(tmp_path):
     optuna.create_study(storage=storage, study_name="s").optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     again = optuna.load_study(study_name="s", storage=open_storage(f"journal:///{tmp_path}/j/study.log", create=False))
     assert [t.state.name for t in again.trials] == ["COMPLETE", "COMPLETE"]
-    assert [t.params for t in again.trials] == [t.params for t in optuna.load_study(study_name="s", storage=storage).trials]
+    assert [t.params for t in again.trials] == [
+        t.params for t in optuna.load_study(study_name="s", storage=storage).trials
+    ]
 
 
 def test_journal_urls_follow_sqlites_convention(tmp_path, monkeypatch):
@@ -131,7 +133,9 @@ def test_missing_driver_names_a_pip_line_that_works(monkeypatch):
     with pytest.raises(SearchError) as err:
         open_storage("mysql+pymysql://root@127.0.0.1:3306/test")
     assert "install it with: pip install 'pymysql'" in str(err.value)
-    extra = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]["db"]
+    extra = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["db"]
     assert any(req.lower().startswith("pymysql") for req in extra)
 
 
@@ -152,14 +156,19 @@ def test_network_drivers_get_timeouts():
     assert f"idle_in_transaction_session_timeout={NETWORK_TIMEOUTS['read'] * 1000}" in pg["options"]
     assert "connect_timeout" not in _network_args("postgresql://u@h/d?connect_timeout=3", "postgresql")  # the URL wins
     assert _network_args("mysql+pymysql://u@h/d", "mysql")["read_timeout"] == NETWORK_TIMEOUTS["read"]
-    assert "socket_timeout=60" in _redis_url("redis://h:6379/0") and "socket_timeout=5" in _redis_url("redis://h/0?socket_timeout=5")
+    assert "socket_timeout=60" in _redis_url("redis://h:6379/0") and "socket_timeout=5" in _redis_url(
+        "redis://h/0?socket_timeout=5"
+    )
 
 
-@pytest.mark.parametrize("url, plain, prefix", [
-    ("unix:///run/redis.sock?db=0&prefix=s1", "unix:///run/redis.sock?db=0", "s1"),
-    ("unix:///run/redis.sock?db=0", "unix:///run/redis.sock?db=0", ""),
-    ("redis://:pw@h:6379/2?prefix=a", "redis://:pw@h:6379/2", "a"),
-])
+@pytest.mark.parametrize(
+    "url, plain, prefix",
+    [
+        ("unix:///run/redis.sock?db=0&prefix=s1", "unix:///run/redis.sock?db=0", "s1"),
+        ("unix:///run/redis.sock?db=0", "unix:///run/redis.sock?db=0", ""),
+        ("redis://:pw@h:6379/2?prefix=a", "redis://:pw@h:6379/2", "a"),
+    ],
+)
 def test_redis_urls_keep_their_form_for_redis_py(url, plain, prefix):
     from redis.connection import parse_url
 
@@ -177,8 +186,10 @@ def empty_database(request):
     import sqlalchemy
 
     name = f"race_{uuid.uuid4().hex[:8]}"
-    server = {"postgresql": "postgresql://root@127.0.0.1:5432/test",
-              "mysql": "mysql+pymysql://root@127.0.0.1:3306/test"}[request.param]
+    server = {
+        "postgresql": "postgresql://root@127.0.0.1:5432/test",
+        "mysql": "mysql+pymysql://root@127.0.0.1:3306/test",
+    }[request.param]
     engine = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
     with engine.connect() as c:
         c.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
@@ -188,7 +199,9 @@ def empty_database(request):
         sqlalchemy.orm.close_all_sessions()
         with engine.connect() as c:
             if request.param == "postgresql":  # the workers' pools may still hold connections
-                c.execute(sqlalchemy.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+                c.execute(
+                    sqlalchemy.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+                )
             c.execute(sqlalchemy.text(f"DROP DATABASE {name}"))
         engine.dispose()
 
@@ -317,8 +330,11 @@ def test_passwords_of_every_special_character_are_never_printed(cli):
     alphabet = "@:/#?&;=%+ab1"
     for _ in range(300):
         password = "Zq" + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) + "Zq"
-        for url in (f"postgresql://user:{password}@127.0.0.1:5432/x", f"redis://:{password}@cache:6379/0",
-                    f"mysql+pymysql://root:{password}@db/t?charset=utf8"):
+        for url in (
+            f"postgresql://user:{password}@127.0.0.1:5432/x",
+            f"redis://:{password}@cache:6379/0",
+            f"mysql+pymysql://root:{password}@db/t?charset=utf8",
+        ):
             shown = redact(url)
             assert password not in shown and "Zq" not in shown, (url, shown)
             assert "Zq" not in scrub(f"could not connect with {password}", url)
@@ -348,7 +364,7 @@ def test_a_torn_last_line_is_moved_aside_before_anything_is_appended(tmp_path, c
     err = capsys.readouterr().err
     assert "ended in a torn line" in err and len([line for line in err.splitlines() if "torn" in line]) == 1
     aside = tmp_path / "j.log.torn-1"
-    assert aside.read_bytes() == whole[whole.rfind(b"\n", 0, len(whole) - 30) + 1: len(whole) - 30]
+    assert aside.read_bytes() == whole[whole.rfind(b"\n", 0, len(whole) - 30) + 1 : len(whole) - 30]
     assert _plain_optuna_trials(path).count("COMPLETE") == 4  # the torn line's update is lost, nothing else
     assert path.read_bytes().endswith(b"\n")
 
@@ -403,7 +419,9 @@ def test_a_torn_or_missing_last_redis_entry_is_kept_aside_before_anything_is_app
     again.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     err = capsys.readouterr().err
     assert len([line for line in err.splitlines() if "torn or missing entry" in line]) == 1, err
-    assert client.get(f"{prefix}:torn:{cut}") == (b'{"op_code": 6, "worker_id": "dead", "trial_' if tear == "torn" else b"")
+    assert client.get(f"{prefix}:torn:{cut}") == (
+        b'{"op_code": 6, "worker_id": "dead", "trial_' if tear == "torn" else b""
+    )
     assert _plain_optuna_redis_trials(prefix) == ["COMPLETE"] * 4
 
 

@@ -41,8 +41,21 @@ def shop_csv(workdir):
 
 
 def test_digits_study_exported_and_retrained_reaches_95_percent(cli, digits_csv, workdir):
-    code, out, err = cli("run", "--study", "digits", "--data", digits_csv, "--target", "target", "--n-trials", "12",
-                         "--max-epochs", "10", "--confirm", "3,2")
+    code, out, err = cli(
+        "run",
+        "--study",
+        "digits",
+        "--data",
+        digits_csv,
+        "--target",
+        "target",
+        "--n-trials",
+        "12",
+        "--max-epochs",
+        "10",
+        "--confirm",
+        "3,2",
+    )
     assert code == 0, err
     made = optuna.load_study(study_name="digits", storage=f"sqlite:///{DB}").user_attrs["search"]
     assert made["dataset"] == "table" and made["table"]["target"] == "target" and len(made["table"]["sha256"]) == 64
@@ -70,8 +83,23 @@ def test_digits_study_exported_and_retrained_reaches_95_percent(cli, digits_csv,
 
 
 def test_text_features_decide_the_label(cli, shop_csv, workdir):
-    code, _, err = cli("run", "--study", "shop", "--data", shop_csv, "--target", "label", "--n-trials", "6",
-                       "--max-epochs", "8", "--confirm", "0", "--space", _adam(workdir))
+    code, _, err = cli(
+        "run",
+        "--study",
+        "shop",
+        "--data",
+        shop_csv,
+        "--target",
+        "label",
+        "--n-trials",
+        "6",
+        "--max-epochs",
+        "8",
+        "--confirm",
+        "0",
+        "--space",
+        _adam(workdir),
+    )
     assert code == 0, err
     assert cli("export", "--study", "shop", "--output", "best.yaml")[0] == 0
     code, out, err = cli("train", "--config", "best.yaml", "--save-model", "m/shop.pt", "--json")
@@ -131,7 +159,10 @@ def test_a_continued_study_takes_its_file_and_refuses_a_changed_one(cli, shop_cs
 def test_a_test_file_of_its_own(cli, workdir):
     categorical_frame(300, seed=1).to_csv(workdir / "train.csv", index=False)
     categorical_frame(50, seed=3).to_csv(workdir / "test.csv", index=False)
-    assert cli("run", "--study", "t", "--data", "train.csv", "--test-data", "test.csv", "--target", "label", *QUICK)[0] == 0
+    assert (
+        cli("run", "--study", "t", "--data", "train.csv", "--test-data", "test.csv", "--target", "label", *QUICK)[0]
+        == 0
+    )
     assert cli("export", "--study", "t", "--output", "b.yaml")[0] == 0
     code, out, err = cli("train", "--config", "b.yaml", "--json")
     assert code == 0 and json.loads(out)["test_samples"] == 50 and json.loads(out)["train_samples"] == 300, err
@@ -144,10 +175,14 @@ def test_a_test_file_takes_the_training_files_columns(cli, workdir):
     train["blank"], test["blank"] = 0, range(50)  # constant in training: left out of the test rows too
     train.to_csv(workdir / "train.csv", index=False)
     test.to_csv(workdir / "test.csv", index=False)
-    code, _, err = cli("run", "--study", "t", "--data", "train.csv", "--test-data", "test.csv", "--target", "label", *QUICK)
+    code, _, err = cli(
+        "run", "--study", "t", "--data", "train.csv", "--test-data", "test.csv", "--target", "label", *QUICK
+    )
     assert code == 0, err
     test.drop(columns="pixel").to_csv(workdir / "test.csv", index=False)
-    code, _, err = cli("run", "--study", "u", "--data", "train.csv", "--test-data", "test.csv", "--target", "label", *QUICK)
+    code, _, err = cli(
+        "run", "--study", "u", "--data", "train.csv", "--test-data", "test.csv", "--target", "label", *QUICK
+    )
     assert code == 1 and "--test-data test.csv lacks column 'pixel'" in err, (code, err)
 
 
@@ -170,19 +205,52 @@ BAD = [
     ("garbage.csv", b"\x00\xff\xfe\x00binary\x00" * 50, ["--target", "y"], "is not a CSV table"),
     ("empty.csv", "", ["--target", "y"], "is empty"),
     ("header.csv", "a,b,y\n", ["--target", "y"], "has a header but no rows"),
-    ("t.csv", _frame(a=[1, 2, 3, 4], label=["x", "y", "x", "y"]), ["--target", "lable"], "--target 'lable' is not a column of t.csv; did you mean 'label'?"),
-    ("one.csv", _frame(a=[1, 2, 3, 4], y=["x"] * 4), ["--target", "y"], "has one class ('x'); a classifier needs at least two"),
-    ("single.csv", _frame(a=range(7), y=["x", "x", "x", "y", "y", "y", "z"]), ["--target", "y"], "class 'z' has a single row"),
-    ("gaps.csv", _frame(a=[1, None, 3, None, 5, 6], b=[1, 2, None, 4, 5, 6], y=["x", "y"] * 3), ["--target", "y"],
-     "has missing values in a (2), b (1); fill numeric columns with --fill-missing median"),
+    (
+        "t.csv",
+        _frame(a=[1, 2, 3, 4], label=["x", "y", "x", "y"]),
+        ["--target", "lable"],
+        "--target 'lable' is not a column of t.csv; did you mean 'label'?",
+    ),
+    (
+        "one.csv",
+        _frame(a=[1, 2, 3, 4], y=["x"] * 4),
+        ["--target", "y"],
+        "has one class ('x'); a classifier needs at least two",
+    ),
+    (
+        "single.csv",
+        _frame(a=range(7), y=["x", "x", "x", "y", "y", "y", "z"]),
+        ["--target", "y"],
+        "class 'z' has a single row",
+    ),
+    (
+        "gaps.csv",
+        _frame(a=[1, None, 3, None, 5, 6], b=[1, 2, None, 4, 5, 6], y=["x", "y"] * 3),
+        ["--target", "y"],
+        "has missing values in a (2), b (1); fill numeric columns with --fill-missing median",
+    ),
     ("inf.csv", _frame(a=[1, float("inf"), 3, 4], y=["x", "y"] * 2), ["--target", "y"], "has infinite values in a (1)"),
-    ("ids.csv", _frame(id=[f"c{i}" for i in range(120)], a=range(120), y=["x", "y"] * 60), ["--target", "y"],
-     "a text column 'id' with 120 distinct values in 120 rows, more than a category can have (50: it looks like an "
-     "identifier or free text); drop it with --drop id"),
+    (
+        "ids.csv",
+        _frame(id=[f"c{i}" for i in range(120)], a=range(120), y=["x", "y"] * 60),
+        ["--target", "y"],
+        "a text column 'id' with 120 distinct values in 120 rows, more than a category can have (50: it looks like an "
+        "identifier or free text); drop it with --drop id",
+    ),
     ("t.txt", "a,y\n1,x\n", ["--target", "y"], "unknown kind of file; use .csv, .parquet or .npz"),
-    ("t2.csv", _frame(a=[1, 2, 3, 4], y=["x", "y"] * 2), ["--target", "y", "--drop", "b"], "--drop 'b' is not a column"),
+    (
+        "t2.csv",
+        _frame(a=[1, 2, 3, 4], y=["x", "y"] * 2),
+        ["--target", "y", "--drop", "b"],
+        "--drop 'b' is not a column",
+    ),
     ("t3.csv", _frame(a=[1, 2, 3, 4], y=["x", "y"] * 2), [], "needs --target COLUMN"),
-    ("t4.csv", _frame(a=[1, 2, 3, 4], y=["x", "y"] * 2), ["--target", "y", "--dataset", "mnist"], "--data and --dataset mnist are two data sets"),
+    (
+        "t4.csv",
+        _frame(a=[1, 2, 3, 4], y=["x", "y"] * 2),
+        ["--target", "y", "--dataset", "mnist"],
+        "--data and --dataset mnist are two data sets",
+    ),
 ]
 
 
@@ -196,15 +264,42 @@ def test_bad_data_is_one_line_and_creates_nothing(cli, workdir, name, content, e
 
 
 def test_fill_missing_and_drop_make_it_work(cli, workdir):
-    _write(workdir, "gaps.csv", _frame(a=[1, None, 3, None, 5, 6, 7, 8], b=[f"k{i % 2}" for i in range(8)],
-                                        id=[f"c{i}" for i in range(8)], y=["x", "y"] * 4))
-    assert cli("run", "--study", "g", "--data", "gaps.csv", "--target", "y", "--fill-missing", "median", "--drop", "id", *QUICK)[0] == 0
+    _write(
+        workdir,
+        "gaps.csv",
+        _frame(
+            a=[1, None, 3, None, 5, 6, 7, 8],
+            b=[f"k{i % 2}" for i in range(8)],
+            id=[f"c{i}" for i in range(8)],
+            y=["x", "y"] * 4,
+        ),
+    )
+    assert (
+        cli(
+            "run",
+            "--study",
+            "g",
+            "--data",
+            "gaps.csv",
+            "--target",
+            "y",
+            "--fill-missing",
+            "median",
+            "--drop",
+            "id",
+            *QUICK,
+        )[0]
+        == 0
+    )
 
 
-@pytest.mark.parametrize("arrays, message", [
-    ({"a": np.zeros((4, 2))}, "must hold arrays x and y (it holds: a)"),
-    ({"x": np.zeros((4, 2)), "y": np.array([0, 1, 0])}, "x has 4 rows but y has 3"),
-])
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"a": np.zeros((4, 2))}, "must hold arrays x and y (it holds: a)"),
+        ({"x": np.zeros((4, 2)), "y": np.array([0, 1, 0])}, "x has 4 rows but y has 3"),
+    ],
+)
 def test_bad_npz(cli, workdir, arrays, message):
     np.savez(workdir / "bad.npz", **arrays)
     code, _, err = cli("run", "--study", "bad", "--data", "bad.npz", *QUICK)
@@ -216,7 +311,9 @@ def test_the_encoder_standardises_and_one_hot_encodes_from_training_rows_only():
     from objectives.data._encoder import TableEncoder
     from objectives.data._tables import Table
 
-    train = Table(("n",), np.array([[1.0], [3.0]]), ("c",), np.array([["a"], ["b"]], dtype=object), np.array([0, 1]), ("p", "q"))
+    train = Table(
+        ("n",), np.array([[1.0], [3.0]]), ("c",), np.array([["a"], ["b"]], dtype=object), np.array([0, 1]), ("p", "q")
+    )
     encoder = TableEncoder.fit(train)
     x, unseen = encoder.transform(np.array([[2.0], [5.0]]), np.array([["b"], ["zzz"]], dtype=object))
     assert encoder.means == (2.0,) and encoder.stds == (1.0,)
@@ -225,6 +322,7 @@ def test_the_encoder_standardises_and_one_hot_encodes_from_training_rows_only():
 
 
 # --- what a close read found (issue 18): each test fails on the code before it -------------------------------
+
 
 def _run_and_export(cli, *extra):
     code, out, err = cli("run", "--study", "t", *extra, *QUICK)
@@ -272,8 +370,13 @@ def test_predict_fills_a_gap_as_training_did_and_keeps_categories_as_text(cli, w
     rng = np.random.default_rng(5)
     n = 240
     size = rng.choice(["10", "12", "14"], n)  # numbers that are categories (shoe sizes, say)
-    frame = pd.DataFrame({"size": np.where(rng.random(n) < 0.05, "x", size), "w": rng.normal(size=n),
-                          "y": np.where(size == "12", "fits", "not")})
+    frame = pd.DataFrame(
+        {
+            "size": np.where(rng.random(n) < 0.05, "x", size),
+            "w": rng.normal(size=n),
+            "y": np.where(size == "12", "fits", "not"),
+        }
+    )
     frame.loc[::9, "w"] = np.nan
     frame.to_csv(workdir / "s.csv", index=False)
     _run_and_export(cli, "--data", "s.csv", "--target", "y", "--fill-missing", "median")
@@ -281,10 +384,14 @@ def test_predict_fills_a_gap_as_training_did_and_keeps_categories_as_text(cli, w
     record = json.loads((workdir / "m" / "s.json").read_text())
     median = record["preprocessing"]["medians"][0]
     # A new file whose size column holds only numbers, with a gap: pandas alone would read 10.0, 12.0.
-    pd.DataFrame({"size": ["10", "12", None, "14"], "w": [None, 0.5, 0.1, 0.2]}).to_csv(workdir / "new.csv", index=False)
+    pd.DataFrame({"size": ["10", "12", None, "14"], "w": [None, 0.5, 0.1, 0.2]}).to_csv(
+        workdir / "new.csv", index=False
+    )
     code, out, err = cli("predict", "--model", "m/s.pt", "--data", "new.csv")
     assert code == 0, err
-    assert "categories the model never saw" not in err.replace("1 text value was a category", "")  # the gap's "(missing)" only
+    assert "categories the model never saw" not in err.replace(
+        "1 text value was a category", ""
+    )  # the gap's "(missing)" only
     assert "1 missing number was filled with the training rows' median" in err
     from objectives.data._encoder import TableEncoder
 
@@ -306,16 +413,18 @@ def test_predict_refuses_a_file_of_another_kind_unless_asked(cli, shop_csv, work
 def test_a_text_column_with_too_many_values_is_refused(cli, workdir):
     """1,000 values in 2,000 rows: under half the rows (the old bound) but far more than a category has."""
     rng = np.random.default_rng(1)
-    pd.DataFrame({"city": [f"c{i % 1000}" for i in range(2000)], "a": rng.normal(size=2000),
-                  "y": rng.choice(["p", "n"], 2000)}).to_csv(workdir / "c.csv", index=False)
+    pd.DataFrame(
+        {"city": [f"c{i % 1000}" for i in range(2000)], "a": rng.normal(size=2000), "y": rng.choice(["p", "n"], 2000)}
+    ).to_csv(workdir / "c.csv", index=False)
     code, _, err = cli("run", "--study", "c", "--data", "c.csv", "--target", "y", *QUICK)
     assert code == 1 and "text column 'city' with 1,000 distinct values in 2,000 rows" in err and "--drop city" in err
     assert not (workdir / "studies").exists()
 
 
 def test_every_problem_of_a_file_comes_in_one_message(cli, workdir):
-    frame = pd.DataFrame({"id": [f"u{i}" for i in range(120)], "a": [1.0, None] * 60, "k": [5] * 120,
-                          "y": ["p", "n"] * 60})
+    frame = pd.DataFrame(
+        {"id": [f"u{i}" for i in range(120)], "a": [1.0, None] * 60, "k": [5] * 120, "y": ["p", "n"] * 60}
+    )
     frame.to_csv(workdir / "messy.csv", index=False)
     code, _, err = cli("run", "--study", "m", "--data", "messy.csv", "--target", "y", *QUICK)
     assert code == 1 and len(err.strip().splitlines()) == 1
@@ -328,8 +437,15 @@ def test_a_semicolon_separated_csv_is_read(cli, workdir):
     assert code == 0, err
 
 
-@pytest.mark.parametrize("flags, named", [(["--target", "y"], "--target"), (["--test-fraction", "0.3"], "--test-fraction"),
-                                          (["--drop", "a"], "--drop"), (["--task", "regression"], "--task")])
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--target", "y"], "--target"),
+        (["--test-fraction", "0.3"], "--test-fraction"),
+        (["--drop", "a"], "--drop"),
+        (["--task", "regression"], "--task"),
+    ],
+)
 def test_flags_that_do_not_apply_are_refused(cli, workdir, flags, named):
     code, _, err = cli("run", "--study", "x", "--dataset", "synthetic", *flags, *QUICK)
     assert code == 1 and f"{named} applies to your own data (--data FILE), not to --dataset synthetic" in err
@@ -338,9 +454,17 @@ def test_flags_that_do_not_apply_are_refused(cli, workdir, flags, named):
 
 BAD_NPZ = [
     ("y2d", lambda: dict(x=np.zeros((10, 3)), y=np.zeros((10, 2))), "y has shape (10, 2), but must hold one label"),
-    ("xtext", lambda: dict(x=np.array([["a", "b"]] * 10), y=np.arange(10) % 2), "x holds <U1 values, but must hold numbers"),
+    (
+        "xtext",
+        lambda: dict(x=np.array([["a", "b"]] * 10), y=np.arange(10) % 2),
+        "x holds <U1 values, but must hold numbers",
+    ),
     ("x1d", lambda: dict(x=np.zeros(10), y=np.arange(10) % 2), "x has shape (10,), but must have one row per sample"),
-    ("objects", lambda: dict(x=np.array([[1, None]] * 10, dtype=object), y=np.arange(10) % 2), "not an .npz archive of plain arrays"),
+    (
+        "objects",
+        lambda: dict(x=np.array([[1, None]] * 10, dtype=object), y=np.arange(10) % 2),
+        "not an .npz archive of plain arrays",
+    ),
 ]
 
 
@@ -357,11 +481,17 @@ def test_the_test_split_is_the_same_in_every_process(workdir):
     import sys
 
     categorical_frame(300, seed=4).to_csv(workdir / "shop.csv", index=False)
-    script = ("import numpy, sys; from objectives.data._load import table_parts; from objectives import DataConfig; "
-              "numpy.random.seed(int(sys.argv[1])); _, test = table_parts(DataConfig(data_file='shop.csv', target='label')); "
-              "print(test.numeric[:, 0].round(6).tolist())")
-    held = [subprocess.run([sys.executable, "-c", script, str(seed)], cwd=workdir, capture_output=True, text=True,
-                           check=True).stdout for seed in (1, 2)]
+    script = (
+        "import numpy, sys; from objectives.data._load import table_parts; from objectives import DataConfig; "
+        "numpy.random.seed(int(sys.argv[1])); _, test = table_parts(DataConfig(data_file='shop.csv', target='label')); "
+        "print(test.numeric[:, 0].round(6).tolist())"
+    )
+    held = [
+        subprocess.run(
+            [sys.executable, "-c", script, str(seed)], cwd=workdir, capture_output=True, text=True, check=True
+        ).stdout
+        for seed in (1, 2)
+    ]
     assert held[0] == held[1] and len(json.loads(held[0])) == 60
 
 
@@ -379,7 +509,9 @@ def test_the_encoder_standardises_with_the_training_rows_and_keeps_a_constant_co
     assert unseen == 0 and np.isfinite(out).all()
     assert out[:, 0].mean() == pytest.approx(0, abs=1e-5) and out[:, 0].std() == pytest.approx(1, abs=1e-5)
     assert (out[:, 1] == 0).all()
-    later, _ = encoder.transform(np.array([[57.0, 4.0]]), np.empty((1, 0), dtype=object))  # new rows: the training statistics
+    later, _ = encoder.transform(
+        np.array([[57.0, 4.0]]), np.empty((1, 0), dtype=object)
+    )  # new rows: the training statistics
     assert later[0, 0] == pytest.approx((57 - numeric[:, 0].mean()) / numeric[:, 0].std(), rel=1e-5)
 
 

@@ -25,11 +25,18 @@ def test_classification_metrics_agree_with_scikit_learn(classes):
     logits = torch.from_numpy(rng.normal(size=(300, classes)) + np.eye(classes)[y] * 1.5)
     probs = torch.softmax(logits.double(), dim=1).numpy()
     labels = torch.from_numpy(y)
-    assert classification_metric("accuracy", logits, labels, classes) == pytest.approx(metrics.accuracy_score(y, probs.argmax(1)))
+    assert classification_metric("accuracy", logits, labels, classes) == pytest.approx(
+        metrics.accuracy_score(y, probs.argmax(1))
+    )
     assert classification_metric("balanced_accuracy", logits, labels, classes) == pytest.approx(
-        metrics.balanced_accuracy_score(y, probs.argmax(1)))
-    assert classification_metric("log_loss", logits, labels, classes) == pytest.approx(metrics.log_loss(y, probs), rel=1e-6)
-    expected = metrics.roc_auc_score(y, probs[:, 1]) if classes == 2 else metrics.roc_auc_score(y, probs, multi_class="ovr")
+        metrics.balanced_accuracy_score(y, probs.argmax(1))
+    )
+    assert classification_metric("log_loss", logits, labels, classes) == pytest.approx(
+        metrics.log_loss(y, probs), rel=1e-6
+    )
+    expected = (
+        metrics.roc_auc_score(y, probs[:, 1]) if classes == 2 else metrics.roc_auc_score(y, probs, multi_class="ovr")
+    )
     assert classification_metric("roc_auc", logits, labels, classes) == pytest.approx(expected, rel=1e-9)
 
 
@@ -37,7 +44,9 @@ def test_auc_counts_ties_as_half():
     scores = torch.tensor([[0.0, 1.0], [0.0, 1.0], [0.0, 2.0], [0.0, 0.0]])  # logits: a tie between rows 0 and 1
     y = np.array([1, 0, 1, 0])
     probs = torch.softmax(scores.double(), dim=1).numpy()
-    assert classification_metric("roc_auc", scores, torch.from_numpy(y), 2) == pytest.approx(metrics.roc_auc_score(y, probs[:, 1]))
+    assert classification_metric("roc_auc", scores, torch.from_numpy(y), 2) == pytest.approx(
+        metrics.roc_auc_score(y, probs[:, 1])
+    )
 
 
 def test_regression_metrics_agree_with_scikit_learn():
@@ -56,13 +65,21 @@ def test_a_diverged_network_gets_a_finite_worst_figure():
     assert classification_metric("accuracy", logits, y, 3) == 0.0  # a row that is not finite counts as wrong
     assert classification_metric("log_loss", logits, y, 3) == pytest.approx(np.log(3))  # uniform probabilities
     predicted = torch.tensor([float("inf"), 1.0])
-    assert regression_metric("rmse", predicted, torch.tensor([2.0, 1.0]), fallback=2.0) == 0.0  # the training mean stands in
+    assert (
+        regression_metric("rmse", predicted, torch.tensor([2.0, 1.0]), fallback=2.0) == 0.0
+    )  # the training mean stands in
 
 
 def test_each_metric_has_its_direction_and_task():
     assert {m.name: m.direction for m in METRICS.values()} == {
-        "accuracy": "maximize", "balanced_accuracy": "maximize", "log_loss": "minimize", "roc_auc": "maximize",
-        "rmse": "minimize", "mae": "minimize", "r2": "maximize"}
+        "accuracy": "maximize",
+        "balanced_accuracy": "maximize",
+        "log_loss": "minimize",
+        "roc_auc": "maximize",
+        "rmse": "minimize",
+        "mae": "minimize",
+        "r2": "maximize",
+    }
     assert metric_named(None, "regression").name == "rmse" and metric_named(None).name == "accuracy"
     with pytest.raises(SpaceError, match="--metric rmse scores regression, but this is classification"):
         metric_named("rmse", "classification")
@@ -82,8 +99,25 @@ def test_a_continuous_target_is_refused_naming_the_flag(cli, diabetes_csv, workd
 
 
 def test_regression_end_to_end_in_the_target_s_units(cli, diabetes_csv, workdir):
-    code, out, err = cli("run", "--study", "d", "--data", diabetes_csv, "--target", "target", "--task", "regression",
-                         "--n-trials", "4", "--max-epochs", "15", "--confirm", "2,2", "--baseline", "none")
+    code, out, err = cli(
+        "run",
+        "--study",
+        "d",
+        "--data",
+        diabetes_csv,
+        "--target",
+        "target",
+        "--task",
+        "regression",
+        "--n-trials",
+        "4",
+        "--max-epochs",
+        "15",
+        "--confirm",
+        "2,2",
+        "--baseline",
+        "none",
+    )
     assert code == 0, err
     study = optuna.load_study(study_name="d", storage=DB)
     assert study.direction == optuna.study.StudyDirection.MINIMIZE and study.metric_names == ["validation RMSE"]
@@ -106,7 +140,9 @@ def test_regression_end_to_end_in_the_target_s_units(cli, diabetes_csv, workdir)
 
 
 def test_a_metric_of_the_user_s_choice_orders_the_study(cli, workdir):
-    pytest.importorskip("sklearn.datasets").load_breast_cancer(as_frame=True).frame.to_csv(workdir / "c.csv", index=False)
+    pytest.importorskip("sklearn.datasets").load_breast_cancer(as_frame=True).frame.to_csv(
+        workdir / "c.csv", index=False
+    )
     code, out, err = cli("run", "--study", "c", "--data", "c.csv", "--target", "target", "--metric", "log_loss", *QUICK)
     assert code == 0, err
     study = optuna.load_study(study_name="c", storage=DB)
@@ -114,15 +150,29 @@ def test_a_metric_of_the_user_s_choice_orders_the_study(cli, workdir):
     assert "val_logloss" in out and "best by search value" in out
     code, out, _ = cli("best", "--study", "c", "--json")
     assert json.loads(out)["metric"] == "log_loss" and json.loads(out)["value"] == min(
-        t.value for t in study.trials if t.value is not None)
+        t.value for t in study.trials if t.value is not None
+    )
     code, _, err = cli("run", "--study", "c", "--metric", "roc_auc", *QUICK)
     assert code == 1 and "was made with --metric log_loss, but this run asks for --metric roc_auc" in err
 
 
 def test_the_yardstick_stands_beside_the_pick_everywhere(cli, workdir):
     pytest.importorskip("sklearn.datasets").load_wine(as_frame=True).frame.to_csv(workdir / "w.csv", index=False)
-    code, out, err = cli("run", "--study", "w", "--data", "w.csv", "--target", "target", "--n-trials", "3",
-                         "--max-epochs", "5", "--confirm", "1,3")
+    code, out, err = cli(
+        "run",
+        "--study",
+        "w",
+        "--data",
+        "w.csv",
+        "--target",
+        "target",
+        "--n-trials",
+        "3",
+        "--max-epochs",
+        "5",
+        "--confirm",
+        "1,3",
+    )
     assert code == 0, err
     stick = optuna.load_study(study_name="w", storage=DB).user_attrs["search:confirmation"]["yardstick"]
     assert stick["name"] == "HistGradientBoosting" and stick["n"] == 3 and 0.5 < stick["mean"] <= 1.0
@@ -132,13 +182,31 @@ def test_the_yardstick_stands_beside_the_pick_everywhere(cli, workdir):
     assert row["yardstick"] == stick["mean"]
     assert cli("report", "--study", "w", "--output", "r.html")[0] == 0
     assert "yardstick: HistGradientBoosting" in (workdir / "r.html").read_text()
-    code, out, err = cli("run", "--study", "w2", "--data", "w.csv", "--target", "target", "--n-trials", "2",
-                         "--max-epochs", "2", "--confirm", "1,2", "--baseline", "none")
+    code, out, err = cli(
+        "run",
+        "--study",
+        "w2",
+        "--data",
+        "w.csv",
+        "--target",
+        "target",
+        "--n-trials",
+        "2",
+        "--max-epochs",
+        "2",
+        "--confirm",
+        "1,2",
+        "--baseline",
+        "none",
+    )
     assert code == 0 and "yardstick" not in out
 
 
 def test_the_yardstick_scores_the_same_rows_as_the_pick():
     """Fitted on each fresh resample's training rows, scored on its validation rows: by hand, the same figure."""
+    import tempfile
+    from pathlib import Path
+
     from sklearn.datasets import load_iris
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -147,9 +215,6 @@ def test_the_yardstick_scores_the_same_rows_as_the_pick():
     from objectives.data._load import table_parts
     from search.confirmation._plan import Plan, resample_keys
     from search.confirmation._yardstick import yardstick
-
-    import tempfile
-    from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "iris.csv"
@@ -175,6 +240,10 @@ def test_a_regression_target_is_standardised_with_the_training_rows(workdir):
     splits = load_splits(config)
     pool, _ = table_parts(config)
     train, _ = pool_indices(pool.labels, 0.1, 0, False, SEARCH)
-    assert splits.target_mean == pytest.approx(pool.labels[train].mean()) and splits.target_std == pytest.approx(pool.labels[train].std())
-    assert float(splits.train_y.mean()) == pytest.approx(0.0, abs=1e-5) and float(splits.train_y.std()) == pytest.approx(1.0, abs=1e-2)
+    assert splits.target_mean == pytest.approx(pool.labels[train].mean()) and splits.target_std == pytest.approx(
+        pool.labels[train].std()
+    )
+    assert float(splits.train_y.mean()) == pytest.approx(0.0, abs=1e-5) and float(
+        splits.train_y.std()
+    ) == pytest.approx(1.0, abs=1e-2)
     assert splits.num_outputs == 1 and splits.classes == ()

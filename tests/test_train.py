@@ -43,7 +43,10 @@ def test_divergence_stops_the_run_with_a_reason(splits):
 def test_same_seed_same_result(splits):
     def run():
         torch.manual_seed(1)
-        return [r.val_accuracy for r in train_epochs(build_mlp(ModelConfig(hidden=(32,))), splits, TrainConfig(lr=0.05, epochs=2), seed=7)]
+        return [
+            r.val_accuracy
+            for r in train_epochs(build_mlp(ModelConfig(hidden=(32,))), splits, TrainConfig(lr=0.05, epochs=2), seed=7)
+        ]
 
     assert run() == run()
 

@@ -14,8 +14,9 @@ def test_the_cli_and_the_api_run_one_function(cli, workdir, monkeypatch):
         return real(config, reporter)
 
     monkeypatch.setattr(search._tune, "search_and_confirm", seen)
-    code, out, err = cli("run", "--study", "c", "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1,
-                         "--limit-train", 200)
+    code, out, err = cli(
+        "run", "--study", "c", "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1, "--limit-train", 200
+    )
     assert code == 0, err
     study = search.tune(dataset="synthetic", study="a", n_trials=1, max_epochs=1, confirm=False)
     assert [c for c, _ in calls] == ["c", "a"] and study.summary.run_states["COMPLETE"] == 1

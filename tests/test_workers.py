@@ -13,12 +13,10 @@ import sys
 import time
 import uuid
 
-import optuna
 import pytest
-from optuna.trial import TrialState
-
-from conftest import storage_line
 from _procs import LONG, TINY, open_study, read_until, running_trial, search, trials_in, wait_for
+from conftest import storage_line
+from optuna.trial import TrialState
 
 KINDS = ("sqlite", "journal", "postgresql", "mysql", "redis")
 
@@ -43,8 +41,24 @@ def test_workers_share_a_study_exactly(tmp_path, space, name, own_storage, kind)
     """N workers x M trials: exactly N*M trials, numbered 0..N*M-1, none left RUNNING (SQLite's file included)."""
     url = f"sqlite:///{tmp_path}/s.db" if kind == "sqlite" else own_storage(kind)
     workers, per_worker = 2, 4
-    result = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 300,
-                    "--space", space(TINY), "--jobs", workers, "--n-trials", workers * per_worker)
+    result = search(
+        tmp_path,
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        300,
+        "--space",
+        space(TINY),
+        "--jobs",
+        workers,
+        "--n-trials",
+        workers * per_worker,
+    )
     assert result.returncode == 0, result.stderr
     trials = open_study(url, name).get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == list(range(workers * per_worker))
@@ -59,8 +73,23 @@ def test_workers_share_a_study_exactly(tmp_path, space, name, own_storage, kind)
 @pytest.mark.parametrize("kind", ["journal", "postgresql"])
 def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, space, name, own_storage, kind):
     url = own_storage(kind)
-    args = ["run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 2000,
-            "--space", space(LONG), "--heartbeat", 1, "--pruner", "none"]
+    args = [
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        2000,
+        "--space",
+        space(LONG),
+        "--heartbeat",
+        1,
+        "--pruner",
+        "none",
+    ]
     worker = search(tmp_path, *args, "--n-trials", 1, popen={})
     victim = wait_for(lambda: running_trial(url, name))
     worker.send_signal(signal.SIGKILL)
@@ -79,8 +108,23 @@ def test_killed_worker_trial_is_failed_and_rerun_once(tmp_path, space, name, own
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_fails_the_running_trial_and_says_how_to_continue(tmp_path, space, name, sig):
     url = f"sqlite:///{tmp_path}/s.db"
-    worker = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic",
-                    "--limit-train", 2000, "--space", space(LONG), "--n-trials", 3, popen={})
+    worker = search(
+        tmp_path,
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        2000,
+        "--space",
+        space(LONG),
+        "--n-trials",
+        3,
+        popen={},
+    )
     wait_for(lambda: running_trial(url, name))
     worker.send_signal(sig)
     out, err = worker.communicate(timeout=60)
@@ -89,7 +133,9 @@ def test_interrupt_fails_the_running_trial_and_says_how_to_continue(tmp_path, sp
     trial, again = open_study(url, name).get_trials(deepcopy=False)
     assert trial.state == TrialState.FAIL
     # Its parameters wait to run first when the study goes on, and the line asks for the trials still owed.
-    assert again.state == TrialState.WAITING and again.params == trial.params and again.system_attrs["failed_trial"] == 0
+    assert (
+        again.state == TrialState.WAITING and again.params == trial.params and again.system_attrs["failed_trial"] == 0
+    )
     line = err.split("Continue with: ", 1)[1].strip()
     assert line.endswith("--n-trials 3") and line.count("--n-trials") == 1
     if sig == signal.SIGINT:
@@ -106,11 +152,33 @@ def test_interrupt_fails_the_running_trial_and_says_how_to_continue(tmp_path, sp
 
 def test_ctrl_c_reaches_every_worker(tmp_path, space, name):
     url = f"journal:///{tmp_path}/j.log"
-    group = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 2000,
-                   "--space", space(LONG), "--n-trials", 4, "--jobs", 2, popen={"start_new_session": True})
+    group = search(
+        tmp_path,
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        2000,
+        "--space",
+        space(LONG),
+        "--n-trials",
+        4,
+        "--jobs",
+        2,
+        popen={"start_new_session": True},
+    )
     # Both workers under way: a worker that started late is caught in its first trial all the same.
-    wait_for(lambda: {t.user_attrs.get("run", {}).get("id") for t in trials_in(url, name, TrialState.RUNNING) if t.params} and
-             len({t.number for t in trials_in(url, name, TrialState.RUNNING) if t.params}) == 2, timeout=120)
+    wait_for(
+        lambda: (
+            {t.user_attrs.get("run", {}).get("id") for t in trials_in(url, name, TrialState.RUNNING) if t.params}
+            and len({t.number for t in trials_in(url, name, TrialState.RUNNING) if t.params}) == 2
+        ),
+        timeout=120,
+    )
     running = {t.number for t in trials_in(url, name, TrialState.RUNNING)}
     os.killpg(group.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     out, err = group.communicate(timeout=120)
@@ -140,8 +208,25 @@ def _spawned_worker(pid: int) -> int | None:
 def test_a_killed_worker_s_trials_are_owed_in_the_line(tmp_path, space, name):
     """A worker process killed (the OOM killer, say) mid-trial: the run says so in one line and asks for what is owed."""
     url = f"sqlite:///{tmp_path}/s.db"
-    run = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 2000,
-                 "--space", space(LONG), "--n-trials", 4, "--jobs", 2, popen={})
+    run = search(
+        tmp_path,
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        2000,
+        "--space",
+        space(LONG),
+        "--n-trials",
+        4,
+        "--jobs",
+        2,
+        popen={},
+    )
     # The spawned worker (not this process's child, its grandchild) under way on a trial of its own.
     wait_for(lambda: len({t.number for t in trials_in(url, name, TrialState.RUNNING) if t.params}) == 2, timeout=120)
     worker = wait_for(lambda: _spawned_worker(run.pid), timeout=30)
@@ -150,8 +235,13 @@ def test_a_killed_worker_s_trials_are_owed_in_the_line(tmp_path, space, name):
     assert run.returncode == 1 and "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert "1 of 2 workers were killed (SIGKILL)" in last
-    finished = len([t for t in open_study(url, name).get_trials(deepcopy=False)
-                    if t.state in (TrialState.COMPLETE, TrialState.PRUNED)])
+    finished = len(
+        [
+            t
+            for t in open_study(url, name).get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        ]
+    )
     assert finished < 4 and f"the {finished} trial(s) this run finished are stored" in last
     assert last.endswith(f"--n-trials {4 - finished}"), last
 
@@ -159,9 +249,23 @@ def test_a_killed_worker_s_trials_are_owed_in_the_line(tmp_path, space, name):
 def test_sigint_reaches_a_worker_that_inherited_it_ignored(tmp_path, space, name):
     """A background job of a non-interactive shell starts with SIGINT ignored; Ctrl-C must still stop it."""
     url = f"sqlite:///{tmp_path}/s.db"
-    worker = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 2000,
-                    "--space", space(LONG), "--n-trials", 3,
-                    popen={"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)})
+    worker = search(
+        tmp_path,
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        2000,
+        "--space",
+        space(LONG),
+        "--n-trials",
+        3,
+        popen={"preexec_fn": lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)},
+    )
     wait_for(lambda: running_trial(url, name), timeout=120)
     worker.send_signal(signal.SIGINT)
     out, err = worker.communicate(timeout=120)
@@ -173,8 +277,23 @@ def test_sigint_reaches_a_worker_that_inherited_it_ignored(tmp_path, space, name
 def test_ctrl_c_between_trials_leaves_nothing_running(tmp_path, space, name, after):
     """Trials so short that a signal lands mostly in storage calls (ask, tell): still exit 130, one line."""
     url = f"sqlite:///{tmp_path}/s.db"
-    worker = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 64,
-                    "--space", space("hidden_units: 8\nepochs: 1\nbatch_size: 64\n"), "--n-trials", 400, popen={})
+    worker = search(
+        tmp_path,
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        64,
+        "--space",
+        space("hidden_units: 8\nepochs: 1\nbatch_size: 64\n"),
+        "--n-trials",
+        400,
+        popen={},
+    )
     wait_for(lambda: len(trials_in(url, name, TrialState.COMPLETE)) >= after * 5, timeout=120)
     worker.send_signal(signal.SIGINT)
     out, err = worker.communicate(timeout=120)
@@ -201,12 +320,32 @@ def own_pg():
 
 def test_postgresql_restart_mid_trial_loses_nothing(tmp_path, space, name, own_pg):
     url = own_pg.url
-    worker = search(tmp_path, "run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 1000,
-                    "--space", space("hidden_units: 64\nepochs: 30\nbatch_size: 64\n"), "--n-trials", 4,
-                    "--heartbeat", 1, "--pruner", "none", popen={})
+    worker = search(
+        tmp_path,
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        1000,
+        "--space",
+        space("hidden_units: 64\nepochs: 30\nbatch_size: 64\n"),
+        "--n-trials",
+        4,
+        "--heartbeat",
+        1,
+        "--pruner",
+        "none",
+        popen={},
+    )
     wait_for(lambda: len(trials_in(url, name, TrialState.COMPLETE)) >= 1, timeout=120)
     # The outage lands mid-trial: a trial is running and has reported an epoch.
-    victim = wait_for(lambda: next((t for t in trials_in(url, name, TrialState.RUNNING) if t.intermediate_values), None), timeout=120)
+    victim = wait_for(
+        lambda: next((t for t in trials_in(url, name, TrialState.RUNNING) if t.intermediate_values), None), timeout=120
+    )
     before = {t.number: t.value for t in open_study(url, name).get_trials(states=(TrialState.COMPLETE,))}
     own_pg.stop("immediate")
     seen = read_until(worker.stderr, "reconnecting")  # the worker's main loop noticed (it reports every epoch)
@@ -228,9 +367,15 @@ def test_postgresql_restart_mid_trial_loses_nothing(tmp_path, space, name, own_p
 
 
 def pg_dump(database: str) -> list[str]:
-    dump = subprocess.run(["pg_dump", "-h", "127.0.0.1", "-U", "root", "--data-only", database], capture_output=True,
-                          text=True, check=True).stdout
-    return [line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))]  # per-dump random tokens
+    dump = subprocess.run(
+        ["pg_dump", "-h", "127.0.0.1", "-U", "root", "--data-only", database],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [
+        line for line in dump.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
+    ]  # per-dump random tokens
 
 
 def test_bad_input_leaves_a_postgresql_study_unchanged(tmp_path, space, name, own_storage, cli):
@@ -251,7 +396,15 @@ def test_bad_input_leaves_a_postgresql_study_unchanged(tmp_path, space, name, ow
         ("run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", "301", "--space", tiny),
         ("run", *base, "--jobs", "0"),
         ("run", *base, "--heartbeat", "-1"),
-        ("run", "--study", name, "--storage", "postgresql://root:pw@127.0.0.1:5432/no_such_db", "--dataset", "synthetic"),
+        (
+            "run",
+            "--study",
+            name,
+            "--storage",
+            "postgresql://root:pw@127.0.0.1:5432/no_such_db",
+            "--dataset",
+            "synthetic",
+        ),
         ("best", "--study", "missing-" + name, "--storage", url),
         ("export", "--study", name, "--storage", url, "--output", tmp_path / "x.txt"),
         ("train", "--config", tmp_path / "broken.yaml"),
@@ -271,7 +424,21 @@ def test_password_is_never_printed(tmp_path, space, name, own_storage, cli, work
     url = own_storage("postgresql").replace("root@", "root:s3cretpw@")
     seen = []
     for args in (
-        ("run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", "300", "--space", space(TINY), "--n-trials", "2"),
+        (
+            "run",
+            "--study",
+            name,
+            "--storage",
+            url,
+            "--dataset",
+            "synthetic",
+            "--limit-train",
+            "300",
+            "--space",
+            space(TINY),
+            "--n-trials",
+            "2",
+        ),
         ("studies", "--storage", url),
         ("studies", "--storage", url, "--json"),
         ("best", "--study", name, "--storage", url, "--json"),
@@ -293,8 +460,20 @@ def test_password_is_never_printed_in_any_form(tmp_path, space, name, own_storag
     """The --storage=URL form, and a password given as a query parameter."""
     plain = own_storage("postgresql")
     url = plain.replace("root@", "root:s3cretpw@") if form == "userinfo" else plain + "?password=s3cretpw"
-    code, out, err = cli("run", "--study", name, f"--storage={url}", "--dataset", "synthetic", "--limit-train", "300",
-                         "--space", space(TINY), "--n-trials", "1")
+    code, out, err = cli(
+        "run",
+        "--study",
+        name,
+        f"--storage={url}",
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        "300",
+        "--space",
+        space(TINY),
+        "--n-trials",
+        "1",
+    )
     assert code == 0, err
     assert cli("export", "--study", name, "--storage", url, "--output", "best.yaml")[0] == 0
     assert cli("report", "--study", name, "--storage", url, "--output", "r.html")[0] == 0
@@ -309,8 +488,24 @@ def test_the_default_is_a_single_threaded_worker_per_core(tmp_path, space, name)
     from search._processes import available_cores
 
     env = {k: v for k, v in os.environ.items() if k not in ("SEARCH_JOBS", "SEARCH_THREADS")}
-    command = [sys.executable, "-m", "search", "run", "--study", name, "--dataset", "synthetic", "--limit-train", "300",
-               "--space", space(TINY), "--n-trials", "4", "--confirm", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "search",
+        "run",
+        "--study",
+        name,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        "300",
+        "--space",
+        space(TINY),
+        "--n-trials",
+        "4",
+        "--confirm",
+        "0",
+    ]
     result = subprocess.run(command, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr
     trials = open_study(f"sqlite:///{tmp_path}/studies/studies.db", name).get_trials(deepcopy=False)
@@ -324,8 +519,22 @@ def test_the_default_is_a_single_threaded_worker_per_core(tmp_path, space, name)
 def test_this_run_counts_only_its_own_workers_trials(tmp_path, space, name):
     """Another machine's trials finishing in the same study during a --jobs run are not 'this run'."""
     url = f"journal:///{tmp_path}/shared.log"
-    base = ["run", "--study", name, "--storage", url, "--dataset", "synthetic", "--limit-train", 1000, "--pruner", "none"]
-    other = search(tmp_path, *base, "--space", space("hidden_units: 32\nepochs: 12\nbatch_size: 64\n"), "--n-trials", 6, popen={})
+    base = [
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--dataset",
+        "synthetic",
+        "--limit-train",
+        1000,
+        "--pruner",
+        "none",
+    ]
+    other = search(
+        tmp_path, *base, "--space", space("hidden_units: 32\nepochs: 12\nbatch_size: 64\n"), "--n-trials", 6, popen={}
+    )
     wait_for(lambda: running_trial(url, name), timeout=120)
     mine = search(tmp_path, *base, "--jobs", 2, "--n-trials", 2)
     other.communicate(timeout=300)
@@ -340,29 +549,47 @@ def test_jobs_share_a_table_study(tmp_path, name):
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 5))
-    pd.DataFrame(x, columns=list("abcde")).assign(y=np.where(x[:, 0] > 0, "up", "down")).to_csv(tmp_path / "t.csv", index=False)
+    pd.DataFrame(x, columns=list("abcde")).assign(y=np.where(x[:, 0] > 0, "up", "down")).to_csv(
+        tmp_path / "t.csv", index=False
+    )
     url = f"journal:///{tmp_path}/t.log"
-    result = search(tmp_path, "run", "--study", name, "--storage", url, "--data", "t.csv", "--target", "y",
-                    "--jobs", 2, "--n-trials", 4, "--max-epochs", 2)
+    result = search(
+        tmp_path,
+        "run",
+        "--study",
+        name,
+        "--storage",
+        url,
+        "--data",
+        "t.csv",
+        "--target",
+        "y",
+        "--jobs",
+        2,
+        "--n-trials",
+        4,
+        "--max-epochs",
+        2,
+    )
     assert result.returncode == 0, result.stderr
     trials = open_study(url, name).get_trials(deepcopy=False)
     assert sorted(t.number for t in trials) == [0, 1, 2, 3] and all(t.state.is_finished() for t in trials)
 
 
-MODELS = '''import math
+MODELS = """import math
 from torch import nn
 
 def build(input_shape, num_outputs, hidden=16):
     return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), hidden), nn.ReLU(), nn.Linear(hidden, num_outputs))
-'''
-SCRIPT = '''import search
+"""
+SCRIPT = """import search
 from sklearn.datasets import load_wine
 {model}
 frame = load_wine(as_frame=True).frame
 study = search.tune(frame, target="target", model=build, n_trials=4, jobs=2, confirm=False, study="s",
                     space={{"hidden": [8, 16], "epochs": 1}})
 print("stored", len(study.optuna.trials), "finished", sum(t.state.is_finished() for t in study.optuna.trials))
-'''
+"""
 
 
 def _script(tmp_path, model: str):
@@ -370,8 +597,14 @@ def _script(tmp_path, model: str):
     (tmp_path / "models.py").write_text(MODELS)
     (tmp_path / "example.py").write_text(SCRIPT.format(model=model))
     env = {k: v for k, v in os.environ.items() if k not in ("SEARCH_JOBS", "SEARCH_THREADS", "SEARCH_STORAGE")}
-    return subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env={**env, "PYTHONPATH": str(tmp_path)},
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "example.py"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_a_plain_script_calling_tune_runs_with_worker_processes(tmp_path):

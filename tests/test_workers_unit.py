@@ -13,7 +13,9 @@ def test_workers_take_exactly_the_trials_a_run_owes():
 
     tickets = Tickets(50)
     taken = torch.multiprocessing.get_context("spawn").Queue()
-    workers = [torch.multiprocessing.get_context("spawn").Process(target=_take_all, args=(tickets, taken)) for _ in range(4)]
+    workers = [
+        torch.multiprocessing.get_context("spawn").Process(target=_take_all, args=(tickets, taken)) for _ in range(4)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -39,13 +41,16 @@ def test_each_worker_gets_its_own_gpu(monkeypatch):
     assert gpu_for(0, ["0"]) is None and gpu_for(1, []) is None  # one GPU or none: nothing to choose
 
 
-@pytest.mark.parametrize("given, env, trials, cores, expected", [
-    ({}, {}, 20, 2, (2, 1)),  # the default: a single-threaded worker per core
-    ({}, {}, 1, 4, (1, 4)),  # one trial: one process, every core its thread
-    ({"jobs": 1}, {}, 20, 2, (1, 2)),  # today's way, on request
-    ({"threads": 1}, {}, 20, 8, (8, 1)),
-    ({}, {"SEARCH_JOBS": "3", "SEARCH_THREADS": "2"}, 20, 8, (3, 2)),
-])
+@pytest.mark.parametrize(
+    "given, env, trials, cores, expected",
+    [
+        ({}, {}, 20, 2, (2, 1)),  # the default: a single-threaded worker per core
+        ({}, {}, 1, 4, (1, 4)),  # one trial: one process, every core its thread
+        ({"jobs": 1}, {}, 20, 2, (1, 2)),  # today's way, on request
+        ({"threads": 1}, {}, 20, 8, (8, 1)),
+        ({}, {"SEARCH_JOBS": "3", "SEARCH_THREADS": "2"}, 20, 8, (3, 2)),
+    ],
+)
 def test_workers_and_threads_are_planned(monkeypatch, given, env, trials, cores, expected):
     import search._processes
     from search._config import RunConfig
@@ -63,8 +68,8 @@ def test_workers_and_threads_are_planned(monkeypatch, given, env, trials, cores,
 def test_the_workers_storage_times_are_added_up():
     import multiprocessing
 
-    from search.storages._clock import StorageTime
     from search._workers import _total
+    from search.storages._clock import StorageTime
 
     times = multiprocessing.get_context("spawn").SimpleQueue()
     assert _total(times) is None  # no worker reported

@@ -16,6 +16,21 @@ from objectives.data._images import DOWNLOAD_TIMEOUT
 from objectives.data._load import IMAGE_SHAPE, load_splits, load_train_test, pool_size
 from objectives.data._splits import SEARCH, Resample, Splits, fold_count, pool_indices, split_indices
 
-__all__ = ["DATASETS", "DOWNLOAD_TIMEOUT", "IMAGE_SHAPE", "SEARCH", "DataConfig", "Resample", "Splits", "fold_count",
-           "load_splits", "load_train_test", "pool_indices", "pool_size", "read_idx", "split_indices", "write_idx",
-           "write_torchvision_root"]
+__all__ = [
+    "DATASETS",
+    "DOWNLOAD_TIMEOUT",
+    "IMAGE_SHAPE",
+    "SEARCH",
+    "DataConfig",
+    "Resample",
+    "Splits",
+    "fold_count",
+    "load_splits",
+    "load_train_test",
+    "pool_indices",
+    "pool_size",
+    "read_idx",
+    "split_indices",
+    "write_idx",
+    "write_torchvision_root",
+]

@@ -17,7 +17,9 @@ def read_arrays(path: str, task: str | None = None) -> Table:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
             if not {"x", "y"} <= names:
-                raise DataError(f"--data {path} must hold arrays x and y (it holds: {', '.join(sorted(names)) or 'nothing'})")
+                raise DataError(
+                    f"--data {path} must hold arrays x and y (it holds: {', '.join(sorted(names)) or 'nothing'})"
+                )
             x, y = archive["x"], archive["y"]
     except DataError:
         raise
@@ -30,8 +32,15 @@ def read_arrays(path: str, task: str | None = None) -> Table:
     if problems:
         raise DataError(f"--data {path}: x has {'; '.join(problems)}")
     labels, classes = labels_of(path, "y", y.reshape(-1), task)
-    return Table(tuple(names), numeric, (), np.empty((x.shape[0], 0), dtype=object), labels, classes,
-                 shape=tuple(int(d) for d in x.shape[1:]))
+    return Table(
+        tuple(names),
+        numeric,
+        (),
+        np.empty((x.shape[0], 0), dtype=object),
+        labels,
+        classes,
+        shape=tuple(int(d) for d in x.shape[1:]),
+    )
 
 
 def _check_shapes(path: str, x, y) -> None:
@@ -42,7 +51,9 @@ def _check_shapes(path: str, x, y) -> None:
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise DataError(f"--data {path}: x holds {x.dtype} values, but must hold numbers")
     if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
-        raise DataError(f"--data {path}: y has shape {y.shape}, but must hold one label or number per row (shape (rows,))")
+        raise DataError(
+            f"--data {path}: y has shape {y.shape}, but must hold one label or number per row (shape (rows,))"
+        )
     if x.shape[0] != y.shape[0]:
         raise DataError(f"--data {path}: x has {x.shape[0]:,} rows but y has {y.shape[0]:,}; they must match")
     if x.shape[0] == 0:

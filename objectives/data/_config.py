@@ -43,7 +43,9 @@ class DataConfig:
             raise DataError(f"--validation-fraction is {self.validation_fraction!r}, but must be a number")
         if not 0.0 < self.validation_fraction < 1.0:
             raise DataError(f"--validation-fraction is {self.validation_fraction}, but must be > 0 and < 1")
-        if self.limit_train is not None and (isinstance(self.limit_train, bool) or not isinstance(self.limit_train, int)):
+        if self.limit_train is not None and (
+            isinstance(self.limit_train, bool) or not isinstance(self.limit_train, int)
+        ):
             raise DataError(f"--limit-train is {self.limit_train!r}, but must be an integer")
         if self.limit_train is not None and self.limit_train < 1:
             raise DataError(f"--limit-train is {self.limit_train}, but must be >= 1")
@@ -53,7 +55,11 @@ class DataConfig:
             raise DataError(f"--data and --dataset {self.dataset} are two data sets; give one")
         if self.dataset == "table" and self.data_file is None:
             raise DataError("--dataset table needs --data FILE (a CSV, Parquet or .npz file)")
-        if isinstance(self.test_fraction, bool) or not isinstance(self.test_fraction, (int, float)) or not 0.0 < self.test_fraction < 1.0:
+        if (
+            isinstance(self.test_fraction, bool)
+            or not isinstance(self.test_fraction, (int, float))
+            or not 0.0 < self.test_fraction < 1.0
+        ):
             raise DataError(f"--test-fraction is {self.test_fraction}, but must be > 0 and < 1")
         if self.fill_missing is not None and self.fill_missing != "median":
             raise DataError(f"--fill-missing is {self.fill_missing!r}, but must be median")
@@ -68,9 +74,14 @@ class DataConfig:
         """
         if self.dataset == "table":
             return
-        options = (("--target", self.target), ("--test-data", self.test_file), ("--fill-missing", self.fill_missing),
-                   ("--drop", self.drop), ("--task", self.task is not None),
-                   ("--test-fraction", "test_fraction" in given))
+        options = (
+            ("--target", self.target),
+            ("--test-data", self.test_file),
+            ("--fill-missing", self.fill_missing),
+            ("--drop", self.drop),
+            ("--task", self.task is not None),
+            ("--test-fraction", "test_fraction" in given),
+        )
         flags = [flag for flag, value in options if value]
         if flags:
             raise DataError(f"{flags[0]} applies to your own data (--data FILE), not to --dataset {self.dataset}")

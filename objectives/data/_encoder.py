@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from objectives.data._tables import Table
 
-MISSING_CATEGORY = "(missing)"
-
 
 @dataclass(frozen=True)
 class TableEncoder:
@@ -39,7 +37,9 @@ class TableEncoder:
         width = len(table.numeric_names)
         observed = ~np.isnan(table.numeric) if table.rows else np.zeros((0, width), dtype=bool)
         # nanmedian of an all-gap column would warn and give NaN; such a column is refused on reading.
-        medians = np.array([np.median(table.numeric[observed[:, j], j]) if observed[:, j].any() else 0.0 for j in range(width)])
+        medians = np.array(
+            [np.median(table.numeric[observed[:, j], j]) if observed[:, j].any() else 0.0 for j in range(width)]
+        )
         filled = np.where(observed, table.numeric, medians) if table.rows else table.numeric
         means = filled.mean(axis=0) if table.rows else np.zeros(width)
         stds = filled.std(axis=0) if table.rows else np.ones(width)
@@ -48,8 +48,17 @@ class TableEncoder:
         target_mean, target_std = 0.0, 1.0
         if not table.classes and table.rows:  # regression
             target_mean, target_std = float(table.labels.mean()), float(table.labels.std()) or 1.0
-        return cls(table.numeric_names, tuple(map(float, means)), tuple(map(float, stds)), table.text_names, categories,
-                   table.classes, tuple(map(float, medians)), target_mean, target_std)
+        return cls(
+            table.numeric_names,
+            tuple(map(float, means)),
+            tuple(map(float, stds)),
+            table.text_names,
+            categories,
+            table.classes,
+            tuple(map(float, medians)),
+            target_mean,
+            target_std,
+        )
 
     @property
     def width(self) -> int:
@@ -84,12 +93,28 @@ class TableEncoder:
         return out, unseen
 
     def to_dict(self) -> dict[str, Any]:
-        return {"numeric": list(self.numeric_names), "means": list(self.means), "stds": list(self.stds),
-                "medians": list(self.medians), "text": list(self.text_names), "categories": [list(c) for c in self.categories],
-                "classes": list(self.classes), "target_mean": self.target_mean, "target_std": self.target_std}
+        return {
+            "numeric": list(self.numeric_names),
+            "means": list(self.means),
+            "stds": list(self.stds),
+            "medians": list(self.medians),
+            "text": list(self.text_names),
+            "categories": [list(c) for c in self.categories],
+            "classes": list(self.classes),
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableEncoder:
-        return cls(tuple(d["numeric"]), tuple(d["means"]), tuple(d["stds"]), tuple(d["text"]),
-                   tuple(tuple(c) for c in d["categories"]), tuple(d["classes"]), tuple(d.get("medians") or ()),
-                   float(d.get("target_mean", 0.0)), float(d.get("target_std", 1.0)))
+        return cls(
+            tuple(d["numeric"]),
+            tuple(d["means"]),
+            tuple(d["stds"]),
+            tuple(d["text"]),
+            tuple(tuple(c) for c in d["categories"]),
+            tuple(d["classes"]),
+            tuple(d.get("medians") or ()),
+            float(d.get("target_mean", 0.0)),
+            float(d.get("target_std", 1.0)),
+        )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import struct
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:

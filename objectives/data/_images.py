@@ -41,10 +41,20 @@ def _read_torchvision(dataset: str, folder: str, root: Path, raw: Path, download
     cls = getattr(datasets, folder)
     try:
         # torchvision prints each failed mirror; the user gets one line from us instead.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), _socket_timeout(DOWNLOAD_TIMEOUT):
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+            _socket_timeout(DOWNLOAD_TIMEOUT),
+        ):
             train = cls(str(root), train=True, download=download)
             test = cls(str(root), train=False, download=download)
-    except (RuntimeError, OSError, ValueError, EOFError, AssertionError) as exc:  # torchvision: RuntimeError, URLError; a corrupt file: AssertionError
+    except (
+        RuntimeError,
+        OSError,
+        ValueError,
+        EOFError,
+        AssertionError,
+    ) as exc:  # torchvision: RuntimeError, URLError; a corrupt file: AssertionError
         missing = [name for name in IDX_FILES.values() if not (raw / name).exists()]
         if missing:
             raise DataError(

@@ -39,9 +39,18 @@ def _split(config: DataConfig, resample: Resample = SEARCH, contents: tuple = ()
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
     train_idx, val_idx = _indices(train_y.numpy(), config, resample)
     tx = train_x[train_idx]
-    return Splits(train_x=tx, train_y=train_y[train_idx], val_x=train_x[val_idx], val_y=train_y[val_idx],
-                  test_x=test_x, test_y=test_y, classes=classes, input_shape=IMAGE_SHAPE, pool=int(train_y.shape[0]),
-                  **moments(tx))
+    return Splits(
+        train_x=tx,
+        train_y=train_y[train_idx],
+        val_x=train_x[val_idx],
+        val_y=train_y[val_idx],
+        test_x=test_x,
+        test_y=test_y,
+        classes=classes,
+        input_shape=IMAGE_SHAPE,
+        pool=int(train_y.shape[0]),
+        **moments(tx),
+    )
 
 
 def _indices(labels, config: DataConfig, resample: Resample):
@@ -72,7 +81,9 @@ def load_train_test(config: DataConfig) -> Splits:
     train_x, train_y, test_x, test_y, classes = _load_raw(config)
     if config.limit_train is not None:
         train_x, train_y = train_x[: config.limit_train], train_y[: config.limit_train]
-    return Splits(train_x, train_y, test_x, test_y, test_x, test_y, classes, input_shape=IMAGE_SHAPE, **moments(train_x))
+    return Splits(
+        train_x, train_y, test_x, test_y, test_x, test_y, classes, input_shape=IMAGE_SHAPE, **moments(train_x)
+    )
 
 
 def table_parts(config: DataConfig):
@@ -81,8 +92,17 @@ def table_parts(config: DataConfig):
 
     test_hash = file_hash(config.test_file) if config.test_file and Path(config.test_file).is_file() else None
     data_hash = file_hash(config.data_file) if Path(config.data_file).is_file() else None
-    return _table_parts(config.data_file, data_hash, config.target, config.drop, config.fill_missing,
-                        config.test_file, test_hash, config.test_fraction, config.task)
+    return _table_parts(
+        config.data_file,
+        data_hash,
+        config.target,
+        config.drop,
+        config.fill_missing,
+        config.test_file,
+        test_hash,
+        config.test_fraction,
+        config.task,
+    )
 
 
 @functools.lru_cache(maxsize=2)
@@ -96,8 +116,14 @@ def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, te
     if test_file is None:
         keep, held = stratified_split(table.labels, test_fraction, TEST_SEED, "test split", table.classes)
         return table.take(keep), table.take(held)
-    test = read_data(test_file, target, drop, fill_missing, "regression" if task == "regression" else "classification",
-                     feature_columns=table.numeric_names + table.text_names)
+    test = read_data(
+        test_file,
+        target,
+        drop,
+        fill_missing,
+        "regression" if task == "regression" else "classification",
+        feature_columns=table.numeric_names + table.text_names,
+    )
     if (test.numeric_names, test.text_names) != (table.numeric_names, table.text_names):
         missing = sorted(set(table.numeric_names + table.text_names) - set(test.numeric_names + test.text_names))
         what = f"lacks column {missing[0]!r}" if missing else "has other columns (or other column types)"
@@ -109,12 +135,26 @@ def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, te
     if unknown:
         raise DataError(f"--test-data {test_file} has class {unknown[0]!r}, which --data {data_file} never shows")
     remap = np.array([index[c] for c in test.classes], dtype=np.int64)
-    test = Table(test.numeric_names, test.numeric, test.text_names, test.text, remap[test.labels], table.classes, shape=test.shape)
+    test = Table(
+        test.numeric_names,
+        test.numeric,
+        test.text_names,
+        test.text,
+        remap[test.labels],
+        table.classes,
+        shape=test.shape,
+    )
     return table, test
 
 
-def read_data(path: str, target: str | None, drop: tuple[str, ...] = (), fill_missing: str | None = None,
-              task: str | None = None, feature_columns: tuple[str, ...] | None = None):
+def read_data(
+    path: str,
+    target: str | None,
+    drop: tuple[str, ...] = (),
+    fill_missing: str | None = None,
+    task: str | None = None,
+    feature_columns: tuple[str, ...] | None = None,
+):
     """The user's file as a checked `Table`, read by the module of its kind (by suffix)."""
     from objectives.data._tables import SUFFIXES, read_table
 
@@ -153,8 +193,24 @@ def _table_splits(table, encoder, tensors: list) -> Splits:
     tx, ty, vx, vy, sx, sy = tensors
     shape = table.shape or (encoder.width,)
     task = "classification" if table.classes else "regression"
-    return Splits(tx, ty, vx, vy, sx, sy, table.classes, 0.0, 1.0, encoder.to_dict(), shape, task,
-                  encoder.target_mean, encoder.target_std, table.rows, table.notes)
+    return Splits(
+        tx,
+        ty,
+        vx,
+        vy,
+        sx,
+        sy,
+        table.classes,
+        0.0,
+        1.0,
+        encoder.to_dict(),
+        shape,
+        task,
+        encoder.target_mean,
+        encoder.target_std,
+        table.rows,
+        table.notes,
+    )
 
 
 def _table_split(config: DataConfig, resample: Resample) -> Splits:

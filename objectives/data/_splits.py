@@ -111,7 +111,10 @@ class Splits:
         """The same splits with every tensor on ``device`` (moved once, then reused)."""
         import dataclasses
 
-        moved = {name: getattr(self, name).to(device) for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        moved = {
+            name: getattr(self, name).to(device)
+            for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
+        }
         return dataclasses.replace(self, **moved)
 
 
@@ -159,8 +162,10 @@ def _search_split(labels, fraction: float, seed: int, stratify: bool):
     if val_idx.numel() == 0:  # tiny data: at least one validation row
         val_idx, train_idx = train_idx[:1], train_idx[1:]
     # Mixed, so that --limit-train's first N rows are a fair sample of every class.
-    return (train_idx[torch.randperm(train_idx.numel(), generator=g)].numpy(),
-            val_idx[torch.randperm(val_idx.numel(), generator=g)].numpy())
+    return (
+        train_idx[torch.randperm(train_idx.numel(), generator=g)].numpy(),
+        val_idx[torch.randperm(val_idx.numel(), generator=g)].numpy(),
+    )
 
 
 def _holdout(groups: list, search_train, search_val, seed: int):
@@ -195,7 +200,9 @@ def _kfold(groups: list, seed: int, fold: int, folds: int):
     return np.nonzero(assigned != fold)[0], np.nonzero(assigned == fold)[0]
 
 
-def split_indices(labels: torch.Tensor, fraction: float, seed: int, stratify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def split_indices(
+    labels: torch.Tensor, fraction: float, seed: int, stratify: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The search's own (training, validation) indices of ``labels`` (torch int64)."""
     import torch
 
@@ -218,8 +225,10 @@ def stratified_split(labels, fraction: float, seed: int, what: str, classes: tup
     counts = np.bincount(labels)
     single = [c for c, n in enumerate(counts) if n == 1]
     if single:
-        raise DataError(f"class {classes[single[0]]!r} has a single row, and the {what} is stratified by class "
-                        "(each class needs at least two rows); add rows or remove that class")
+        raise DataError(
+            f"class {classes[single[0]]!r} has a single row, and the {what} is stratified by class "
+            "(each class needs at least two rows); add rows or remove that class"
+        )
     rng = np.random.default_rng(seed)
     held, kept = [], []
     for c in range(len(counts)):

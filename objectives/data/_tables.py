@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from objectives._errors import DataError
-from objectives.data._encoder import MISSING_CATEGORY
+
+MISSING_CATEGORY = "(missing)"  # the category a missing text cell becomes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,8 +61,16 @@ class Table:
         return int(self.labels.shape[0])
 
     def take(self, rows) -> Table:
-        return Table(self.numeric_names, self.numeric[rows], self.text_names, self.text[rows], self.labels[rows],
-                     self.classes, self.notes, self.shape)
+        return Table(
+            self.numeric_names,
+            self.numeric[rows],
+            self.text_names,
+            self.text[rows],
+            self.labels[rows],
+            self.classes,
+            self.notes,
+            self.shape,
+        )
 
 
 def file_hash(path: str | Path) -> str:
@@ -79,8 +88,14 @@ def _hash(path: str, size: int, mtime: int) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: str, target: str | None, drop: tuple[str, ...] = (), fill_missing: str | None = None,
-               task: str | None = None, feature_columns: tuple[str, ...] | None = None) -> Table:
+def read_table(
+    path: str,
+    target: str | None,
+    drop: tuple[str, ...] = (),
+    fill_missing: str | None = None,
+    task: str | None = None,
+    feature_columns: tuple[str, ...] | None = None,
+) -> Table:
     """A CSV or Parquet file as a checked `Table`; one `DataError` naming every problem otherwise.
 
     ``task`` None: classification, refused when the target looks like a number to predict.
@@ -104,7 +119,9 @@ def read_frame(path: str, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
         else:
             frame = pd.read_parquet(path)
     except ImportError as exc:
-        raise DataError(f"--data {path}: reading Parquet needs pyarrow; install it with: pip install 'pyarrow'") from exc
+        raise DataError(
+            f"--data {path}: reading Parquet needs pyarrow; install it with: pip install 'pyarrow'"
+        ) from exc
     except pd.errors.EmptyDataError:
         raise DataError(f"--data {path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
@@ -130,8 +147,15 @@ def _separator(path: str) -> str:
     return best if counts[best] else ","
 
 
-def _from_frame(path: str, frame: pd.DataFrame, target: str, drop: tuple[str, ...], fill_missing: str | None,
-                task: str | None, feature_columns: tuple[str, ...] | None = None) -> Table:
+def _from_frame(
+    path: str,
+    frame: pd.DataFrame,
+    target: str,
+    drop: tuple[str, ...],
+    fill_missing: str | None,
+    task: str | None,
+    feature_columns: tuple[str, ...] | None = None,
+) -> Table:
     import numpy as np
     import pandas as pd
 
@@ -159,9 +183,15 @@ def _from_frame(path: str, frame: pd.DataFrame, target: str, drop: tuple[str, ..
         constant = [c for c in features.columns if features[c].nunique(dropna=False) <= 1]
         features = features.drop(columns=constant)
     if features.shape[1] == 0:
-        raise DataError(f"{path} has no feature columns besides --target {target!r}"
-                        + (f" (the constant ones were left out: {', '.join(constant)})" if constant else ""))
-    numeric_names = [c for c in features.columns if pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])]
+        raise DataError(
+            f"{path} has no feature columns besides --target {target!r}"
+            + (f" (the constant ones were left out: {', '.join(constant)})" if constant else "")
+        )
+    numeric_names = [
+        c
+        for c in features.columns
+        if pd.api.types.is_numeric_dtype(features[c]) and not pd.api.types.is_bool_dtype(features[c])
+    ]
     text_names = [c for c in features.columns if c not in numeric_names]
     numeric = features[numeric_names].to_numpy(dtype=np.float64) if numeric_names else np.zeros((len(frame), 0))
     problems += number_problems(numeric, numeric_names, fill_missing)
@@ -177,7 +207,9 @@ def _from_frame(path: str, frame: pd.DataFrame, target: str, drop: tuple[str, ..
     if len(problems) == 1:
         raise DataError(f"{path} has {problems[0]}")
     if problems:
-        raise DataError(f"{path} has {len(problems)} problems: " + "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1)))
+        raise DataError(
+            f"{path} has {len(problems)} problems: " + "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+        )
     notes = tuple(f"column {c!r} has one value in every row; it is left out" for c in constant)
     return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, notes)
 
@@ -194,8 +226,10 @@ def number_problems(numeric, names: list[str], fill_missing: str | None) -> list
     missing = np.isnan(numeric).sum(axis=0)
     if missing.any() and fill_missing != "median":
         listed = ", ".join(f"{names[j]} ({int(missing[j])})" for j in np.nonzero(missing)[0])
-        problems.append(f"missing values in {listed}; fill numeric columns with --fill-missing median, "
-                        "or remove those rows or columns (--drop COLUMN)")
+        problems.append(
+            f"missing values in {listed}; fill numeric columns with --fill-missing median, "
+            "or remove those rows or columns (--drop COLUMN)"
+        )
     elif missing.any():
         empty = [names[j] for j in np.nonzero(missing == numeric.shape[0])[0]]
         problems += [f"a column {name!r} with no values at all; drop it with --drop {name}" for name in empty]
@@ -214,13 +248,17 @@ def _text_columns(features, names: list[str], fill_missing: str | None, problems
         column = features[name]
         missing = int(column.isna().sum())
         if missing and fill_missing is None:
-            problems.append(f"missing values in text column {name} ({missing}); "
-                            f"--fill-missing median makes them a category of their own, or --drop {name}")
+            problems.append(
+                f"missing values in text column {name} ({missing}); "
+                f"--fill-missing median makes them a category of their own, or --drop {name}"
+            )
         values = column.astype(object).where(column.notna(), MISSING_CATEGORY).map(str)
         distinct = int(values.nunique())
         if distinct > bound:
-            problems.append(f"a text column {name!r} with {distinct:,} distinct values in {rows:,} rows, more than a "
-                            f"category can have ({bound:,}: it looks like an identifier or free text); drop it with --drop {name}")
+            problems.append(
+                f"a text column {name!r} with {distinct:,} distinct values in {rows:,} rows, more than a "
+                f"category can have ({bound:,}: it looks like an identifier or free text); drop it with --drop {name}"
+            )
         columns.append(values.to_numpy(dtype=object))
     return np.stack(columns, axis=1)
 
@@ -239,12 +277,18 @@ def labels_of(path: str, target: str, raw, task: str | None) -> tuple[Any, tuple
         return values.astype(np.float64), ()
     keys = sorted(set(values.tolist()), key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, str(v)))
     if task is None and all(numbers) and _looks_continuous(keys, len(values)):
-        raise DataError(f"--target {target!r} of {path} looks like a number to predict ({len(keys):,} distinct values); "
-                        "add --task regression (or --task classification if each value is a class)")
+        raise DataError(
+            f"--target {target!r} of {path} looks like a number to predict ({len(keys):,} distinct values); "
+            "add --task regression (or --task classification if each value is a class)"
+        )
     if len(keys) < 2:
-        raise DataError(f"--target {target!r} of {path} has one class ({_name(keys[0])!r}); a classifier needs at least two")
+        raise DataError(
+            f"--target {target!r} of {path} has one class ({_name(keys[0])!r}); a classifier needs at least two"
+        )
     index = {k: i for i, k in enumerate(keys)}
-    return np.fromiter((index[v] for v in values.tolist()), dtype=np.int64, count=len(values)), tuple(_name(k) for k in keys)
+    return np.fromiter((index[v] for v in values.tolist()), dtype=np.int64, count=len(values)), tuple(
+        _name(k) for k in keys
+    )
 
 
 def _looks_continuous(keys: list, rows: int) -> bool:

@@ -7,13 +7,35 @@
 The configurations (`ModelConfig`, `ModelSpec`) import no torch; building a model does.
 """
 
-from objectives.models._function import (ModelSpec, as_spec, build_model, check_model, check_signature, parameters_of,
-                                         resolve)
+from objectives.models._function import (
+    ModelSpec,
+    as_spec,
+    build_model,
+    check_model,
+    check_signature,
+    parameters_of,
+    resolve,
+)
 from objectives.models._mlp import ACTIVATIONS, MLP, ModelConfig, build_mlp, count_parameters, mlp
 
-__all__ = ["ACTIVATIONS", "MLP", "ModelConfig", "ModelSpec", "as_spec", "build_mlp", "build_model", "check_model",
-           "check_signature", "count_parameters", "load_model", "metrics_path", "mlp", "parameters_of", "resolve",
-           "save_model"]
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "ModelConfig",
+    "ModelSpec",
+    "as_spec",
+    "build_mlp",
+    "build_model",
+    "check_model",
+    "check_signature",
+    "count_parameters",
+    "load_model",
+    "metrics_path",
+    "mlp",
+    "parameters_of",
+    "resolve",
+    "save_model",
+]
 
 
 def __getattr__(name: str):

@@ -62,7 +62,9 @@ def resolve(ref: str) -> Callable[..., Any]:
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:  # noqa: BLE001 - the user's module: any error on import is theirs to see
-            raise ModelError(f"--model {ref}: cannot import {module_name} ({type(exc).__name__}: {_line(exc)})") from exc
+            raise ModelError(
+                f"--model {ref}: cannot import {module_name} ({type(exc).__name__}: {_line(exc)})"
+            ) from exc
     function = getattr(module, attr, None)
     if function is None:
         raise ModelError(f"--model {ref}: {module_name} has no function {attr!r}")
@@ -105,8 +107,10 @@ def check_signature(ref: str, function: Callable[..., Any], params: Mapping[str,
     except TypeError as exc:
         named, _, _ = parameters_of(function)
         takes = ", ".join(named) or "no parameters"
-        raise ModelError(f"--model {ref}: cannot be called as {_name(function)}(input_shape, num_outputs, "
-                         f"{', '.join(params) or '...'}) ({exc}); its parameters after the first two: {takes}") from None
+        raise ModelError(
+            f"--model {ref}: cannot be called as {_name(function)}(input_shape, num_outputs, "
+            f"{', '.join(params) or '...'}) ({exc}); its parameters after the first two: {takes}"
+        ) from None
 
 
 def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
@@ -117,9 +121,13 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_outputs: int)
     try:
         model = function(tuple(input_shape), int(num_outputs), **dict(spec.params))
     except Exception as exc:  # noqa: BLE001 - the user's function: its error is theirs to see
-        raise ModelError(f"--model {spec.function}: {_name(function)}(...) failed with {type(exc).__name__}: {_line(exc)}") from exc
+        raise ModelError(
+            f"--model {spec.function}: {_name(function)}(...) failed with {type(exc).__name__}: {_line(exc)}"
+        ) from exc
     if not isinstance(model, nn.Module):
-        raise ModelError(f"--model {spec.function}: {_name(function)}(...) returned a {type(model).__name__}, not a torch nn.Module")
+        raise ModelError(
+            f"--model {spec.function}: {_name(function)}(...) returned a {type(model).__name__}, not a torch nn.Module"
+        )
     return model
 
 
@@ -134,12 +142,16 @@ def check_model(spec: ModelSpec, input_shape: tuple[int, ...], num_outputs: int)
         with torch.no_grad():
             out = model.eval()(rows)
     except Exception as exc:  # noqa: BLE001 - the user's network: its error is theirs to see
-        raise ModelError(f"--model {spec.function}: its network failed on a batch of shape {tuple(rows.shape)} "
-                         f"({type(exc).__name__}: {_line(exc)})") from exc
+        raise ModelError(
+            f"--model {spec.function}: its network failed on a batch of shape {tuple(rows.shape)} "
+            f"({type(exc).__name__}: {_line(exc)})"
+        ) from exc
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_outputs):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ModelError(f"--model {spec.function}: its network maps a batch of shape {tuple(rows.shape)} to {shape}, "
-                         f"but must map it to (2, {num_outputs}): one output per {'class' if num_outputs > 1 else 'row'}")
+        raise ModelError(
+            f"--model {spec.function}: its network maps a batch of shape {tuple(rows.shape)} to {shape}, "
+            f"but must map it to (2, {num_outputs}): one output per {'class' if num_outputs > 1 else 'row'}"
+        )
 
 
 def _name(function: Callable[..., Any]) -> str:

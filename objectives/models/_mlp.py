@@ -51,8 +51,15 @@ class ModelConfig:
             raise SpaceError(f"dropout is {self.dropout!r}, but must be >= 0 and < 1")
 
 
-def mlp(input_shape: tuple[int, ...], num_outputs: int, hidden_units: int = 512, hidden_layers: int = 2,
-        activation: str = "relu", dropout: float = 0.0, hidden: list[int] | None = None) -> nn.Module:
+def mlp(
+    input_shape: tuple[int, ...],
+    num_outputs: int,
+    hidden_units: int = 512,
+    hidden_layers: int = 2,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    hidden: list[int] | None = None,
+) -> nn.Module:
     """``hidden_layers`` layers of ``hidden_units`` (or the sizes in ``hidden``), each followed by
     ``activation`` and, when ``dropout`` > 0, dropout; then one linear layer of ``num_outputs``."""
     sizes = tuple(hidden) if hidden is not None else (int(hidden_units),) * int(hidden_layers)

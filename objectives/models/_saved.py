@@ -32,8 +32,14 @@ def metrics_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def save_model(model: nn.Module, path: str | Path, spec: ModelSpec | ModelConfig, extra: dict[str, Any],
-               input_shape: tuple[int, ...] | None = None, num_outputs: int | None = None) -> Path:
+def save_model(
+    model: nn.Module,
+    path: str | Path,
+    spec: ModelSpec | ModelConfig,
+    extra: dict[str, Any],
+    input_shape: tuple[int, ...] | None = None,
+    num_outputs: int | None = None,
+) -> Path:
     """Save the state_dict at ``path``, and what rebuilds the network and the figures at ``path`` with .json.
 
     ``input_shape`` and ``num_outputs`` default to the first and last layer's sizes (an MLP).
@@ -91,8 +97,10 @@ def _named_function(described: dict[str, Any], function: str | None, path: Path)
     if recorded == MLP:
         return MLP
     if function is None:
-        raise ObjectiveError(f"{path} was built by the model function {recorded}; a model file runs no code by itself: "
-                             f"name the function to load it with (--function {recorded})")
+        raise ObjectiveError(
+            f"{path} was built by the model function {recorded}; a model file runs no code by itself: "
+            f"name the function to load it with (--function {recorded})"
+        )
     if function.rpartition(":")[2] != recorded.rpartition(":")[2]:
         raise ObjectiveError(f"--function {function} is not the function {path} was built by ({recorded})")
     wanted = described.get("source_sha256")
@@ -101,8 +109,10 @@ def _named_function(described: dict[str, Any], function: str | None, path: Path)
             raise ObjectiveError(f"--function {function} is not the function {path} was built by ({recorded})")
         return function
     if source_hash(function) != wanted:
-        raise ObjectiveError(f"--function {function}: its source is not the one {path} was built with "
-                             f"(sha256 {str(wanted)[:12]} recorded); name the file it was trained with")
+        raise ObjectiveError(
+            f"--function {function}: its source is not the one {path} was built with "
+            f"(sha256 {str(wanted)[:12]} recorded); name the file it was trained with"
+        )
     return function
 
 
@@ -131,5 +141,7 @@ def load_model(path: str | Path, function: str | None = None) -> tuple[nn.Module
     except EOFError as exc:  # an empty or cut-short weights file
         raise ObjectiveError(f"cannot load a model from {path}: the weights file is empty or cut short") from exc
     except (OSError, KeyError, ValueError, RuntimeError, TypeError) as exc:
-        raise ObjectiveError(f"cannot load a model from {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from exc
+        raise ObjectiveError(
+            f"cannot load a model from {path}: {str(exc).splitlines()[0] if str(exc) else exc}"
+        ) from exc
     return model.eval(), record

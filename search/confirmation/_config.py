@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from search._errors import SearchError
 
+# The retrains of study NAME are stored in their own study, NAME + CONFIRM_SUFFIX.
+CONFIRM_SUFFIX = ":confirm"
+
 DEFAULT_CANDIDATES = 5  # at most; fewer when they would not fit in the search's own time
 DEFAULT_RESAMPLES = None  # the scheme's own: 5 folds (small data) or 3 holdouts
 

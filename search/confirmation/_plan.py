@@ -30,9 +30,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives.data import Resample
-
 from search._errors import SearchError
-from search._record import BASELINE_ATTR, CONFIRM_SUFFIX
+from search._record import BASELINE_ATTR
+from search.confirmation._config import CONFIRM_SUFFIX
 
 KFOLD_BELOW = 5_000  # pool rows: below this, K-fold
 FOLDS = 5
@@ -83,7 +83,9 @@ def resample_keys(study_seed: int, scheme: str, role: str, count: int) -> list[s
     """``count`` resamples of ``scheme`` for ``role`` ("race" or "estimate"): K-fold folds, a partition
     after another, or holdouts."""
     if scheme == "kfold":
-        return [Resample("kfold", derived_seed(study_seed, role, i // FOLDS), i % FOLDS, FOLDS).key for i in range(count)]
+        return [
+            Resample("kfold", derived_seed(study_seed, role, i // FOLDS), i % FOLDS, FOLDS).key for i in range(count)
+        ]
     return [Resample("holdout", derived_seed(study_seed, role, i)).key for i in range(count)]
 
 
@@ -99,8 +101,11 @@ def leaders(study: optuna.Study, k: int, maximize: bool = True) -> tuple[list[Fr
     The baseline (the textbook default a study starts with) joins the leaders when it is not
     among them: they must beat it on fresh resamples, not only on the search's split.
     """
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and "diverged" not in t.user_attrs]
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and "diverged" not in t.user_attrs
+    ]
     chosen, seen = [], set()
     for trial in sorted(complete, key=lambda t: (-t.value if maximize else t.value, t.number)):
         key = tuple(sorted(trial.params.items()))
@@ -115,8 +120,9 @@ def leaders(study: optuna.Study, k: int, maximize: bool = True) -> tuple[list[Fr
     return chosen, baseline
 
 
-def trim_to_budget(chosen: list[FrozenTrial], baseline: FrozenTrial | None, budget: float, rounds: int,
-                   estimate: int) -> tuple[list[FrozenTrial], int]:
+def trim_to_budget(
+    chosen: list[FrozenTrial], baseline: FrozenTrial | None, budget: float, rounds: int, estimate: int
+) -> tuple[list[FrozenTrial], int]:
     """The leaders that fit in ``budget`` seconds (each costs its own training time per resample);
     the search's best and the baseline always stay. How many were left out."""
     keep = list(chosen)
@@ -148,13 +154,20 @@ def search_seconds(study: optuna.Study) -> float:
 
 def confirmation_study(storage, name: str, direction: str) -> optuna.Study:
     """The retrains' own study, ``NAME:confirm``; a study of that name that is not NAME's confirmation is refused."""
-    study = optuna.create_study(study_name=name + CONFIRM_SUFFIX, storage=storage, direction=direction,
-                                load_if_exists=True, sampler=optuna.samplers.RandomSampler(0),
-                                pruner=optuna.pruners.NopPruner())
+    study = optuna.create_study(
+        study_name=name + CONFIRM_SUFFIX,
+        storage=storage,
+        direction=direction,
+        load_if_exists=True,
+        sampler=optuna.samplers.RandomSampler(0),
+        pruner=optuna.pruners.NopPruner(),
+    )
     owner = study.user_attrs.get("confirms")
     if owner is None and study.get_trials(deepcopy=False):
-        raise SearchError(f"a study named {name + CONFIRM_SUFFIX!r} exists and is not the confirmation of {name!r}; "
-                          f"rename or delete it (names ending in {CONFIRM_SUFFIX} are the confirmations')")
+        raise SearchError(
+            f"a study named {name + CONFIRM_SUFFIX!r} exists and is not the confirmation of {name!r}; "
+            f"rename or delete it (names ending in {CONFIRM_SUFFIX} are the confirmations')"
+        )
     if owner is None:
         study.set_user_attr("confirms", name)
         with warnings.catch_warnings():
@@ -166,8 +179,11 @@ def confirmation_study(storage, name: str, direction: str) -> optuna.Study:
 
 
 def plans(confirm: optuna.Study) -> list[Plan]:
-    return [Plan.from_trial(t) for t in confirm.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-            if isinstance(t.user_attrs.get(PLAN_ATTR), dict)]
+    return [
+        Plan.from_trial(t)
+        for t in confirm.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+        if isinstance(t.user_attrs.get(PLAN_ATTR), dict)
+    ]
 
 
 def current(all_plans: list[Plan], spec: str) -> Plan | None:
@@ -188,8 +204,12 @@ def adopt(confirm: optuna.Study, proposal: Plan, finished) -> Plan:
     if newest is not None and (not finished(newest) or newest.same_work(proposal)):
         return newest
     after = newest.id if newest else None
-    marker = optuna.trial.create_trial(state=TrialState.PRUNED, params={}, distributions={},
-                                       user_attrs={PLAN_ATTR: {**proposal.to_dict(), "after": after}})
+    marker = optuna.trial.create_trial(
+        state=TrialState.PRUNED,
+        params={},
+        distributions={},
+        user_attrs={PLAN_ATTR: {**proposal.to_dict(), "after": after}},
+    )
     confirm.add_trial(marker)
     rivals = [p for p in plans(confirm) if p.spec == proposal.spec and p.after == after]
     return min(rivals, key=lambda p: p.id)

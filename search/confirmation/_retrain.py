@@ -9,7 +9,6 @@ import optuna
 from optuna.trial import TrialState
 
 from objectives.data import Resample
-
 from search.confirmation._plan import train_seed
 
 # A retrain's user attributes: the search trial it retrains, the resample (its key), the plan.
@@ -22,7 +21,11 @@ _LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
 def _earlier_copy(trial: optuna.Trial, source: Any, key: str) -> int | None:
     """The number of a lower-numbered retrain of the same pair that is queued, running or finished."""
     for other in trial.study.get_trials(deepcopy=False, states=_LIVE):
-        if other.number < trial.number and other.user_attrs.get(SOURCE) == source and other.user_attrs.get(RESAMPLE) == key:
+        if (
+            other.number < trial.number
+            and other.user_attrs.get(SOURCE) == source
+            and other.user_attrs.get(RESAMPLE) == key
+        ):
             return other.number
     return None
 
@@ -51,7 +54,17 @@ class Retrain:
             from objectives import Objective
 
             # One resample's data at a time: a round's retrains share it, and the next round needs another.
-            self._objectives = {key: Objective(self.space, self.data, self.device, train_seed(key), on_epoch=self.on_epoch,
-                                               stop=self.stop, seed_per_trial=False, metric=self.metric,
-                                               resample=Resample.from_key(key))}
+            self._objectives = {
+                key: Objective(
+                    self.space,
+                    self.data,
+                    self.device,
+                    train_seed(key),
+                    on_epoch=self.on_epoch,
+                    stop=self.stop,
+                    seed_per_trial=False,
+                    metric=self.metric,
+                    resample=Resample.from_key(key),
+                )
+            }
         return self._objectives[key]

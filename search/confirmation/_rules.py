@@ -55,14 +55,23 @@ class Candidate:
         """What the stored summary says of it: its figures over the race's resamples it ran."""
         ran = [k for k in keys if k in self.values]
         values = [self.values[k] for k in ran]
-        return {"trial": self.trial, "params": self.params, "search_value": self.search_value, "baseline": self.baseline,
-                "values": {k: self.values[k] for k in ran}, "mean": statistics.fmean(values) if values else None,
-                "sd": statistics.stdev(values) if len(values) >= 2 else None, "n": len(values),
-                "dropped": self.dropped, "dropped_after": self.dropped_after}
+        return {
+            "trial": self.trial,
+            "params": self.params,
+            "search_value": self.search_value,
+            "baseline": self.baseline,
+            "values": {k: self.values[k] for k in ran},
+            "mean": statistics.fmean(values) if values else None,
+            "sd": statistics.stdev(values) if len(values) >= 2 else None,
+            "n": len(values),
+            "dropped": self.dropped,
+            "dropped_after": self.dropped_after,
+        }
 
 
-def race(candidates: list[Candidate], keys: list[str], maximize: bool = True, resolution: float = 0.0,
-         alpha: float = ALPHA) -> int:
+def race(
+    candidates: list[Candidate], keys: list[str], maximize: bool = True, resolution: float = 0.0, alpha: float = ALPHA
+) -> int:
     """Replay the racing rule over ``keys`` (the race's resamples, in order); how many rounds are complete.
 
     Deterministic in the stored values: every process that reads them reaches the same verdicts.
@@ -83,7 +92,9 @@ def race(candidates: list[Candidate], keys: list[str], maximize: bool = True, re
     return done
 
 
-def _verdicts(alive: list[Candidate], keys: list[str], maximize: bool, resolution: float, alpha: float) -> list[Candidate]:
+def _verdicts(
+    alive: list[Candidate], keys: list[str], maximize: bool, resolution: float, alpha: float
+) -> list[Candidate]:
     from scipy.stats import t
 
     sign = 1.0 if maximize else -1.0
@@ -119,8 +130,9 @@ def ranked(candidates: list[Candidate], keys: list[str], maximize: bool = True) 
     return sorted(candidates, key=order)
 
 
-def estimate(values: list[float], test_to_train: float, level: float = LEVEL,
-             bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict[str, Any]:
+def estimate(
+    values: list[float], test_to_train: float, level: float = LEVEL, bounds: tuple[float, float] = (-math.inf, math.inf)
+) -> dict[str, Any]:
     """The mean of ``values`` (one per fresh resample) and its interval.
 
     ``bounds``: the values the metric can take (accuracy: 0 to 1), which the interval never passes.

@@ -15,62 +15,39 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-
-from objectives import Metric, SearchSpace
 
 from search._config import RunConfig
 from search._errors import NothingToConfirm, SearchError, is_storage_error
 from search._optuna import trial_id
 from search._processes import EXIT_INTERRUPTED, parent_works, run_processes, worker_setup
 from search._reconnect import fail_own_trial, wait_for_storage
-from search._record import CONFIRM_ATTR, continue_config, load_space, made_metric, recorded
+from search._record import CONFIRM_ATTR
 from search._run import optimize
 from search._signals import INTERRUPTS
 from search.confirmation._config import ConfirmConfig
-from search.confirmation._plan import (FOLDS, HOLDOUTS, KFOLD_BELOW, Plan, adopt, confirmation_study, leaders, plans,
-                                       resample_keys, search_seconds, trim_to_budget)
+from search.confirmation._context import ConfirmContext, open_confirmation, wait_for_search
+from search.confirmation._plan import (
+    FOLDS,
+    HOLDOUTS,
+    KFOLD_BELOW,
+    Plan,
+    adopt,
+    leaders,
+    plans,
+    resample_keys,
+    search_seconds,
+    trim_to_budget,
+)
 from search.confirmation._retrain import PLAN, RESAMPLE, ROLE, SOURCE, Retrain
 from search.confirmation._rules import ranked
 from search.confirmation._state import LOST, State, candidates, finished, needed, read, summary_of
-from search.storages import open_storage, redact, resolve_storage_url, storage_exists
-from search.storages._heartbeat import PROMISE_ATTR
 
 _POLL_SECONDS = 0.1  # between looks at retrains running elsewhere (a round waits on its last retrain)
 MAX_FAILURES = 2  # a retrain that fails this often (an error, not an interruption) stops the confirmation
-
-
-@dataclass(frozen=True)
-class ConfirmContext:
-    """What a confirmation works on, read from the searched study."""
-
-    config: RunConfig  # the study's own data set, split, seed, model and metric
-    url: str
-    study: optuna.Study
-    confirm: optuna.Study
-    space: SearchSpace
-    metric: Metric
-    made: dict[str, Any]
-
-
-def open_confirmation(config: RunConfig) -> ConfirmContext:
-    """The searched study (it must exist, made by `search run`) and the study of its retrains."""
-    url = resolve_storage_url(config.storage)
-    if not storage_exists(url):
-        raise SearchError(f"no study {config.study!r} in {redact(url)}; run it first with: search run --study {config.study}")
-    storage = open_storage(url, heartbeat=config.heartbeat or None)
-    made = recorded(storage, config.study)
-    if made is None:
-        raise SearchError(f"no study {config.study!r} in {redact(url)}; `search studies` lists them")
-    config = continue_config(dataclasses.replace(config, explicit=frozenset()), config.study, made)
-    study = optuna.load_study(study_name=config.study, storage=storage)
-    metric = made_metric(made)
-    space = load_space(config, made["space"], made.get("rows"))
-    return ConfirmContext(config, url, study, confirmation_study(storage, config.study, metric.direction), space, metric, made)
 
 
 def propose(ctx: ConfirmContext, spec: ConfirmConfig) -> Plan:
@@ -78,8 +55,10 @@ def propose(ctx: ConfirmContext, spec: ConfirmConfig) -> Plan:
     chosen, baseline = leaders(ctx.study, spec.candidates, ctx.metric.maximize)
     if not chosen:
         if _any_complete(ctx.study):
-            raise NothingToConfirm("every completed trial diverged (its training loss became NaN or infinite); "
-                                   "narrow the lr range with a --space file")
+            raise NothingToConfirm(
+                "every completed trial diverged (its training loss became NaN or infinite); "
+                "narrow the lr range with a --space file"
+            )
         raise NothingToConfirm(f"study {ctx.config.study!r} has no completed trial yet")
     rows = int(ctx.made.get("rows") or 0) or _pool_rows(ctx)
     scheme = "kfold" if rows < KFOLD_BELOW else "holdout"
@@ -90,12 +69,19 @@ def propose(ctx: ConfirmContext, spec: ConfirmConfig) -> Plan:
     fraction = ctx.config.data.validation_fraction
     val_share = 1 / FOLDS if scheme == "kfold" else fraction
     seed = ctx.config.seed
-    return Plan(spec=spec.text if spec.given else "auto", candidates=tuple(t.number for t in chosen),
-                race=tuple(resample_keys(seed, scheme, "race", rounds)),
-                estimate=tuple(resample_keys(seed, scheme, "estimate", rounds)), scheme=scheme,
-                resolution=1 / max(1, round(rows * val_share)) if ctx.metric.name in ("accuracy", "balanced_accuracy") else 0.0,
-                test_to_train=val_share / (1 - val_share), search_best=chosen[0].number,
-                baseline=baseline.number if baseline is not None else None, trimmed=trimmed, maximize=ctx.metric.maximize)
+    return Plan(
+        spec=spec.text if spec.given else "auto",
+        candidates=tuple(t.number for t in chosen),
+        race=tuple(resample_keys(seed, scheme, "race", rounds)),
+        estimate=tuple(resample_keys(seed, scheme, "estimate", rounds)),
+        scheme=scheme,
+        resolution=1 / max(1, round(rows * val_share)) if ctx.metric.name in ("accuracy", "balanced_accuracy") else 0.0,
+        test_to_train=val_share / (1 - val_share),
+        search_best=chosen[0].number,
+        baseline=baseline.number if baseline is not None else None,
+        trimmed=trimmed,
+        maximize=ctx.metric.maximize,
+    )
 
 
 def _any_complete(study: optuna.Study) -> bool:
@@ -108,9 +94,13 @@ def _pool_rows(ctx: ConfirmContext) -> int:
     return pool_size(ctx.config.data)
 
 
-def work(ctx: ConfirmContext, plan: Plan, on_trial=None, on_epoch=None, on_wait: Callable[[int], None] | None = None) -> None:
+def work(
+    ctx: ConfirmContext, plan: Plan, on_trial=None, on_epoch=None, on_wait: Callable[[int], None] | None = None
+) -> None:
     """Run this plan's retrains in this process until the plan needs nothing more."""
-    retrain = Retrain(ctx.space, ctx.config.data, ctx.config.device, ctx.metric.name, on_epoch, INTERRUPTS.stop_requested)
+    retrain = Retrain(
+        ctx.space, ctx.config.data, ctx.config.device, ctx.metric.name, on_epoch, INTERRUPTS.stop_requested
+    )
     told = False
     while True:
         state = _read_safely(ctx, plan)
@@ -123,8 +113,9 @@ def work(ctx: ConfirmContext, plan: Plan, on_trial=None, on_epoch=None, on_wait:
             queue = [n for n in ahead if n[:2] not in state.in_flight]
         trials = {t.number: t for t in ctx.study.get_trials(deepcopy=False)}
         for source, key, role in queue:
-            ctx.confirm.enqueue_trial(dict(trials[source].params),
-                                      user_attrs={SOURCE: source, RESAMPLE: key, ROLE: role, PLAN: plan.id})
+            ctx.confirm.enqueue_trial(
+                dict(trials[source].params), user_attrs={SOURCE: source, RESAMPLE: key, ROLE: role, PLAN: plan.id}
+            )
         if queue or state.waiting:
             _drain(ctx, retrain, on_trial)
             told = False
@@ -148,9 +139,11 @@ def _read_safely(ctx: ConfirmContext, plan: Plan) -> State:
 def _check_failures(ctx: ConfirmContext, state: State, now: list[tuple[int, str, str]]) -> None:
     for source, key, _ in now:
         if state.failures[(source, key)] >= MAX_FAILURES:
-            raise SearchError(f"the retrain of trial {source} on resample {key} failed {state.failures[(source, key)]} times "
-                              f"({state.errors[(source, key)]}); fix the cause and run search confirm --study "
-                              f"{ctx.config.study} again (finished retrains are kept)")
+            raise SearchError(
+                f"the retrain of trial {source} on resample {key} failed {state.failures[(source, key)]} times "
+                f"({state.errors[(source, key)]}); fix the cause and run search confirm --study "
+                f"{ctx.config.study} again (finished retrains are kept)"
+            )
 
 
 def _wait(ctx: ConfirmContext) -> None:
@@ -198,9 +191,15 @@ def _drain(ctx: ConfirmContext, retrain: Retrain, on_trial) -> None:
             fail_own_trial(ctx.confirm, running["trial_id"], LOST)
 
 
-def run_confirmation(config: RunConfig, spec: ConfirmConfig, on_trial=None, on_epoch=None,
-                     on_plan: Callable[[Plan], None] | None = None, on_wait: Callable[[int], None] | None = None,
-                     on_search_wait: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def run_confirmation(
+    config: RunConfig,
+    spec: ConfirmConfig,
+    on_trial=None,
+    on_epoch=None,
+    on_plan: Callable[[Plan], None] | None = None,
+    on_wait: Callable[[int], None] | None = None,
+    on_search_wait: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Confirm the leaders of ``config.study``; the stored summary.
 
     The leaders are chosen once the searched study has no trial running (``on_search_wait`` hears how
@@ -219,51 +218,18 @@ def run_confirmation(config: RunConfig, spec: ConfirmConfig, on_trial=None, on_e
         share = dataclasses.replace(ctx.config, device=config.device, jobs=1, explicit=frozenset(), quiet=config.quiet)
         own = (lambda: work(ctx, plan, on_trial, on_epoch, on_wait)) if parent_works(config) else None
         first = 1 if own is not None else 0
-        run_processes(config, confirm_worker_main, [(share, plan.id, index) for index in range(first, config.jobs)], own=own)
+        run_processes(
+            config, confirm_worker_main, [(share, plan.id, index) for index in range(first, config.jobs)], own=own
+        )
     else:
         work(ctx, plan, on_trial, on_epoch, on_wait)
     state = _read_safely(ctx, plan)
     if needed(ctx, plan, state)[0]:
-        raise SearchError(f"the confirmation of {config.study!r} stopped before its end; run search confirm --study "
-                          f"{config.study} again (finished retrains are kept)")
+        raise SearchError(
+            f"the confirmation of {config.study!r} stopped before its end; run search confirm --study "
+            f"{config.study} again (finished retrains are kept)"
+        )
     return _store(ctx, summary_of(ctx, plan, state) | {"yardstick": _yardstick(ctx, plan, state)})
-
-
-def wait_for_search(ctx: ConfirmContext, on_search_wait: Callable[[int, int], None] | None = None) -> None:
-    """Wait until the searched study has no running trial: the leaders are chosen from every trial.
-
-    Another process (another host, a second `search run`) may still be searching; its running
-    trials could be the best. A dead worker's trial is failed by the heartbeat rule meanwhile
-    (and queued again, for a later run); a trial whose worker promised no heartbeat can only be
-    waited for.
-    """
-    told = None
-    while True:
-        running = _running_search_trials(ctx)
-        if not running:
-            return
-        silent = sum(1 for t in running if not t.system_attrs.get(PROMISE_ATTR))
-        if on_search_wait is not None and (len(running), silent) != told:
-            on_search_wait(len(running), silent)
-            told = (len(running), silent)
-        time.sleep(_POLL_SECONDS)
-        INTERRUPTS.check()
-        if ctx.config.heartbeat:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(ctx.study)
-
-
-def _running_search_trials(ctx: ConfirmContext) -> list[FrozenTrial]:
-    while True:
-        try:
-            return ctx.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        except Exception as exc:
-            if not is_storage_error(exc):
-                raise
-            wait_for_storage(ctx.study, ctx.url, exc)
 
 
 def _yardstick(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any] | None:
@@ -272,8 +238,12 @@ def _yardstick(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any] 
     from search.confirmation._yardstick import yardstick
 
     pick = ranked(candidates(ctx, plan, state), list(plan.race), plan.maximize)[0].trial
-    return yardstick(ctx.config.data, ctx.metric, plan, {k: state.values[(pick, k)] for k in plan.estimate
-                                                          if (pick, k) in state.values})
+    return yardstick(
+        ctx.config.data,
+        ctx.metric,
+        plan,
+        {k: state.values[(pick, k)] for k in plan.estimate if (pick, k) in state.values},
+    )
 
 
 def _store(ctx: ConfirmContext, summary: dict[str, Any]) -> dict[str, Any]:
@@ -281,7 +251,9 @@ def _store(ctx: ConfirmContext, summary: dict[str, Any]) -> dict[str, Any]:
     while True:
         try:
             stored = ctx.study.user_attrs.get(CONFIRM_ATTR)
-            newer = isinstance(stored, dict) and isinstance(stored.get("plan"), int) and stored["plan"] > summary["plan"]
+            newer = (
+                isinstance(stored, dict) and isinstance(stored.get("plan"), int) and stored["plan"] > summary["plan"]
+            )
             if not newer:
                 ctx.study.set_user_attr(CONFIRM_ATTR, summary)
             return summary
@@ -299,7 +271,11 @@ def confirm_worker_main(config: RunConfig, plan_id: int, index: int, threads: in
     try:
         ctx = open_confirmation(config)
         plan = next(p for p in plans(ctx.confirm) if p.id == plan_id)
-        work(ctx, plan, on_trial=None if config.quiet else ConfirmProgress(label=f"w{index}", metric=ctx.metric.name).trial)
+        work(
+            ctx,
+            plan,
+            on_trial=None if config.quiet else ConfirmProgress(label=f"w{index}", metric=ctx.metric.name).trial,
+        )
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except SearchError as exc:

@@ -17,7 +17,7 @@ from search.confirmation._retrain import RESAMPLE, SOURCE
 from search.confirmation._rules import Candidate, estimate, race, ranked
 
 if TYPE_CHECKING:
-    from search.confirmation._run import ConfirmContext
+    from search.confirmation._context import ConfirmContext
 
 LOST = "the storage connection was lost"
 
@@ -57,12 +57,21 @@ def read(ctx: ConfirmContext, plan: Plan) -> State:
 
 def candidates(ctx: ConfirmContext, plan: Plan, state: State) -> list[Candidate]:
     trials = {t.number: t for t in ctx.study.get_trials(deepcopy=False)}
-    return [Candidate(n, dict(trials[n].params), trials[n].value,
-                      {k: state.values[(n, k)] for k in plan.race if (n, k) in state.values}, baseline=n == plan.baseline)
-            for n in plan.candidates]
+    return [
+        Candidate(
+            n,
+            dict(trials[n].params),
+            trials[n].value,
+            {k: state.values[(n, k)] for k in plan.race if (n, k) in state.values},
+            baseline=n == plan.baseline,
+        )
+        for n in plan.candidates
+    ]
 
 
-def needed(ctx: ConfirmContext, plan: Plan, state: State) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
+def needed(
+    ctx: ConfirmContext, plan: Plan, state: State
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str]]]:
     """(the retrains the plan needs now, those of the next round: work for idle workers); both empty: done."""
     cands = candidates(ctx, plan, state)
     race_keys = list(plan.race)
@@ -71,8 +80,11 @@ def needed(ctx: ConfirmContext, plan: Plan, state: State) -> tuple[list[tuple[in
         alive = [c for c in cands if not c.dropped]
         if done < len(race_keys) and len(alive) > 1:
             now = [(c.trial, race_keys[done], "race") for c in alive if race_keys[done] not in c.values]
-            ahead = [(c.trial, race_keys[done + 1], "race") for c in alive
-                     if done + 1 < len(race_keys) and race_keys[done + 1] not in c.values]
+            ahead = [
+                (c.trial, race_keys[done + 1], "race")
+                for c in alive
+                if done + 1 < len(race_keys) and race_keys[done + 1] not in c.values
+            ]
             return now, ahead
     pick = ranked(cands, race_keys, plan.maximize)[0] if len(cands) > 1 else cands[0]
     return [(pick.trial, k, "estimate") for k in plan.estimate if (pick.trial, k) not in state.values], []
@@ -90,7 +102,13 @@ def _lead(pick: Candidate, other: Candidate, keys: list[str], plan: Plan) -> dic
         return None
     sign = 1.0 if plan.maximize else -1.0
     figure = estimate([sign * (pick.values[k] - other.values[k]) for k in shared], plan.test_to_train)
-    return {"trial": other.trial, "lead": figure["mean"], "low": figure["low"], "high": figure["high"], "n": figure["n"]}
+    return {
+        "trial": other.trial,
+        "lead": figure["mean"],
+        "low": figure["low"],
+        "high": figure["high"],
+        "n": figure["n"],
+    }
 
 
 def summary_of(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any]:
@@ -104,13 +122,26 @@ def summary_of(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any]:
     shown = {k: state.values[(pick.trial, k)] for k in plan.estimate if (pick.trial, k) in state.values}
     figure = estimate(list(shown.values()), plan.test_to_train, bounds=ctx.metric.bounds) if shown else None
     by_trial = {c.trial: c for c in cands}
-    versus = {name: _lead(pick, by_trial[other], race_keys, plan) for name, other in
-              (("search_best", plan.search_best), ("baseline", plan.baseline))
-              if other in by_trial and other != pick.trial}
-    return {"plan": plan.id, "spec": plan.spec, "scheme": plan.scheme, "folds": FOLDS if plan.scheme == "kfold" else None,
-            "versus": {k: v for k, v in versus.items() if v is not None},
-            "candidates": len(plan.candidates), "trimmed": plan.trimmed, "resamples": len(race_keys),
-            "estimate_resamples": len(plan.estimate), "metric": ctx.metric.name, "direction": ctx.metric.direction,
-            "leader": pick.trial, "search_best": plan.search_best, "baseline": plan.baseline,
-            "ranking": [c.to_dict(race_keys) for c in order],
-            "estimate": {"trial": pick.trial, "values": shown, **(figure or {})} if figure else None}
+    versus = {
+        name: _lead(pick, by_trial[other], race_keys, plan)
+        for name, other in (("search_best", plan.search_best), ("baseline", plan.baseline))
+        if other in by_trial and other != pick.trial
+    }
+    return {
+        "plan": plan.id,
+        "spec": plan.spec,
+        "scheme": plan.scheme,
+        "folds": FOLDS if plan.scheme == "kfold" else None,
+        "versus": {k: v for k, v in versus.items() if v is not None},
+        "candidates": len(plan.candidates),
+        "trimmed": plan.trimmed,
+        "resamples": len(race_keys),
+        "estimate_resamples": len(plan.estimate),
+        "metric": ctx.metric.name,
+        "direction": ctx.metric.direction,
+        "leader": pick.trial,
+        "search_best": plan.search_best,
+        "baseline": plan.baseline,
+        "ranking": [c.to_dict(race_keys) for c in order],
+        "estimate": {"trial": pick.trial, "values": shown, **(figure or {})} if figure else None,
+    }

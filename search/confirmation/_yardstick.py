@@ -13,7 +13,6 @@ from typing import Any
 
 from objectives import Metric
 from objectives.data import DataConfig, Resample, pool_indices
-
 from search.confirmation._plan import Plan
 from search.confirmation._rules import estimate
 
@@ -35,8 +34,15 @@ def yardstick(data: DataConfig, metric: Metric, plan: Plan, pick: dict[str, floa
         return None
     sign = 1.0 if metric.maximize else -1.0
     lead = estimate([sign * (pick[k] - v) for k, v in values.items()], plan.test_to_train)
-    return {"name": NAME, "values": values, "mean": statistics.fmean(values.values()),
-            "lead": lead["mean"], "lead_low": lead["low"], "lead_high": lead["high"], "n": len(values)}
+    return {
+        "name": NAME,
+        "values": values,
+        "mean": statistics.fmean(values.values()),
+        "lead": lead["mean"],
+        "lead_low": lead["low"],
+        "lead_high": lead["high"],
+        "n": len(values),
+    }
 
 
 def _score(pool, data: DataConfig, metric: Metric, resample: Resample) -> float:
@@ -64,7 +70,7 @@ def _features(pool, train, val):
     for j in range(len(pool.text_names)):
         categories = sorted(set(pool.text[train, j].tolist()))
         index = {c: i for i, c in enumerate(categories)}
-        code = np.vectorize(lambda v: index.get(v, np.nan), otypes=[float])
+        code = np.vectorize(lambda v, index=index: index.get(v, np.nan), otypes=[float])
         columns_train.append(code(pool.text[train, j]).reshape(-1, 1))
         columns_val.append(code(pool.text[val, j]).reshape(-1, 1))
         if len(categories) <= _MAX_CATEGORIES:
@@ -75,13 +81,17 @@ def _features(pool, train, val):
 def _classify(x_train, y_train, x_val, y_val, categorical, metric: Metric, num_classes: int) -> float:
     import numpy as np
     import torch
-
-    from objectives._metrics import classification_metric
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    model = HistGradientBoostingClassifier(random_state=0, categorical_features=categorical or None).fit(x_train, y_train)
+    from objectives._metrics import classification_metric
+
+    model = HistGradientBoostingClassifier(random_state=0, categorical_features=categorical or None).fit(
+        x_train, y_train
+    )
     probs = np.full((len(y_val), num_classes), 1e-15)
-    probs[:, model.classes_] = np.maximum(model.predict_proba(x_val), 1e-15)  # a class absent from training: never predicted
+    probs[:, model.classes_] = np.maximum(
+        model.predict_proba(x_val), 1e-15
+    )  # a class absent from training: never predicted
     return classification_metric(metric.name, torch.from_numpy(np.log(probs)), torch.from_numpy(y_val), num_classes)
 
 

@@ -7,8 +7,27 @@
 """
 
 from search.storages._open import NETWORK_TIMEOUTS, open_storage, release_connections
-from search.storages._urls import (DEFAULT_STORAGE, STORAGE_ENV, journal_path, redact, resolve_storage_url, scrub,
-                                   storage_exists, storage_kind)
+from search.storages._urls import (
+    DEFAULT_STORAGE,
+    STORAGE_ENV,
+    journal_path,
+    redact,
+    resolve_storage_url,
+    scrub,
+    storage_exists,
+    storage_kind,
+)
 
-__all__ = ["DEFAULT_STORAGE", "NETWORK_TIMEOUTS", "STORAGE_ENV", "journal_path", "open_storage", "redact",
-           "release_connections", "resolve_storage_url", "scrub", "storage_exists", "storage_kind"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "NETWORK_TIMEOUTS",
+    "STORAGE_ENV",
+    "journal_path",
+    "open_storage",
+    "redact",
+    "release_connections",
+    "resolve_storage_url",
+    "scrub",
+    "storage_exists",
+    "storage_kind",
+]

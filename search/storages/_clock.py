@@ -19,6 +19,7 @@ from optuna.storages import BaseStorage
 
 from search._optuna import BaseHeartbeat
 
+
 @dataclass(frozen=True)
 class StorageTime:
     """The storage calls a run's workers waited on, and for how long, against their working time."""
@@ -29,8 +30,12 @@ class StorageTime:
     wall_seconds: float = 0.0  # the workers' time, summed over workers
 
     def __add__(self, other: StorageTime) -> StorageTime:
-        return StorageTime(self.calls + other.calls, self.seconds + other.seconds,
-                           self.background_calls + other.background_calls, self.wall_seconds + other.wall_seconds)
+        return StorageTime(
+            self.calls + other.calls,
+            self.seconds + other.seconds,
+            self.background_calls + other.background_calls,
+            self.wall_seconds + other.wall_seconds,
+        )
 
     @property
     def share(self) -> float:
@@ -88,8 +93,12 @@ class StorageClock:
     def time(self, wall_seconds: float, since: StorageTime | None = None) -> StorageTime:
         """The totals, less ``since`` (a reading taken earlier), over ``wall_seconds`` of work."""
         base = since or StorageTime()
-        return StorageTime(calls=self.calls - base.calls, seconds=self.seconds - base.seconds,
-                           background_calls=self.background_calls - base.background_calls, wall_seconds=wall_seconds)
+        return StorageTime(
+            calls=self.calls - base.calls,
+            seconds=self.seconds - base.seconds,
+            background_calls=self.background_calls - base.background_calls,
+            wall_seconds=wall_seconds,
+        )
 
 
 def attach(storage: BaseStorage) -> StorageClock:

@@ -19,14 +19,26 @@ from search._errors import is_lock_conflict
 
 # A write the database rolled back to break a lock conflict is run again, up to this many times.
 CONFLICT_RETRIES = 6
-_RDB_WRITES = ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "_create_new_trial",
-               "set_trial_param", "_set_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
-               "set_trial_user_attr", "set_trial_system_attr", "record_heartbeat")
+_RDB_WRITES = (
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "_create_new_trial",
+    "set_trial_param",
+    "_set_trial_param",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "record_heartbeat",
+)
 
 
 def _rerun_on_conflict(name: str):
     """Optuna's method ``name``, run again when the database rolled it back to break a conflict (the MariaDB
     load test once stored 202 trials of 200 this way)."""
+
     @functools.wraps(getattr(RDBStorage, name))
     def rerun(self, *args, **kwargs):
         for attempt in range(CONFLICT_RETRIES):

@@ -30,12 +30,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import JournalStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import ERROR_ATTR, is_storage_error
-from search.storages._conflicts import RerunRDBStorage
 from search._optuna import BaseHeartbeat, rdb_heartbeats, redis_time, take_waiting, trial_id
+from search.storages._conflicts import RerunRDBStorage
 
 PROMISE_ATTR = "search:beats"  # the seconds between beats a trial's worker promised
 ASK_ATTR = "search:ask"  # a token of the creation that made the trial (see `_Promising.asked_but_lost`)
@@ -75,8 +75,11 @@ class _GuardedBeat:
                 if not self._failing:
                     what = "lost the storage" if is_storage_error(exc) else f"failed ({type(exc).__name__})"
                     line = str(exc).strip().splitlines()
-                    print(f"search: heartbeat of trial id {trial} {what}: {line[0][:200] if line else ''}; retrying",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"search: heartbeat of trial id {trial} {what}: {line[0][:200] if line else ''}; retrying",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 self._failing = True
             return
         with self._lock:
@@ -113,10 +116,19 @@ class _Promising:
             self._asked = None
             return template_trial
         if template_trial is None:
-            template_trial = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None,
-                                         datetime_start=datetime.datetime.now(), datetime_complete=None, params={},
-                                         distributions={}, user_attrs={}, system_attrs={}, intermediate_values={},
-                                         trial_id=-1)
+            template_trial = FrozenTrial(
+                number=-1,
+                state=TrialState.RUNNING,
+                value=None,
+                datetime_start=datetime.datetime.now(),
+                datetime_complete=None,
+                params={},
+                distributions={},
+                user_attrs={},
+                system_attrs={},
+                intermediate_values={},
+                trial_id=-1,
+            )
         self._asked = uuid.uuid4().hex
         template = copy.copy(template_trial)
         template.system_attrs = {**template_trial.system_attrs, ASK_ATTR: self._asked}
@@ -199,8 +211,12 @@ class HeartbeatRDBStorage(_Promising, RerunRDBStorage):
     def set_trial_state_values(self, trial_id: int, state: TrialState, values=None) -> bool:
         # SQLite's driver starts no transaction for Optuna's read-then-write, so two processes sharing a
         # file could both take one queued trial; one UPDATE ... WHERE state = WAITING cannot.
-        if state == TrialState.RUNNING and values is None and self.engine.dialect.name == "sqlite" \
-                and take_waiting(self, trial_id):
+        if (
+            state == TrialState.RUNNING
+            and values is None
+            and self.engine.dialect.name == "sqlite"
+            and take_waiting(self, trial_id)
+        ):
             self._promise(trial_id)
             return True
         # Not taken: Optuna's answer (False, or its error for a finished or unknown trial).
@@ -226,8 +242,13 @@ class HeartbeatRDBStorage(_Promising, RerunRDBStorage):
 class HeartbeatJournalStorage(_Promising, JournalStorage, BaseHeartbeat):
     """A journal storage whose running trials beat every ``heartbeat_interval`` seconds, on the storage's clock."""
 
-    def __init__(self, backend, heartbeat_interval: int | None, grace_period: int | None = None,
-                 clock: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        backend,
+        heartbeat_interval: int | None,
+        grace_period: int | None = None,
+        clock: Callable[[], float] | None = None,
+    ):
         """``heartbeat_interval`` None: this worker never beats (and clears the promise of a retried trial it takes)."""
         check_interval(heartbeat_interval, grace_period)
         super().__init__(backend)

@@ -60,8 +60,12 @@ class SafeJournalFileBackend(JournalFileBackend):
             journal.truncate(keep)
             journal.flush()
             os.fsync(journal.fileno())
-        print(f"search: journal file {path} ended in a torn line ({len(fragment):,} bytes, a write cut short); "
-              f"moved it to {aside}; the study is intact", file=sys.stderr, flush=True)
+        print(
+            f"search: journal file {path} ended in a torn line ({len(fragment):,} bytes, a write cut short); "
+            f"moved it to {aside}; the study is intact",
+            file=sys.stderr,
+            flush=True,
+        )
         return aside
 
 
@@ -141,6 +145,10 @@ class SafeJournalRedisBackend(JournalRedisBackend):
         torn = int(client.eval(_APPEND, 0, prefix, json.dumps(_SKIPPED), *(json.dumps(log) for log in logs)))
         if torn < 0:
             return None
-        print(f"search: Redis journal {prefix or '(no prefix)'} ended in a torn or missing entry (number {torn}, a "
-              f"write cut short); kept it as {prefix}:torn:{torn}; the study is intact", file=sys.stderr, flush=True)
+        print(
+            f"search: Redis journal {prefix or '(no prefix)'} ended in a torn or missing entry (number {torn}, a "
+            f"write cut short); kept it as {prefix}:torn:{torn}; the study is intact",
+            file=sys.stderr,
+            flush=True,
+        )
         return torn

@@ -3,6 +3,7 @@
 A worker on a cluster must not hang on a dead network link, so every network driver
 gets connect, keepalive and read timeouts (`NETWORK_TIMEOUTS`) unless the URL sets them.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ import optuna
 from optuna.storages import BaseStorage
 
 from search._errors import SearchError, storage_error_types
-from search.storages._heartbeat import HeartbeatJournalStorage, HeartbeatRDBStorage, retry_callback
 from search._optuna import redis_ping
+from search.storages._heartbeat import HeartbeatJournalStorage, HeartbeatRDBStorage, retry_callback
 from search.storages._urls import RDB_SCHEMES, journal_path, redact, scrub, storage_kind
 
 # Seconds. A dead link (packets dropped, not refused) is found by these, not by TCP's
@@ -32,8 +33,13 @@ NETWORK_TIMEOUTS = {
     "read": int(os.environ.get("SEARCH_READ_TIMEOUT", "60")),
 }
 # The package that brings each database driver (as Python names it when it is missing).
-_DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "pymysql",
-                    "MySQLdb": "mysqlclient", "redis": "redis"}
+_DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "pymysql": "pymysql",
+    "MySQLdb": "mysqlclient",
+    "redis": "redis",
+}
 
 
 def open_storage(url: str, heartbeat: int | None = None, create: bool = True) -> BaseStorage:
@@ -86,8 +92,10 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
     except SearchError:
         raise
     except ImportError as exc:  # Optuna re-raises a missing driver as a plain ImportError
-        raise SearchError(f"storage {redact(url)} needs a database driver that is not installed "
-                          f"({scrub(str(exc), url)}); {driver_hint(exc)}") from exc
+        raise SearchError(
+            f"storage {redact(url)} needs a database driver that is not installed "
+            f"({scrub(str(exc), url)}); {driver_hint(exc)}"
+        ) from exc
     except ValueError as exc:  # json's decoder: a journal line that is not JSON; a malformed URL
         if kind in ("journal", "redis"):
             raise SearchError(f"storage {redact(url)} is not an Optuna journal ({scrub(str(exc), url)})") from exc
@@ -154,18 +162,24 @@ def _network_args(url: str, kind: str) -> dict:
     if kind == "postgresql":
         args = {
             "connect_timeout": t["connect"],
-            "keepalives": 1, "keepalives_idle": t["keepalive_idle"],
-            "keepalives_interval": t["keepalive_interval"], "keepalives_count": t["keepalive_count"],
+            "keepalives": 1,
+            "keepalives_idle": t["keepalive_idle"],
+            "keepalives_interval": t["keepalive_interval"],
+            "keepalives_count": t["keepalive_count"],
             # Sent data left unacknowledged this long (milliseconds) closes the connection.
             "tcp_user_timeout": t["read"] * 1000,
             "options": _server_session_options(t),
         }
     else:  # pymysql, mysqlclient
-        args = {"connect_timeout": t["connect"], "read_timeout": t["read"], "write_timeout": t["read"],
-                # As PostgreSQL's idle_in_transaction_session_timeout: the server ends a session
-                # silent this long, so a dead host's row locks go with it (the pool's pre-ping
-                # replaces a live worker's idle connection that was ended).
-                "init_command": f"SET SESSION wait_timeout={max(t['read'], 1)}"}
+        args = {
+            "connect_timeout": t["connect"],
+            "read_timeout": t["read"],
+            "write_timeout": t["read"],
+            # As PostgreSQL's idle_in_transaction_session_timeout: the server ends a session
+            # silent this long, so a dead host's row locks go with it (the pool's pre-ping
+            # replaces a live worker's idle connection that was ended).
+            "init_command": f"SET SESSION wait_timeout={max(t['read'], 1)}",
+        }
     given = _query_keys(url)
     return {k: v for k, v in args.items() if k not in given}
 
@@ -180,9 +194,11 @@ def _server_session_options(t: dict) -> str:
     keepalives find a peer that is gone even when the session is idle.
     """
     read_ms = t["read"] * 1000
-    return (f"-c statement_timeout={read_ms} -c idle_in_transaction_session_timeout={read_ms} "
-            f"-c tcp_keepalives_idle={t['keepalive_idle']} -c tcp_keepalives_interval={t['keepalive_interval']} "
-            f"-c tcp_keepalives_count={t['keepalive_count']}")
+    return (
+        f"-c statement_timeout={read_ms} -c idle_in_transaction_session_timeout={read_ms} "
+        f"-c tcp_keepalives_idle={t['keepalive_idle']} -c tcp_keepalives_interval={t['keepalive_interval']} "
+        f"-c tcp_keepalives_count={t['keepalive_count']}"
+    )
 
 
 def redis_prefix(url: str) -> tuple[str, str]:
@@ -201,8 +217,12 @@ def redis_prefix(url: str) -> tuple[str, str]:
 def _redis_url(url: str) -> str:
     """``url`` with redis-py's socket timeouts and keepalive added where it sets none."""
     t = NETWORK_TIMEOUTS
-    wanted = {"socket_connect_timeout": t["connect"], "socket_timeout": t["read"],
-              "socket_keepalive": "true", "health_check_interval": t["keepalive_idle"]}
+    wanted = {
+        "socket_connect_timeout": t["connect"],
+        "socket_timeout": t["read"],
+        "socket_keepalive": "true",
+        "health_check_interval": t["keepalive_idle"],
+    }
     if url.startswith("unix://"):  # a local socket: no TCP, no keepalive
         wanted = {"socket_timeout": t["read"]}
     given = _query_keys(url)

@@ -54,8 +54,10 @@ def _userinfo_span(text: str) -> tuple[int, int] | None:
     if start < 0:
         return None
     start += 3
-    at = next((m.start() for m in reversed(list(re.finditer("@", text[start:])))
-               if _HOST.match(text, start + m.start() + 1)), None)
+    at = next(
+        (m.start() for m in reversed(list(re.finditer("@", text[start:]))) if _HOST.match(text, start + m.start() + 1)),
+        None,
+    )
     if at is None:
         return None
     at += start
@@ -71,7 +73,7 @@ def redact(text: str) -> str:
     """``text`` (a URL, or ``--storage=URL``) with every password replaced by ``***``: safe to print and store."""
     span = _userinfo_span(text)
     if span is not None and span[1] > span[0]:
-        text = text[: span[0]] + "***" + text[span[1]:]
+        text = text[: span[0]] + "***" + text[span[1] :]
     return _SECRET_PARAM.sub(lambda m: m.group(1) + "***", text)
 
 
@@ -80,7 +82,7 @@ def secrets_of(url: str) -> list[str]:
     found = []
     span = _userinfo_span(url)
     if span is not None and span[1] > span[0]:
-        found.append(url[span[0]: span[1]])
+        found.append(url[span[0] : span[1]])
     found += [m.group(2) for m in _SECRET_PARAM.finditer(url) if m.group(2)]
     found += [unquote(s) for s in found]
     return sorted({s for s in found if s}, key=len, reverse=True)

@@ -1,0 +1,138 @@
+"""Continuing a study: what the user left out taken from its record, a flag that differs refused.
+
+A study's trials are comparable only on one data set, split and space (see `search._record`),
+so a run that continues or joins it must match the record, and is told which flag differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from search._errors import SearchError
+
+if TYPE_CHECKING:
+    from search._config import RunConfig
+
+# The flag that sets each recorded key, for messages.
+FLAGS = {
+    "dataset": "--dataset",
+    "validation_fraction": "--validation-fraction",
+    "seed": "--seed",
+    "limit_train": "--limit-train",
+}
+# Recorded since models, tasks and metrics came: a study made before has these values.
+SINCE = {
+    "model": ("--model", "objectives.models:mlp"),
+    "task": ("--task", "classification"),
+    "metric": ("--metric", "accuracy"),
+}
+
+
+def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunConfig:
+    """``config`` with what the user left out taken from the study it continues.
+
+    A study's trials are comparable only on one data set, split and space, so a flag the
+    user gave that differs from the study's record is refused, naming both values.
+    """
+    data = dict(
+        dataset=config.data.dataset,
+        validation_fraction=config.data.validation_fraction,
+        seed=config.seed,
+        limit_train=config.data.limit_train,
+    )
+    for key, flag in FLAGS.items():
+        if key not in made:
+            continue
+        if key in config.given and made[key] != data[key]:
+            raise SearchError(
+                f"study {name!r} was made with {flag} {show(made[key])}, but this run asks for {flag} {show(data[key])}; "
+                f"leave {flag} out to continue it, or choose another --study name"
+            )
+        data[key] = made[key]
+    seed = data.pop("seed")
+    # A study made before stratified splits keeps its plain random split.
+    stratify = bool(made.get("stratified", False))
+    data.update(_continue_table(config, name, made.get("table")))
+    asked = {"model": config.model, "task": config.data.task_name, "metric": config.metric_spec.name}
+    kept = {}
+    for key, (flag, before) in SINCE.items():
+        value = made.get(key, before)
+        if key in config.given and asked[key] != value:
+            raise SearchError(
+                f"study {name!r} was made with {flag} {value}, but this run asks for {flag} {asked[key]}; "
+                f"leave {flag} out to continue it, or choose another --study name"
+            )
+        kept[key] = value
+    heartbeat = _heartbeat(config, name, made)
+    task = kept["task"] if data["dataset"] == "table" else config.data.task  # image sets: always classification
+    return dataclasses.replace(
+        config,
+        seed=seed,
+        model=kept["model"],
+        metric=kept["metric"],
+        heartbeat=heartbeat,
+        data=dataclasses.replace(config.data, seed=seed, stratify=stratify, task=task, **data),
+    )
+
+
+def _heartbeat(config: RunConfig, name: str, made: dict[str, Any]) -> int | None:
+    """The heartbeat of a run joining a study: its workers all beat, or none does (a worker that
+    never beats would look dead to the others). Not given: as the study's workers do."""
+    if "heartbeat" not in made or bool(config.heartbeat) == made["heartbeat"]:
+        return config.heartbeat
+    if "heartbeat" not in config.given:
+        return type(config).heartbeat if made["heartbeat"] else 0  # the class's default: beating
+    if made["heartbeat"]:
+        raise SearchError(
+            f"study {name!r} is run by workers that beat (--heartbeat N); --heartbeat 0 here would make "
+            "this worker's trials look dead to them; leave --heartbeat out or give it seconds"
+        )
+    raise SearchError(f"study {name!r} is run by workers that never beat (--heartbeat 0); give --heartbeat 0 here too")
+
+
+_TABLE_FLAGS = {
+    "target": "--target",
+    "test_fraction": "--test-fraction",
+    "test_file": "--test-data",
+    "drop": "--drop",
+    "fill_missing": "--fill-missing",
+}
+
+
+def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -> dict[str, Any]:
+    """A table study's file and options from its record; a changed file is refused, naming what changed."""
+    if not made:
+        return {}
+    from objectives.data._tables import file_hash
+
+    given = config.given
+    out: dict[str, Any] = {"data_file": config.data.data_file if "data_file" in given else made["file"]}
+    for key, flag in _TABLE_FLAGS.items():
+        asked = list(getattr(config.data, key)) if key == "drop" else getattr(config.data, key)
+        if key in given and asked != made.get(key):
+            raise SearchError(
+                f"study {name!r} was made with {flag} {show(made.get(key))}, but this run asks for "
+                f"{flag} {show(asked)}; leave {flag} out to continue it, or choose another --study name"
+            )
+        out[key] = tuple(made.get(key) or ()) if key == "drop" else made.get(key)
+    for path_key, hash_key, flag in (("data_file", "sha256", "--data"), ("test_file", "test_sha256", "--test-data")):
+        path = out[path_key]
+        if not path:
+            continue
+        try:
+            now = file_hash(path)
+        except OSError:
+            raise SearchError(
+                f"study {name!r} was made from {flag} {path}, which is not there now; give its path with {flag}"
+            ) from None
+        if now != made.get(hash_key):
+            raise SearchError(
+                f"{flag} {path} has changed since study {name!r} was made (sha256 {str(made.get(hash_key))[:12]} "
+                f"then, {now[:12]} now); its trials would not be comparable: restore the file, or choose another --study name"
+            )
+    return out
+
+
+def show(value: Any) -> str:
+    return "(all)" if value is None else str(value)
