@@ -19,7 +19,6 @@ beta1 and beta2 only when it is ``adam``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -229,9 +228,6 @@ class SearchSpace:
     def to_dict(self) -> dict[str, Any]:
         """The space in its file form (``from_mapping(space.to_dict(), model=space.model) == space``)."""
         return {name: unparse(param) for name, param in self.params}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
 
     @property
     def max_epochs(self) -> int:

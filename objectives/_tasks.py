@@ -42,10 +42,6 @@ class Metric:
         """Whether ``a`` is strictly better than ``b`` under this metric."""
         return a > b if self.maximize else a < b
 
-    def signed(self, value: float) -> float:
-        """``value`` with the sign that makes larger always better (for sorting and differences)."""
-        return value if self.maximize else -value
-
 
 METRICS: dict[str, Metric] = {
     m.name: m

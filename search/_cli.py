@@ -20,7 +20,6 @@ from search.storages import DEFAULT_STORAGE, STORAGE_ENV
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,7 +122,9 @@ def _add_run(subparsers) -> None:
     )
     p.add_argument("--limit-train", type=int, default=S, help="train on only this many samples (quick runs)")
     p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
-    p.add_argument("--space", default=S, help="search space YAML file (see README)")
+    p.add_argument(
+        "--space", default=S, help="search space YAML file (docs/search-space.md); default: the built-in space"
+    )
     p.add_argument("--max-epochs", type=int, default=S, help="epochs range 1..N (default space: 1..20)")
     p.add_argument(
         "--model",
@@ -233,7 +234,7 @@ def _handler(name: str):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="search",
-        description="Hyperparameter search for a PyTorch MLP on FashionMNIST, with Optuna.",
+        description="Hyperparameter search for PyTorch models with Optuna: FashionMNIST, your tables and arrays, or your model; pruned, confirmed, stored in a database.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  search run --study demo --dataset synthetic --n-trials 20 --max-epochs 5",
     )

@@ -18,9 +18,7 @@ import torch.multiprocessing
 from search._config import RunConfig
 from search._errors import SearchError
 from search._logging import quiet_optuna
-from search._signals import INTERRUPTS
-
-EXIT_INTERRUPTED = 130
+from search._signals import EXIT_INTERRUPTED, INTERRUPTS
 
 
 def available_cores() -> int:
@@ -200,7 +198,10 @@ def parent_works(config: RunConfig) -> bool:
     return len(gpus) <= 1
 
 
-def worker_setup(index: int, threads: int, gpu: str | None) -> None:
+@contextlib.contextmanager
+def worker_process(index: int, threads: int, gpu: str | None, on_interrupt=None):
+    """The body of a worker process (a search's or a confirmation's): its GPU, its threads, its signals;
+    then its exit: 130 after Ctrl-C or SIGTERM (``on_interrupt`` hears it first), 1 and one line after an error."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     import torch
@@ -208,6 +209,15 @@ def worker_setup(index: int, threads: int, gpu: str | None) -> None:
     INTERRUPTS.install()
     quiet_optuna()
     torch.set_num_threads(threads)
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if on_interrupt is not None:
+            on_interrupt(exc)
+        sys.exit(EXIT_INTERRUPTED)
+    except SearchError as exc:
+        print(f"search: error: worker {index}: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 def _join(workers) -> bool:

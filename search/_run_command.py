@@ -18,9 +18,9 @@ from objectives import DataConfig
 from search._config import RunConfig
 from search._errors import RunStopped, SearchError
 from search._format import format_confirmation, format_summary
-from search._processes import EXIT_INTERRUPTED, planned, use_threads
+from search._processes import planned, use_threads
 from search._progress import LiveReporter, Progress
-from search._signals import INTERRUPTS
+from search._signals import EXIT_INTERRUPTED, INTERRUPTS
 from search._tune import confirm
 from search.storages import redact
 

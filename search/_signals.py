@@ -18,6 +18,7 @@ import signal
 from collections.abc import Iterator
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+EXIT_INTERRUPTED = 130  # a run stopped by Ctrl-C or SIGTERM, as a shell reports SIGINT (128 + 2)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 
 import torch.multiprocessing
@@ -11,7 +10,7 @@ import torch.multiprocessing
 from objectives import resolve_device
 from search._config import RunConfig
 from search._errors import RunStopped, SearchError
-from search._processes import EXIT_INTERRUPTED, Tickets, parent_works, run_processes, worker_setup
+from search._processes import Tickets, parent_works, run_processes, worker_process
 from search._record import RUN_ATTR
 from search._run import new_run_attrs, prepare, run_study
 from search._signals import Interrupted
@@ -24,11 +23,10 @@ def worker_main(
     config: RunConfig, index: int, splits, run_attrs: dict, times, tickets, threads: int, gpu: str | None
 ) -> None:
     """One worker process: its threads, its GPU, its share of the trials; its storage time goes to ``times``."""
-    worker_setup(index, threads, gpu)
-    from search._progress import Progress
+    with worker_process(index, threads, gpu, on_interrupt=lambda exc: tickets.cut_short(getattr(exc, "cut_short", 0))):
+        from search._progress import Progress
 
-    progress = Progress(config.n_trials, label=f"w{index}", metric=config.metric_spec.name)
-    try:
+        progress = Progress(config.n_trials, label=f"w{index}", metric=config.metric_spec.name)
         summary = run_study(
             config,
             on_trial=None if config.quiet else progress.trial,
@@ -38,12 +36,6 @@ def worker_main(
             tickets=tickets,
         )
         times.put(summary.storage_time)
-    except KeyboardInterrupt as exc:
-        tickets.cut_short(getattr(exc, "cut_short", 0))
-        sys.exit(EXIT_INTERRUPTED)
-    except SearchError as exc:
-        print(f"search: error: worker {index}: {exc}", file=sys.stderr, flush=True)
-        sys.exit(1)
 
 
 def run_workers(config: RunConfig, on_note=None) -> RunSummary:

@@ -95,10 +95,6 @@ class Splits:
         return self.pool or self.train_x.shape[0] + self.val_x.shape[0]
 
     @property
-    def num_features(self) -> int:
-        return self.train_x.shape[1]
-
-    @property
     def num_classes(self) -> int:
         return len(self.classes)
 

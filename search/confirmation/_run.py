@@ -12,7 +12,6 @@ the same one. ``--jobs N`` is N such processes on this machine.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search._config import RunConfig
 from search._errors import NothingToConfirm, SearchError, is_storage_error
 from search._optuna import trial_id
-from search._processes import EXIT_INTERRUPTED, parent_works, run_processes, worker_setup
+from search._processes import parent_works, run_processes, worker_process
 from search._reconnect import fail_own_trial, wait_for_storage
 from search._record import CONFIRM_ATTR
 from search._run import optimize
@@ -265,19 +264,10 @@ def _store(ctx: ConfirmContext, summary: dict[str, Any]) -> dict[str, Any]:
 
 def confirm_worker_main(config: RunConfig, plan_id: int, index: int, threads: int, gpu: str | None) -> None:
     """One confirmation worker: it works on the plan until the plan needs nothing more."""
-    worker_setup(index, threads, gpu)
-    from search._progress import ConfirmProgress
+    with worker_process(index, threads, gpu):
+        from search._progress import ConfirmProgress
 
-    try:
         ctx = open_confirmation(config)
         plan = next(p for p in plans(ctx.confirm) if p.id == plan_id)
-        work(
-            ctx,
-            plan,
-            on_trial=None if config.quiet else ConfirmProgress(label=f"w{index}", metric=ctx.metric.name).trial,
-        )
-    except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
-    except SearchError as exc:
-        print(f"search: error: worker {index}: {exc}", file=sys.stderr, flush=True)
-        sys.exit(1)
+        on_trial = None if config.quiet else ConfirmProgress(label=f"w{index}", metric=ctx.metric.name).trial
+        work(ctx, plan, on_trial=on_trial)
