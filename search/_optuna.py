@@ -10,11 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface heartbeats plug into
+from optuna.trial import FrozenTrial
 
 __all__ = [
+    "RDB_PRIVATE_WRITES",
     "BaseHeartbeat",
+    "JournalStorageHooks",
+    "RDBStorageHooks",
+    "journal_file_path",
     "rdb_heartbeats",
     "redis_ping",
     "redis_time",
@@ -25,6 +30,52 @@ __all__ = [
     "trial_id",
     "journal_lock",
 ]
+
+
+# The private methods through which Optuna's cache (`_CachedStorage`) writes to an RDB storage: a
+# wrapper of the storage's writes must wrap these as well as the public ones.
+RDB_PRIVATE_WRITES = ("_create_new_trial", "_set_trial_param")
+
+
+class RDBStorageHooks(RDBStorage):
+    """Optuna's RDB storage with the two private methods this project extends, under public names.
+
+    Optuna's cache creates every trial through ``_create_new_trial`` (not ``create_new_trial``),
+    and ``fail_stale_trials`` asks ``_get_stale_trial_ids``: a subclass overrides
+    `create_frozen_trial` and `stale_trial_ids`, and a newer Optuna that renames either breaks
+    this module's contract test, not a study.
+    """
+
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        return self.create_frozen_trial(study_id, template_trial)
+
+    def create_frozen_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        """Create a trial from ``template_trial`` (None: a new RUNNING one) and return it frozen."""
+        return super()._create_new_trial(study_id, template_trial)
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        return self.stale_trial_ids(study_id)
+
+    def stale_trial_ids(self, study_id: int) -> list[int]:
+        """The ids of the study's RUNNING trials whose heartbeat stopped."""
+        return super()._get_stale_trial_ids(study_id)
+
+
+class JournalStorageHooks(JournalStorage, BaseHeartbeat):
+    """Optuna's journal storage as a heartbeat storage (Optuna gives it none): a subclass says which
+    trials are stale in `stale_trial_ids`, the public name of `BaseHeartbeat`'s private method."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        return self.stale_trial_ids(study_id)
+
+    def stale_trial_ids(self, study_id: int) -> list[int]:
+        raise NotImplementedError
+
+
+def journal_file_path(backend: Any) -> str | None:
+    """The file a `JournalFileBackend` appends to; None for another backend (Redis)."""
+    path = getattr(backend, "_file_path", None)
+    return None if path is None else str(path)
 
 
 def study_storage(study: optuna.Study) -> BaseStorage:

@@ -95,3 +95,96 @@ def test_journal_lock_is_the_one_optunas_appends_take(tmp_path):
     with _optuna.journal_lock(backend):
         assert (tmp_path / "j.log.lock").is_symlink()  # held: another writer waits
     assert not (tmp_path / "j.log.lock").exists()
+
+
+def _optuna_private_names() -> tuple[set[str], set[str]]:
+    """The private names Optuna's own source defines: its methods' (in classes), and every other."""
+    import ast
+    from pathlib import Path
+
+    methods, others = set(), set()
+    for path in Path(optuna.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                methods |= {f.name for f in node.body if isinstance(f, ast.FunctionDef) and _private(f.name)}
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _private(node.attr):
+                others.add(node.attr)
+    return methods, others | methods
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_private_optuna_name_outside_the_adapter():
+    """Only search/_optuna.py imports a private Optuna module, reads an attribute only Optuna defines, or
+    overrides one of Optuna's private methods: an Optuna release that moves one is a port of that module."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    methods, optuna_names = _optuna_private_names()
+    ours = [p for package in ("search", "objectives") for p in (root / package).rglob("*.py")]
+    trees = {p: ast.parse(p.read_text()) for p in ours if p != root / "search" / "_optuna.py"}
+    # Names our own code gives (a method, an attribute it sets) are ours wherever they are read.
+    own = {
+        n.name if isinstance(n, ast.FunctionDef) else n.attr
+        for tree in trees.values()
+        for n in ast.walk(tree)
+        if (isinstance(n, ast.FunctionDef) and n.name not in methods)
+        or (isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store))
+    }
+    found = []
+    for path, tree in trees.items():
+        where = path.relative_to(root)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                found += [f"{where}:{node.lineno} import {m}" for m in modules if _private_module(m)]
+            elif isinstance(node, ast.ClassDef):
+                found += [
+                    f"{where}:{f.lineno} overrides {f.name}"
+                    for f in node.body
+                    if isinstance(f, ast.FunctionDef) and f.name in methods
+                ]
+            elif isinstance(node, ast.Attribute) and node.attr in optuna_names and node.attr not in own:
+                found.append(f"{where}:{node.lineno} reads .{node.attr}")
+    assert found == []
+
+
+def _private_module(name: str) -> bool:
+    parts = name.split(".")
+    return parts[0] == "optuna" and any(_private(part) for part in parts)
+
+
+def test_the_private_name_finder_finds_each_kind(tmp_path):
+    methods, names = _optuna_private_names()
+    assert {"_create_new_trial", "_get_stale_trial_ids", "_set_trial_param"} <= methods
+    assert {"_trial_id", "_file_path", "_storage", "_backend"} <= names
+    assert _private_module("optuna.storages._rdb.models") and not _private_module("optuna.storages")
+
+
+def test_the_hooks_reach_the_private_methods_they_stand_for(tmp_path):
+    """Optuna's cache creates trials through `_create_new_trial`, its heartbeat asks `_get_stale_trial_ids`;
+    the adapter's public names are what those calls reach, on both storages."""
+    from optuna.storages.journal import JournalFileBackend
+
+    for name in ("_create_new_trial", "_get_stale_trial_ids", *_optuna.RDB_PRIVATE_WRITES):
+        assert callable(getattr(optuna.storages.RDBStorage, name)), name
+    assert _optuna.journal_file_path(JournalFileBackend(str(tmp_path / "j.log"))) == str(tmp_path / "j.log")
+    storage = open_storage(f"sqlite:///{tmp_path}/h.db", heartbeat=5)
+    made = []
+    real = type(storage).create_frozen_trial
+
+    def create_frozen_trial(self, study_id, template_trial=None):
+        made.append(study_id)
+        return real(self, study_id, template_trial)
+
+    type(storage).create_frozen_trial = create_frozen_trial
+    try:
+        study = optuna.create_study(storage=storage, study_name="hooks")
+        study.ask()
+    finally:
+        type(storage).create_frozen_trial = real
+    assert made == [_optuna.study_id(study)]  # through Optuna's cache, into our hook
+    assert storage._get_stale_trial_ids(_optuna.study_id(study)) == storage.stale_trial_ids(_optuna.study_id(study))

@@ -16,6 +16,7 @@ import time
 from optuna.storages import RDBStorage
 
 from search._errors import is_lock_conflict
+from search._optuna import RDB_PRIVATE_WRITES
 
 # A write the database rolled back to break a lock conflict is run again, up to this many times.
 CONFLICT_RETRIES = 6
@@ -24,14 +25,13 @@ _RDB_WRITES = (
     "delete_study",
     "set_study_user_attr",
     "set_study_system_attr",
-    "_create_new_trial",
     "set_trial_param",
-    "_set_trial_param",
     "set_trial_state_values",
     "set_trial_intermediate_value",
     "set_trial_user_attr",
     "set_trial_system_attr",
     "record_heartbeat",
+    *RDB_PRIVATE_WRITES,
 )
 
 

@@ -30,11 +30,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-from optuna.storages import JournalStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import ERROR_ATTR, is_storage_error
-from search._optuna import BaseHeartbeat, rdb_heartbeats, redis_time, take_waiting, trial_id
+from search._optuna import (
+    JournalStorageHooks,
+    RDBStorageHooks,
+    journal_file_path,
+    rdb_heartbeats,
+    redis_time,
+    take_waiting,
+    trial_id,
+)
 from search.storages._conflicts import RerunRDBStorage
 
 PROMISE_ATTR = "search:beats"  # the seconds between beats a trial's worker promised
@@ -192,7 +200,7 @@ def _unmarked(template: FrozenTrial) -> FrozenTrial:
     return unmarked
 
 
-class HeartbeatRDBStorage(_Promising, RerunRDBStorage):
+class HeartbeatRDBStorage(_Promising, RDBStorageHooks, RerunRDBStorage):
     """Optuna's RDB storage (the database's clock), with promises, per-trial grace and guarded beats."""
 
     def __init__(self, *args, **kwargs):
@@ -222,14 +230,14 @@ class HeartbeatRDBStorage(_Promising, RerunRDBStorage):
         # Not taken: Optuna's answer (False, or its error for a finished or unknown trial).
         return super().set_trial_state_values(trial_id, state, values)
 
-    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
-        # Optuna's cache in front of an RDB storage creates trials through this method.
-        frozen = super()._create_new_trial(study_id, self._template(template_trial))
+    def create_frozen_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        # Optuna's cache in front of an RDB storage creates trials through this method (see RDBStorageHooks).
+        frozen = super().create_frozen_trial(study_id, self._template(template_trial))
         if frozen.state == TrialState.RUNNING:
-            self._first_beat(frozen._trial_id)
+            self._first_beat(trial_id(frozen))
         return frozen
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def stale_trial_ids(self, study_id: int) -> list[int]:
         now, beats = rdb_heartbeats(self, study_id, PROMISE_ATTR)
         stale = []
         for tid, (beat, promise) in beats.items():
@@ -239,7 +247,7 @@ class HeartbeatRDBStorage(_Promising, RerunRDBStorage):
         return stale
 
 
-class HeartbeatJournalStorage(_Promising, JournalStorage, BaseHeartbeat):
+class HeartbeatJournalStorage(_Promising, JournalStorageHooks):
     """A journal storage whose running trials beat every ``heartbeat_interval`` seconds, on the storage's clock."""
 
     def __init__(
@@ -273,7 +281,7 @@ class HeartbeatJournalStorage(_Promising, JournalStorage, BaseHeartbeat):
             self._first_beat(created)
         return created
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def stale_trial_ids(self, study_id: int) -> list[int]:
         now = self._clock()
         stale = []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
@@ -293,7 +301,7 @@ class HeartbeatJournalStorage(_Promising, JournalStorage, BaseHeartbeat):
 
 def storage_clock(backend) -> Callable[[], float]:
     """The storage's own clock: the Redis server's time, or the file system's for a journal file."""
-    path = getattr(backend, "_file_path", None)
+    path = journal_file_path(backend)
     if path is not None:
         return FileClock(Path(str(path) + ".clock"))
     return RedisClock(backend)

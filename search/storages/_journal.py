@@ -19,7 +19,7 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
-from search._optuna import journal_lock, redis_journal
+from search._optuna import journal_file_path, journal_lock, redis_journal
 
 _TAIL_CHUNK = 1 << 16
 
@@ -36,7 +36,7 @@ class SafeJournalFileBackend(JournalFileBackend):
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
         with journal_lock(self):
             self._repair_tail()
-            with open(self._file_path, "ab") as journal:
+            with open(journal_file_path(self), "ab") as journal:
                 size = journal.tell()
                 try:
                     journal.write(text.encode("utf-8"))
@@ -47,7 +47,7 @@ class SafeJournalFileBackend(JournalFileBackend):
                     raise
 
     def _repair_tail(self) -> Path | None:
-        path = Path(self._file_path)
+        path = Path(journal_file_path(self))
         with open(path, "r+b") as journal:
             end = journal.seek(0, os.SEEK_END)
             keep = _last_line_end(journal, end)
