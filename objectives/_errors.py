@@ -1,7 +1,15 @@
-"""The error type every objectives module raises for bad input."""
+"""The tool's one error root, and the error type every objectives module raises for bad input."""
 
 
-class ObjectiveError(Exception):
+class SearchError(Exception):
+    """The root of every error this tool raises for bad input or an unusable storage (``search.SearchError``).
+
+    The message is one line. An option the user gave is named by its Python name in backticks
+    (`n_trials`), as the Python API spells it; the command line shows the flag instead (--n-trials).
+    """
+
+
+class ObjectiveError(SearchError):
     """Bad input to the objective: a data set, a search space, a configuration.
 
     The message is one line, written for the person who gave the input; the CLI

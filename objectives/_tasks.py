@@ -61,14 +61,14 @@ DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
 def metric_named(name: str | None, task: str = "classification") -> Metric:
     """The metric ``name`` (None: the task's default), checked against the task; messages name the flags."""
     if task not in TASKS:
-        raise SpaceError(f"--task is {task!r}, but must be one of {', '.join(TASKS)}")
+        raise SpaceError(f"`task` is {task!r}, but must be one of {', '.join(TASKS)}")
     name = name or DEFAULT_METRIC[task]
     if name not in METRICS:
-        raise SpaceError(f"--metric is {name!r}, but must be one of {', '.join(METRICS)}")
+        raise SpaceError(f"`metric` is {name!r}, but must be one of {', '.join(METRICS)}")
     metric = METRICS[name]
     if metric.task != task:
         fits = ", ".join(m for m, spec in METRICS.items() if spec.task == task)
-        raise SpaceError(f"--metric {name} scores {metric.task}, but this is {task}; use one of {fits}")
+        raise SpaceError(f"`metric` {name} scores {metric.task}, but this is {task}; use one of {fits}")
     return metric
 
 

@@ -15,9 +15,11 @@ the dashboard work on it from the command line too. Nothing is printed unless
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,21 @@ from search._errors import SearchError
 from search.confirmation._config import ConfirmConfig
 
 DATA_DIR = Path("studies") / "data"
+
+
+# The fields `tune` takes under another name: an error names them as tune's parameters.
+_API_NAME = {"data_file": "data", "test_file": "test_data", "yardstick": "baseline"}
+_API_NAMES = re.compile(r"`(" + "|".join(_API_NAME) + r")`")
+
+
+@contextlib.contextmanager
+def _named_as_tune_names():
+    """The core names an option by its field, in backticks (`data_file`); say it as `tune`'s parameter."""
+    try:
+        yield
+    except SearchError as exc:
+        exc.args = (_API_NAMES.sub(lambda m: f"`{_API_NAME[m.group(1)]}`", str(exc)),)
+        raise
 
 
 def tune(
@@ -68,34 +85,35 @@ def tune(
     """
     from search._logging import quiet_optuna
 
-    if not verbose:
-        quiet_optuna()
-    data_config = DataConfig(
-        **_data_options(data, target, dataset, test_data, drop, fill_missing, task, seed), data_dir=data_dir
-    )
-    config = RunConfig(
-        study=study,
-        storage=storage,
-        n_trials=n_trials,
-        timeout=timeout,
-        seed=seed,
-        device=device,
-        max_epochs=max_epochs,
-        space=_space(space),
-        model=_model_name(model),
-        metric=metric,
-        yardstick=baseline,
-        data=data_config,
-        confirm=_confirm(confirm),
-        quiet=not verbose,
-        **options,
-    )
-    from search._processes import planned, use_threads
+    with _named_as_tune_names():
+        if not verbose:
+            quiet_optuna()
+        data_config = DataConfig(
+            **_data_options(data, target, dataset, test_data, drop, fill_missing, task, seed), data_dir=data_dir
+        )
+        config = RunConfig(
+            study=study,
+            storage=storage,
+            n_trials=n_trials,
+            timeout=timeout,
+            seed=seed,
+            device=device,
+            max_epochs=max_epochs,
+            space=_space(space),
+            model=_model_name(model),
+            metric=metric,
+            yardstick=baseline,
+            data=data_config,
+            confirm=_confirm(confirm),
+            quiet=not verbose,
+            **options,
+        )
+        from search._processes import planned, use_threads
 
-    config = planned(config)
-    use_threads(config)
-    summary = _run(config, verbose)
-    return Study(config, summary)
+        config = planned(config)
+        use_threads(config)
+        summary = _run(config, verbose)
+        return Study(config, summary)
 
 
 def _data_options(data, target, dataset, test_data, drop, fill_missing, task, seed) -> dict[str, Any]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from objectives import DATASETS, DEVICES, METRICS, TASKS, DataConfig, ObjectiveError
+from objectives import DATASETS, DEVICES, METRICS, TASKS, DataConfig
 from search import _commands
 from search._config import YARDSTICKS, RunConfig
 from search._errors import SearchError
@@ -271,8 +272,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace, Sequence[str]], int] = args.handler
     try:
         return handler(args, argv)
-    except (SearchError, ObjectiveError) as exc:
+    except SearchError as exc:  # objectives' errors too: one root
         if args.verbose:  # the cause a one-line message leaves out (a driver's full error, say)
             traceback.print_exception(exc, file=sys.stderr)
-        print(f"search: error: {exc}", file=sys.stderr)
+        print(f"search: error: {flagged(str(exc), build_parser())}", file=sys.stderr)
         return EXIT_ERROR
+
+
+_NAMED = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def flagged(message: str, parser: argparse.ArgumentParser) -> str:
+    """``message`` with each option named as the core names it (`n_trials`) spelled as typed here (--n-trials)."""
+    flags = _flags(parser)
+    return _NAMED.sub(lambda m: flags.get(m.group(1), m.group(0)), message)
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each option's destination (a configuration's field) and its flag, over every command's parser."""
+    flags: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags = _flags(sub) | flags
+        elif action.option_strings:
+            flags.setdefault(action.dest, next(o for o in action.option_strings if o.startswith("--")))
+    return flags

@@ -46,36 +46,36 @@ class RunConfig:
     def __post_init__(self) -> None:
         # Messages name the flags: this configuration is what the user typed.
         if not self.study.strip():
-            raise SearchError("--study is empty, but must be a name")
+            raise SearchError("`study` is empty, but must be a name")
         if self.study.endswith(CONFIRM_SUFFIX):
             raise SearchError(
-                f"--study {self.study!r} ends in {CONFIRM_SUFFIX}, which names the retrains of a confirmation; "
+                f"`study` {self.study!r} ends in {CONFIRM_SUFFIX}, which names the retrains of a confirmation; "
                 "choose another name"
             )
         if self.n_trials is not None and self.n_trials < 1:
-            raise SearchError(f"--n-trials is {self.n_trials}, but must be >= 1")
+            raise SearchError(f"`n_trials` is {self.n_trials}, but must be >= 1")
         if self.timeout is not None and self.timeout <= 0:
-            raise SearchError(f"--timeout is {self.timeout:g}, but must be > 0 seconds")
+            raise SearchError(f"`timeout` is {self.timeout:g}, but must be > 0 seconds")
         if self.n_trials is None and self.timeout is None:
-            raise SearchError("give --n-trials or --timeout, or the study never ends")
+            raise SearchError("give `n_trials` or `timeout`, or the study never ends")
         if self.sampler not in SAMPLERS:
-            raise SearchError(f"--sampler is {self.sampler!r}, but must be one of {', '.join(SAMPLERS)}")
+            raise SearchError(f"`sampler` is {self.sampler!r}, but must be one of {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:
-            raise SearchError(f"--pruner is {self.pruner!r}, but must be one of {', '.join(PRUNERS)}")
+            raise SearchError(f"`pruner` is {self.pruner!r}, but must be one of {', '.join(PRUNERS)}")
         if self.device not in DEVICES:
-            raise SearchError(f"--device is {self.device!r}, but must be one of {', '.join(DEVICES)}")
+            raise SearchError(f"`device` is {self.device!r}, but must be one of {', '.join(DEVICES)}")
         if self.jobs is not None and self.jobs < 1:
-            raise SearchError(f"--jobs is {self.jobs}, but must be >= 1")
+            raise SearchError(f"`jobs` is {self.jobs}, but must be >= 1")
         if self.threads is not None and self.threads < 1:
-            raise SearchError(f"--threads is {self.threads}, but must be >= 1")
+            raise SearchError(f"`threads` is {self.threads}, but must be >= 1")
         if self.heartbeat is not None and self.heartbeat < 0:
-            raise SearchError(f"--heartbeat is {self.heartbeat}, but must be >= 0 seconds (0 turns it off)")
+            raise SearchError(f"`heartbeat` is {self.heartbeat}, but must be >= 0 seconds (0 turns it off)")
         if self.max_epochs is not None and self.max_epochs < 1:
-            raise SearchError(f"--max-epochs is {self.max_epochs}, but must be >= 1")
+            raise SearchError(f"`max_epochs` is {self.max_epochs}, but must be >= 1")
         if self.yardstick not in YARDSTICKS:
-            raise SearchError(f"--baseline is {self.yardstick!r}, but must be one of {', '.join(YARDSTICKS)}")
+            raise SearchError(f"`yardstick` is {self.yardstick!r}, but must be one of {', '.join(YARDSTICKS)}")
         if not isinstance(self.model, str) or not self.model.strip():
-            raise SearchError("--model is empty, but must name a function (module.path:function or file.py:function)")
+            raise SearchError("`model` is empty, but must name a function (module.path:function or file.py:function)")
 
     @property
     def metric_spec(self):

@@ -1,6 +1,7 @@
-"""The error type of study orchestration, and how to tell a lost storage from a bug.
+"""The errors of study orchestration, and how to tell a lost storage from a bug.
 
-The CLI turns a `SearchError` into one line and an exit code; anything else is a bug and
+Every error of the tool's is a `SearchError` (defined at the bottom layer, objectives/_errors.py,
+so the objectives' own errors share the root). The CLI turns one into one line and an exit code; anything else is a bug and
 keeps its traceback (shown with ``--verbose``).
 """
 
@@ -9,11 +10,9 @@ from __future__ import annotations
 import errno
 import re
 
+from objectives._errors import SearchError  # the one root, re-exported: objectives' errors are SearchErrors too
+
 ERROR_ATTR = "error"  # a failed trial's user attribute: why it failed, in one line
-
-
-class SearchError(Exception):
-    """Bad input or an unusable storage: a study that does not fit, an unreachable database."""
 
 
 class RunStopped(SearchError):

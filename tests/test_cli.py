@@ -295,3 +295,24 @@ def test_module_entry_point(fashion_root, workdir):
 
     result = subprocess.run([sys.executable, "-m", "search", "run", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--n-trials" in result.stdout
+
+
+def test_one_error_root_and_each_side_names_options_its_own_way(cli):
+    """Every error of the tool's is a SearchError; the core names an option by its Python name, the command
+    line by its flag, `tune` by its parameter."""
+    import search
+    from objectives import DataError, ModelError, ObjectiveError, SpaceError
+    from search._config import RunConfig
+
+    assert all(issubclass(kind, search.SearchError) for kind in (ObjectiveError, DataError, SpaceError, ModelError))
+    with pytest.raises(search.SearchError, match=r"^`n_trials` is 0, but must be >= 1$"):
+        RunConfig(n_trials=0)
+    code, _, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 0)
+    assert (code, err.strip()) == (1, "search: error: --n-trials is 0, but must be >= 1")
+    from search._cli import build_parser, flagged
+
+    said = flagged("`yardstick` is 'x'; `data_file` and `dataset` differ; `unknown` stays", build_parser())
+    assert said == "--baseline is 'x'; --data and --dataset differ; `unknown` stays"
+    with pytest.raises(search.SearchError, match=r"^`baseline` is 'nope', but must be one of") as raised:
+        search.tune(dataset="synthetic", baseline="nope")
+    assert "yardstick" not in str(raised.value) and "--" not in str(raised.value)

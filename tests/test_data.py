@@ -80,9 +80,12 @@ def test_synthetic_is_deterministic():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"dataset": "cifar"}, "dataset is 'cifar', but must be one of"),
-        ({"validation_fraction": 1.5}, "--validation-fraction is 1.5, but must be > 0 and < 1"),
-        ({"limit_train": 0}, "--limit-train is 0, but must be >= 1"),
+        (
+            {"dataset": "cifar"},
+            "`dataset` is 'cifar', but must be one of",
+        ),  # Python's names: the CLI's flags are its own
+        ({"validation_fraction": 1.5}, "`validation_fraction` is 1.5, but must be > 0 and < 1"),
+        ({"limit_train": 0}, "`limit_train` is 0, but must be >= 1"),
     ],
 )
 def test_config_validation(kwargs, message):

@@ -448,7 +448,7 @@ def test_a_semicolon_separated_csv_is_read(cli, workdir):
 )
 def test_flags_that_do_not_apply_are_refused(cli, workdir, flags, named):
     code, _, err = cli("run", "--study", "x", "--dataset", "synthetic", *flags, *QUICK)
-    assert code == 1 and f"{named} applies to your own data (--data FILE), not to --dataset synthetic" in err
+    assert code == 1 and f"{named} applies to your own data (--data), not to --dataset synthetic" in err
     assert not (workdir / "studies").exists()
 
 

@@ -81,7 +81,7 @@ def test_each_metric_has_its_direction_and_task():
         "r2": "maximize",
     }
     assert metric_named(None, "regression").name == "rmse" and metric_named(None).name == "accuracy"
-    with pytest.raises(SpaceError, match="--metric rmse scores regression, but this is classification"):
+    with pytest.raises(SpaceError, match="`metric` rmse scores regression, but this is classification"):
         metric_named("rmse", "classification")
 
 

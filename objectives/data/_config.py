@@ -38,34 +38,34 @@ class DataConfig:
     def __post_init__(self) -> None:
         # Messages name the flags: this configuration is what the user typed on the command line.
         if self.dataset not in DATASETS:
-            raise DataError(f"--dataset is {self.dataset!r}, but must be one of {', '.join(DATASETS)}")
+            raise DataError(f"`dataset` is {self.dataset!r}, but must be one of {', '.join(DATASETS)}")
         if isinstance(self.validation_fraction, bool) or not isinstance(self.validation_fraction, (int, float)):
-            raise DataError(f"--validation-fraction is {self.validation_fraction!r}, but must be a number")
+            raise DataError(f"`validation_fraction` is {self.validation_fraction!r}, but must be a number")
         if not 0.0 < self.validation_fraction < 1.0:
-            raise DataError(f"--validation-fraction is {self.validation_fraction}, but must be > 0 and < 1")
+            raise DataError(f"`validation_fraction` is {self.validation_fraction}, but must be > 0 and < 1")
         if self.limit_train is not None and (
             isinstance(self.limit_train, bool) or not isinstance(self.limit_train, int)
         ):
-            raise DataError(f"--limit-train is {self.limit_train!r}, but must be an integer")
+            raise DataError(f"`limit_train` is {self.limit_train!r}, but must be an integer")
         if self.limit_train is not None and self.limit_train < 1:
-            raise DataError(f"--limit-train is {self.limit_train}, but must be >= 1")
+            raise DataError(f"`limit_train` is {self.limit_train}, but must be >= 1")
         if self.data_file is not None and self.dataset == "fashion-mnist":  # the default: --data names the data set
             object.__setattr__(self, "dataset", "table")
         if self.data_file is not None and self.dataset != "table":
-            raise DataError(f"--data and --dataset {self.dataset} are two data sets; give one")
+            raise DataError(f"`data_file` and `dataset` {self.dataset} are two data sets; give one")
         if self.dataset == "table" and self.data_file is None:
-            raise DataError("--dataset table needs --data FILE (a CSV, Parquet or .npz file)")
+            raise DataError("`dataset` table needs `data_file`, the file of your table (CSV, Parquet or .npz)")
         if (
             isinstance(self.test_fraction, bool)
             or not isinstance(self.test_fraction, (int, float))
             or not 0.0 < self.test_fraction < 1.0
         ):
-            raise DataError(f"--test-fraction is {self.test_fraction}, but must be > 0 and < 1")
+            raise DataError(f"`test_fraction` is {self.test_fraction}, but must be > 0 and < 1")
         if self.fill_missing is not None and self.fill_missing != "median":
-            raise DataError(f"--fill-missing is {self.fill_missing!r}, but must be median")
+            raise DataError(f"`fill_missing` is {self.fill_missing!r}, but must be median")
         object.__setattr__(self, "drop", tuple(self.drop))
         if self.task is not None and self.task not in TASKS:
-            raise DataError(f"--task is {self.task!r}, but must be one of {', '.join(TASKS)}")
+            raise DataError(f"`task` is {self.task!r}, but must be one of {', '.join(TASKS)}")
 
     def check_applies(self, given: frozenset[str] = frozenset()) -> None:
         """Refuse options that mean nothing for this data set (``--target`` with an image set, say).
@@ -75,16 +75,16 @@ class DataConfig:
         if self.dataset == "table":
             return
         options = (
-            ("--target", self.target),
-            ("--test-data", self.test_file),
-            ("--fill-missing", self.fill_missing),
-            ("--drop", self.drop),
-            ("--task", self.task is not None),
-            ("--test-fraction", "test_fraction" in given),
+            ("`target`", self.target),
+            ("`test_file`", self.test_file),
+            ("`fill_missing`", self.fill_missing),
+            ("`drop`", self.drop),
+            ("`task`", self.task is not None),
+            ("`test_fraction`", "test_fraction" in given),
         )
         flags = [flag for flag, value in options if value]
         if flags:
-            raise DataError(f"{flags[0]} applies to your own data (--data FILE), not to --dataset {self.dataset}")
+            raise DataError(f"{flags[0]} applies to your own data (`data_file`), not to `dataset` {self.dataset}")
 
     @property
     def task_name(self) -> str:

@@ -28,9 +28,9 @@ class ConfirmConfig:
 
     def __post_init__(self) -> None:
         if self.candidates < 0:
-            raise SearchError(f"--confirm is {self.text}, but K must be >= 0")
+            raise SearchError(f"`confirm` is {self.text}, but K must be >= 0")
         if self.candidates and self.resamples is not None and self.resamples < 2:
-            raise SearchError(f"--confirm is {self.text}, but R must be >= 2 (paired comparisons need two resamples)")
+            raise SearchError(f"`confirm` is {self.text}, but R must be >= 2 (paired comparisons need two resamples)")
 
     @property
     def enabled(self) -> bool:
@@ -48,9 +48,9 @@ class ConfirmConfig:
         try:
             numbers = [int(p) for p in parts]
         except ValueError:
-            raise SearchError(f"--confirm is {text!r}, but must be K,R (two integers, e.g. 5,3), K, or 0") from None
+            raise SearchError(f"`confirm` is {text!r}, but must be K,R (two integers, e.g. 5,3), K, or 0") from None
         if len(numbers) == 1:
             return cls(numbers[0], None, True) if numbers[0] else cls(0, None, True)
         if len(numbers) != 2:
-            raise SearchError(f"--confirm is {text!r}, but must be K,R (two integers, e.g. 5,3), K, or 0")
+            raise SearchError(f"`confirm` is {text!r}, but must be K,R (two integers, e.g. 5,3), K, or 0")
         return cls(numbers[0], numbers[1], True)

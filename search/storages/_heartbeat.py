@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import copy
 import datetime
-import os
 import sys
 import threading
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -37,13 +35,12 @@ from search._errors import ERROR_ATTR, is_storage_error
 from search._optuna import (
     JournalStorageHooks,
     RDBStorageHooks,
-    journal_file_path,
     rdb_heartbeats,
-    redis_time,
     take_waiting,
     trial_id,
 )
 from search.storages._conflicts import RerunRDBStorage
+from search.storages._time import storage_clock
 
 PROMISE_ATTR = "search:beats"  # the seconds between beats a trial's worker promised
 ASK_ATTR = "search:ask"  # a token of the creation that made the trial (see `_Promising.asked_but_lost`)
@@ -297,38 +294,3 @@ class HeartbeatJournalStorage(_Promising, JournalStorageHooks):
 
     def get_heartbeat_stale_trial_callback(self):
         return self._stale_callback
-
-
-def storage_clock(backend) -> Callable[[], float]:
-    """The storage's own clock: the Redis server's time, or the file system's for a journal file."""
-    path = journal_file_path(backend)
-    if path is not None:
-        return FileClock(Path(str(path) + ".clock"))
-    return RedisClock(backend)
-
-
-class RedisClock:
-    """The Redis server's time: every host reads the one clock."""
-
-    def __init__(self, backend):
-        self.backend = backend
-
-    def __call__(self) -> float:
-        return redis_time(self.backend)
-
-
-class FileClock:
-    """The time of the file system a journal lives on: a file beside it, touched, then its modification time.
-
-    On a network file system the server stamps the time, so every host reads one clock.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __call__(self) -> float:
-        try:
-            os.utime(self.path, None)
-        except FileNotFoundError:
-            self.path.touch()
-        return os.stat(self.path).st_mtime
