@@ -249,7 +249,7 @@ class Study:
     def train(self, seed: int | None = None, device: str = "auto") -> TrainedModel:
         """The pick retrained on every row but the test rows (as `search train` does); its test figures in ``.test``."""
         from search._export import best_config, parse_config
-        from search._model_commands import retrain
+        from search._retrain import retrain
 
         url, _, study = self._optuna()
         config = parse_config(best_config(study, url), f"study {self.name}")
@@ -292,7 +292,7 @@ def load(path: str | Path, model: Callable[..., Any] | str | None = None) -> Tra
     code by itself; the function must match the recorded name and source).
     """
     from objectives import load_model as load
-    from search._model_commands import Trained
+    from search._retrain import Trained
 
     network, record = load(path, None if model is None else _model_name(model))
     result = _Result(tuple(record.get("input_shape") or ()), record.get("num_outputs"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from search._errors import SearchError
 from search._export import read_config
 from search._files import write_text
 from search._format import format_seconds, format_value, label
+from search._retrain import retrain
 
 
 def add_model_commands(subparsers) -> None:
@@ -107,111 +107,6 @@ def cmd_train(args, argv) -> int:
         print(f"warning: training diverged: {result.diverged}", file=sys.stderr)
     print(f"saved the weights to {model_path} and the metrics to {metrics}")
     return 0
-
-
-@dataclasses.dataclass
-class Trained:
-    """A configuration retrained on every row but the test rows: the network, its test figures, its record."""
-
-    network: object  # torch nn.Module
-    result: object  # objectives.FinalResult
-    record: dict
-
-    @property
-    def figures(self) -> dict:
-        return {k: v for k, v in self.record.items() if k in _FIGURES or k.startswith("test_")}
-
-    def save(self, path: str | Path) -> Path:
-        """The weights at ``path`` (a state_dict), what rebuilds them and the figures beside it (NAME.json)."""
-        from objectives import save_model
-
-        return save_model(
-            self.network,
-            path,
-            self.record["model_spec"],
-            {k: v for k, v in self.record.items() if k != "model_spec"},
-            self.result.input_shape,
-            self.result.num_outputs,
-        )
-
-
-_FIGURES = (
-    "test_value",
-    "test_loss",
-    "train_loss",
-    "epochs",
-    "seconds",
-    "samples_per_second",
-    "train_samples",
-    "test_samples",
-    "diverged",
-    "metric",
-    "input_shape",
-    "num_outputs",
-)
-
-
-def retrain(
-    config,
-    config_file: str,
-    data_dir: str = DataConfig.data_dir,
-    dataset: str | None = None,
-    data_file: str | None = None,
-    seed: int | None = None,
-    device: str = RunConfig.device,
-    limit_train: int | None = None,
-    on_epoch=None,
-) -> Trained:
-    """`search train`: the configuration (a `RetrainConfig`) trained on every row but the test rows, tested on those."""
-    from objectives import train_final
-
-    seed = config.seed if seed is None else seed
-    table = dict(config.table or {})
-    if data_file:
-        table["data_file"] = data_file
-    data = DataConfig(dataset=dataset or config.dataset, data_dir=data_dir, seed=seed, limit_train=limit_train, **table)
-    if data.dataset == "table":
-        check_hashes(config_file, data, config.hashes or {})
-    network, result = train_final(
-        config.train, config.model, data, device, seed, on_epoch=on_epoch, metric=config.metric
-    )
-    figures = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("classes", "preprocessing")}
-    figures[f"test_{result.metric}"] = result.test_value  # test_accuracy, test_rmse, ...
-    record = {
-        **figures,
-        "params": dataclasses.asdict(config.train),
-        "dataset": data.dataset,
-        "seed": seed,
-        "config_file": config_file,
-        "classes": list(result.classes),
-        "preprocessing": result.preprocessing,
-        "task": data.task_name,
-        "model_spec": config.model,
-        **(
-            {"target": data.target, "data_file": data.data_file, **(config.hashes or {})}
-            if data.dataset == "table"
-            else {}
-        ),
-    }
-    return Trained(network, result, record)
-
-
-def check_hashes(config_file: str, data: DataConfig, hashes: dict[str, str]) -> None:
-    """A table's files must be the ones exported: another content would move rows between training and test."""
-    from objectives.data._tables import file_hash
-
-    for path, key, _flag in ((data.data_file, "sha256", "--data"), (data.test_file, "test_sha256", "--test-data")):
-        if not path or key not in hashes:
-            continue
-        try:
-            now = file_hash(path)
-        except OSError as exc:
-            raise SearchError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        if now != hashes[key]:
-            raise SearchError(
-                f"{path} has changed since the export (sha256 {hashes[key][:12]} in {config_file}, {now[:12]} "
-                f"now): its test rows may have been trained on; restore the file, or run a new study on it"
-            )
 
 
 def cmd_predict(args, argv) -> int:

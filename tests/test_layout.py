@@ -167,3 +167,17 @@ def test_ruff_finds_nothing(command):
 
     done = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+
+
+# The command line: parsers, handlers and what only they print. Nothing else imports them (the package's
+# face and `python -m search` aside), so the Python API and the workers run without a line of CLI code.
+CLI_MODULES = {"search._cli", "search._commands", "search._model_commands", "search._run_command"}
+
+
+def test_nothing_but_the_command_line_imports_it(graph):
+    outside = {
+        module: sorted(deps & CLI_MODULES)
+        for module, deps in graph.items()
+        if module not in CLI_MODULES | {"search", "search.__main__"}
+    }
+    assert {module: deps for module, deps in outside.items() if deps} == {}
