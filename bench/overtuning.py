@@ -128,8 +128,8 @@ def one_run(name: str, data, seed: int, trials: int, work: Path, device: str) ->
 def _default_test(study, device: str) -> float:
     """The baseline trial (the textbook Adam default) retrained as `search train` does."""
     import search
-    from search._export import best_config, parse_config
-    from search._model_commands import retrain
+    from search.cli._model_commands import retrain
+    from search.trained._export import best_config, parse_config
 
     trials = study.optuna.get_trials(deepcopy=False)
     baseline = next(t for t in trials if t.user_attrs.get("baseline"))

@@ -43,7 +43,7 @@ def main() -> None:
 
         from objectives import DataConfig
         from search import RunConfig
-        from search._run import prepare
+        from search.study._run import prepare
 
         config = RunConfig(
             study="big",

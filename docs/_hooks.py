@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-MARK = "<!-- the commands' help, generated from search._cli.build_parser() -->"
+MARK = "<!-- the commands' help, generated from search.cli._cli.build_parser() -->"
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
@@ -15,7 +15,7 @@ def cli_reference() -> str:
     """Every command's --help, as `search COMMAND --help` prints it (an 88-column terminal)."""
     import os
 
-    from search._cli import build_parser
+    from search.cli._cli import build_parser
 
     os.environ["COLUMNS"] = "100"
     parser = build_parser()

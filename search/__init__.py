@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 _WHERE = {
     "search._api": ("Study", "TrainedModel", "load", "tune"),
-    "search._cli": ("main",),
-    "search._config": ("RunConfig",),
+    "search.cli._cli": ("main",),
+    "search.study._config": ("RunConfig",),
     "search._errors": ("SearchError",),
-    "search._pruners": ("PRUNERS", "make_pruner"),
-    "search._record": ("STUDY_ATTR",),
-    "search._samplers": ("SAMPLERS", "make_sampler"),
-    "search._run": ("run_study",),
-    "search._summary": ("RunSummary",),
+    "search.study._pruners": ("PRUNERS", "make_pruner"),
+    "search.study._record": ("STUDY_ATTR",),
+    "search.study._samplers": ("SAMPLERS", "make_sampler"),
+    "search.study._run": ("run_study",),
+    "search.study._summary": ("RunSummary",),
     "search.confirmation": ("ConfirmConfig", "run_confirmation"),
     "search.storages": ("DEFAULT_STORAGE", "STORAGE_ENV", "open_storage", "redact", "resolve_storage_url"),
 }
@@ -38,13 +38,13 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from search._api import Study, TrainedModel, load, tune
-    from search._cli import main
-    from search._config import RunConfig
     from search._errors import SearchError
-    from search._pruners import PRUNERS, make_pruner
-    from search._record import STUDY_ATTR
-    from search._run import run_study
-    from search._samplers import SAMPLERS, make_sampler
-    from search._summary import RunSummary
+    from search.cli._cli import main
     from search.confirmation import ConfirmConfig, run_confirmation
     from search.storages import DEFAULT_STORAGE, STORAGE_ENV, open_storage, redact, resolve_storage_url
+    from search.study._config import RunConfig
+    from search.study._pruners import PRUNERS, make_pruner
+    from search.study._record import STUDY_ATTR
+    from search.study._run import run_study
+    from search.study._samplers import SAMPLERS, make_sampler
+    from search.study._summary import RunSummary

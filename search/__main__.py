@@ -1,5 +1,5 @@
 import sys
 
-from search._cli import main
+from search.cli._cli import main
 
 sys.exit(main())

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from objectives import DataConfig
-from search._config import RunConfig
 from search._errors import SearchError
 from search.confirmation._config import ConfirmConfig
+from search.study._config import RunConfig
 
 DATA_DIR = Path("studies") / "data"
 
@@ -83,7 +83,7 @@ def tune(
     (a mapping as in a space file, or a file). ``confirm``: True (the default), False, K, or "K,R".
     Other ``options`` are `RunConfig` fields (``sampler``, ``pruner``, ``jobs``, ``heartbeat``...).
     """
-    from search._logging import quiet_optuna
+    from search.study._logging import quiet_optuna
 
     with _named_as_tune_names():
         if not verbose:
@@ -108,7 +108,7 @@ def tune(
             quiet=not verbose,
             **options,
         )
-        from search._processes import planned, use_threads
+        from search.workers._processes import planned, use_threads
 
         config = planned(config)
         use_threads(config)
@@ -180,15 +180,15 @@ def _confirm(confirm: bool | int | str) -> ConfirmConfig:
 
 def _run(config: RunConfig, verbose: bool):
     """`search run`'s two phases (the one run path), quietly unless asked."""
-    from search._progress import Reporter
-    from search._tune import search_and_confirm
+    from search.study._progress import Reporter
+    from search.study._tune import search_and_confirm
 
     class Quiet(Reporter):
         def nothing_to_confirm(self, reason: str) -> None:
             logging.getLogger("search").warning("nothing to confirm: %s", reason)
 
     if verbose:
-        from search._progress import LiveReporter
+        from search.study._progress import LiveReporter
 
         class Verbose(LiveReporter, Quiet):
             nothing_to_confirm = Quiet.nothing_to_confirm
@@ -209,7 +209,7 @@ class Study:
         return self.config.study
 
     def _optuna(self):
-        from search._inspect import open_existing
+        from search.study._inspect import open_existing
 
         return open_existing(self.config.storage, self.config.study)
 
@@ -221,7 +221,7 @@ class Study:
     @property
     def pick(self) -> dict[str, Any]:
         """The configuration to use: trial, params, ``picked_by``, and ``quote`` (mean, low, high, n) once confirmed."""
-        from search._inspect import best_summary
+        from search.study._inspect import best_summary
 
         best = best_summary(self.optuna)
         quote = (best["confirmed"] or {}).get("quote")
@@ -238,7 +238,7 @@ class Study:
 
     def report(self) -> str:
         """The run's summary, as `search run` prints it."""
-        from search._format import format_summary
+        from search.study._format import format_summary
 
         return format_summary(self.summary, f"search.tune(study={self.name!r}, ...)")
 
@@ -248,8 +248,8 @@ class Study:
 
     def train(self, seed: int | None = None, device: str = "auto") -> TrainedModel:
         """The pick retrained on every row but the test rows (as `search train` does); its test figures in ``.test``."""
-        from search._export import best_config, parse_config
-        from search._retrain import retrain
+        from search.trained._export import best_config, parse_config
+        from search.trained._retrain import retrain
 
         url, _, study = self._optuna()
         config = parse_config(best_config(study, url), f"study {self.name}")
@@ -273,7 +273,7 @@ class TrainedModel:
 
     def predict(self, rows: Any, accept_unseen: bool = False):
         """Predictions for a DataFrame (the model's columns; others are ignored): a DataFrame, one row per row."""
-        from search._predict import _encoder, apply, features
+        from search.trained._predict import _encoder, apply, features
 
         record = {**self.trained.record, "input_shape": list(self.trained.result.input_shape)}
         encoder = _encoder(record, "this model")
@@ -292,7 +292,7 @@ def load(path: str | Path, model: Callable[..., Any] | str | None = None) -> Tra
     code by itself; the function must match the recorded name and source).
     """
     from objectives import load_model as load
-    from search._retrain import Trained
+    from search.trained._retrain import Trained
 
     network, record = load(path, None if model is None else _model_name(model))
     result = _Result(tuple(record.get("input_shape") or ()), record.get("num_outputs"))

@@ -302,14 +302,14 @@ def test_one_error_root_and_each_side_names_options_its_own_way(cli):
     line by its flag, `tune` by its parameter."""
     import search
     from objectives import DataError, ModelError, ObjectiveError, SpaceError
-    from search._config import RunConfig
+    from search.study._config import RunConfig
 
     assert all(issubclass(kind, search.SearchError) for kind in (ObjectiveError, DataError, SpaceError, ModelError))
     with pytest.raises(search.SearchError, match=r"^`n_trials` is 0, but must be >= 1$"):
         RunConfig(n_trials=0)
     code, _, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 0)
     assert (code, err.strip()) == (1, "search: error: --n-trials is 0, but must be >= 1")
-    from search._cli import build_parser, flagged
+    from search.cli._cli import build_parser, flagged
 
     said = flagged("`yardstick` is 'x'; `data_file` and `dataset` differ; `unknown` stays", build_parser())
     assert said == "--baseline is 'x'; --data and --dataset differ; `unknown` stays"

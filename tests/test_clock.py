@@ -9,8 +9,8 @@ import optuna
 import pytest
 from conftest import storage_line
 
-from search._format import format_storage_time
 from search.storages._clock import StorageTime, attach
+from search.study._format import format_storage_time
 
 
 class Slow(optuna.storages.InMemoryStorage):

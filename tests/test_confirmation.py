@@ -178,10 +178,10 @@ def test_the_baseline_is_a_candidate_even_when_far_behind():
 
 def test_confirmation_never_changes_what_the_sampler_sees(cli, fashion_root, monkeypatch):
     """Twin studies, one confirmed: their next trials sample the same points."""
-    import search._run
+    import search.study._run
 
     # A continuing run mixes its run id into the sampler's seed; the twins' continuations share one.
-    monkeypatch.setattr(search._run.uuid, "uuid4", lambda: uuid.UUID(int=7))
+    monkeypatch.setattr(search.study._run.uuid, "uuid4", lambda: uuid.UUID(int=7))
     for name, confirm in (("a", "3,3"), ("b", "0")):
         assert (
             cli("run", "--study", name, "--data-dir", fashion_root, "--n-trials", 4, *FAST, "--confirm", confirm)[0]
@@ -269,7 +269,7 @@ def test_a_search_whose_trials_all_diverged_ends_with_its_summary_and_a_line(cli
 
 
 def test_the_messages_say_whether_confirmation_agrees():
-    from search._format import format_confirmation
+    from search.study._format import format_confirmation
 
     ranking = [
         {"trial": 7, "params": {}, "search_value": 0.8, "mean": 0.85, "sd": 0.01, "n": 5, "dropped": False},

@@ -10,7 +10,7 @@ import urllib.request
 import optuna
 import pytest
 
-from search._dashboard import make_dashboard
+from search.cli._dashboard import make_dashboard
 
 
 @pytest.fixture

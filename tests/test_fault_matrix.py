@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
-import search._reconnect
+import search.study._reconnect
 from search.storages._heartbeat import BEAT_ATTR
 
 pytestmark = pytest.mark.slow
@@ -157,7 +157,7 @@ def _one_line(err: str) -> str:
 def test_a_storage_fault_at_each_call_of_a_trial(cli, workdir, url_of, monkeypatch, kind, call, mode):
     if kind == "journal" and mode == "answer":
         pytest.skip("a journal file's append has no answer to lose: it is written or it fails")
-    monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(search.study._reconnect, "_POLL_SECONDS", 0.01)
     url = url_of(kind)
     (workdir / "space.yaml").write_text(SPACE)
     args = [

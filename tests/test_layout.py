@@ -171,7 +171,7 @@ def test_ruff_finds_nothing(command):
 
 # The command line: parsers, handlers and what only they print. Nothing else imports them (the package's
 # face and `python -m search` aside), so the Python API and the workers run without a line of CLI code.
-CLI_MODULES = {"search._cli", "search._commands", "search._model_commands", "search._run_command"}
+CLI_MODULES = {"search.cli._cli", "search.cli._commands", "search.cli._model_commands", "search.cli._run_command"}
 
 
 def test_nothing_but_the_command_line_imports_it(graph):
@@ -181,3 +181,11 @@ def test_nothing_but_the_command_line_imports_it(graph):
         if module not in CLI_MODULES | {"search", "search.__main__"}
     }
     assert {module: deps for module, deps in outside.items() if deps} == {}
+
+
+def test_search_is_grouped_by_layer():
+    """A handful of modules at the top of `search/` (the face, the API, the errors, the Optuna adapter); the rest
+    in a subpackage per layer, as Optuna's samplers/, storages/ and study/."""
+    top = sorted(p.name for p in (ROOT / "search").glob("*.py"))
+    assert len(top) <= 8, top
+    assert {"cli", "study", "workers", "storages", "confirmation"} <= {p.name for p in (ROOT / "search").iterdir()}

@@ -6,14 +6,14 @@ import optuna
 import pytest
 import sqlalchemy.exc
 
-import search._reconnect
-import search._record
-import search._summary
+import search.study._reconnect
+import search.study._record
+import search.study._summary
 
 
 def test_an_outage_during_the_summary_waits_and_succeeds(cli, monkeypatch, capsys):
     """The trials are stored; a database that blinks while the summary is read is waited for."""
-    real = search._summary.summarize
+    real = search.study._summary.summarize
     calls = []
 
     def flaky(*args, **kwargs):
@@ -22,8 +22,8 @@ def test_an_outage_during_the_summary_waits_and_succeeds(cli, monkeypatch, capsy
             raise sqlalchemy.exc.OperationalError("SELECT trials", {}, Exception("connection refused"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(search._summary, "summarize", flaky)
-    monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(search.study._summary, "summarize", flaky)
+    monkeypatch.setattr(search.study._reconnect, "_POLL_SECONDS", 0.01)
     code, out, err = cli(
         "run", "--study", "s", "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1, "--limit-train", 200
     )
@@ -33,7 +33,7 @@ def test_an_outage_during_the_summary_waits_and_succeeds(cli, monkeypatch, capsy
 
 
 def test_a_plot_that_fails_for_another_reason_says_so():
-    from search._report import _plot
+    from search.cli._report import _plot
 
     def broken(study):
         raise ValueError("boom")
@@ -64,14 +64,14 @@ def test_a_study_made_by_plain_optuna_is_refused_at_once(cli, workdir):
     started = time.monotonic()
     code, out, err = cli("run", "--study", "foreign", "--storage", url, "--dataset", "synthetic", "--n-trials", 1)
     assert code == 1 and "was not made by `search run`" in err and err.count("\n") == 1
-    assert time.monotonic() - started < search._record.RECORD_WAIT_SECONDS  # a study with trials is not waited on
+    assert time.monotonic() - started < search.study._record.RECORD_WAIT_SECONDS  # a study with trials is not waited on
     assert len(optuna.load_study(study_name="foreign", storage=url).trials) == 1  # unchanged
 
 
 def test_an_empty_study_without_a_record_is_refused_after_a_short_wait(cli, workdir, monkeypatch):
     url = f"sqlite:///{workdir}/s.db"
     _made_by_optuna(url, trials=0)
-    monkeypatch.setattr(search._record, "RECORD_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(search.study._record, "RECORD_WAIT_SECONDS", 0.3)
     code, out, err = cli("run", "--study", "foreign", "--storage", url, "--dataset", "synthetic", "--n-trials", 1)
     assert code == 1 and "was not made by `search run`" in err
 
@@ -86,9 +86,9 @@ def test_of_workers_starting_at_once_exactly_one_makes_the_study(tmp_path, kind)
 
     from objectives import DataConfig
     from search import open_storage
-    from search._config import RunConfig
-    from search._record import load_space, study_metadata
-    from search._run import _open_study
+    from search.study._config import RunConfig
+    from search.study._record import load_space, study_metadata
+    from search.study._run import _open_study
 
     url = f"journal:///{tmp_path}/race.log" if kind == "journal" else "postgresql://root@127.0.0.1:5432/test"
     name = f"race{uuid.uuid4().hex[:8]}"
@@ -148,7 +148,7 @@ def test_a_fresh_study_with_the_same_seed_draws_the_same_points(cli, workdir):
 
 
 def test_runs_joining_a_study_at_the_same_moment_draw_apart():
-    from search._run import sampler_seed
+    from search.study._run import sampler_seed
 
     assert sampler_seed(0, 1, 0, None) == sampler_seed(0, 1, 0, None)  # the maker: reproducible
     # Two hosts' worker 0, each seeing the same trials: their run ids keep them apart.
@@ -163,7 +163,7 @@ def test_failing_its_own_trial_after_another_worker_did_is_not_an_error(tmp_path
 
     from search import open_storage
     from search._optuna import study_storage, trial_id
-    from search._reconnect import fail_own_trial
+    from search.study._reconnect import fail_own_trial
 
     study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path}/s.db"), direction="maximize")
     trial = study.ask()
@@ -289,8 +289,8 @@ def test_an_objective_s_own_error_on_a_trial_is_never_taken_for_another_worker_s
     taken for a take-over it had the worker fail trial after trial for ever."""
     from objectives import DataConfig
     from objectives._objective import Objective
-    from search._config import RunConfig
-    from search._run import run_study
+    from search.study._config import RunConfig
+    from search.study._run import run_study
 
     calls = []
 
@@ -344,7 +344,7 @@ def test_the_live_line_tells_the_time_left_for_the_search_and_the_confirmation()
     import datetime
     import io
 
-    from search._progress import Progress
+    from search.study._progress import Progress
 
     now = [0.0]
     progress = Progress(20, stream=io.StringIO(), clock=lambda: now[0])
@@ -369,12 +369,12 @@ def test_the_live_line_tells_the_time_left_for_the_search_and_the_confirmation()
 
 
 def test_ctrl_c_while_the_data_loads_says_no_trial_was_running(cli, monkeypatch):
-    import search._run
+    import search.study._run
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(search._run, "load_splits", interrupted)
+    monkeypatch.setattr(search.study._run, "load_splits", interrupted)
     code, out, err = cli("run", "--study", "s", "--dataset", "synthetic", "--n-trials", 5)
     assert code == 130 and "Traceback" not in err
     assert "no trial was running" in err and "marked failed" not in err
@@ -385,9 +385,9 @@ def test_a_storage_fault_says_what_is_still_owed(cli, monkeypatch):
     """A run stopped by a full disk after two trials: its one line asks for the three still owed."""
     import errno
 
-    import search._run
+    import search.study._run
 
-    real = search._run.optimize
+    real = search.study._run.optimize
 
     def fills_up(study, objective, n_trials, timeout, callback):
         calls = []
@@ -400,7 +400,7 @@ def test_a_storage_fault_says_what_is_still_owed(cli, monkeypatch):
 
         return real(study, third_fails, n_trials, timeout, callback)
 
-    monkeypatch.setattr(search._run, "optimize", fills_up)
+    monkeypatch.setattr(search.study._run, "optimize", fills_up)
     code, out, err = cli(
         "run", "--study", "s", "--dataset", "synthetic", "--n-trials", 5, "--max-epochs", 1, "--limit-train", 200
     )
@@ -439,7 +439,7 @@ def test_a_trial_stored_before_its_answer_was_lost_counts_once(cli, monkeypatch)
         return done
 
     monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_state_values", answer_lost)
-    monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(search.study._reconnect, "_POLL_SECONDS", 0.01)
     code, out, err = cli(
         "run",
         "--study",
@@ -465,7 +465,7 @@ def test_a_lost_storage_is_named_by_its_own_error_not_optuna_s_clean_up(capsys, 
     """Redis gone mid-trial: Optuna's tell fails, then its clean-up raises UnboundLocalError on top."""
     import redis.exceptions
 
-    monkeypatch.setattr(search._reconnect, "_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(search.study._reconnect, "_POLL_SECONDS", 0.01)
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/s.db")
     try:
         try:
@@ -475,6 +475,6 @@ def test_a_lost_storage_is_named_by_its_own_error_not_optuna_s_clean_up(capsys, 
                 "cannot access local variable 'updated_state' where it is not associated with a value"
             )
     except UnboundLocalError as exc:
-        search._reconnect.wait_for_storage(study, "redis://127.0.0.1:6379/0", exc)
+        search.study._reconnect.wait_for_storage(study, "redis://127.0.0.1:6379/0", exc)
     err = capsys.readouterr().err
     assert "Error 111 connecting" in err and "updated_state" not in err

@@ -1,19 +1,19 @@
-"""The one run path: `search run` and `search.tune` both go through `search._tune.search_and_confirm`."""
+"""The one run path: `search run` and `search.tune` both go through `search.study._tune.search_and_confirm`."""
 
 from __future__ import annotations
 
-import search._tune
+import search.study._tune
 
 
 def test_the_cli_and_the_api_run_one_function(cli, workdir, monkeypatch):
     calls = []
-    real = search._tune.search_and_confirm
+    real = search.study._tune.search_and_confirm
 
     def seen(config, reporter):
         calls.append((config.study, type(reporter).__name__))
         return real(config, reporter)
 
-    monkeypatch.setattr(search._tune, "search_and_confirm", seen)
+    monkeypatch.setattr(search.study._tune, "search_and_confirm", seen)
     code, out, err = cli(
         "run", "--study", "c", "--dataset", "synthetic", "--n-trials", 1, "--max-epochs", 1, "--limit-train", 200
     )
@@ -24,7 +24,7 @@ def test_the_cli_and_the_api_run_one_function(cli, workdir, monkeypatch):
 
 
 def test_a_quiet_reporter_hears_everything_and_says_nothing(capsys):
-    from search._progress import Reporter
+    from search.study._progress import Reporter
 
     quiet = Reporter()
     quiet.note("x"), quiet.trial(None, None), quiet.epoch(None, None), quiet.searched(None), quiet.plan(None)

@@ -485,7 +485,7 @@ def test_the_default_is_a_single_threaded_worker_per_core(tmp_path, space, name)
     """No --jobs: one worker process per core, one torch thread each, on the default SQLite file."""
     import torch.multiprocessing  # noqa: F401 - the same count of cores the tool sees
 
-    from search._processes import available_cores
+    from search.workers._processes import available_cores
 
     env = {k: v for k, v in os.environ.items() if k not in ("SEARCH_JOBS", "SEARCH_THREADS")}
     command = [

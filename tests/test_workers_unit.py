@@ -2,14 +2,14 @@
 
 import pytest
 
-from search._processes import _gpus, gpu_for
+from search.workers._processes import _gpus, gpu_for
 
 
 def test_workers_take_exactly_the_trials_a_run_owes():
     """Four processes take tickets as fast as they can: 50 trials, 50 tickets taken, none twice."""
     import torch.multiprocessing
 
-    from search._processes import Tickets
+    from search.workers._processes import Tickets
 
     tickets = Tickets(50)
     taken = torch.multiprocessing.get_context("spawn").Queue()
@@ -52,15 +52,15 @@ def test_each_worker_gets_its_own_gpu(monkeypatch):
     ],
 )
 def test_workers_and_threads_are_planned(monkeypatch, given, env, trials, cores, expected):
-    import search._processes
-    from search._config import RunConfig
-    from search._processes import planned
+    import search.workers._processes
+    from search.study._config import RunConfig
+    from search.workers._processes import planned
 
     monkeypatch.delenv("SEARCH_JOBS", raising=False)
     monkeypatch.delenv("SEARCH_THREADS", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(search._processes, "available_cores", lambda: cores)
+    monkeypatch.setattr(search.workers._processes, "available_cores", lambda: cores)
     config = planned(RunConfig(n_trials=trials, device="cpu", **given))
     assert (config.jobs, config.threads) == expected
 
@@ -68,8 +68,8 @@ def test_workers_and_threads_are_planned(monkeypatch, given, env, trials, cores,
 def test_the_workers_storage_times_are_added_up():
     import multiprocessing
 
-    from search._workers import _total
     from search.storages._clock import StorageTime
+    from search.workers._workers import _total
 
     times = multiprocessing.get_context("spawn").SimpleQueue()
     assert _total(times) is None  # no worker reported

@@ -13,15 +13,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives import Metric, SearchSpace
-from search._config import RunConfig
-from search._continue import continue_config
 from search._errors import SearchError, is_storage_error
-from search._reconnect import wait_for_storage
-from search._record import load_space, made_metric, recorded
-from search._signals import INTERRUPTS
 from search.confirmation._plan import confirmation_study
 from search.storages import open_storage, redact, resolve_storage_url, storage_exists
 from search.storages._heartbeat import PROMISE_ATTR
+from search.study._config import RunConfig
+from search.study._continue import continue_config
+from search.study._reconnect import wait_for_storage
+from search.study._record import load_space, made_metric, recorded
+from search.study._signals import INTERRUPTS
 
 _POLL_SECONDS = 0.1  # between looks at the search's running trials
 

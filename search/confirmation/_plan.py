@@ -31,8 +31,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives.data import Resample
 from search._errors import SearchError
-from search._record import BASELINE_ATTR
 from search.confirmation._config import CONFIRM_SUFFIX
+from search.study._record import BASELINE_ATTR
 
 KFOLD_BELOW = 5_000  # pool rows: below this, K-fold
 FOLDS = 5

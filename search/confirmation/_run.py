@@ -19,14 +19,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search._config import RunConfig
 from search._errors import NothingToConfirm, SearchError, is_storage_error
 from search._optuna import trial_id
-from search._processes import parent_works, run_processes, worker_process
-from search._reconnect import fail_own_trial, wait_for_storage
-from search._record import CONFIRM_ATTR
-from search._run import optimize
-from search._signals import INTERRUPTS
 from search.confirmation._config import ConfirmConfig
 from search.confirmation._context import ConfirmContext, open_confirmation, wait_for_search
 from search.confirmation._plan import (
@@ -44,6 +38,12 @@ from search.confirmation._plan import (
 from search.confirmation._retrain import PLAN, RESAMPLE, ROLE, SOURCE, Retrain
 from search.confirmation._rules import ranked
 from search.confirmation._state import LOST, State, candidates, finished, needed, read, summary_of
+from search.study._config import RunConfig
+from search.study._reconnect import fail_own_trial, wait_for_storage
+from search.study._record import CONFIRM_ATTR
+from search.study._run import optimize
+from search.study._signals import INTERRUPTS
+from search.workers._processes import parent_works, run_processes, worker_process
 
 _POLL_SECONDS = 0.1  # between looks at retrains running elsewhere (a round waits on its last retrain)
 MAX_FAILURES = 2  # a retrain that fails this often (an error, not an interruption) stops the confirmation
@@ -265,7 +265,7 @@ def _store(ctx: ConfirmContext, summary: dict[str, Any]) -> dict[str, Any]:
 def confirm_worker_main(config: RunConfig, plan_id: int, index: int, threads: int, gpu: str | None) -> None:
     """One confirmation worker: it works on the plan until the plan needs nothing more."""
     with worker_process(index, threads, gpu):
-        from search._progress import ConfirmProgress
+        from search.study._progress import ConfirmProgress
 
         ctx = open_confirmation(config)
         plan = next(p for p in plans(ctx.confirm) if p.id == plan_id)

@@ -10,10 +10,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import is_storage_error
-from search._reconnect import wait_for_storage
-from search._record import STUDY_ATTR, made_metric
 from search.storages import redact
 from search.storages._clock import StorageTime
+from search.study._reconnect import wait_for_storage
+from search.study._record import STUDY_ATTR, made_metric
 
 
 @dataclass(frozen=True)

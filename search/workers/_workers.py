@@ -8,15 +8,15 @@ import time
 import torch.multiprocessing
 
 from objectives import resolve_device
-from search._config import RunConfig
 from search._errors import RunStopped, SearchError
-from search._processes import Tickets, parent_works, run_processes, worker_process
-from search._record import RUN_ATTR
-from search._run import new_run_attrs, prepare, run_study
-from search._signals import Interrupted
-from search._summary import RunSummary, summarize_safely
 from search.storages import release_connections
 from search.storages._clock import StorageTime
+from search.study._config import RunConfig
+from search.study._record import RUN_ATTR
+from search.study._run import new_run_attrs, prepare, run_study
+from search.study._signals import Interrupted
+from search.study._summary import RunSummary, summarize_safely
+from search.workers._processes import Tickets, parent_works, run_processes, worker_process
 
 
 def worker_main(
@@ -24,7 +24,7 @@ def worker_main(
 ) -> None:
     """One worker process: its threads, its GPU, its share of the trials; its storage time goes to ``times``."""
     with worker_process(index, threads, gpu, on_interrupt=lambda exc: tickets.cut_short(getattr(exc, "cut_short", 0))):
-        from search._progress import Progress
+        from search.study._progress import Progress
 
         progress = Progress(config.n_trials, label=f"w{index}", metric=config.metric_spec.name)
         summary = run_study(
@@ -74,7 +74,7 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
         (index, mine_share), shares = shares[0], shares[1:]
 
         def own() -> None:
-            from search._progress import Progress
+            from search.study._progress import Progress
 
             progress = Progress(mine_share.n_trials, label=f"w{index}", metric=config.metric_spec.name)
             times.put(

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 
 from objectives import DATASETS, DEVICES, DataConfig
-from search._config import RunConfig
 from search._errors import SearchError
-from search._export import read_config
 from search._files import write_text
-from search._format import format_seconds, format_value, label
-from search._retrain import retrain
+from search.study._config import RunConfig
+from search.study._format import format_seconds, format_value, label
+from search.trained._export import read_config
+from search.trained._retrain import retrain
 
 
 def add_model_commands(subparsers) -> None:
@@ -69,7 +69,7 @@ def add_model_commands(subparsers) -> None:
 
 def cmd_train(args, argv) -> int:
     from objectives import metrics_path
-    from search._progress import EpochLine
+    from search.study._progress import EpochLine
 
     config = read_config(args.config)
     model_path = Path(args.save_model or Path("models") / (Path(args.config).stem + ".pt"))
@@ -110,7 +110,7 @@ def cmd_train(args, argv) -> int:
 
 
 def cmd_predict(args, argv) -> int:
-    from search._predict import predict, warn
+    from search.trained._predict import predict, warn
 
     frame, counts = predict(args.model, args.data, accept_unseen=args.accept_unseen, function=args.function)
     warn(counts, args.data)

@@ -1,6 +1,6 @@
 """Continuing a study: what the user left out taken from its record, a flag that differs refused.
 
-A study's trials are comparable only on one data set, split and space (see `search._record`),
+A study's trials are comparable only on one data set, split and space (see `search.study._record`),
 so a run that continues or joins it must match the record, and is told which flag differs.
 """
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from search._errors import SearchError
 
 if TYPE_CHECKING:
-    from search._config import RunConfig
+    from search.study._config import RunConfig
 
 # The flag that sets each recorded key, for messages.
 FLAGS = {

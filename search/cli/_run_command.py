@@ -15,18 +15,18 @@ import sys
 from collections.abc import Sequence
 
 from objectives import DataConfig
-from search._config import RunConfig
 from search._errors import RunStopped, SearchError
-from search._format import format_confirmation, format_summary
-from search._processes import planned, use_threads
-from search._progress import LiveReporter, Progress
-from search._signals import EXIT_INTERRUPTED, INTERRUPTS
-from search._tune import confirm
 from search.storages import redact
+from search.study._config import RunConfig
+from search.study._format import format_confirmation, format_summary
+from search.study._progress import LiveReporter, Progress
+from search.study._signals import EXIT_INTERRUPTED, INTERRUPTS
+from search.study._tune import confirm
+from search.workers._processes import planned, use_threads
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from search._tune import ConfirmationInterrupted, search_and_confirm
+    from search.study._tune import ConfirmationInterrupted, search_and_confirm
 
     config = planned(run_config_from_args(args))
     use_threads(config)

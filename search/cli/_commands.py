@@ -8,13 +8,13 @@ import signal
 import sys
 
 from search._errors import SearchError
-from search._export import best_config, write_config
 from search._files import write_text
-from search._format import best_trial_line, format_params, format_value, rounded
-from search._inspect import TABLE_COLUMNS, best_summary, format_table, list_studies, open_existing, trial_rows
-from search._model_commands import add_model_commands
+from search.cli._model_commands import add_model_commands
 from search.confirmation._config import CONFIRM_SUFFIX
 from search.storages import redact
+from search.study._format import best_trial_line, format_params, format_value, rounded
+from search.study._inspect import TABLE_COLUMNS, best_summary, format_table, list_studies, open_existing, trial_rows
+from search.trained._export import best_config, write_config
 
 # Heavy modules (torch, plotly, optuna-dashboard) are imported inside the commands that
 # use them: `studies`, `trials`, `best`, `export` and `delete` start in well under a second.
@@ -231,7 +231,7 @@ def cmd_space(args, argv) -> int:
     import yaml
 
     from objectives import SearchSpace
-    from search._inspect import stored_space
+    from search.study._inspect import stored_space
 
     if args.study and (args.space or args.max_epochs):
         raise SearchError("--study prints a study's own space; give --space and --max-epochs without it")
@@ -252,7 +252,7 @@ def cmd_space(args, argv) -> int:
 
 
 def cmd_dashboard(args, argv) -> int:
-    from search._dashboard import make_dashboard
+    from search.cli._dashboard import make_dashboard
 
     server = make_dashboard(args.storage, args.host, args.port, args.read_only)
     mode = " (read-only)" if args.read_only else ""
@@ -273,7 +273,7 @@ def cmd_dashboard(args, argv) -> int:
 
 
 def cmd_report(args, argv) -> int:
-    from search._report import write_report
+    from search.cli._report import write_report
 
     url, _, study = open_existing(args.storage, args.study)
     path = write_report(study, args.output, redact(url))

@@ -2,7 +2,7 @@
 
 A refused run changes nothing: every check (flags, the study's record, the data) happens
 before the first write. While trials run, a storage that goes away is waited for
-(`search._reconnect`), and the trial it cut short is failed and queued again.
+(`search.study._reconnect`), and the trial it cut short is failed and queued again.
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from optuna.trial import FrozenTrial
 
 from objectives import EpochResult, Objective, SearchSpace, Splits, load_splits
 from objectives.models import ModelSpec, check_model
-from search._config import RunConfig
-from search._continue import continue_config
 from search._errors import RunStopped, SearchError, is_storage_error, storage_fault
 from search._optuna import study_id, study_storage, trial_id
-from search._pruners import make_pruner
-from search._reconnect import (
+from search.storages import open_storage, redact, resolve_storage_url, storage_exists
+from search.storages._clock import attach as attach_clock
+from search.study._config import RunConfig
+from search.study._continue import continue_config
+from search.study._pruners import make_pruner
+from search.study._reconnect import (
     asked_but_lost,
     fail_own_trial,
     mend_if_writable,
@@ -35,7 +37,7 @@ from search._reconnect import (
     taken_over,
     wait_for_storage,
 )
-from search._record import (
+from search.study._record import (
     BASELINE_ATTR,
     STUDY_ATTR,
     check_compatible,
@@ -45,11 +47,9 @@ from search._record import (
     study_metadata,
     wait_for_record,
 )
-from search._samplers import make_sampler
-from search._signals import INTERRUPTS, Interrupted
-from search._summary import RunSummary, summarize_safely
-from search.storages import open_storage, redact, resolve_storage_url, storage_exists
-from search.storages._clock import attach as attach_clock
+from search.study._samplers import make_sampler
+from search.study._signals import INTERRUPTS, Interrupted
+from search.study._summary import RunSummary, summarize_safely
 
 
 @dataclass
@@ -148,7 +148,7 @@ def run_study(
     """Run ``config.n_trials`` more trials of ``config.study`` in this process, creating it if new.
 
     ``on_note`` hears what the user should know about the data (a constant column left out, say).
-    ``tickets`` (`search._processes.Tickets`): the trials a run of several worker processes still
+    ``tickets`` (`search.workers._processes.Tickets`): the trials a run of several worker processes still
     owes; this worker takes one before each trial, so a worker that started late does fewer.
     """
     run = prepare(config, on_epoch, splits, run_attrs or new_run_attrs(config), on_note)

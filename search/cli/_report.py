@@ -16,9 +16,9 @@ from optuna.trial import TrialState
 
 from search._errors import SearchError
 from search._files import write_text
-from search._format import best_trial_line, format_confirmation, format_params, label, rounded
-from search._inspect import best_summary, trial_rows
-from search._record import RUN_ATTR, STUDY_ATTR, confirmed, made_metric
+from search.study._format import best_trial_line, format_confirmation, format_params, label, rounded
+from search.study._inspect import best_summary, trial_rows
+from search.study._record import RUN_ATTR, STUDY_ATTR, confirmed, made_metric
 
 _PLOTS = (
     ("Optimization history", "plot_optimization_history", "Each trial's validation figure, and the best so far."),

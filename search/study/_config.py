@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from objectives import DEVICES, DataConfig
 from objectives.models import MLP
 from search._errors import SearchError
-from search._pruners import PRUNERS
-from search._samplers import SAMPLERS
 from search.confirmation._config import CONFIRM_SUFFIX, ConfirmConfig
+from search.study._pruners import PRUNERS
+from search.study._samplers import SAMPLERS
 
 
 @dataclass(frozen=True)

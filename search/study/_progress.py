@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from search._format import SHORT, format_params, format_seconds, format_value
+from search.study._format import SHORT, format_params, format_seconds, format_value
 
 if TYPE_CHECKING:
     import optuna

@@ -13,7 +13,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from search._errors import SearchError
-from search._inspect import open_existing
+from search.study._inspect import open_existing
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from objectives import DataConfig
-from search._config import RunConfig
 from search._errors import SearchError
+from search.study._config import RunConfig
 
 
 @dataclasses.dataclass

@@ -10,11 +10,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from objectives import MLP, Choice, Float, Int, SearchSpace, SpaceError
 from search._errors import SearchError
-from search._format import quoted
 from search._optuna import study_id
-from search._record import STUDY_ATTR, confirmed, made_metric
-from search._summary import count_states
 from search.storages import open_storage, redact, resolve_storage_url
+from search.study._format import quoted
+from search.study._record import STUDY_ATTR, confirmed, made_metric
+from search.study._summary import count_states
 
 # A best value within this share of its range's end (log-scaled for log ranges) is "at the edge".
 EDGE = 0.05

@@ -10,14 +10,14 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from objectives import DATASETS, DEVICES, METRICS, TASKS, DataConfig
-from search import _commands
-from search._config import YARDSTICKS, RunConfig
 from search._errors import SearchError
-from search._logging import quiet_optuna
-from search._pruners import PRUNERS
-from search._samplers import SAMPLERS
+from search.cli import _commands
 from search.confirmation import ConfirmConfig
 from search.storages import DEFAULT_STORAGE, STORAGE_ENV
+from search.study._config import YARDSTICKS, RunConfig
+from search.study._logging import quiet_optuna
+from search.study._pruners import PRUNERS
+from search.study._samplers import SAMPLERS
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -222,10 +222,10 @@ def _add_confirm(subparsers) -> None:
 
 
 def _handler(name: str):
-    """A command of `search._run_command`, imported when it runs (torch is not needed to parse)."""
+    """A command of `search.cli._run_command`, imported when it runs (torch is not needed to parse)."""
 
     def handle(args: argparse.Namespace, argv: Sequence[str]) -> int:
-        from search import _run_command
+        from search.cli import _run_command
 
         return getattr(_run_command, name)(args, argv)
 

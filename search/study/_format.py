@@ -5,8 +5,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from search._summary import RunSummary
 from search.storages._clock import StorageTime
+from search.study._summary import RunSummary
 
 # Below this many training samples the run summary warns that the search value is optimistic.
 SMALL_DATA = 20_000

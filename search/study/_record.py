@@ -12,13 +12,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from objectives import SearchSpace, SpaceError
-from search._continue import FLAGS, SINCE, show
 from search._errors import SearchError
+from search.study._continue import FLAGS, SINCE, show
 
 if TYPE_CHECKING:
     import optuna
 
-    from search._config import RunConfig
+    from search.study._config import RunConfig
 
 # The study user attribute that records how a study was made; a run that continues the
 # study must match it, or its trials would not be comparable.

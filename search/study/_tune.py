@@ -1,7 +1,7 @@
 """One run of a study, the search then the confirmation: what `search run` and `search.tune` both call.
 
 What the run has to tell as it goes (a trial finished, the confirmation's plan, a wait) goes
-to a `search._progress.Reporter`: the command line's prints live lines, the API's quiet one
+to a `search.study._progress.Reporter`: the command line's prints live lines, the API's quiet one
 hears nothing.
 """
 
@@ -11,10 +11,10 @@ import dataclasses
 import time
 from typing import Any
 
-from search._config import RunConfig
 from search._errors import NothingToConfirm
-from search._progress import Reporter
-from search._summary import RunSummary
+from search.study._config import RunConfig
+from search.study._progress import Reporter
+from search.study._summary import RunSummary
 
 
 class ConfirmationInterrupted(KeyboardInterrupt):
@@ -24,8 +24,8 @@ class ConfirmationInterrupted(KeyboardInterrupt):
 def search_and_confirm(config: RunConfig, reporter: Reporter) -> RunSummary:
     """Run ``config.n_trials`` more trials of ``config.study`` (with ``config.jobs`` workers), then confirm
     its leaders unless ``config.confirm`` says not; the summary, with the confirmation's in it."""
-    from search._run import run_study
-    from search._workers import run_workers
+    from search.study._run import run_study
+    from search.workers._workers import run_workers
 
     started = time.perf_counter()
     if config.jobs > 1:

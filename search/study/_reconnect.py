@@ -11,9 +11,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import ERROR_ATTR, SearchError, is_storage_error, storage_cause
 from search._optuna import storage_backend, study_id, study_storage
-from search._signals import INTERRUPTS
 from search.storages import redact, scrub
 from search.storages._heartbeat import retry_callback
+from search.study._signals import INTERRUPTS
 
 # How long a worker waits for a storage that went away (a database restart) before giving up.
 RECONNECT_SECONDS = float(os.environ.get("SEARCH_RECONNECT_SECONDS", "120"))

@@ -25,9 +25,9 @@ from objectives import DATASETS, MLP, ModelConfig, ModelSpec, ObjectiveError, Tr
 from objectives.models import as_spec
 from search._errors import SearchError
 from search._files import write_text
-from search._inspect import best_summary
-from search._record import STUDY_ATTR
 from search.storages import redact
+from search.study._inspect import best_summary
+from search.study._record import STUDY_ATTR
 
 _SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 _TOP_KEYS = ("params", "model", "data", "source")

@@ -15,10 +15,10 @@ import types
 
 import torch.multiprocessing
 
-from search._config import RunConfig
 from search._errors import SearchError
-from search._logging import quiet_optuna
-from search._signals import EXIT_INTERRUPTED, INTERRUPTS
+from search.study._config import RunConfig
+from search.study._logging import quiet_optuna
+from search.study._signals import EXIT_INTERRUPTED, INTERRUPTS
 
 
 def available_cores() -> int:

@@ -1,0 +1,1 @@
+"""Worker processes on one machine: how many, their threads, and their shares of a run's trials."""
