@@ -316,3 +316,20 @@ def test_one_error_root_and_each_side_names_options_its_own_way(cli):
     with pytest.raises(search.SearchError, match=r"^`baseline` is 'nope', but must be one of") as raised:
         search.tune(dataset="synthetic", baseline="nope")
     assert "yardstick" not in str(raised.value) and "--" not in str(raised.value)
+
+
+def test_each_option_of_the_parsers_is_declared_once():
+    """Options both training commands take come from one parent parser, not from two copies that drift."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "search" / "cli" / "_cli.py").read_text()
+    flags = [
+        node.args[0].value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", None) == "add_argument"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ]
+    assert sorted({f for f in flags if flags.count(f) > 1} - {"--study", "--verbose"}) == []

@@ -42,9 +42,46 @@ def _storage_help() -> str:
     return f"storage URL (default: ${STORAGE_ENV}, else {DEFAULT_STORAGE})"
 
 
+def _shared_options() -> argparse.ArgumentParser:
+    """The options of both commands that train (search run, search confirm), declared once."""
+    S = argparse.SUPPRESS
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--storage", default=S, help=_storage_help())
+    p.add_argument(
+        "--data-dir",
+        default=S,
+        help=f"torchvision root: DIR/FashionMNIST/raw/... (default: {_default(DataConfig, 'data_dir')})",
+    )
+    p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=S,
+        help="worker processes on this machine, sharing the trials (or the retrains) (default: one per core, or "
+        "one per GPU; $SEARCH_JOBS sets it); any storage, SQLite included",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=S,
+        help="torch threads per worker process (default: the cores shared out among the workers: 1 when there "
+        "is a worker per core)",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=int,
+        default=S,
+        help="seconds between a running trial's heartbeats; a trial silent for twice that is failed and re-run "
+        f"once (default: {_default(RunConfig, 'heartbeat')}; 0: off)",
+    )
+    _add_confirm_flag(p)
+    return p
+
+
 def _add_run(subparsers) -> None:
     p = subparsers.add_parser(
         "run",
+        parents=[_shared_options()],
         help="run (or continue) a study",
         description="Run trials of a study, creating it if new and continuing it if not.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -59,7 +96,6 @@ def _add_run(subparsers) -> None:
     )
     S = argparse.SUPPRESS
     p.add_argument("--study", default=S, help=f"study name (default: {_default(RunConfig, 'study')})")
-    p.add_argument("--storage", default=S, help=_storage_help())
     p.add_argument(
         "--n-trials",
         type=int,
@@ -76,11 +112,6 @@ def _add_run(subparsers) -> None:
         help=f"seeds the split, the sampler and each trial (default: {_default(RunConfig, 'seed')})",
     )
     p.add_argument("--dataset", choices=DATASETS, default=S, help=f"(default: {_default(DataConfig, 'dataset')})")
-    p.add_argument(
-        "--data-dir",
-        default=S,
-        help=f"torchvision root: DIR/FashionMNIST/raw/... (default: {_default(DataConfig, 'data_dir')})",
-    )
     p.add_argument(
         "--data",
         dest="data_file",
@@ -122,7 +153,6 @@ def _add_run(subparsers) -> None:
         help=f"share of the training split held out for scoring (default: {_default(DataConfig, 'validation_fraction')})",
     )
     p.add_argument("--limit-train", type=int, default=S, help="train on only this many samples (quick runs)")
-    p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
     p.add_argument(
         "--space", default=S, help="search space YAML file (docs/search-space.md); default: the built-in space"
     )
@@ -149,27 +179,6 @@ def _add_run(subparsers) -> None:
         help="with --data: after confirmation, fit scikit-learn's HistGradientBoosting on the same resamples "
         "as a yardstick (default: hgb; none: skip it)",
     )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=S,
-        help="worker processes on this machine, sharing --n-trials (default: one "
-        "per core, or one per GPU; $SEARCH_JOBS sets it); any storage, SQLite included",
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=S,
-        help="torch threads per worker process (default: the cores shared "
-        "out among the workers: 1 when there is a worker per core)",
-    )
-    p.add_argument(
-        "--heartbeat",
-        type=int,
-        default=S,
-        help=f"seconds between a running trial's heartbeats; a trial silent for twice that is failed and re-run once (default: {_default(RunConfig, 'heartbeat')}; 0: off)",
-    )
-    _add_confirm_flag(p)
     p.set_defaults(handler=_handler("cmd_run"))
 
 
@@ -197,6 +206,7 @@ def _confirm_spec(text: str) -> ConfirmConfig:
 def _add_confirm(subparsers) -> None:
     p = subparsers.add_parser(
         "confirm",
+        parents=[_shared_options()],
         help="retrain a study's leaders on fresh resamples and rank them by the mean",
         description="Race the K best configurations of a study and its baseline on resamples the search never "
         "validated on, pick the best by paired comparisons, and measure the pick on fresh resamples: the figure "
@@ -207,17 +217,7 @@ def _add_confirm(subparsers) -> None:
   search confirm --study fmnist                    # as many leaders as fit in the search's time
   search confirm --study fmnist --confirm 10,5 --jobs 2 --storage journal:///studies/fmnist.log""",
     )
-    S = argparse.SUPPRESS
     p.add_argument("--study", required=True, help="study name")
-    p.add_argument("--storage", default=S, help=_storage_help())
-    p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {_default(RunConfig, 'device')})")
-    p.add_argument("--data-dir", default=S, help=f"torchvision root (default: {_default(DataConfig, 'data_dir')})")
-    p.add_argument("--jobs", type=int, default=S, help="worker processes sharing the retrains (default: one per core)")
-    p.add_argument(
-        "--threads", type=int, default=S, help="torch threads per worker process (default: the cores shared out)"
-    )
-    p.add_argument("--heartbeat", type=int, default=S, help=f"(default: {_default(RunConfig, 'heartbeat')}; 0: off)")
-    _add_confirm_flag(p)
     p.set_defaults(handler=_handler("cmd_confirm"))
 
 
