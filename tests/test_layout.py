@@ -22,16 +22,9 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def imports_of(path: Path, known: set[str], type_only: bool = True) -> set[str]:
-    """First-party modules ``path`` imports (inside functions too; under TYPE_CHECKING too unless
-    ``type_only`` is False: a circle through an annotation is a circle all the same).
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """First-party modules ``path`` imports (inside functions too, and under TYPE_CHECKING: a circle
+    through an annotation is a circle all the same).
 
     ``from a.b import c`` counts as importing ``a.b.c`` when that is a module, else ``a.b``.
     Strings in a package's lazy table (``"objectives._space": (...)``) count as imports.
@@ -40,10 +33,6 @@ def imports_of(path: Path, known: set[str], type_only: bool = True) -> set[str]:
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node) and not type_only:
-            for child in node.orelse:
-                visit(child)
-            return
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -5,6 +5,7 @@ An upgrade that moves one fails here, loudly, instead of on a user's cluster.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import optuna
@@ -97,7 +98,8 @@ def test_journal_lock_is_the_one_optunas_appends_take(tmp_path):
     assert not (tmp_path / "j.log.lock").exists()
 
 
-def _optuna_private_names() -> tuple[set[str], set[str]]:
+@functools.cache
+def _optuna_private_names() -> tuple[frozenset[str], frozenset[str]]:
     """The private names Optuna's own source defines: its methods' (in classes), and every other."""
     import ast
     from pathlib import Path
@@ -109,7 +111,7 @@ def _optuna_private_names() -> tuple[set[str], set[str]]:
                 methods |= {f.name for f in node.body if isinstance(f, ast.FunctionDef) and _private(f.name)}
             elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _private(node.attr):
                 others.add(node.attr)
-    return methods, others | methods
+    return frozenset(methods), frozenset(others | methods)  # cached: every test reads the same
 
 
 def _private(name: str) -> bool:

@@ -268,14 +268,15 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     quiet_optuna()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace, Sequence[str]], int] = args.handler
     try:
         return handler(args, argv)
     except SearchError as exc:  # objectives' errors too: one root
         if args.verbose:  # the cause a one-line message leaves out (a driver's full error, say)
             traceback.print_exception(exc, file=sys.stderr)
-        print(f"search: error: {flagged(str(exc), build_parser())}", file=sys.stderr)
+        print(f"search: error: {flagged(str(exc), parser)}", file=sys.stderr)
         return EXIT_ERROR
 
 
