@@ -109,9 +109,9 @@ def one(name: str, frame, task: str, seed: int, trials: int, work: Path, space: 
         "seed": seed,
         "metric": metric,
         "mlp test": test_value,
-        "quoted": pick["quote"]["mean"],
+        "quoted": pick.quote.mean,
         "yardstick test": yardstick_test(pool, test, task, metric),
-        "yardstick quoted": (pick["yardstick"] or {}).get("mean"),
+        "yardstick quoted": pick.yardstick.mean if pick.yardstick else None,
         "search s": study.summary.search_seconds,
         "total s": study.summary.wall_seconds,
     }

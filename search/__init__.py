@@ -19,7 +19,9 @@ _WHERE = {
     "search.study._samplers": ("SAMPLERS", "make_sampler"),
     "search.study._run": ("run_study",),
     "search.study._summary": ("RunSummary",),
+    "search.study._pick": ("Confirmed", "Pick"),
     "search.confirmation": ("ConfirmConfig", "run_confirmation"),
+    "search.confirmation._summary": ("Confirmation", "Lead", "Quote", "Ranked", "Yardstick"),
     "search.storages": ("DEFAULT_STORAGE", "STORAGE_ENV", "open_storage", "redact", "resolve_storage_url"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
@@ -41,8 +43,10 @@ if TYPE_CHECKING:
     from search._errors import SearchError
     from search.cli._cli import main
     from search.confirmation import ConfirmConfig, run_confirmation
+    from search.confirmation._summary import Confirmation, Lead, Quote, Ranked, Yardstick
     from search.storages import DEFAULT_STORAGE, STORAGE_ENV, open_storage, redact, resolve_storage_url
     from search.study._config import RunConfig
+    from search.study._pick import Confirmed, Pick
     from search.study._pruners import PRUNERS, make_pruner
     from search.study._record import STUDY_ATTR
     from search.study._run import run_study

@@ -3,7 +3,7 @@
     import search
 
     study = search.tune(frame, target="churned", model=build, space={"hidden": [64, 256]}, n_trials=20)
-    print(study.pick["quote"])           # the confirmed pick's figure on fresh resamples, with its interval
+    print(study.pick.quote)              # the confirmed pick's figure on fresh resamples, with its interval
     model = study.train()                # retrained on every row but the test rows; model.test has its figures
     predictions = model.predict(new_rows)  # a DataFrame: the label and each class's probability, or the number
 
@@ -23,12 +23,16 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from objectives import DataConfig
 from search._errors import SearchError
 from search.confirmation._config import ConfirmConfig
 from search.study._config import RunConfig
+
+if TYPE_CHECKING:
+    from search.study._pick import Pick
+    from search.study._summary import RunSummary
 
 DATA_DIR = Path("studies") / "data"
 
@@ -202,7 +206,7 @@ class Study:
     """A study run from Python: its summary, the pick, and the way to a trained model."""
 
     config: RunConfig
-    summary: Any  # search.RunSummary
+    summary: RunSummary
 
     @property
     def name(self) -> str:
@@ -219,22 +223,11 @@ class Study:
         return self._optuna()[2]
 
     @property
-    def pick(self) -> dict[str, Any]:
-        """The configuration to use: trial, params, ``picked_by``, and ``quote`` (mean, low, high, n) once confirmed."""
-        from search.study._inspect import best_summary
+    def pick(self) -> Pick:
+        """The configuration to use: ``number``, ``params``, ``picked_by``, and ``quote`` (mean, low, high, n) once confirmed."""
+        from search.study._pick import pick_of
 
-        best = best_summary(self.optuna)
-        quote = (best["confirmed"] or {}).get("quote")
-        return {
-            "trial": best["number"],
-            "params": best["params"],
-            "metric": best["metric"],
-            "picked_by": best["picked_by"],
-            "search_value": best["search_value"],
-            "quote": quote,
-            "yardstick": (best["confirmed"] or {}).get("yardstick"),
-            "warnings": best["warnings"],
-        }
+        return pick_of(self.optuna)
 
     def report(self) -> str:
         """The run's summary, as `search run` prints it."""
@@ -273,10 +266,10 @@ class TrainedModel:
 
     def predict(self, rows: Any, accept_unseen: bool = False):
         """Predictions for a DataFrame (the model's columns; others are ignored): a DataFrame, one row per row."""
-        from search.trained._predict import _encoder, apply, features
+        from search.trained._predict import apply, encoder_of, features
 
         record = {**self.trained.record, "input_shape": list(self.trained.result.input_shape)}
-        encoder = _encoder(record, "this model")
+        encoder = encoder_of(record, "this model")
         numeric, text = features(rows.copy(), encoder, "rows")
         return apply(self.network.eval(), record, encoder, numeric, text, "rows", accept_unseen)[0]
 

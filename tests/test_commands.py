@@ -127,7 +127,7 @@ def test_best_json_matches_storage(cli, study_db):
     trial = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}").best_trial
     assert (best["number"], best["value"], best["params"]) == (trial.number, trial.value, trial.params)
     assert best["user_attrs"] == trial.user_attrs  # full precision in JSON
-    from search.study._inspect import edge_warnings, stored_space
+    from search.study._pick import edge_warnings, stored_space
 
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{DB}")
     assert best["warnings"] == edge_warnings(trial, stored_space(study))
@@ -213,7 +213,7 @@ def test_an_unreadable_stored_space_is_said(cli, workdir, fashion_root):
 
 def test_edge_rules():
     from objectives import SearchSpace
-    from search.study._inspect import edge_warnings
+    from search.study._pick import edge_warnings
 
     space = SearchSpace.from_mapping({"lr": {"low": 1e-5, "high": 1e-1, "log": True}})
     trial = optuna.trial.create_trial(

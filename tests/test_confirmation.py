@@ -121,6 +121,11 @@ def test_run_confirms_and_every_view_shows_the_figure_to_quote(cli, fashion_root
     )  # the quoted figure comes from resamples the race never used
     baseline = next(t.number for t in study.trials if t.user_attrs.get("baseline"))
     assert baseline in {c["trial"] for c in summary["ranking"]}  # the textbook default always races
+    from search.study._record import confirmed
+
+    typed = confirmed(study.user_attrs)  # the stored JSON, read back as the typed result, writes the same JSON
+    assert typed.pick.trial == leader["trial"] and typed.quote.mean == figure["mean"]
+    assert json.loads(json.dumps(typed.to_dict())) == summary
 
     code, out, _ = cli("best", "--study", "s", "--json")
     best = json.loads(out)
@@ -269,15 +274,20 @@ def test_a_search_whose_trials_all_diverged_ends_with_its_summary_and_a_line(cli
 
 
 def test_the_messages_say_whether_confirmation_agrees():
+    from search import Confirmation, Ranked
     from search.study._format import format_confirmation
 
-    ranking = [
-        {"trial": 7, "params": {}, "search_value": 0.8, "mean": 0.85, "sd": 0.01, "n": 5, "dropped": False},
-        {"trial": 3, "params": {}, "search_value": 0.9, "mean": 0.84, "sd": 0.01, "n": 5, "dropped": False},
-    ]
-    disagree = format_confirmation({"ranking": ranking, "resamples": 5, "search_best": 3, "scheme": "kfold"})
+    ranking = (
+        Ranked(trial=7, params={}, search_value=0.8, mean=0.85, sd=0.01, n=5),
+        Ranked(trial=3, params={}, search_value=0.9, mean=0.84, sd=0.01, n=5),
+    )
+
+    def summary(search_best: int) -> Confirmation:
+        return Confirmation(1, "auto", "kfold", "accuracy", "maximize", 7, ranking, 5, 5, 2, search_best=search_best)
+
+    disagree = format_confirmation(summary(3))
     assert any("the pick is trial 7" in line and "disagrees" in line for line in disagree)
-    agree = format_confirmation({"ranking": ranking, "resamples": 5, "search_best": 7, "scheme": "kfold"})
+    agree = format_confirmation(summary(7))
     assert any("the pick is trial 7: confirmation agrees with the search" in line for line in agree)
     assert not any("confirmation agrees" in line for line in disagree)
 

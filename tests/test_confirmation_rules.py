@@ -163,13 +163,13 @@ def test_a_candidates_record_covers_the_rounds_it_ran():
     behind = candidate(1, 0.80, 0.78, 0.81, 0.79, 0.80)
     race([lead, behind], KEYS)
     ran = KEYS[: behind.dropped_after]
-    record = behind.to_dict(KEYS)
-    assert record["n"] == len(behind.values) == 5 and record["values"] == behind.values
-    assert record["mean"] == pytest.approx(statistics.fmean([0.80, 0.78, 0.81, 0.79, 0.80]))
-    assert record["sd"] == pytest.approx(statistics.stdev([0.80, 0.78, 0.81, 0.79, 0.80]))
-    assert record["dropped"] and record["dropped_after"] == len(ran)
-    partial = candidate(2, 0.85, 0.84).to_dict(KEYS)  # two of five resamples so far
-    assert partial["n"] == 2 and partial["mean"] == pytest.approx(0.845)
+    record = behind.ranked(KEYS)
+    assert record.n == len(behind.values) == 5 and record.values == behind.values
+    assert record.mean == pytest.approx(statistics.fmean([0.80, 0.78, 0.81, 0.79, 0.80]))
+    assert record.sd == pytest.approx(statistics.stdev([0.80, 0.78, 0.81, 0.79, 0.80]))
+    assert record.dropped and record.dropped_after == len(ran)
+    partial = candidate(2, 0.85, 0.84).ranked(KEYS)  # two of five resamples so far
+    assert partial.n == 2 and partial.mean == pytest.approx(0.845) and partial.sd is not None
 
 
 def test_the_quoted_interval_is_nadeau_and_bengios():

@@ -165,7 +165,7 @@ def test_the_python_api_runs_a_study_and_predicts(workdir):
             study="iris",
         )
         pick = study.pick
-        assert pick["picked_by"] == "confirmation" and pick["quote"]["n"] == 2 and set(pick["params"]) >= {"hidden"}
+        assert pick.picked_by == "confirmation" and pick.quote.n == 2 and set(pick.params) >= {"hidden"}
         assert "confirmed on 2 folds" in study.report()
         model = study.train()
         assert 0 <= model.test["test_value"] <= 1 and model.test["metric"] == "accuracy"

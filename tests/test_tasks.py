@@ -226,8 +226,8 @@ def test_the_yardstick_scores_the_same_rows_as_the_pick():
         pool, _ = table_parts(data)
         train, val = pool_indices(pool.labels, 0.1, 0, True, Resample.from_key(keys[0]))
         model = HistGradientBoostingClassifier(random_state=0).fit(pool.numeric[train], pool.labels[train])
-        assert stick["values"][keys[0]] == pytest.approx((model.predict(pool.numeric[val]) == pool.labels[val]).mean())
-        assert stick["lead"] == pytest.approx(1.0 - stick["mean"])
+        assert stick.values[keys[0]] == pytest.approx((model.predict(pool.numeric[val]) == pool.labels[val]).mean())
+        assert stick.lead == pytest.approx(1.0 - stick.mean)
 
 
 def test_a_regression_target_is_standardised_with_the_training_rows(workdir):

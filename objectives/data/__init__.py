@@ -11,26 +11,33 @@ None of them imports Optuna, and none imports torch until data is loaded.
 """
 
 from objectives.data._config import DATASETS, DataConfig
+from objectives.data._encoder import TableEncoder
 from objectives.data._idx import read_idx, write_idx, write_torchvision_root
 from objectives.data._images import DOWNLOAD_TIMEOUT
-from objectives.data._load import IMAGE_SHAPE, load_splits, load_train_test, pool_size
+from objectives.data._load import IMAGE_SHAPE, load_splits, load_train_test, pool_size, table_parts
 from objectives.data._splits import SEARCH, Resample, Splits, fold_count, pool_indices, split_indices
+from objectives.data._tables import MISSING_CATEGORY, file_hash, read_frame
 
 __all__ = [
     "DATASETS",
     "DOWNLOAD_TIMEOUT",
     "IMAGE_SHAPE",
+    "MISSING_CATEGORY",
     "SEARCH",
     "DataConfig",
     "Resample",
     "Splits",
+    "TableEncoder",
+    "file_hash",
     "fold_count",
     "load_splits",
     "load_train_test",
     "pool_indices",
     "pool_size",
+    "read_frame",
     "read_idx",
     "split_indices",
+    "table_parts",
     "write_idx",
     "write_torchvision_root",
 ]

@@ -12,8 +12,9 @@ from search._files import write_text
 from search.cli._model_commands import add_model_commands
 from search.confirmation._config import CONFIRM_SUFFIX
 from search.storages import redact
-from search.study._format import best_trial_line, format_params, format_value, rounded
-from search.study._inspect import TABLE_COLUMNS, best_summary, format_table, list_studies, open_existing, trial_rows
+from search.study._format import format_params, format_value, rounded
+from search.study._inspect import TABLE_COLUMNS, format_table, list_studies, open_existing, trial_rows
+from search.study._pick import pick_line, pick_of
 from search.trained._export import best_config, write_config
 
 # Heavy modules (torch, plotly, optuna-dashboard) are imported inside the commands that
@@ -192,23 +193,23 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
 
 def cmd_best(args, argv) -> int:
     _, _, study = open_existing(args.storage, args.study)
-    best = best_summary(study)
+    best = pick_of(study)
     if args.json:
-        print(json.dumps(best, default=str))
+        print(json.dumps(best.to_dict(), default=str))
         return 0
-    print(best_trial_line(best, study.study_name))
-    stick = (best["confirmed"] or {}).get("yardstick")
-    if stick and not stick.get("error"):
+    print(pick_line(best))
+    stick = best.yardstick
+    if stick and not stick.error:
         print(
-            f"  yardstick: {stick['name']} {format_value(stick['mean'], best['metric'])} on the same resamples "
-            f"(the pick {'leads' if stick['lead'] > 0 else 'trails'} it by {abs(stick['lead']):.4g})"
+            f"  yardstick: {stick.name} {format_value(stick.mean, best.metric)} on the same resamples "
+            f"(the pick {'leads' if stick.lead > 0 else 'trails'} it by {abs(stick.lead):.4g})"
         )
-    print(f"  params: {format_params(best['params'])}")
-    attrs = best["user_attrs"]
+    print(f"  params: {format_params(best.params)}")
+    attrs = best.user_attrs
     for key in ("epochs_run", "seconds", "samples_per_second", "val_loss", "n_params", "device", "seed"):
         if key in attrs:
             print(f"  {key}: {_human(attrs[key])}")
-    for warning in best["warnings"]:
+    for warning in best.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
 
@@ -231,7 +232,7 @@ def cmd_space(args, argv) -> int:
     import yaml
 
     from objectives import SearchSpace
-    from search.study._inspect import stored_space
+    from search.study._pick import stored_space
 
     if args.study and (args.space or args.max_epochs):
         raise SearchError("--study prints a study's own space; give --space and --max-epochs without it")

@@ -16,8 +16,9 @@ from optuna.trial import TrialState
 
 from search._errors import SearchError
 from search._files import write_text
-from search.study._format import best_trial_line, format_confirmation, format_params, label, rounded
-from search.study._inspect import best_summary, trial_rows
+from search.study._format import format_confirmation, format_params, label, rounded
+from search.study._inspect import trial_rows
+from search.study._pick import Pick, pick_line, pick_of
 from search.study._record import RUN_ATTR, STUDY_ATTR, confirmed, made_metric
 
 _PLOTS = (
@@ -44,7 +45,7 @@ def write_report(study: optuna.Study, path: str | Path, storage: str) -> Path:
     trials = study.get_trials(deepcopy=False)
     if not any(t.state == TrialState.COMPLETE for t in trials):
         raise SearchError(f"study {study.study_name!r} has no completed trial to report on")
-    best = best_summary(study)
+    best = pick_of(study)
     sections, first = [], True
     for title, caption, figure in _figures(study):
         if isinstance(figure, str):
@@ -59,7 +60,7 @@ def write_report(study: optuna.Study, path: str | Path, storage: str) -> Path:
     counts = {
         s.name: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     }
-    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in best["warnings"])
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in best.warnings)
     rows, _, columns = trial_rows(study)
     table = _html_table(rows, columns)
     page = f"""<!doctype html>
@@ -70,7 +71,7 @@ table{{border-collapse:collapse;font-size:0.85em}} td,th{{padding:2px 8px;border
 <body><h1>Study {html.escape(study.study_name)}</h1>
 {_provenance(study, trials, storage)}
 <p>{len(trials)} trials: {counts["COMPLETE"]} complete, {counts["PRUNED"]} pruned, {counts["FAIL"]} failed.</p>
-<p>{_picked(best)}; {html.escape(format_params(best["params"]))}</p>
+<p>{_picked(best)}; {html.escape(format_params(best.params))}</p>
 {_confirmation(study)}
 {f"<ul class=note>{warnings}</ul>" if warnings else ""}
 {"".join(sections)}
@@ -169,8 +170,8 @@ def _provenance(study: optuna.Study, trials, storage: str) -> str:
     return f"<table class=provenance>{rows}</table>"
 
 
-def _picked(best: dict[str, Any]) -> str:
-    line = best_trial_line(best, best["study"])
+def _picked(best: Pick) -> str:
+    line = pick_line(best)
     return html.escape(line.split(": ", 1)[1][0].upper() + line.split(": ", 1)[1][1:])
 
 
@@ -178,19 +179,19 @@ def _confirmation(study: optuna.Study) -> str:
     summary = confirmed(study.user_attrs)
     if not summary:
         return ""
-    metric = summary.get("metric", "accuracy")
+    metric = summary.metric
     rows = [
         {
-            "trial": c["trial"],
-            "race mean": c["mean"],
-            "sd": c["sd"],
-            "n": c["n"],
-            "search value": c["search_value"],
-            "baseline": "yes" if c.get("baseline") else "",
-            "dropped after": c.get("dropped_after") or ("yes" if c["dropped"] else ""),
-            "params": format_params(c["params"]),
+            "trial": c.trial,
+            "race mean": c.mean,
+            "sd": c.sd,
+            "n": c.n,
+            "search value": c.search_value,
+            "baseline": "yes" if c.baseline else "",
+            "dropped after": c.dropped_after or ("yes" if c.dropped else ""),
+            "params": format_params(c.params),
         }
-        for c in summary["ranking"]
+        for c in summary.ranking
     ]
     lines = "".join(
         f"<li>{html.escape(line.strip())}</li>"

@@ -11,6 +11,7 @@ never saw: the figure to quote.
 - `_plan`: which configurations, which resamples, agreed on by every process;
 - `_retrain`: the objective of one retrain;
 - `_run`: the orchestration: the loop every process runs, workers, the stored summary;
+- `_summary`: what a confirmation found, as typed results (`Confirmation`, `Ranked`, `Quote`, ...);
 - `_yardstick`: gradient-boosted trees on the same resamples, for tables.
 """
 

@@ -27,6 +27,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from search.confirmation._summary import Ranked
+
 MIN_ROUNDS = 3  # no candidate is dropped on fewer paired resamples (one or two are too few to trust)
 ALPHA = 0.05  # the racing test's level, shared by the m - 1 comparisons of a round
 LEVEL = 0.95  # the quoted interval's coverage
@@ -51,22 +53,22 @@ class Candidate:
         known = [self.values[k] for k in keys if k in self.values]
         return statistics.fmean(known) if known else None
 
-    def to_dict(self, keys: list[str]) -> dict[str, Any]:
+    def ranked(self, keys: list[str]) -> Ranked:
         """What the stored summary says of it: its figures over the race's resamples it ran."""
         ran = [k for k in keys if k in self.values]
         values = [self.values[k] for k in ran]
-        return {
-            "trial": self.trial,
-            "params": self.params,
-            "search_value": self.search_value,
-            "baseline": self.baseline,
-            "values": {k: self.values[k] for k in ran},
-            "mean": statistics.fmean(values) if values else None,
-            "sd": statistics.stdev(values) if len(values) >= 2 else None,
-            "n": len(values),
-            "dropped": self.dropped,
-            "dropped_after": self.dropped_after,
-        }
+        return Ranked(
+            trial=self.trial,
+            params=self.params,
+            search_value=self.search_value,
+            baseline=self.baseline,
+            values={k: self.values[k] for k in ran},
+            mean=statistics.fmean(values) if values else None,
+            sd=statistics.stdev(values) if len(values) >= 2 else None,
+            n=len(values),
+            dropped=self.dropped,
+            dropped_after=self.dropped_after,
+        )
 
 
 def race(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -38,6 +37,7 @@ from search.confirmation._plan import (
 from search.confirmation._retrain import PLAN, RESAMPLE, ROLE, SOURCE, Retrain
 from search.confirmation._rules import ranked
 from search.confirmation._state import LOST, State, candidates, finished, needed, read, summary_of
+from search.confirmation._summary import Confirmation, Yardstick
 from search.study._config import RunConfig
 from search.study._reconnect import fail_own_trial, wait_for_storage
 from search.study._record import CONFIRM_ATTR
@@ -198,7 +198,7 @@ def run_confirmation(
     on_plan: Callable[[Plan], None] | None = None,
     on_wait: Callable[[int], None] | None = None,
     on_search_wait: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
+) -> Confirmation:
     """Confirm the leaders of ``config.study``; the stored summary.
 
     The leaders are chosen once the searched study has no trial running (``on_search_wait`` hears how
@@ -228,10 +228,10 @@ def run_confirmation(
             f"the confirmation of {config.study!r} stopped before its end; run search confirm --study "
             f"{config.study} again (finished retrains are kept)"
         )
-    return _store(ctx, summary_of(ctx, plan, state) | {"yardstick": _yardstick(ctx, plan, state)})
+    return _store(ctx, dataclasses.replace(summary_of(ctx, plan, state), yardstick=_yardstick(ctx, plan, state)))
 
 
-def _yardstick(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any] | None:
+def _yardstick(ctx: ConfirmContext, plan: Plan, state: State) -> Yardstick | None:
     if ctx.config.yardstick == "none" or ctx.config.data.dataset != "table":
         return None
     from search.confirmation._yardstick import yardstick
@@ -245,16 +245,14 @@ def _yardstick(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any] 
     )
 
 
-def _store(ctx: ConfirmContext, summary: dict[str, Any]) -> dict[str, Any]:
+def _store(ctx: ConfirmContext, summary: Confirmation) -> Confirmation:
     """Store the summary on the searched study, unless a newer plan's is there already."""
     while True:
         try:
             stored = ctx.study.user_attrs.get(CONFIRM_ATTR)
-            newer = (
-                isinstance(stored, dict) and isinstance(stored.get("plan"), int) and stored["plan"] > summary["plan"]
-            )
+            newer = isinstance(stored, dict) and isinstance(stored.get("plan"), int) and stored["plan"] > summary.plan
             if not newer:
-                ctx.study.set_user_attr(CONFIRM_ATTR, summary)
+                ctx.study.set_user_attr(CONFIRM_ATTR, summary.to_dict())
             return summary
         except Exception as exc:
             if not is_storage_error(exc):

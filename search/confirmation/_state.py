@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from optuna.trial import TrialState
 
 from search.confirmation._plan import FOLDS, Plan
 from search.confirmation._retrain import RESAMPLE, SOURCE
 from search.confirmation._rules import Candidate, estimate, race, ranked
+from search.confirmation._summary import Confirmation, Lead, Quote
 
 if TYPE_CHECKING:
     from search.confirmation._context import ConfirmContext
@@ -95,23 +96,17 @@ def finished(ctx: ConfirmContext, plan: Plan) -> bool:
     return not now
 
 
-def _lead(pick: Candidate, other: Candidate, keys: list[str], plan: Plan) -> dict[str, Any] | None:
+def _lead(pick: Candidate, other: Candidate, keys: list[str], plan: Plan) -> Lead | None:
     """The pick's paired lead over another candidate on the race resamples both ran (positive: the pick is better)."""
     shared = [k for k in keys if k in pick.values and k in other.values]
     if len(shared) < 2:
         return None
     sign = 1.0 if plan.maximize else -1.0
     figure = estimate([sign * (pick.values[k] - other.values[k]) for k in shared], plan.test_to_train)
-    return {
-        "trial": other.trial,
-        "lead": figure["mean"],
-        "low": figure["low"],
-        "high": figure["high"],
-        "n": figure["n"],
-    }
+    return Lead(trial=other.trial, lead=figure["mean"], low=figure["low"], high=figure["high"], n=figure["n"])
 
 
-def summary_of(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any]:
+def summary_of(ctx: ConfirmContext, plan: Plan, state: State) -> Confirmation:
     """The confirmation's result: a function of the plan and the stored values only."""
     cands = candidates(ctx, plan, state)
     race_keys = list(plan.race)
@@ -127,21 +122,21 @@ def summary_of(ctx: ConfirmContext, plan: Plan, state: State) -> dict[str, Any]:
         for name, other in (("search_best", plan.search_best), ("baseline", plan.baseline))
         if other in by_trial and other != pick.trial
     }
-    return {
-        "plan": plan.id,
-        "spec": plan.spec,
-        "scheme": plan.scheme,
-        "folds": FOLDS if plan.scheme == "kfold" else None,
-        "versus": {k: v for k, v in versus.items() if v is not None},
-        "candidates": len(plan.candidates),
-        "trimmed": plan.trimmed,
-        "resamples": len(race_keys),
-        "estimate_resamples": len(plan.estimate),
-        "metric": ctx.metric.name,
-        "direction": ctx.metric.direction,
-        "leader": pick.trial,
-        "search_best": plan.search_best,
-        "baseline": plan.baseline,
-        "ranking": [c.to_dict(race_keys) for c in order],
-        "estimate": {"trial": pick.trial, "values": shown, **(figure or {})} if figure else None,
-    }
+    return Confirmation(
+        plan=plan.id,
+        spec=plan.spec,
+        scheme=plan.scheme,
+        folds=FOLDS if plan.scheme == "kfold" else None,
+        versus={k: v for k, v in versus.items() if v is not None},
+        candidates=len(plan.candidates),
+        trimmed=plan.trimmed,
+        resamples=len(race_keys),
+        estimate_resamples=len(plan.estimate),
+        metric=ctx.metric.name,
+        direction=ctx.metric.direction,
+        leader=pick.trial,
+        search_best=plan.search_best,
+        baseline=plan.baseline,
+        ranking=tuple(c.ranked(race_keys) for c in order),
+        estimate=Quote(trial=pick.trial, values=shown, **figure) if figure else None,
+    )

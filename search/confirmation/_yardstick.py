@@ -9,24 +9,24 @@ same validation rows; the paired difference says whether the tuned network earns
 from __future__ import annotations
 
 import statistics
-from typing import Any
 
 from objectives import Metric
 from objectives.data import DataConfig, Resample, pool_indices
 from search.confirmation._plan import Plan
 from search.confirmation._rules import estimate
+from search.confirmation._summary import Yardstick
 
 NAME = "HistGradientBoosting"
 _MAX_CATEGORIES = 255  # scikit-learn's limit for a categorical feature; a wider column is given as its codes
 
 
-def yardstick(data: DataConfig, metric: Metric, plan: Plan, pick: dict[str, float]) -> dict[str, Any] | None:
+def yardstick(data: DataConfig, metric: Metric, plan: Plan, pick: dict[str, float]) -> Yardstick | None:
     """The yardstick's value on each of the pick's fresh resamples, its mean, and the pick's paired lead."""
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        return {"name": NAME, "error": "scikit-learn is not installed: pip install scikit-learn"}
-    from objectives.data._load import table_parts
+        return Yardstick(NAME, error="scikit-learn is not installed: pip install scikit-learn")
+    from objectives.data import table_parts
 
     pool, _ = table_parts(data)
     values = {key: _score(pool, data, metric, Resample.from_key(key)) for key in plan.estimate if key in pick}
@@ -34,15 +34,15 @@ def yardstick(data: DataConfig, metric: Metric, plan: Plan, pick: dict[str, floa
         return None
     sign = 1.0 if metric.maximize else -1.0
     lead = estimate([sign * (pick[k] - v) for k, v in values.items()], plan.test_to_train)
-    return {
-        "name": NAME,
-        "values": values,
-        "mean": statistics.fmean(values.values()),
-        "lead": lead["mean"],
-        "lead_low": lead["low"],
-        "lead_high": lead["high"],
-        "n": len(values),
-    }
+    return Yardstick(
+        name=NAME,
+        values=values,
+        mean=statistics.fmean(values.values()),
+        lead=lead["mean"],
+        lead_low=lead["low"],
+        lead_high=lead["high"],
+        n=len(values),
+    )
 
 
 def _score(pool, data: DataConfig, metric: Metric, resample: Resample) -> float:

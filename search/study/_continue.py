@@ -104,7 +104,7 @@ def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -
     """A table study's file and options from its record; a changed file is refused, naming what changed."""
     if not made:
         return {}
-    from objectives.data._tables import file_hash
+    from objectives.data import file_hash
 
     given = config.given
     out: dict[str, Any] = {"data_file": config.data.data_file if "data_file" in given else made["file"]}

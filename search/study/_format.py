@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING
 
 from search.storages._clock import StorageTime
 from search.study._summary import RunSummary
+
+if TYPE_CHECKING:
+    from search.confirmation._summary import Confirmation, Lead, Quote, Ranked, Yardstick
 
 # Below this many training samples the run summary warns that the search value is optimistic.
 SMALL_DATA = 20_000
@@ -69,107 +72,90 @@ def label(metric: str | None) -> str:
     return LABELS.get(metric or "accuracy", f"validation {metric}")
 
 
-def format_confirmed(c: dict, metric: str = "accuracy") -> str:
+def format_confirmed(c: Ranked, metric: str = "accuracy") -> str:
     """``0.8523 ± 0.0041`` (n >= 2), ``0.8500`` (one resample) or ``-``."""
-    if c.get("mean") is None:
+    if c.mean is None:
         return "-"
-    if c.get("n", 0) >= 2 and c.get("sd") is not None:
-        return f"{format_value(c['mean'], metric)} ± {format_value(c['sd'], metric)}"
-    return format_value(c["mean"], metric)
+    if c.n >= 2 and c.sd is not None:
+        return f"{format_value(c.mean, metric)} ± {format_value(c.sd, metric)}"
+    return format_value(c.mean, metric)
 
 
-def quoted(summary: dict) -> dict | None:
-    """The figure to quote of a confirmation: the pick on fresh resamples (a summary of an earlier
-    version has none; its leader's mean stands in)."""
-    if summary.get("estimate"):
-        return summary["estimate"]
-    leader = summary["ranking"][0]
-    return {"trial": leader["trial"], "mean": leader["mean"], "low": None, "high": None, "n": leader["n"]}
-
-
-def format_interval(figure: dict, metric: str = "accuracy") -> str:
-    """``0.8498 (95% interval 0.8402 to 0.8594, 5 fresh folds)``."""
-    text = format_value(figure["mean"], metric)
-    if figure.get("low") is not None:
+def format_interval(figure: Quote, metric: str = "accuracy") -> str:
+    """``0.8498 (95% interval 0.8402 to 0.8594, n=5)``."""
+    text = format_value(figure.mean, metric)
+    if figure.low is not None:
         text += (
-            f" (95% interval {format_value(figure['low'], metric)} to {format_value(figure['high'], metric)}, "
-            f"n={figure['n']})"
+            f" (95% interval {format_value(figure.low, metric)} to {format_value(figure.high, metric)}, n={figure.n})"
         )
     return text
 
 
-def _resamples(summary: dict, count: int, fresh: bool = False) -> str:
-    kind = "folds" if summary.get("scheme") == "kfold" else "holdouts" if summary.get("scheme") else "resamples"
+def _resamples(summary: Confirmation, count: int, fresh: bool = False) -> str:
+    kind = "folds" if summary.scheme == "kfold" else "holdouts"
     return f"{count} {'fresh ' if fresh else ''}{kind}"
 
 
-def format_confirmation(summary: dict, search_best: int | None = None) -> list[str]:
+def format_confirmation(summary: Confirmation, search_best: int | None = None) -> list[str]:
     """Lines on a confirmation: the race's ranking, the pick, the figure to quote, the yardstick."""
-    metric = summary.get("metric", "accuracy")
-    ranking = summary["ranking"]
-    leader = ranking[0]
-    search_best = summary.get("search_best", search_best)
+    metric = summary.metric
+    leader = summary.pick
+    search_best = summary.search_best if summary.search_best is not None else search_best
     what = (
-        "every row validates once"
-        if summary.get("scheme") == "kfold"
-        else "validation rows from the search's training rows"
-        if summary.get("scheme")
-        else "fresh resamples"
+        "every row validates once" if summary.scheme == "kfold" else "validation rows from the search's training rows"
     )
-    lines = [f"  confirmed on {_resamples(summary, summary['resamples'])} ({what}; mean ± sd of {label(metric)}):"]
-    for c in ranking:
+    lines = [f"  confirmed on {_resamples(summary, summary.resamples)} ({what}; mean ± sd of {label(metric)}):"]
+    for c in summary.ranking:
         mark = "*" if c is leader else " "
-        state = f"dropped after {c['n']}" if c["dropped"] else f"n={c['n']}"
-        tags = "; baseline" if c.get("baseline") else ""
+        state = f"dropped after {c.n}" if c.dropped else f"n={c.n}"
+        tags = "; baseline" if c.baseline else ""
         lines.append(
-            f"   {mark} trial {c['trial']:>3}  {format_confirmed(c, metric)}  ({state}{tags}; search value "
-            f"{format_value(c['search_value'], metric)})  {format_params(c['params'])}"
+            f"   {mark} trial {c.trial:>3}  {format_confirmed(c, metric)}  ({state}{tags}; search value "
+            f"{format_value(c.search_value, metric)})  {format_params(c.params)}"
         )
-    if summary.get("trimmed"):
+    if summary.trimmed:
         lines.append(
-            f"  ({summary['trimmed']} more leaders left out: confirming them would take longer than the search did; "
+            f"  ({summary.trimmed} more leaders left out: confirming them would take longer than the search did; "
             "--confirm K names how many to confirm)"
         )
-    if search_best is not None and leader["trial"] != search_best:
+    if search_best is not None and leader.trial != search_best:
         lines.append(
-            f"  the pick is trial {leader['trial']}: on the same resamples it scored better than the search's "
-            f"best, trial {search_best}{_by(summary.get('versus', {}).get('search_best'), metric)}; confirmation "
-            "disagrees with the search"
+            f"  the pick is trial {leader.trial}: on the same resamples it scored better than the search's "
+            f"best, trial {search_best}{_by(summary.versus.get('search_best'))}; confirmation disagrees with the search"
         )
     else:
-        lines.append(f"  the pick is trial {leader['trial']}: confirmation agrees with the search")
-    figure = summary.get("estimate")
-    if figure and figure.get("mean") is not None:
+        lines.append(f"  the pick is trial {leader.trial}: confirmation agrees with the search")
+    figure = summary.estimate
+    if figure is not None and figure.mean is not None:
         lines.append(
             f"  quote: {label(metric)} {format_interval(figure, metric)} on "
-            f"{_resamples(summary, figure['n'], fresh=True)} the choice never saw: what trial {figure['trial']} "
+            f"{_resamples(summary, figure.n, fresh=True)} the choice never saw: what trial {figure.trial} "
             "scores on rows it did not train on"
         )
-    lines += _yardstick_lines(summary.get("yardstick"), metric)
+    lines += _yardstick_lines(summary.yardstick, metric)
     return lines
 
 
-def _by(lead: dict | None, metric: str) -> str:
+def _by(lead: Lead | None) -> str:
     """`` (by 0.0015, 95% interval -0.004 to +0.007: within noise)``."""
-    if not lead or lead.get("low") is None:
+    if lead is None or lead.low is None:
         return ""
-    noise = "within noise" if lead["low"] <= 0 else "beyond noise"
-    return f" (by {lead['lead']:.4g}, 95% interval {lead['low']:+.4g} to {lead['high']:+.4g}: {noise})"
+    noise = "within noise" if lead.low <= 0 else "beyond noise"
+    return f" (by {lead.lead:.4g}, 95% interval {lead.low:+.4g} to {lead.high:+.4g}: {noise})"
 
 
-def _yardstick_lines(stick: dict | None, metric: str) -> list[str]:
-    if not stick:
+def _yardstick_lines(stick: Yardstick | None, metric: str) -> list[str]:
+    if stick is None:
         return []
-    if stick.get("error"):
-        return [f"  yardstick: {stick['name']} skipped: {stick['error']}"]
-    lead = stick["lead"]
-    verdict = "leads" if lead > 0 else "trails"
+    if stick.error:
+        return [f"  yardstick: {stick.name} skipped: {stick.error}"]
+    verdict = "leads" if stick.lead > 0 else "trails"
     interval = ""
-    if stick.get("lead_low") is not None:
-        interval = f" (95% interval {stick['lead_low']:+.4g} to {stick['lead_high']:+.4g})"
+    if stick.lead_low is not None:
+        interval = f" (95% interval {stick.lead_low:+.4g} to {stick.lead_high:+.4g})"
     return [
-        f"  yardstick: {stick['name']} (scikit-learn's defaults) {format_value(stick['mean'], metric)} on the same "
-        f"{stick['n']} resamples; the pick {verdict} it by {abs(lead):.4g}{interval}"
+        f"  yardstick: {stick.name} (scikit-learn's defaults) {format_value(stick.mean, metric)} on the same "
+        f"{stick.n} resamples; the pick {verdict} it by {abs(stick.lead):.4g}{interval}"
     ]
 
 
@@ -231,19 +217,3 @@ def format_summary(summary: RunSummary, continue_command: str, note: str | None 
         )
     lines.append(f"continue it with: {continue_command}")
     return "\n".join(lines)
-
-
-def best_trial_line(best: dict[str, Any], study_name: str) -> str:
-    """The first line of `search best`: which trial, picked how, and the figure to quote."""
-    metric = best.get("metric", "accuracy")
-    if best["confirmed"]:
-        c = best["confirmed"]
-        figure = c.get("quote") or c
-        return (
-            f"best trial of {study_name!r}: trial {best['number']}, picked by confirmation; quote {label(metric)} "
-            f"{format_interval(figure, metric)} on fresh resamples (search value {format_value(best['search_value'], metric)})"
-        )
-    return (
-        f"best trial of {study_name!r}: trial {best['number']}, picked by its search value: {label(metric)} "
-        f"{format_value(best['value'], metric)} (optimistic: not confirmed; `search confirm --study {shlex.quote(study_name)}` does)"
-    )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from objectives import SearchSpace, SpaceError
 from search._errors import SearchError
+from search.confirmation._summary import Confirmation
 from search.study._continue import FLAGS, SINCE, show
 
 if TYPE_CHECKING:
@@ -37,10 +38,15 @@ BASELINE_ATTR = "baseline"
 CONFIRM_ATTR = "search:confirmation"
 
 
-def confirmed(study_user_attrs: dict[str, Any]) -> dict[str, Any] | None:
-    """The confirmation summary of a study (None when it has none): leader, and per candidate mean, sd, n."""
+def confirmed(study_user_attrs: dict[str, Any]) -> Confirmation | None:
+    """The confirmation summary of a study (None when it has none, or none this version can read)."""
     summary = study_user_attrs.get(CONFIRM_ATTR)
-    return summary if isinstance(summary, dict) and summary.get("ranking") else None
+    if not (isinstance(summary, dict) and summary.get("ranking")):
+        return None
+    try:
+        return Confirmation.from_dict(summary)
+    except (TypeError, KeyError):  # an attribute of that name someone else set
+        return None
 
 
 def study_metadata(config: RunConfig, space: SearchSpace, rows: int | None = None) -> dict[str, Any]:
@@ -70,7 +76,7 @@ def made_metric(made: dict[str, Any]):
 
 def table_record(data) -> dict[str, Any]:
     """What a table study was made from: the file and its content hash, the target, the test split."""
-    from objectives.data._tables import file_hash
+    from objectives.data import file_hash
 
     def digest(path: str | None) -> str | None:
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +12,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import is_storage_error
+from search.confirmation._summary import Confirmation, known
 from search.storages import redact
 from search.storages._clock import StorageTime
 from search.study._reconnect import wait_for_storage
@@ -29,11 +32,29 @@ class RunSummary:
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     train_samples: int | None = None  # the training split's size (small data makes the search value optimistic)
-    confirmation: dict[str, Any] | None = None  # the stored confirmation summary, when the run confirmed
+    confirmation: Confirmation | None = None  # the stored confirmation summary, when the run confirmed
     storage_time: StorageTime | None = None  # what this run's workers waited on the storage
     metric: str = "accuracy"  # what the values are (objectives.METRICS)
     search_seconds: float | None = None  # the search's part of wall_seconds (the rest: confirmation)
     diverged: int = 0  # completed trials whose training diverged (not candidates for confirmation)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+            "confirmation": self.confirmation.to_dict() if self.confirmation else None,
+            "storage_time": dataclasses.asdict(self.storage_time) if self.storage_time else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunSummary:
+        d = known(cls, data)
+        return cls(
+            **{
+                **d,
+                "confirmation": Confirmation.from_dict(d["confirmation"]) if d.get("confirmation") else None,
+                "storage_time": StorageTime(**d["storage_time"]) if d.get("storage_time") else None,
+            }
+        )
 
 
 def count_states(trials: list[FrozenTrial]) -> dict[str, int]:

@@ -26,7 +26,7 @@ from objectives.models import as_spec
 from search._errors import SearchError
 from search._files import write_text
 from search.storages import redact
-from search.study._inspect import best_summary
+from search.study._pick import pick_of
 from search.study._record import STUDY_ATTR
 
 _SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -50,8 +50,8 @@ class RetrainConfig:
 
 def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
     """The configuration to use (the confirmed leader, else the best search value) as an exportable file."""
-    best = best_summary(study)
-    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == best["number"])
+    best = pick_of(study)
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == best.number)
     stored = trial.user_attrs.get("config")
     if not stored:
         raise SearchError(f"trial {trial.number} of study {study.study_name!r} has no recorded configuration")
@@ -68,16 +68,16 @@ def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
         "data": {
             **{k: made.get(k) for k in ("dataset", "validation_fraction", "seed")},
             "task": made.get("task", "classification"),
-            "metric": best["metric"],
+            "metric": best.metric,
             **_table_data(made.get("table")),
         },
         "source": {
             "study": study.study_name,
             "trial": trial.number,
             "value": trial.value,
-            "metric": best["metric"],
-            "picked_by": best["picked_by"],
-            **({"confirmed": rounded_copy(best["confirmed"])} if best["confirmed"] else {}),
+            "metric": best.metric,
+            "picked_by": best.picked_by,
+            **({"confirmed": rounded_copy(best.confirmed.to_dict())} if best.confirmed else {}),
             "storage": redact(storage_url),
         },
     }

@@ -23,10 +23,10 @@ def predict(
 ) -> tuple[Any, dict[str, int]]:
     """(a pandas DataFrame, one row per input row in its order; counts of what the user should know)."""
     from objectives import load_model
-    from objectives.data._tables import file_hash, read_frame
+    from objectives.data import file_hash, read_frame
 
     model, record = load_model(model_path, function)
-    encoder = _encoder(record, model_path)
+    encoder = encoder_of(record, model_path)
     suffix = Path(data_path).suffix.lower()
     if not Path(data_path).is_file():
         raise SearchError(f"--data {data_path}: no such file")
@@ -41,8 +41,8 @@ def predict(
     return out, counts
 
 
-def _encoder(record: dict, where: str):
-    from objectives.data._encoder import TableEncoder
+def encoder_of(record: dict, where: str):
+    from objectives.data import TableEncoder
 
     if not record.get("preprocessing"):
         raise SearchError(
@@ -56,7 +56,7 @@ def features(frame, encoder, what: str):
     """The model's numeric and text columns of ``frame`` (text as training saw it; gaps as gaps)."""
     import numpy as np
 
-    from objectives.data._tables import MISSING_CATEGORY
+    from objectives.data import MISSING_CATEGORY
 
     frame.columns = [str(c) for c in frame.columns]
     needed = [*encoder.numeric_names, *encoder.text_names]

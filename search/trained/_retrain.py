@@ -99,7 +99,7 @@ def retrain(
 
 def check_hashes(config_file: str, data: DataConfig, hashes: dict[str, str]) -> None:
     """A table's files must be the ones exported: another content would move rows between training and test."""
-    from objectives.data._tables import file_hash
+    from objectives.data import file_hash
 
     for path, key in ((data.data_file, "sha256"), (data.test_file, "test_sha256")):
         if not path or key not in hashes:
