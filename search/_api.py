@@ -38,7 +38,7 @@ DATA_DIR = Path("studies") / "data"
 
 
 # The fields `tune` takes under another name: an error names them as tune's parameters.
-_API_NAME = {"data_file": "data", "test_file": "test_data", "yardstick": "baseline"}
+_API_NAME = {"data_file": "data", "test_file": "test_data", "yardstick": "baseline", "function": "model"}
 _API_NAMES = re.compile(r"`(" + "|".join(_API_NAME) + r")`")
 
 
@@ -287,7 +287,8 @@ def load(path: str | Path, model: Callable[..., Any] | str | None = None) -> Tra
     from objectives import load_model as load
     from search.trained._retrain import Trained
 
-    network, record = load(path, None if model is None else _model_name(model))
+    with _named_as_tune_names():  # the loader names the function `function`, as `search predict --function` does
+        network, record = load(path, None if model is None else _model_name(model))
     result = _Result(tuple(record.get("input_shape") or ()), record.get("num_outputs"))
     return TrainedModel(Trained(network, result, record))
 

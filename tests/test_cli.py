@@ -316,6 +316,10 @@ def test_one_error_root_and_each_side_names_options_its_own_way(cli):
     with pytest.raises(search.SearchError, match=r"^`baseline` is 'nope', but must be one of") as raised:
         search.tune(dataset="synthetic", baseline="nope")
     assert "yardstick" not in str(raised.value) and "--" not in str(raised.value)
+    with pytest.raises(search.SearchError, match=r"^`data` nowhere\.csv: no such file$"):
+        search.tune("nowhere.csv", target="y")  # objectives' `data_file`, as tune calls it
+    code, _, err = cli("run", "--study", "s", "--data", "nowhere.csv", "--target", "y")
+    assert (code, err.strip()) == (1, "search: error: --data nowhere.csv: no such file")
 
 
 def test_each_option_of_the_parsers_is_declared_once():

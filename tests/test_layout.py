@@ -178,3 +178,32 @@ def test_search_is_grouped_by_layer():
     top = sorted(p.name for p in (ROOT / "search").glob("*.py"))
     assert len(top) <= 8, top
     assert {"cli", "study", "workers", "storages", "confirmation"} <= {p.name for p in (ROOT / "search").iterdir()}
+
+
+# A command to type (`search confirm --study x`) may name flags in any message; an option on its own may not.
+_COMMAND = r"search (run|confirm|train|export|predict|best|trials|studies|report|dashboard|space)\b[^;`)]*"
+
+
+def _flags_outside_commands(source: str) -> list[tuple[int, str]]:
+    import re
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            text = "".join(
+                n.value for n in ast.walk(node.exc) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            )
+            if re.search(r"--[a-z]", re.sub(_COMMAND, "", text)):
+                found.append((node.lineno, text))
+    return found
+
+
+def test_the_core_names_options_by_their_python_names():
+    """Only the command line spells an option as its flag (it maps `data_file` to --data): an error raised by the
+    core names the field, so `search.tune` never says "--n-trials"."""
+    core = [p for p in modules().values() if "cli" not in p.relative_to(ROOT).parts]
+    named = {str(p.relative_to(ROOT)): found for p in core if (found := _flags_outside_commands(p.read_text()))}
+    assert named == {}
+    assert _flags_outside_commands('raise E(f"--data {p}: no such file")') and not _flags_outside_commands(
+        'raise E("run search confirm --study x again; `data_file` is missing")'
+    )

@@ -549,5 +549,5 @@ def test_a_regression_target_that_is_not_a_number_is_named(workdir):
 
     (workdir / "r.csv").write_text("x,y\n1,2.5\n2,abc\n3,4\n")
 
-    with pytest.raises(DataError, match="--task regression needs a numeric --target, but 'y' holds 'abc'"):
+    with pytest.raises(DataError, match="`task` regression needs a numeric `target`, but 'y' holds 'abc'"):
         read_table(str(workdir / "r.csv"), "y", task="regression")

@@ -18,19 +18,19 @@ def read_arrays(path: str, task: str | None = None) -> Table:
             names = set(archive.files)
             if not {"x", "y"} <= names:
                 raise DataError(
-                    f"--data {path} must hold arrays x and y (it holds: {', '.join(sorted(names)) or 'nothing'})"
+                    f"`data_file` {path} must hold arrays x and y (it holds: {', '.join(sorted(names)) or 'nothing'})"
                 )
             x, y = archive["x"], archive["y"]
     except DataError:
         raise
     except (ValueError, OSError, EOFError) as exc:  # not a zip, or an object array (pickles are never loaded)
-        raise DataError(f"--data {path} is not an .npz archive of plain arrays ({first_line(exc)})") from exc
+        raise DataError(f"`data_file` {path} is not an .npz archive of plain arrays ({first_line(exc)})") from exc
     _check_shapes(path, x, y)
     numeric = x.reshape(x.shape[0], -1).astype(np.float64)
     names = [f"x{j}" for j in range(numeric.shape[1])]
     problems = number_problems(numeric, names, None)
     if problems:
-        raise DataError(f"--data {path}: x has {'; '.join(problems)}")
+        raise DataError(f"`data_file` {path}: x has {'; '.join(problems)}")
     labels, classes = labels_of(path, "y", y.reshape(-1), task)
     return Table(
         tuple(names),
@@ -47,16 +47,18 @@ def _check_shapes(path: str, x, y) -> None:
     import numpy as np
 
     if x.ndim < 2:
-        raise DataError(f"--data {path}: x has shape {x.shape}, but must have one row per sample (shape (rows, ...))")
+        raise DataError(
+            f"`data_file` {path}: x has shape {x.shape}, but must have one row per sample (shape (rows, ...))"
+        )
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise DataError(f"--data {path}: x holds {x.dtype} values, but must hold numbers")
+        raise DataError(f"`data_file` {path}: x holds {x.dtype} values, but must hold numbers")
     if y.ndim != 1 and not (y.ndim == 2 and y.shape[1] == 1):
         raise DataError(
-            f"--data {path}: y has shape {y.shape}, but must hold one label or number per row (shape (rows,))"
+            f"`data_file` {path}: y has shape {y.shape}, but must hold one label or number per row (shape (rows,))"
         )
     if x.shape[0] != y.shape[0]:
-        raise DataError(f"--data {path}: x has {x.shape[0]:,} rows but y has {y.shape[0]:,}; they must match")
+        raise DataError(f"`data_file` {path}: x has {x.shape[0]:,} rows but y has {y.shape[0]:,}; they must match")
     if x.shape[0] == 0:
-        raise DataError(f"--data {path} has no rows")
+        raise DataError(f"`data_file` {path} has no rows")
     if not (np.issubdtype(y.dtype, np.number) or y.dtype.kind in "USb"):
-        raise DataError(f"--data {path}: y holds {y.dtype} values, but must hold labels (numbers or text)")
+        raise DataError(f"`data_file` {path}: y holds {y.dtype} values, but must hold labels (numbers or text)")

@@ -60,7 +60,7 @@ def _read_torchvision(dataset: str, folder: str, root: Path, raw: Path, download
             raise DataError(
                 f"{dataset} is not in {raw} and could not be downloaded; "
                 f"put {', '.join(n + '.gz' for n in missing)} there, "
-                f"or use --dataset synthetic for an offline demo"
+                f"or use `dataset` synthetic for an offline demo"
             ) from exc
         raise DataError(f"cannot read {dataset} from {raw}: {first_line(exc)}") from exc
     flat = lambda d: d.data.reshape(d.data.shape[0], -1).contiguous()  # noqa: E731

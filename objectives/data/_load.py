@@ -127,13 +127,13 @@ def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, te
     if (test.numeric_names, test.text_names) != (table.numeric_names, table.text_names):
         missing = sorted(set(table.numeric_names + table.text_names) - set(test.numeric_names + test.text_names))
         what = f"lacks column {missing[0]!r}" if missing else "has other columns (or other column types)"
-        raise DataError(f"--test-data {test_file} {what} than --data {data_file}")
+        raise DataError(f"`test_file` {test_file} {what} than `data_file` {data_file}")
     if not table.classes:  # regression: the targets are numbers, nothing to map
         return table, test
     index = {name: i for i, name in enumerate(table.classes)}
     unknown = [c for c in test.classes if c not in index]
     if unknown:
-        raise DataError(f"--test-data {test_file} has class {unknown[0]!r}, which --data {data_file} never shows")
+        raise DataError(f"`test_file` {test_file} has class {unknown[0]!r}, which `data_file` {data_file} never shows")
     remap = np.array([index[c] for c in test.classes], dtype=np.int64)
     test = Table(
         test.numeric_names,
@@ -160,9 +160,9 @@ def read_data(
 
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
-        raise DataError(f"--data {path}: unknown kind of file; use .csv, .parquet or .npz")
+        raise DataError(f"`data_file` {path}: unknown kind of file; use .csv, .parquet or .npz")
     if not Path(path).is_file():
-        raise DataError(f"--data {path}: no such file")
+        raise DataError(f"`data_file` {path}: no such file")
     if suffix == ".npz":
         from objectives.data._arrays import read_arrays
 

@@ -102,7 +102,7 @@ def read_table(
     ``feature_columns``: the feature columns to take (a test file read with its training file's columns).
     """
     if not target:
-        raise DataError(f"--data {path} needs --target COLUMN: the column to predict")
+        raise DataError(f"`data_file` {path} needs `target` COLUMN: the column to predict")
     return _from_frame(path, read_frame(path), target, drop, fill_missing, task, feature_columns)
 
 
@@ -120,15 +120,15 @@ def read_frame(path: str, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
             frame = pd.read_parquet(path)
     except ImportError as exc:
         raise DataError(
-            f"--data {path}: reading Parquet needs pyarrow; install it with: pip install 'pyarrow'"
+            f"`data_file` {path}: reading Parquet needs pyarrow; install it with: pip install 'pyarrow'"
         ) from exc
     except pd.errors.EmptyDataError:
-        raise DataError(f"--data {path} is empty") from None
+        raise DataError(f"`data_file` {path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         kind = "CSV" if suffix == ".csv" else "Parquet"
-        raise DataError(f"--data {path} is not a {kind} table ({first_line(exc)})") from exc
+        raise DataError(f"`data_file` {path} is not a {kind} table ({first_line(exc)})") from exc
     if frame.shape[0] == 0:
-        raise DataError(f"--data {path} has a header but no rows")
+        raise DataError(f"`data_file` {path} has a header but no rows")
     frame.columns = [str(c) for c in frame.columns]
     return frame
 
@@ -163,16 +163,16 @@ def _from_frame(
     if target not in columns:
         close = difflib.get_close_matches(target, columns, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise DataError(f"--target {target!r} is not a column of {path}{hint} (columns: {', '.join(columns[:20])})")
+        raise DataError(f"`target` {target!r} is not a column of {path}{hint} (columns: {', '.join(columns[:20])})")
     unknown = [c for c in drop if c not in columns]
     if unknown:
-        raise DataError(f"--drop {unknown[0]!r} is not a column of {path} (columns: {', '.join(columns[:20])})")
+        raise DataError(f"`drop` {unknown[0]!r} is not a column of {path} (columns: {', '.join(columns[:20])})")
     if target in drop:
-        raise DataError(f"--drop {target!r} is the --target column")
+        raise DataError(f"`drop` {target!r} is the `target` column")
     problems: list[str] = []
     labels = frame[target]
     if labels.isna().any():
-        problems.append(f"rows without a --target {target!r} value ({int(labels.isna().sum())}); remove those rows")
+        problems.append(f"rows without a `target` {target!r} value ({int(labels.isna().sum())}); remove those rows")
     features = frame.drop(columns=[target, *drop])
     if feature_columns is not None:
         # A test file takes its training file's columns: a pixel that is blank in every test
@@ -184,7 +184,7 @@ def _from_frame(
         features = features.drop(columns=constant)
     if features.shape[1] == 0:
         raise DataError(
-            f"{path} has no feature columns besides --target {target!r}"
+            f"{path} has no feature columns besides `target` {target!r}"
             + (f" (the constant ones were left out: {', '.join(constant)})" if constant else "")
         )
     numeric_names = [
@@ -227,12 +227,12 @@ def number_problems(numeric, names: list[str], fill_missing: str | None) -> list
     if missing.any() and fill_missing != "median":
         listed = ", ".join(f"{names[j]} ({int(missing[j])})" for j in np.nonzero(missing)[0])
         problems.append(
-            f"missing values in {listed}; fill numeric columns with --fill-missing median, "
-            "or remove those rows or columns (--drop COLUMN)"
+            f"missing values in {listed}; fill numeric columns with `fill_missing` median, "
+            "or remove those rows or columns (`drop` COLUMN)"
         )
     elif missing.any():
         empty = [names[j] for j in np.nonzero(missing == numeric.shape[0])[0]]
-        problems += [f"a column {name!r} with no values at all; drop it with --drop {name}" for name in empty]
+        problems += [f"a column {name!r} with no values at all; drop it with `drop` {name}" for name in empty]
     return problems
 
 
@@ -250,14 +250,14 @@ def _text_columns(features, names: list[str], fill_missing: str | None, problems
         if missing and fill_missing is None:
             problems.append(
                 f"missing values in text column {name} ({missing}); "
-                f"--fill-missing median makes them a category of their own, or --drop {name}"
+                f"`fill_missing` median makes them a category of their own, or `drop` {name}"
             )
         values = column.astype(object).where(column.notna(), MISSING_CATEGORY).map(str)
         distinct = int(values.nunique())
         if distinct > bound:
             problems.append(
                 f"a text column {name!r} with {distinct:,} distinct values in {rows:,} rows, more than a "
-                f"category can have ({bound:,}: it looks like an identifier or free text); drop it with --drop {name}"
+                f"category can have ({bound:,}: it looks like an identifier or free text); drop it with `drop` {name}"
             )
         columns.append(values.to_numpy(dtype=object))
     return np.stack(columns, axis=1)
@@ -273,17 +273,17 @@ def labels_of(path: str, target: str, raw, task: str | None) -> tuple[Any, tuple
         if not all(numbers):
             # A column with one word in it is read as text: name the value that is not a number, not "2.5".
             bad = next((v for v in values.tolist() if not _parses(v)), values[numbers.index(False)])
-            raise DataError(f"--task regression needs a numeric --target, but {target!r} holds {bad!r}")
+            raise DataError(f"`task` regression needs a numeric `target`, but {target!r} holds {bad!r}")
         return values.astype(np.float64), ()
     keys = sorted(set(values.tolist()), key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, str(v)))
     if task is None and all(numbers) and _looks_continuous(keys, len(values)):
         raise DataError(
-            f"--target {target!r} of {path} looks like a number to predict ({len(keys):,} distinct values); "
-            "add --task regression (or --task classification if each value is a class)"
+            f"`target` {target!r} of {path} looks like a number to predict ({len(keys):,} distinct values); "
+            "add `task` regression (or `task` classification if each value is a class)"
         )
     if len(keys) < 2:
         raise DataError(
-            f"--target {target!r} of {path} has one class ({_name(keys[0])!r}); a classifier needs at least two"
+            f"`target` {target!r} of {path} has one class ({_name(keys[0])!r}); a classifier needs at least two"
         )
     index = {k: i for i, k in enumerate(keys)}
     return np.fromiter((index[v] for v in values.tolist()), dtype=np.int64, count=len(values)), tuple(

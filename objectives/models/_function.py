@@ -55,7 +55,7 @@ def resolve(ref: str) -> Callable[..., Any]:
     """The function ``ref`` names: ``module.path:function`` or ``path/to/file.py:function``."""
     module_name, sep, attr = ref.rpartition(":")
     if not sep or not module_name or not attr:
-        raise ModelError(f"--model {ref}: name a function as module.path:function or file.py:function")
+        raise ModelError(f"`model` {ref}: name a function as module.path:function or file.py:function")
     if module_name.endswith(".py"):
         module = _from_file(ref, Path(module_name))
     else:
@@ -63,19 +63,19 @@ def resolve(ref: str) -> Callable[..., Any]:
             module = importlib.import_module(module_name)
         except Exception as exc:  # noqa: BLE001 - the user's module: any error on import is theirs to see
             raise ModelError(
-                f"--model {ref}: cannot import {module_name} ({type(exc).__name__}: {_line(exc)})"
+                f"`model` {ref}: cannot import {module_name} ({type(exc).__name__}: {_line(exc)})"
             ) from exc
     function = getattr(module, attr, None)
     if function is None:
-        raise ModelError(f"--model {ref}: {module_name} has no function {attr!r}")
+        raise ModelError(f"`model` {ref}: {module_name} has no function {attr!r}")
     if not callable(function):
-        raise ModelError(f"--model {ref}: {attr} is a {type(function).__name__}, not a function")
+        raise ModelError(f"`model` {ref}: {attr} is a {type(function).__name__}, not a function")
     return function
 
 
 def _from_file(ref: str, path: Path):
     if not path.is_file():
-        raise ModelError(f"--model {ref}: no such file {path}")
+        raise ModelError(f"`model` {ref}: no such file {path}")
     name = f"search_model_{abs(hash(str(path.resolve())))}"
     if name in sys.modules:
         return sys.modules[name]
@@ -86,7 +86,7 @@ def _from_file(ref: str, path: Path):
         spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - the user's file: any error on import is theirs to see
         del sys.modules[name]
-        raise ModelError(f"--model {ref}: cannot import {path} ({type(exc).__name__}: {_line(exc)})") from exc
+        raise ModelError(f"`model` {ref}: cannot import {path} ({type(exc).__name__}: {_line(exc)})") from exc
     return module
 
 
@@ -108,7 +108,7 @@ def check_signature(ref: str, function: Callable[..., Any], params: Mapping[str,
         named, _, _ = parameters_of(function)
         takes = ", ".join(named) or "no parameters"
         raise ModelError(
-            f"--model {ref}: cannot be called as {_name(function)}(input_shape, num_outputs, "
+            f"`model` {ref}: cannot be called as {_name(function)}(input_shape, num_outputs, "
             f"{', '.join(params) or '...'}) ({exc}); its parameters after the first two: {takes}"
         ) from None
 
@@ -122,11 +122,11 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_outputs: int)
         model = function(tuple(input_shape), int(num_outputs), **dict(spec.params))
     except Exception as exc:  # noqa: BLE001 - the user's function: its error is theirs to see
         raise ModelError(
-            f"--model {spec.function}: {_name(function)}(...) failed with {type(exc).__name__}: {_line(exc)}"
+            f"`model` {spec.function}: {_name(function)}(...) failed with {type(exc).__name__}: {_line(exc)}"
         ) from exc
     if not isinstance(model, nn.Module):
         raise ModelError(
-            f"--model {spec.function}: {_name(function)}(...) returned a {type(model).__name__}, not a torch nn.Module"
+            f"`model` {spec.function}: {_name(function)}(...) returned a {type(model).__name__}, not a torch nn.Module"
         )
     return model
 
@@ -143,13 +143,13 @@ def check_model(spec: ModelSpec, input_shape: tuple[int, ...], num_outputs: int)
             out = model.eval()(rows)
     except Exception as exc:  # noqa: BLE001 - the user's network: its error is theirs to see
         raise ModelError(
-            f"--model {spec.function}: its network failed on a batch of shape {tuple(rows.shape)} "
+            f"`model` {spec.function}: its network failed on a batch of shape {tuple(rows.shape)} "
             f"({type(exc).__name__}: {_line(exc)})"
         ) from exc
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, num_outputs):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ModelError(
-            f"--model {spec.function}: its network maps a batch of shape {tuple(rows.shape)} to {shape}, "
+            f"`model` {spec.function}: its network maps a batch of shape {tuple(rows.shape)} to {shape}, "
             f"but must map it to (2, {num_outputs}): one output per {'class' if num_outputs > 1 else 'row'}"
         )
 

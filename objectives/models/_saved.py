@@ -99,18 +99,18 @@ def _named_function(described: dict[str, Any], function: str | None, path: Path)
     if function is None:
         raise ObjectiveError(
             f"{path} was built by the model function {recorded}; a model file runs no code by itself: "
-            f"name the function to load it with (--function {recorded})"
+            f"name the function to load it with (`function` {recorded})"
         )
     if function.rpartition(":")[2] != recorded.rpartition(":")[2]:
-        raise ObjectiveError(f"--function {function} is not the function {path} was built by ({recorded})")
+        raise ObjectiveError(f"`function` {function} is not the function {path} was built by ({recorded})")
     wanted = described.get("source_sha256")
     if wanted is None:  # nothing recorded to compare a moved file with: only the very name will do
         if function != recorded:
-            raise ObjectiveError(f"--function {function} is not the function {path} was built by ({recorded})")
+            raise ObjectiveError(f"`function` {function} is not the function {path} was built by ({recorded})")
         return function
     if source_hash(function) != wanted:
         raise ObjectiveError(
-            f"--function {function}: its source is not the one {path} was built with "
+            f"`function` {function}: its source is not the one {path} was built with "
             f"(sha256 {str(wanted)[:12]} recorded); name the file it was trained with"
         )
     return function

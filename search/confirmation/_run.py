@@ -56,7 +56,7 @@ def propose(ctx: ConfirmContext, spec: ConfirmConfig) -> Plan:
         if _any_complete(ctx.study):
             raise NothingToConfirm(
                 "every completed trial diverged (its training loss became NaN or infinite); "
-                "narrow the lr range with a --space file"
+                "narrow the lr range of the search space"
             )
         raise NothingToConfirm(f"study {ctx.config.study!r} has no completed trial yet")
     rows = int(ctx.made.get("rows") or 0) or _pool_rows(ctx)

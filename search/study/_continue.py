@@ -14,18 +14,18 @@ from search._errors import SearchError
 if TYPE_CHECKING:
     from search.study._config import RunConfig
 
-# The flag that sets each recorded key, for messages.
+# The option that sets each recorded key, as messages name it (the command line spells it as its flag).
 FLAGS = {
-    "dataset": "--dataset",
-    "validation_fraction": "--validation-fraction",
-    "seed": "--seed",
-    "limit_train": "--limit-train",
+    "dataset": "`dataset`",
+    "validation_fraction": "`validation_fraction`",
+    "seed": "`seed`",
+    "limit_train": "`limit_train`",
 }
 # Recorded since models, tasks and metrics came: a study made before has these values.
 SINCE = {
-    "model": ("--model", "objectives.models:mlp"),
-    "task": ("--task", "classification"),
-    "metric": ("--metric", "accuracy"),
+    "model": ("`model`", "objectives.models:mlp"),
+    "task": ("`task`", "classification"),
+    "metric": ("`metric`", "accuracy"),
 }
 
 
@@ -47,7 +47,7 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
         if key in config.given and made[key] != data[key]:
             raise SearchError(
                 f"study {name!r} was made with {flag} {show(made[key])}, but this run asks for {flag} {show(data[key])}; "
-                f"leave {flag} out to continue it, or choose another --study name"
+                f"leave {flag} out to continue it, or choose another `study` name"
             )
         data[key] = made[key]
     seed = data.pop("seed")
@@ -61,7 +61,7 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
         if key in config.given and asked[key] != value:
             raise SearchError(
                 f"study {name!r} was made with {flag} {value}, but this run asks for {flag} {asked[key]}; "
-                f"leave {flag} out to continue it, or choose another --study name"
+                f"leave {flag} out to continue it, or choose another `study` name"
             )
         kept[key] = value
     heartbeat = _heartbeat(config, name, made)
@@ -85,18 +85,18 @@ def _heartbeat(config: RunConfig, name: str, made: dict[str, Any]) -> int | None
         return type(config).heartbeat if made["heartbeat"] else 0  # the class's default: beating
     if made["heartbeat"]:
         raise SearchError(
-            f"study {name!r} is run by workers that beat (--heartbeat N); --heartbeat 0 here would make "
-            "this worker's trials look dead to them; leave --heartbeat out or give it seconds"
+            f"study {name!r} is run by workers that beat (`heartbeat` N); `heartbeat` 0 here would make "
+            "this worker's trials look dead to them; leave `heartbeat` out or give it seconds"
         )
-    raise SearchError(f"study {name!r} is run by workers that never beat (--heartbeat 0); give --heartbeat 0 here too")
+    raise SearchError(f"study {name!r} is run by workers that never beat (`heartbeat` 0); give `heartbeat` 0 here too")
 
 
 _TABLE_FLAGS = {
-    "target": "--target",
-    "test_fraction": "--test-fraction",
-    "test_file": "--test-data",
-    "drop": "--drop",
-    "fill_missing": "--fill-missing",
+    "target": "`target`",
+    "test_fraction": "`test_fraction`",
+    "test_file": "`test_file`",
+    "drop": "`drop`",
+    "fill_missing": "`fill_missing`",
 }
 
 
@@ -113,10 +113,13 @@ def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -
         if key in given and asked != made.get(key):
             raise SearchError(
                 f"study {name!r} was made with {flag} {show(made.get(key))}, but this run asks for "
-                f"{flag} {show(asked)}; leave {flag} out to continue it, or choose another --study name"
+                f"{flag} {show(asked)}; leave {flag} out to continue it, or choose another `study` name"
             )
         out[key] = tuple(made.get(key) or ()) if key == "drop" else made.get(key)
-    for path_key, hash_key, flag in (("data_file", "sha256", "--data"), ("test_file", "test_sha256", "--test-data")):
+    for path_key, hash_key, flag in (
+        ("data_file", "sha256", "`data_file`"),
+        ("test_file", "test_sha256", "`test_file`"),
+    ):
         path = out[path_key]
         if not path:
             continue
@@ -129,7 +132,7 @@ def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -
         if now != made.get(hash_key):
             raise SearchError(
                 f"{flag} {path} has changed since study {name!r} was made (sha256 {str(made.get(hash_key))[:12]} "
-                f"then, {now[:12]} now); its trials would not be comparable: restore the file, or choose another --study name"
+                f"then, {now[:12]} now); its trials would not be comparable: restore the file, or choose another `study` name"
             )
     return out
 

@@ -161,7 +161,7 @@ def recorded(storage, name: str) -> dict[str, Any] | None:
         return None
     made = wait_for_record(storage, sid)
     if made is None:
-        raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
+        raise SearchError(f"study {name!r} was not made by `search run`; choose another `study` name")
     return made
 
 
@@ -191,22 +191,22 @@ def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -
     """Refuse to join a study made with another data set, split, space, model or metric (a worker that lost a race)."""
     stored = study.user_attrs.get(STUDY_ATTR)
     if not is_record(stored) or study.direction.name.lower() != made_metric(stored).direction:
-        raise SearchError(f"study {name!r} was not made by `search run`; choose another --study name")
+        raise SearchError(f"study {name!r} was not made by `search run`; choose another `study` name")
     for key, flag in {**FLAGS, **{k: f for k, (f, _) in SINCE.items()}}.items():
         before = SINCE[key][1] if key in SINCE else None
         if stored.get(key, before) != metadata[key]:
             raise SearchError(
                 f"study {name!r} was made with {flag} {show(stored.get(key, before))}, but this run asks for "
-                f"{flag} {show(metadata[key])}; choose another --study name"
+                f"{flag} {show(metadata[key])}; choose another `study` name"
             )
     if stored.get("table") != metadata.get("table"):
         raise SearchError(
-            f"study {name!r} was made from another table (file, target or test split); choose another --study name"
+            f"study {name!r} was made from another table (file, target or test split); choose another `study` name"
         )
     if bool(stored.get("stratified", False)) != metadata["stratified"]:
-        raise SearchError(f"study {name!r} was made with another kind of validation split; choose another --study name")
+        raise SearchError(f"study {name!r} was made with another kind of validation split; choose another `study` name")
     if stored.get("space") != metadata["space"]:
         raise SearchError(
             f"study {name!r} was made with another search space "
-            f"({space_differences(stored.get('space') or {}, metadata['space'])}); choose another --study name"
+            f"({space_differences(stored.get('space') or {}, metadata['space'])}); choose another `study` name"
         )

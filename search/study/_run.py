@@ -88,7 +88,7 @@ def prepare(
     if made is not None and load_space(config, made["space"], splits.pool_rows).to_dict() != metadata["space"]:
         raise SearchError(
             f"study {config.study!r} was made with another search space ({space_differences(made['space'], metadata['space'])}); "
-            "leave --space and --max-epochs out to continue it, or choose another --study name"
+            "leave `space` and `max_epochs` out to continue it, or choose another `study` name"
         )
     # The model function is imported, called and run on two rows now: a bad one stores nothing.
     check_model(

@@ -29,14 +29,14 @@ def predict(
     encoder = encoder_of(record, model_path)
     suffix = Path(data_path).suffix.lower()
     if not Path(data_path).is_file():
-        raise SearchError(f"--data {data_path}: no such file")
+        raise SearchError(f"`data` {data_path}: no such file")
     if suffix == ".npz":
         numeric, text = _npz_features(data_path, encoder)
     elif suffix in (".csv", ".parquet", ".pq"):
-        numeric, text = features(read_frame(data_path, tuple(encoder.text_names)), encoder, f"--data {data_path}")
+        numeric, text = features(read_frame(data_path, tuple(encoder.text_names)), encoder, f"`data` {data_path}")
     else:
-        raise SearchError(f"--data {data_path}: unknown kind of file; use .csv, .parquet or .npz")
-    out, counts = apply(model, record, encoder, numeric, text, f"--data {data_path}", accept_unseen)
+        raise SearchError(f"`data` {data_path}: unknown kind of file; use .csv, .parquet or .npz")
+    out, counts = apply(model, record, encoder, numeric, text, f"`data` {data_path}", accept_unseen)
     counts["trained_on"] = int(record.get("sha256") == file_hash(data_path))
     return out, counts
 
@@ -47,7 +47,7 @@ def encoder_of(record: dict, where: str):
     if not record.get("preprocessing"):
         raise SearchError(
             f"{where} was trained on {record.get('dataset', 'an image data set')}; "
-            "search predict takes models trained on your own table (search run --data FILE)"
+            "search predict takes models trained on your own table (search run `data` FILE)"
         )
     return TableEncoder.from_dict(record["preprocessing"])
 
@@ -108,7 +108,7 @@ def _check_categories(encoder, text, what: str) -> None:
             raise SearchError(
                 f"{what}: {unseen:,} of {len(values):,} values of text column {name!r} are categories "
                 f"the model never saw (it knows {', '.join(map(repr, known[:5]))}{', ...' if len(known) > 5 else ''}); "
-                "is this the kind of file it was trained on? --accept-unseen predicts anyway"
+                "is this the kind of file it was trained on? `accept_unseen` predicts anyway"
             )
 
 
@@ -142,16 +142,16 @@ def _npz_features(path: str, encoder):
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "x" not in archive.files:
-                raise SearchError(f"--data {path} must hold an array x")
+                raise SearchError(f"`data` {path} must hold an array x")
             x = archive["x"]
     except (ValueError, OSError, EOFError) as exc:
-        raise SearchError(f"--data {path} is not an .npz archive of plain arrays ({exc})") from exc
+        raise SearchError(f"`data` {path} is not an .npz archive of plain arrays ({exc})") from exc
     if x.ndim < 2 or not np.issubdtype(x.dtype, np.number):
-        raise SearchError(f"--data {path}: x must hold numbers, one row per sample (it has shape {x.shape}, {x.dtype})")
+        raise SearchError(f"`data` {path}: x must hold numbers, one row per sample (it has shape {x.shape}, {x.dtype})")
     x = x.reshape(x.shape[0], -1).astype(np.float64)
     if x.shape[1] != len(encoder.numeric_names) or encoder.text_names:
         raise SearchError(
-            f"--data {path}: x has {x.shape[1]} features per row, but the model takes {len(encoder.numeric_names)}"
+            f"`data` {path}: x has {x.shape[1]} features per row, but the model takes {len(encoder.numeric_names)}"
         )
     return x, np.empty((x.shape[0], 0), dtype=object)
 
