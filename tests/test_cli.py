@@ -327,7 +327,8 @@ def test_each_option_of_the_parsers_is_declared_once():
     import ast
     from pathlib import Path
 
-    source = (Path(__file__).resolve().parents[1] / "search" / "cli" / "_cli.py").read_text()
+    cli = Path(__file__).resolve().parents[1] / "search" / "cli"
+    source = "\n".join((cli / name).read_text() for name in ("_run_command.py", "_confirm_command.py"))
     flags = [
         node.args[0].value
         for node in ast.walk(ast.parse(source))
@@ -336,4 +337,5 @@ def test_each_option_of_the_parsers_is_declared_once():
         and node.args
         and isinstance(node.args[0], ast.Constant)
     ]
+    assert {"--storage", "--jobs", "--n-trials"} <= set(flags)
     assert sorted({f for f in flags if flags.count(f) > 1} - {"--study", "--verbose"}) == []

@@ -160,7 +160,10 @@ def test_ruff_finds_nothing(command):
 
 # The command line: parsers, handlers and what only they print. Nothing else imports them (the package's
 # face and `python -m search` aside), so the Python API and the workers run without a line of CLI code.
-CLI_MODULES = {"search.cli._cli", "search.cli._commands", "search.cli._model_commands", "search.cli._run_command"}
+CLI_MODULES = {
+    f"search.cli.{name}"
+    for name in ("_cli", "_commands", "_model_commands", "_run_command", "_confirm_command", "_help")
+}
 
 
 def test_nothing_but_the_command_line_imports_it(graph):

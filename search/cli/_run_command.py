@@ -14,15 +14,180 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from objectives import DataConfig
+from objectives import DATASETS, DEVICES, METRICS, TASKS, DataConfig
 from search._errors import RunStopped, SearchError
+from search.cli._help import default, storage_help
+from search.confirmation import ConfirmConfig
 from search.storages import redact
-from search.study._config import RunConfig
-from search.study._format import format_confirmation, format_summary
+from search.study._config import YARDSTICKS, RunConfig
+from search.study._format import format_summary
 from search.study._progress import LiveReporter, Progress
+from search.study._pruners import PRUNERS
+from search.study._samplers import SAMPLERS
 from search.study._signals import EXIT_INTERRUPTED, INTERRUPTS
-from search.study._tune import confirm
 from search.workers._processes import planned, use_threads
+
+
+def shared_options() -> argparse.ArgumentParser:
+    """The options of both commands that train (search run, search confirm), declared once."""
+    S = argparse.SUPPRESS
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--storage", default=S, help=storage_help())
+    p.add_argument(
+        "--data-dir",
+        default=S,
+        help=f"torchvision root: DIR/FashionMNIST/raw/... (default: {default(DataConfig, 'data_dir')})",
+    )
+    p.add_argument("--device", choices=DEVICES, default=S, help=f"(default: {default(RunConfig, 'device')})")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=S,
+        help="worker processes on this machine, sharing the trials (or the retrains) (default: one per core, or "
+        "one per GPU; $SEARCH_JOBS sets it); any storage, SQLite included",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=S,
+        help="torch threads per worker process (default: the cores shared out among the workers: 1 when there "
+        "is a worker per core)",
+    )
+    p.add_argument(
+        "--heartbeat",
+        type=int,
+        default=S,
+        help="seconds between a running trial's heartbeats; a trial silent for twice that is failed and re-run "
+        f"once (default: {default(RunConfig, 'heartbeat')}; 0: off)",
+    )
+    _add_confirm_flag(p)
+    return p
+
+
+def add_run_command(subparsers) -> None:
+    """`search run`: its parser, beside its handler."""
+    p = subparsers.add_parser(
+        "run",
+        parents=[shared_options()],
+        help="run (or continue) a study",
+        description="Run trials of a study, creating it if new and continuing it if not.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""examples:
+  search run --study demo --dataset synthetic --n-trials 20 --max-epochs 5
+  search run --study fmnist --n-trials 50                 # FashionMNIST in ./data
+  search run --study fmnist --timeout 3600 --pruner hyperband
+  search run --study fmnist --space space.yaml --storage postgresql://me@db/optuna
+  search run --study churn --data churn.csv --target churned --drop customer_id
+  search run --study house --data house.csv --target price --task regression
+  search run --study scans --data scans.npz --model models.py:build --space space.yaml""",
+    )
+    S = argparse.SUPPRESS
+    p.add_argument("--study", default=S, help=f"study name (default: {default(RunConfig, 'study')})")
+    p.add_argument(
+        "--n-trials",
+        type=int,
+        default=S,
+        help=f"trials to run now (default: {default(RunConfig, 'n_trials')}; with only --timeout, until it)",
+    )
+    p.add_argument("--timeout", type=float, default=S, help="stop starting trials after this many seconds")
+    p.add_argument("--sampler", choices=SAMPLERS, default=S, help=f"(default: {default(RunConfig, 'sampler')})")
+    p.add_argument("--pruner", choices=PRUNERS, default=S, help=f"(default: {default(RunConfig, 'pruner')})")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=S,
+        help=f"seeds the split, the sampler and each trial (default: {default(RunConfig, 'seed')})",
+    )
+    p.add_argument("--dataset", choices=DATASETS, default=S, help=f"(default: {default(DataConfig, 'dataset')})")
+    p.add_argument(
+        "--data",
+        dest="data_file",
+        metavar="FILE",
+        default=S,
+        help="your own data: a .csv, .parquet or .npz (arrays x and y) file",
+    )
+    p.add_argument("--target", default=S, help="with --data: the column to predict")
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=S,
+        help=f"with --data: share of the rows held out as the test split, stratified (default: {default(DataConfig, 'test_fraction')})",
+    )
+    p.add_argument(
+        "--test-data",
+        dest="test_file",
+        metavar="FILE",
+        default=S,
+        help="with --data: the test rows in a file of their own",
+    )
+    p.add_argument(
+        "--fill-missing",
+        choices=("median",),
+        default=S,
+        help="with --data: fill missing numbers with the column's median (text: a category of its own)",
+    )
+    p.add_argument(
+        "--drop",
+        action="append",
+        metavar="COLUMN",
+        default=S,
+        help="with --data: leave this column out (repeat for more)",
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=S,
+        help=f"share of the training split held out for scoring (default: {default(DataConfig, 'validation_fraction')})",
+    )
+    p.add_argument("--limit-train", type=int, default=S, help="train on only this many samples (quick runs)")
+    p.add_argument(
+        "--space", default=S, help="search space YAML file (docs/search-space.md); default: the built-in space"
+    )
+    p.add_argument("--max-epochs", type=int, default=S, help="epochs range 1..N (default space: 1..20)")
+    p.add_argument(
+        "--model",
+        default=S,
+        metavar="MODULE:FUNCTION",
+        help="your own model function (module.path:function or file.py:function) taking (input_shape, "
+        "num_outputs, **model parameters) and returning an nn.Module (default: the built-in MLP)",
+    )
+    p.add_argument("--task", choices=TASKS, default=S, help="with --data: what the target is (default: classification)")
+    p.add_argument(
+        "--metric",
+        choices=tuple(METRICS),
+        default=S,
+        help="what trials are scored and ranked by (default: accuracy; rmse for regression)",
+    )
+    p.add_argument(
+        "--baseline",
+        dest="yardstick",
+        choices=YARDSTICKS,
+        default=S,
+        help="with --data: after confirmation, fit scikit-learn's HistGradientBoosting on the same resamples "
+        "as a yardstick (default: hgb; none: skip it)",
+    )
+    p.set_defaults(handler=cmd_run)
+
+
+def _add_confirm_flag(p) -> None:
+    d = ConfirmConfig()
+    p.add_argument(
+        "--confirm",
+        type=_confirm_spec,
+        default=argparse.SUPPRESS,
+        metavar="K[,R]",
+        help=f"after the search, race the K best configurations and the baseline on R resamples the search "
+        f"never validated on (5 folds of a small pool, 3 holdouts of a large one), then measure the pick "
+        f"on as many fresh ones: the figure to quote (default: up to {d.candidates}, as many as fit in "
+        f"the search's own time; 0: skip)",
+    )
+
+
+def _confirm_spec(text: str) -> ConfirmConfig:
+    try:
+        return ConfirmConfig.parse(text)
+    except SearchError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(", but ", 1)[-1]) from None
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -73,27 +238,6 @@ def _cut_short(trials: int) -> str:
     return f"the {trials} running trials are marked failed, and their parameters run first when the study goes on"
 
 
-def cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    given = _pick(args, RunConfig)
-    data = _pick(args, DataConfig)
-    config = planned(RunConfig(**given, data=DataConfig(**data)))
-    use_threads(config)
-    if not config.confirm.enabled:
-        raise SearchError("--confirm 0 confirms nothing; give K,R (e.g. 5,3)")
-    INTERRUPTS.install()
-    try:
-        summary = confirm(config, LiveReporter(config))
-    except KeyboardInterrupt:
-        print(
-            f"\nsearch: interrupted; finished retrains are kept. Continue with: {command_line(argv)}", file=sys.stderr
-        )
-        return EXIT_INTERRUPTED
-    finally:
-        INTERRUPTS.restore()
-    print("\n".join([f"study {config.study!r}", *format_confirmation(summary)]))
-    return 0
-
-
 def command_line(argv: Sequence[str]) -> str:
     """The command as the user typed it, passwords hidden (``--storage=URL`` too), for 'continue with' lines."""
     return "search " + shlex.join(redact(a) for a in argv)
@@ -136,15 +280,15 @@ def _without(argv: list[str], flag: str) -> list[str]:
     return out
 
 
-def _pick(args: argparse.Namespace, cls: type) -> dict:
+def given_fields(args: argparse.Namespace, cls: type) -> dict:
     """The options the user gave that are fields of ``cls``; absent ones keep the dataclass default."""
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in vars(args).items() if k in names}
 
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
-    given = _pick(args, RunConfig)
-    data = _pick(args, DataConfig)
+    given = given_fields(args, RunConfig)
+    data = given_fields(args, DataConfig)
     explicit = frozenset(given) | frozenset(data)
     given.pop("confirm", None)
     if "confirm" in vars(args):

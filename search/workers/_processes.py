@@ -13,8 +13,6 @@ import signal
 import sys
 import types
 
-import torch.multiprocessing
-
 from search._errors import SearchError
 from search.study._config import RunConfig
 from search.study._logging import quiet_optuna
@@ -96,6 +94,8 @@ class Tickets:
     """
 
     def __init__(self, count: int | None):
+        import torch.multiprocessing
+
         context = torch.multiprocessing.get_context("spawn")
         self.limited = count is not None
         self.count = context.Value("i", count or 0)
@@ -135,6 +135,8 @@ def run_processes(config: RunConfig, target, per_worker: list[tuple], own=None) 
     """
     gpus = _gpus() if config.device in ("auto", "cuda") else []
     threads = config.threads or max(1, available_cores() // max(1, len(per_worker) + (own is not None)))
+    import torch.multiprocessing  # here, not at the top: `search run --help` starts without torch
+
     context = torch.multiprocessing.get_context("spawn")  # pickles tensors as shared-memory handles
     workers = []
     for number, args in enumerate(per_worker, start=1 if own is not None else 0):
