@@ -73,6 +73,7 @@ def tune(
     test_data: Any = None,
     drop: tuple[str, ...] = (),
     fill_missing: str | None = None,
+    drop_missing_target: bool = False,
     baseline: str = "hgb",
     verbose: bool = False,
     **options: Any,
@@ -92,8 +93,9 @@ def tune(
     with _named_as_tune_names():
         if not verbose:
             quiet_optuna()
+        table = {"drop": tuple(drop), "fill_missing": fill_missing, "drop_missing_target": drop_missing_target}
         data_config = DataConfig(
-            **_data_options(data, target, dataset, test_data, drop, fill_missing, task, seed), data_dir=data_dir
+            **_data_options(data, target, dataset, test_data, table, task, seed), data_dir=data_dir
         )
         config = RunConfig(
             study=study,
@@ -120,8 +122,8 @@ def tune(
         return Study(config, summary)
 
 
-def _data_options(data, target, dataset, test_data, drop, fill_missing, task, seed) -> dict[str, Any]:
-    options: dict[str, Any] = {"seed": seed, "task": task, "drop": tuple(drop), "fill_missing": fill_missing}
+def _data_options(data, target, dataset, test_data, table: dict[str, Any], task, seed) -> dict[str, Any]:
+    options: dict[str, Any] = {"seed": seed, "task": task, **table}
     if dataset is not None:
         if data is not None:
             raise SearchError("give data or dataset, not both")

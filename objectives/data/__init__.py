@@ -10,13 +10,14 @@
 None of them imports Optuna, and none imports torch until data is loaded.
 """
 
+from objectives.data._columns import MISSING_CATEGORY
 from objectives.data._config import DATASETS, DataConfig
 from objectives.data._encoder import TableEncoder
 from objectives.data._idx import read_idx, write_idx, write_torchvision_root
 from objectives.data._images import DOWNLOAD_TIMEOUT
 from objectives.data._load import IMAGE_SHAPE, load_splits, load_train_test, pool_size, table_parts
 from objectives.data._splits import SEARCH, Resample, Splits, fold_count, pool_indices, split_indices
-from objectives.data._tables import MISSING_CATEGORY, file_hash, read_frame
+from objectives.data._tables import file_hash, read_frame
 
 __all__ = [
     "DATASETS",

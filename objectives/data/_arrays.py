@@ -7,7 +7,8 @@ the built-in MLP flattens them. Every malformed archive is one `DataError` line.
 from __future__ import annotations
 
 from objectives._errors import DataError
-from objectives.data._tables import Table, first_line, labels_of, number_problems
+from objectives.data._columns import number_problems
+from objectives.data._tables import Table, first_line, labels_of
 
 
 def read_arrays(path: str, task: str | None = None) -> Table:

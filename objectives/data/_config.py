@@ -31,12 +31,17 @@ class DataConfig:
     test_file: str | None = None  # ...unless the test rows come in a file of their own
     fill_missing: str | None = None  # "median": numeric gaps take the column's median
     drop: tuple[str, ...] = ()  # columns of data_file left out
+    drop_missing_target: bool = False  # rows without a target value left out (with a note), not refused
+    # The feature columns to take, as a study recorded them (numeric and text, in the file's order):
+    # a study goes on with its own features whatever this version would now leave out. None: every
+    # column but the target, `drop`, a saved row index and those with one value.
+    columns: tuple[str, ...] | None = None
     # What the target is: "classification" or "regression"; None: classification, and a
     # target that looks like a number to predict is refused (the user says which it is).
     task: str | None = None
 
     def __post_init__(self) -> None:
-        # Messages name the flags: this configuration is what the user typed on the command line.
+        # Messages name the fields (`limit_train`); the command line spells them as its flags.
         if self.dataset not in DATASETS:
             raise DataError(f"`dataset` is {self.dataset!r}, but must be one of {', '.join(DATASETS)}")
         if isinstance(self.validation_fraction, bool) or not isinstance(self.validation_fraction, (int, float)):
@@ -64,6 +69,8 @@ class DataConfig:
         if self.fill_missing is not None and self.fill_missing != "median":
             raise DataError(f"`fill_missing` is {self.fill_missing!r}, but must be median")
         object.__setattr__(self, "drop", tuple(self.drop))
+        if self.columns is not None:
+            object.__setattr__(self, "columns", tuple(self.columns))
         if self.task is not None and self.task not in TASKS:
             raise DataError(f"`task` is {self.task!r}, but must be one of {', '.join(TASKS)}")
 
@@ -79,6 +86,7 @@ class DataConfig:
             ("`test_file`", self.test_file),
             ("`fill_missing`", self.fill_missing),
             ("`drop`", self.drop),
+            ("`drop_missing_target`", self.drop_missing_target),
             ("`task`", self.task is not None),
             ("`test_fraction`", "test_fraction" in given),
         )

@@ -102,17 +102,21 @@ def table_parts(config: DataConfig):
         test_hash,
         config.test_fraction,
         config.task,
+        config.drop_missing_target,
+        config.columns,
     )
 
 
 @functools.lru_cache(maxsize=2)
-def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, test_hash, test_fraction, task):
+def _table_parts(
+    data_file, data_hash, target, drop, fill_missing, test_file, test_hash, test_fraction, task, unlabelled, columns
+):
     import numpy as np
 
     from objectives.data._splits import stratified_split
     from objectives.data._tables import Table
 
-    table = read_data(data_file, target, drop, fill_missing, task)
+    table = read_data(data_file, target, drop, fill_missing, task, columns, drop_missing_target=unlabelled)
     if test_file is None:
         keep, held = stratified_split(table.labels, test_fraction, TEST_SEED, "test split", table.classes)
         return table.take(keep), table.take(held)
@@ -123,6 +127,7 @@ def _table_parts(data_file, data_hash, target, drop, fill_missing, test_file, te
         fill_missing,
         "regression" if task == "regression" else "classification",
         feature_columns=table.numeric_names + table.text_names,
+        drop_missing_target=unlabelled,
     )
     if (test.numeric_names, test.text_names) != (table.numeric_names, table.text_names):
         missing = sorted(set(table.numeric_names + table.text_names) - set(test.numeric_names + test.text_names))
@@ -154,6 +159,7 @@ def read_data(
     fill_missing: str | None = None,
     task: str | None = None,
     feature_columns: tuple[str, ...] | None = None,
+    drop_missing_target: bool = False,
 ):
     """The user's file as a checked `Table`, read by the module of its kind (by suffix)."""
     from objectives.data._tables import SUFFIXES, read_table
@@ -167,7 +173,7 @@ def read_data(
         from objectives.data._arrays import read_arrays
 
         return read_arrays(path, task)
-    return read_table(path, target, drop, fill_missing, task, feature_columns)
+    return read_table(path, target, drop, fill_missing, task, feature_columns, drop_missing_target)
 
 
 def _encode(train, *others) -> tuple[Any, list]:

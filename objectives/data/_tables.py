@@ -25,17 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from objectives._errors import DataError
-
-MISSING_CATEGORY = "(missing)"  # the category a missing text cell becomes
+from objectives.data._columns import index_columns, number_problems, stray_values, text_columns
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SUFFIXES = (".csv", ".parquet", ".pq", ".npz")
 FILL_MISSING = ("median",)
-# A text column with more distinct values than this (or this share of the rows, if more)
-# is not a category: one-hot encoding it would make thousands of inputs that learn nothing.
-MAX_CATEGORIES, MAX_CATEGORY_SHARE = 50, 0.05
 # A numeric target with more distinct values than this (and than this share of the rows)
 # looks like a number to predict, not a class.
 _CONTINUOUS_DISTINCT, _CONTINUOUS_SHARE = 20, 0.05
@@ -95,15 +91,18 @@ def read_table(
     fill_missing: str | None = None,
     task: str | None = None,
     feature_columns: tuple[str, ...] | None = None,
+    drop_missing_target: bool = False,
 ) -> Table:
     """A CSV or Parquet file as a checked `Table`; one `DataError` naming every problem otherwise.
 
     ``task`` None: classification, refused when the target looks like a number to predict.
     ``feature_columns``: the feature columns to take (a test file read with its training file's columns).
+    ``drop_missing_target``: rows without a target value are left out (with a note), not refused.
     """
     if not target:
         raise DataError(f"`data_file` {path} needs `target` COLUMN: the column to predict")
-    return _from_frame(path, read_frame(path), target, drop, fill_missing, task, feature_columns)
+    frame = read_frame(path)
+    return _from_frame(path, frame, target, drop, fill_missing, task, feature_columns, drop_missing_target)
 
 
 def read_frame(path: str, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -155,6 +154,7 @@ def _from_frame(
     fill_missing: str | None,
     task: str | None,
     feature_columns: tuple[str, ...] | None = None,
+    drop_missing_target: bool = False,
 ) -> Table:
     import numpy as np
     import pandas as pd
@@ -170,9 +170,19 @@ def _from_frame(
     if target in drop:
         raise DataError(f"`drop` {target!r} is the `target` column")
     problems: list[str] = []
+    notes: list[str] = []
+    unlabelled = int(frame[target].isna().sum())
+    if unlabelled and drop_missing_target:
+        frame = frame[frame[target].notna()]
+        notes.append(f"{unlabelled:,} rows without a value of the target {target!r} are left out")
+        if len(frame) == 0:
+            raise DataError(f"`data_file` {path} has no row with a `target` {target!r} value")
+    elif unlabelled:
+        problems.append(
+            f"rows without a `target` {target!r} value ({unlabelled:,}); remove those rows, "
+            "or `drop_missing_target` leaves them out"
+        )
     labels = frame[target]
-    if labels.isna().any():
-        problems.append(f"rows without a `target` {target!r} value ({int(labels.isna().sum())}); remove those rows")
     features = frame.drop(columns=[target, *drop])
     if feature_columns is not None:
         # A test file takes its training file's columns: a pixel that is blank in every test
@@ -180,6 +190,9 @@ def _from_frame(
         features = features[[c for c in feature_columns if c in features.columns]]
         constant = []
     else:
+        index = index_columns(features)
+        notes += [f"column {c!r} numbers the rows (an index saved with the file); it is left out" for c in index]
+        features = features.drop(columns=index)
         constant = [c for c in features.columns if features[c].nunique(dropna=False) <= 1]
         features = features.drop(columns=constant)
     if features.shape[1] == 0:
@@ -195,7 +208,9 @@ def _from_frame(
     text_names = [c for c in features.columns if c not in numeric_names]
     numeric = features[numeric_names].to_numpy(dtype=np.float64) if numeric_names else np.zeros((len(frame), 0))
     problems += number_problems(numeric, numeric_names, fill_missing)
-    text = _text_columns(features, text_names, fill_missing, problems)
+    stray = stray_values(features, text_names, path)
+    problems += stray.values()
+    text = text_columns(features, text_names, fill_missing, problems, set(stray))
     label_ids, classes = None, ()
     if not labels.isna().any():
         try:
@@ -210,57 +225,8 @@ def _from_frame(
         raise DataError(
             f"{path} has {len(problems)} problems: " + "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
         )
-    notes = tuple(f"column {c!r} has one value in every row; it is left out" for c in constant)
-    return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, notes)
-
-
-def number_problems(numeric, names: list[str], fill_missing: str | None) -> list[str]:
-    """Infinities, and gaps unless ``fill_missing`` fills them: one problem each, naming the columns."""
-    import numpy as np
-
-    problems = []
-    infinite = np.isinf(numeric).sum(axis=0)
-    if infinite.any():
-        listed = ", ".join(f"{names[j]} ({int(infinite[j])})" for j in np.nonzero(infinite)[0])
-        problems.append(f"infinite values in {listed}; replace or remove them")
-    missing = np.isnan(numeric).sum(axis=0)
-    if missing.any() and fill_missing != "median":
-        listed = ", ".join(f"{names[j]} ({int(missing[j])})" for j in np.nonzero(missing)[0])
-        problems.append(
-            f"missing values in {listed}; fill numeric columns with `fill_missing` median, "
-            "or remove those rows or columns (`drop` COLUMN)"
-        )
-    elif missing.any():
-        empty = [names[j] for j in np.nonzero(missing == numeric.shape[0])[0]]
-        problems += [f"a column {name!r} with no values at all; drop it with `drop` {name}" for name in empty]
-    return problems
-
-
-def _text_columns(features, names: list[str], fill_missing: str | None, problems: list[str]):
-    import numpy as np
-
-    if not names:
-        return np.empty((len(features), 0), dtype=object)
-    rows = len(features)
-    bound = max(MAX_CATEGORIES, int(MAX_CATEGORY_SHARE * rows))
-    columns = []
-    for name in names:
-        column = features[name]
-        missing = int(column.isna().sum())
-        if missing and fill_missing is None:
-            problems.append(
-                f"missing values in text column {name} ({missing}); "
-                f"`fill_missing` median makes them a category of their own, or `drop` {name}"
-            )
-        values = column.astype(object).where(column.notna(), MISSING_CATEGORY).map(str)
-        distinct = int(values.nunique())
-        if distinct > bound:
-            problems.append(
-                f"a text column {name!r} with {distinct:,} distinct values in {rows:,} rows, more than a "
-                f"category can have ({bound:,}: it looks like an identifier or free text); drop it with `drop` {name}"
-            )
-        columns.append(values.to_numpy(dtype=object))
-    return np.stack(columns, axis=1)
+    notes += [f"column {c!r} has one value in every row; it is left out" for c in constant]
+    return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, tuple(notes))
 
 
 def labels_of(path: str, target: str, raw, task: str | None) -> tuple[Any, tuple[str, ...]]:

@@ -127,6 +127,12 @@ def add_run_command(subparsers) -> None:
         help="with --data: fill missing numbers with the column's median (text: a category of its own)",
     )
     p.add_argument(
+        "--drop-missing-target",
+        action="store_true",
+        default=S,
+        help="with --data: leave out the rows without a --target value (they are refused otherwise)",
+    )
+    p.add_argument(
         "--drop",
         action="append",
         metavar="COLUMN",

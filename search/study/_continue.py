@@ -97,6 +97,7 @@ _TABLE_FLAGS = {
     "test_file": "`test_file`",
     "drop": "`drop`",
     "fill_missing": "`fill_missing`",
+    "drop_missing_target": "`drop_missing_target`",
 }
 
 
@@ -108,14 +109,18 @@ def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -
 
     given = config.given
     out: dict[str, Any] = {"data_file": config.data.data_file if "data_file" in given else made["file"]}
+    recorded = made.get("columns")
+    if isinstance(recorded, dict):  # its trials' features, whatever this version would leave out today
+        out["columns"] = tuple(recorded.get("numeric") or ()) + tuple(recorded.get("text") or ())
     for key, flag in _TABLE_FLAGS.items():
         asked = list(getattr(config.data, key)) if key == "drop" else getattr(config.data, key)
-        if key in given and asked != made.get(key):
+        stored = bool(made.get(key)) if key == "drop_missing_target" else made.get(key)
+        if key in given and asked != stored:
             raise SearchError(
-                f"study {name!r} was made with {flag} {show(made.get(key))}, but this run asks for "
+                f"study {name!r} was made with {flag} {show(stored)}, but this run asks for "
                 f"{flag} {show(asked)}; leave {flag} out to continue it, or choose another `study` name"
             )
-        out[key] = tuple(made.get(key) or ()) if key == "drop" else made.get(key)
+        out[key] = tuple(made.get(key) or ()) if key == "drop" else stored
     for path_key, hash_key, flag in (
         ("data_file", "sha256", "`data_file`"),
         ("test_file", "test_sha256", "`test_file`"),
@@ -130,11 +135,28 @@ def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -
                 f"study {name!r} was made from {flag} {path}, which is not there now; give its path with {flag}"
             ) from None
         if now != made.get(hash_key):
-            raise SearchError(
-                f"{flag} {path} has changed since study {name!r} was made (sha256 {str(made.get(hash_key))[:12]} "
-                f"then, {now[:12]} now); its trials would not be comparable: restore the file, or choose another `study` name"
-            )
+            recorded = made.get("file" if path_key == "data_file" else "test_file")
+            raise SearchError(_other_file(name, flag, path, recorded, made.get(hash_key), now))
     return out
+
+
+def _other_file(name: str, flag: str, path: str, recorded: str | None, then: str | None, now: str) -> str:
+    """A file whose content is not the study's: the study's own file changed, or another file named."""
+    hashes = f"sha256 {str(then)[:12]} then, {now[:12]} now" if recorded is None or _same(path, recorded) else ""
+    if hashes:
+        what = f"{flag} {path} has changed since study {name!r} was made ({hashes})"
+    else:
+        what = (
+            f"{flag} {path} is another file than the one study {name!r} was made from ({recorded}, sha256 "
+            f"{str(then)[:12]}; this one {now[:12]})"
+        )
+    return f"{what}; its trials would not be comparable: restore the file, or choose another `study` name"
+
+
+def _same(path: str, recorded: str) -> bool:
+    from pathlib import Path
+
+    return Path(path).resolve() == Path(recorded).resolve()
 
 
 def show(value: Any) -> str:

@@ -65,9 +65,22 @@ class Progress:
         self.label = f"{label} " if label else ""
         # Several workers share one terminal: only a lone worker draws the live epoch line.
         self.live = self.stream.isatty() and not label
+        self._read_metric = False
+
+    def _metric_of(self, study: optuna.Study) -> str:
+        """The study's own metric, read once: a run that continues a study without naming it was
+        configured with the default, and learns the recorded one only from the storage."""
+        if not self._read_metric:
+            from search.study._record import STUDY_ATTR, made_metric
+
+            made = study.user_attrs.get(STUDY_ATTR)
+            self.metric = made_metric(made).name if made else self.metric
+            self._read_metric = True
+        return self.metric
 
     def epoch(self, trial: optuna.Trial, result: EpochResult) -> None:
         if self.live:
+            self._metric_of(trial.study)
             epochs = trial.user_attrs.get("config", {}).get("epochs", "?")
             left = f"  {self.time_left()}" if self.done else ""
             self.stream.write(
@@ -93,6 +106,7 @@ class Progress:
         return text + (f", then confirmation ~{format_seconds(confirming)}" if self.confirm != (0, 0) else "")
 
     def trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._metric_of(study)
         self.done += 1
         if trial.duration:
             self.seconds.append(trial.duration.total_seconds())

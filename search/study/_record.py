@@ -93,6 +93,8 @@ def table_record(data) -> dict[str, Any]:
         "test_sha256": digest(data.test_file),
         "drop": list(data.drop),
         "fill_missing": data.fill_missing,
+        # Recorded when set only: the record of a study made before the option came stays equal.
+        **({"drop_missing_target": True} if data.drop_missing_target else {}),
     }
 
 

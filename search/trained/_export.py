@@ -111,8 +111,17 @@ def _table_options(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         "test_file": data.get("test_file"),
         "drop": tuple(data.get("drop") or ()),
         "fill_missing": data.get("fill_missing"),
+        "drop_missing_target": bool(data.get("drop_missing_target")),
+        "columns": _feature_columns(data.get("columns")),
         "task": data.get("task") or "classification",
     }
+
+
+def _feature_columns(columns: Any) -> tuple[str, ...] | None:
+    """The study's features (an export's ``columns``: numeric and text), for `search train` to take the same."""
+    if not isinstance(columns, dict):
+        return None
+    return tuple(columns.get("numeric") or ()) + tuple(columns.get("text") or ())
 
 
 def _table_data(table: dict[str, Any] | None) -> dict[str, Any]:
@@ -122,6 +131,7 @@ def _table_data(table: dict[str, Any] | None) -> dict[str, Any]:
     keys = ("file", "sha256", "target", "test_fraction", "test_file", "test_sha256", "drop", "fill_missing", "columns")
     return {
         **{k: table.get(k) for k in keys},
+        **({"drop_missing_target": True} if table.get("drop_missing_target") else {}),
         "encoding": "numeric gaps take the training rows' median, then numeric columns are standardised with the "
         "training rows' mean and std; text columns one-hot, categories from the training rows (an unseen "
         "one is encoded as none)",
