@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import optuna
@@ -137,6 +138,11 @@ def test_regression_end_to_end_in_the_target_s_units(cli, diabetes_csv, workdir)
     assert code == 0, err
     predicted = pd.read_csv(__import__("io").StringIO(out))
     assert list(predicted.columns) == ["predicted"] and predicted["predicted"].between(0, 400).all()
+    assert cli("report", "--study", "d", "--output", "d.html")[0] == 0
+    page = (workdir / "d.html").read_text()
+    assert "variation in the validation RMSE" in page and "The validation RMSE against each parameter" in page
+    prose = re.sub(r"<script.*?</script>", "", page, flags=re.S)  # the words, not plotly's code
+    assert "accuracy" not in prose.lower()  # a regression study's report never speaks of accuracy
 
 
 def test_a_metric_of_the_user_s_choice_orders_the_study(cli, workdir):

@@ -26,10 +26,10 @@ _PLOTS = (
     (
         "Parameter importances",
         "plot_param_importances",
-        "How much each parameter explains the variation in accuracy (fANOVA).",
+        "How much each parameter explains the variation in the {metric} (fANOVA).",
     ),
     ("Parallel coordinates", "plot_parallel_coordinate", "Each completed trial as a line across its parameters."),
-    ("Slices", "plot_slice", "Accuracy against each parameter."),
+    ("Slices", "plot_slice", "The {metric} against each parameter."),
 )
 _CURVES = (
     "Learning curves",
@@ -82,14 +82,16 @@ table{{border-collapse:collapse;font-size:0.85em}} td,th{{padding:2px 8px;border
 
 
 def _figures(study: optuna.Study):
-    """(title, caption, plotly figure or a note saying why there is none), in page order."""
+    """(title, caption, plotly figure or a note saying why there is none), in page order; the captions
+    name the study's own metric."""
     import optuna.visualization as vis
 
+    metric = label(made_metric(study.user_attrs.get(STUDY_ATTR) or {}).name)
     title, name, caption = _PLOTS[0]
     yield title, caption, _plot(getattr(vis, name), study)
     yield _CURVES[0], _CURVES[1], _learning_curves(study)
     for title, name, caption in _PLOTS[1:]:
-        yield title, caption, _plot(getattr(vis, name), study)
+        yield title, caption.format(metric=metric), _plot(getattr(vis, name), study)
 
 
 def _plot(make, study: optuna.Study):
@@ -104,7 +106,7 @@ def _plot(make, study: optuna.Study):
 
 
 def _learning_curves(study: optuna.Study):
-    """Per-epoch accuracy of every trial, pruned ones told apart, with a legend."""
+    """Every trial's figure after each epoch, pruned ones told apart, with a legend."""
     import plotly.graph_objects as go
 
     figure = go.Figure()

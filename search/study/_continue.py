@@ -150,7 +150,8 @@ def _other_file(name: str, flag: str, path: str, recorded: str | None, then: str
             f"{flag} {path} is another file than the one study {name!r} was made from ({recorded}, sha256 "
             f"{str(then)[:12]}; this one {now[:12]})"
         )
-    return f"{what}; its trials would not be comparable: restore the file, or choose another `study` name"
+    fix = "restore the file" if hashes else f"name its own file ({recorded})"
+    return f"{what}; its trials would not be comparable: {fix}, or choose another `study` name"
 
 
 def _same(path: str, recorded: str) -> bool:

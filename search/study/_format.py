@@ -183,6 +183,17 @@ def _wall(summary: RunSummary) -> str:
     return f"{format_seconds(summary.wall_seconds)} (search {format_seconds(search)}, confirmation {format_seconds(confirming)})"
 
 
+def _optimistic(summary: RunSummary) -> bool:
+    """Whether to warn that the best search value is optimistic: always before confirmation (the best of many
+    noisy figures is, on average); after it, only when the search value is better than the quote."""
+    quote = summary.confirmation.quote if summary.confirmation else None
+    if quote is None or quote.mean is None or summary.best_value is None:
+        return True
+    if summary.confirmation.direction == "minimize":
+        return summary.best_value < quote.mean
+    return summary.best_value > quote.mean
+
+
 def format_summary(summary: RunSummary, continue_command: str, note: str | None = None) -> str:
     metric = summary.metric
     lines = [
@@ -205,7 +216,8 @@ def format_summary(summary: RunSummary, continue_command: str, note: str | None 
         lines += format_confirmation(summary.confirmation, summary.best_number)
     if note:
         lines.append(note)
-    if summary.best_number is not None and summary.train_samples is not None and summary.train_samples < SMALL_DATA:
+    small = summary.train_samples is not None and summary.train_samples < SMALL_DATA
+    if summary.best_number is not None and small and _optimistic(summary):
         advice = (
             "quote the confirmation's figure"
             if summary.confirmation
