@@ -53,9 +53,9 @@ def train_final(
     splits = load_train_test(data).to(resolve_device(device))
     torch.manual_seed(seed)
     network = build_model(as_spec(model), splits.input_shape, splits.num_outputs).to(splits.train_x.device)
-    # load_train_test scores every epoch on the test split: the last epoch's figures are the result.
+    # The test rows are the validation split here: scored once, after the last epoch (or the one that diverged).
     results = []
-    for result in train_epochs(network, splits, train, seed, metric=metric):
+    for result in train_epochs(network, splits, train, seed, metric=metric, score_every=False):
         results.append(result)
         if on_epoch is not None:
             on_epoch(result)

@@ -36,8 +36,8 @@ class EpochResult:
 
     epoch: int
     train_loss: float
-    val_loss: float
-    value: float
+    val_loss: float  # NaN, and ``value`` None, for an epoch that was not scored (`train_epochs`' ``score_every``)
+    value: float | None
     seconds: float
     samples: int
     diverged: str | None = None
@@ -118,9 +118,12 @@ def train_epochs(
     seed: int = 0,
     stop: Callable[[], bool] | None = None,
     metric: str = "accuracy",
+    score_every: bool = True,
 ) -> Iterator[EpochResult]:
     """Train ``model`` for ``config.epochs`` epochs, yielding after each one.
 
+    ``score_every``: score the validation rows after every epoch (a trial reports each to its pruner);
+    False: after the last only (a final model's test rows, which must not be watched while training).
     Stops early, with ``diverged`` set, when the training loss becomes NaN or infinite.
     ``stop`` is asked every few steps; when it says yes, `Interrupted` is raised there
     (a Ctrl-C that waited for a point where no storage call is under way).
@@ -155,6 +158,9 @@ def train_epochs(
         if diverged is None and not math.isfinite(train_loss):
             diverged = f"training loss became {train_loss} at epoch {epoch}"
         seconds = time.perf_counter() - start
+        if not (score_every or diverged or epoch == config.epochs):
+            yield EpochResult(epoch, train_loss, math.nan, None, seconds, min(n, steps * bs), None, metric)
+            continue
         # At the training batch size: the matmul library keeps buffers per shape, and a
         # new, larger shape would set the worker's peak memory.
         val_loss, value = evaluate(model, splits.val_x, splits.val_y, normalize, loss_name, bs, metric, splits)

@@ -264,6 +264,8 @@ def test_export_then_train_round_trips(cli, study_db, workdir, fashion_root):
     result = json.loads(out)
     epochs = exported["params"]["epochs"]
     assert [line.split()[1] for line in err.splitlines()] == [f"{k}/{epochs}" for k in range(1, epochs + 1)]  # progress
+    # The test rows are scored once, after the last epoch: never watched while training.
+    assert ["test_acc" in line for line in err.splitlines()] == [k == epochs for k in range(1, epochs + 1)], err
     assert (workdir / "m" / "best.json").exists() and result["metrics_path"] == "m/best.json"
     assert result["train_samples"] == 1000 and result["test_samples"] == 200
     assert 0 <= result["test_loss"] and 0.1 < result["test_accuracy"] <= 1
@@ -290,6 +292,13 @@ def test_export_then_train_round_trips(cli, study_db, workdir, fashion_root):
     assert code == 0 and "note: replaced the model that was at m/best.pt" in err
     code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--save-model", "m")
     assert code != 0 and "--save-model m is a folder" in err and len(err.strip().splitlines()) == 1
+    threads = torch.get_num_threads()
+    code, out, err = cli("train", "--config", "best.yaml", "--data-dir", fashion_root, "--threads", 0)
+    assert (code, err.strip()) == (1, "search: error: --threads is 0, but must be >= 1")
+    code, out, err = cli(
+        "train", "--config", "best.yaml", "--data-dir", fashion_root, "--limit-train", 100, "--threads", 1
+    )
+    assert code == 0 and torch.get_num_threads() == threads  # the caller's own setting again
 
 
 def test_hand_written_params_only_config_trains(cli, workdir, fashion_root):

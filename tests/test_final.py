@@ -26,6 +26,24 @@ def test_train_final_uses_all_training_data_and_scores_the_test_split(fashion_ro
     assert result.test_accuracy > 0.8 and result.diverged is None
 
 
+def test_a_final_model_scores_the_test_rows_once(fashion_root, monkeypatch):
+    import objectives._train as train
+
+    scored = []
+    real = train.evaluate
+    monkeypatch.setattr(train, "evaluate", lambda *a, **k: scored.append(1) or real(*a, **k))
+    seen = []
+    _, result = train_final(
+        TrainConfig(optimizer="adam", lr=1e-3, epochs=3),
+        ModelConfig(hidden=(16,)),
+        DataConfig(data_dir=str(fashion_root)),
+        "cpu",
+        on_epoch=seen.append,
+    )
+    assert len(scored) == 1 and [r.value is None for r in seen] == [True, True, False]
+    assert result.test_value == seen[-1].value and result.epochs == 3
+
+
 def test_save_and_load_round_trip(tmp_path):
     torch.manual_seed(0)
     from objectives import build_mlp

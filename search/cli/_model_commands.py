@@ -13,7 +13,7 @@ from search._files import write_text
 from search.study._config import RunConfig
 from search.study._format import format_seconds, format_value, label
 from search.trained._export import read_config
-from search.trained._retrain import retrain
+from search.trained._retrain import RETRAIN_THREADS, retrain
 
 
 def add_model_commands(subparsers) -> None:
@@ -36,6 +36,13 @@ def add_model_commands(subparsers) -> None:
     p.add_argument("--save-model", help="where to save the weights (default: models/CONFIG-NAME.pt)")
     p.add_argument("--device", choices=DEVICES, default=RunConfig.device, help=f"(default: {RunConfig.device})")
     p.add_argument("--limit-train", type=int, help="train on only this many samples (quick checks)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=RETRAIN_THREADS,
+        help=f"torch threads (default: {RETRAIN_THREADS}, as a trial trains: on a busy machine more threads wait for "
+        "the slowest; a wide model on idle cores may gain from more)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.set_defaults(handler=cmd_train)
 
@@ -88,6 +95,7 @@ def cmd_train(args, argv) -> int:
         args.device,
         args.limit_train,
         on_epoch=progress.epoch,
+        threads=args.threads,
     )
     progress.done()
     replaced = model_path.is_file()

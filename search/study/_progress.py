@@ -25,8 +25,9 @@ class EpochLine:
         self.live = stream.isatty()
 
     def epoch(self, result: EpochResult) -> None:
+        scored = f"  {self.name} {format_value(result.value, self.metric)}" if result.value is not None else ""
         line = (
-            f"  epoch {result.epoch}/{self.epochs}  {self.name} {format_value(result.value, self.metric)}  "
+            f"  epoch {result.epoch}/{self.epochs}{scored}  "
             f"train_loss {result.train_loss:.4g}  {result.samples / max(result.seconds, 1e-9):,.0f} samples/s"
         )
         if self.live:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
 from objectives import DataConfig
 from search._errors import SearchError
 from search.study._config import RunConfig
+
+# Torch threads for a retrain: one, as each trial trained with one (a worker per core); on a busy
+# machine more threads wait for the slowest of them (docs/speed.md has the measurement).
+RETRAIN_THREADS = 1
 
 
 @dataclasses.dataclass
@@ -62,8 +67,33 @@ def retrain(
     device: str = RunConfig.device,
     limit_train: int | None = None,
     on_epoch=None,
+    threads: int | None = RETRAIN_THREADS,
 ) -> Trained:
-    """`search train`: the configuration (a `RetrainConfig`) trained on every row but the test rows, tested on those."""
+    """`search train`: the configuration (a `RetrainConfig`) trained on every row but the test rows, tested on those.
+
+    ``threads``: torch's threads for it (None: this process's own setting).
+    """
+    if threads is not None and threads < 1:
+        raise SearchError(f"`threads` is {threads}, but must be >= 1")
+    with _torch_threads(threads):
+        return _retrain(config, config_file, data_dir, dataset, data_file, seed, device, limit_train, on_epoch)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """``threads`` torch threads for the block, then the caller's own again (a notebook keeps its setting)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _retrain(config, config_file, data_dir, dataset, data_file, seed, device, limit_train, on_epoch) -> Trained:
     from objectives import train_final
 
     seed = config.seed if seed is None else seed
