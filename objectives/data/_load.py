@@ -148,6 +148,7 @@ def _table_parts(
         remap[test.labels],
         table.classes,
         shape=test.shape,
+        source_rows=test.source_rows,
     )
     return table, test
 

@@ -51,6 +51,7 @@ class Table:
     classes: tuple[str, ...]
     notes: tuple[str, ...] = ()  # what reading did that the user should know (a constant column left out)
     shape: tuple[int, ...] | None = None  # one row's shape, for arrays; None: (features,)
+    source_rows: Any = None  # each row's position among the file's rows (numpy int64); None: 0..n-1
 
     @property
     def rows(self) -> int:
@@ -66,7 +67,15 @@ class Table:
             self.classes,
             self.notes,
             self.shape,
+            self.positions[rows],
         )
+
+    @property
+    def positions(self):
+        """Each row's position among the file's rows (a row without a target left out shifts none)."""
+        import numpy as np
+
+        return self.source_rows if self.source_rows is not None else np.arange(self.rows)
 
 
 def file_hash(path: str | Path) -> str:
@@ -226,7 +235,10 @@ def _from_frame(
             f"{path} has {len(problems)} problems: " + "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
         )
     notes += [f"column {c!r} has one value in every row; it is left out" for c in constant]
-    return Table(tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, tuple(notes))
+    positions = frame.index.to_numpy(dtype=np.int64)  # read_frame's rows are numbered 0..n-1
+    return Table(
+        tuple(numeric_names), numeric, tuple(text_names), text, label_ids, classes, tuple(notes), None, positions
+    )
 
 
 def labels_of(path: str, target: str, raw, task: str | None) -> tuple[Any, tuple[str, ...]]:

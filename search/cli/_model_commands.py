@@ -10,6 +10,7 @@ from pathlib import Path
 from objectives import DATASETS, DEVICES, DataConfig
 from search._errors import SearchError
 from search._files import write_text
+from search.cli._help import storage_help
 from search.study._config import RunConfig
 from search.study._format import format_seconds, format_value, label
 from search.trained._export import read_config
@@ -73,6 +74,21 @@ def add_model_commands(subparsers) -> None:
     )
     p.set_defaults(handler=cmd_predict)
 
+    p = subparsers.add_parser(
+        "split",
+        help="write a table study's test rows (and the rows it searched on) to files",
+        description="Write the rows a table study holds out as its test split, and optionally the rows it searched "
+        "and confirmed on, as they are in the file: fit your own baselines on the same rows, score them on the same "
+        "test rows.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  search split --study churn --output test.csv\n  search split --study churn --output test.csv --train-output train.csv",
+    )
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--storage", help=storage_help())
+    p.add_argument("--output", required=True, help="the test rows: a .csv or .parquet file")
+    p.add_argument("--train-output", help="the rest (the rows the study searched on): a .csv or .parquet file")
+    p.set_defaults(handler=cmd_split)
+
 
 def cmd_train(args, argv) -> int:
     from objectives import metrics_path
@@ -114,6 +130,16 @@ def cmd_train(args, argv) -> int:
     if result.diverged:
         print(f"warning: training diverged: {result.diverged}", file=sys.stderr)
     print(f"saved the weights to {model_path} and the metrics to {metrics}")
+    return 0
+
+
+def cmd_split(args, argv) -> int:
+    from search.study._inspect import open_existing
+    from search.trained._split import write_split
+
+    _, _, study = open_existing(args.storage, args.study)
+    for line in write_split(study, args.output, args.train_output):
+        print(line)
     return 0
 
 

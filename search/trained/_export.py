@@ -101,9 +101,10 @@ def rounded_copy(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _table_options(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+def table_options(data: dict[str, Any], task: str | None = None, where: str = "the configuration") -> dict[str, Any]:
+    """`DataConfig`'s table fields from an export's data section or a study's table record (the same keys)."""
     if not data.get("file") or not data.get("target") and not str(data.get("file")).endswith(".npz"):
-        raise SearchError(f"{path}: a table data set needs data.file and data.target")
+        raise SearchError(f"{where}: a table data set needs data.file and data.target")
     return {
         "data_file": str(data["file"]),
         "target": data.get("target"),
@@ -113,7 +114,7 @@ def _table_options(path: Path, data: dict[str, Any]) -> dict[str, Any]:
         "fill_missing": data.get("fill_missing"),
         "drop_missing_target": bool(data.get("drop_missing_target")),
         "columns": _feature_columns(data.get("columns")),
-        "task": data.get("task") or "classification",
+        "task": task or data.get("task") or "classification",
     }
 
 
@@ -202,7 +203,7 @@ def parse_config(document: Any, path: str | Path) -> RetrainConfig:
             model=_model_spec(model),
             dataset=dataset,
             seed=int(data.get("seed") or 0),
-            table=_table_options(path, data) if dataset == "table" else None,
+            table=table_options(data, where=str(path)) if dataset == "table" else None,
             hashes={k: data[k] for k in ("sha256", "test_sha256") if data.get(k)} if dataset == "table" else None,
             metric=str(data.get("metric") or "accuracy"),
         )
