@@ -110,5 +110,9 @@ def storage_cause(exc: BaseException) -> BaseException:
     return next((one for one in _chain(exc) if isinstance(one, kinds)), exc)
 
 
+class BudgetSpent(SearchError):
+    """The study's trial budget (``--total-trials``) holds no trial to run: every one is taken."""
+
+
 class NothingToConfirm(SearchError):
     """A study with no completed trial that confirmation could take (none yet, or every one diverged)."""

@@ -83,6 +83,24 @@ def study_storage(study: optuna.Study) -> BaseStorage:
     return study._storage
 
 
+def only_queued_trials(study: optuna.Study, refusal: Any) -> None:
+    """Make ``study.ask()`` raise ``refusal()`` instead of creating a trial of its own.
+
+    Optuna's ``ask`` pops a WAITING trial (atomically: one worker gets each) and, when none is
+    left, calls ``create_new_trial(study_id)`` without a template. An enqueued trial (a retry, a
+    trial of the study's budget) comes with one and is still created.
+    """
+    storage, sid = study_storage(study), study_id(study)
+    create = storage.create_new_trial
+
+    def guarded(study_id: int, template_trial: Any = None) -> int:
+        if study_id == sid and template_trial is None:
+            raise refusal()
+        return create(study_id, template_trial)
+
+    storage.create_new_trial = guarded
+
+
 def storage_backend(storage: BaseStorage) -> BaseStorage:
     """The storage under Optuna's cache (``optuna.load_study`` wraps an RDB storage in ``_CachedStorage``)."""
     from optuna.storages._cached_storage import _CachedStorage

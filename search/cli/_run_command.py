@@ -87,7 +87,15 @@ def add_run_command(subparsers) -> None:
         "--n-trials",
         type=int,
         default=S,
-        help=f"trials to run now (default: {default(RunConfig, 'n_trials')}; with only --timeout, until it)",
+        help=f"trials to run now (default: {default(RunConfig, 'n_trials')}; with only --timeout, until it; "
+        "in a study with a budget, until it is spent)",
+    )
+    p.add_argument(
+        "--total-trials",
+        type=int,
+        default=S,
+        help="a new study's budget: it ends at exactly this many trials, however many workers and machines "
+        "join it (each stops when none is left; a trial cut short by Ctrl-C or a lost worker runs again)",
     )
     p.add_argument("--timeout", type=float, default=S, help="stop starting trials after this many seconds")
     p.add_argument("--sampler", choices=SAMPLERS, default=S, help=f"(default: {default(RunConfig, 'sampler')})")
@@ -300,6 +308,6 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     if "confirm" in vars(args):
         given["confirm"] = args.confirm
     data["seed"] = given.get("seed", RunConfig.seed)
-    if "timeout" in given and "n_trials" not in given:
+    if ("timeout" in given or "total_trials" in given) and "n_trials" not in given:
         given["n_trials"] = None
     return RunConfig(**given, data=DataConfig(**data), explicit=explicit)

@@ -18,7 +18,8 @@ class RunConfig:
 
     study: str = "fmnist"
     storage: str | None = None  # None: $SEARCH_STORAGE, else the SQLite file under ./studies/
-    n_trials: int | None = 20  # None: until the timeout
+    n_trials: int | None = 20  # this run's trials; None: until the timeout (or the study's budget)
+    total_trials: int | None = None  # the study's budget, shared by every worker on every machine; None: none
     timeout: float | None = None
     sampler: str = "tpe"
     pruner: str = "median"
@@ -44,7 +45,7 @@ class RunConfig:
         return _ALL_OPTIONS if self.explicit is None else self.explicit
 
     def __post_init__(self) -> None:
-        # Messages name the flags: this configuration is what the user typed.
+        # Messages name the fields (`n_trials`); the command line spells them as its flags.
         if not self.study.strip():
             raise SearchError("`study` is empty, but must be a name")
         if self.study.endswith(CONFIRM_SUFFIX):
@@ -56,8 +57,10 @@ class RunConfig:
             raise SearchError(f"`n_trials` is {self.n_trials}, but must be >= 1")
         if self.timeout is not None and self.timeout <= 0:
             raise SearchError(f"`timeout` is {self.timeout:g}, but must be > 0 seconds")
-        if self.n_trials is None and self.timeout is None:
-            raise SearchError("give `n_trials` or `timeout`, or the study never ends")
+        if self.total_trials is not None and self.total_trials < 1:
+            raise SearchError(f"`total_trials` is {self.total_trials}, but must be >= 1")
+        if self.n_trials is None and self.timeout is None and self.total_trials is None:
+            raise SearchError("give `n_trials`, `timeout` or `total_trials`, or the study never ends")
         if self.sampler not in SAMPLERS:
             raise SearchError(f"`sampler` is {self.sampler!r}, but must be one of {', '.join(SAMPLERS)}")
         if self.pruner not in PRUNERS:

@@ -65,6 +65,7 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
             )
         kept[key] = value
     heartbeat = _heartbeat(config, name, made)
+    total, n_trials = _budget(config, name, made)
     task = kept["task"] if data["dataset"] == "table" else config.data.task  # image sets: always classification
     return dataclasses.replace(
         config,
@@ -72,6 +73,8 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
         model=kept["model"],
         metric=kept["metric"],
         heartbeat=heartbeat,
+        total_trials=total,
+        n_trials=n_trials,
         data=dataclasses.replace(config.data, seed=seed, stratify=stratify, task=task, **data),
     )
 
@@ -89,6 +92,21 @@ def _heartbeat(config: RunConfig, name: str, made: dict[str, Any]) -> int | None
             "this worker's trials look dead to them; leave `heartbeat` out or give it seconds"
         )
     raise SearchError(f"study {name!r} is run by workers that never beat (`heartbeat` 0); give `heartbeat` 0 here too")
+
+
+def _budget(config: RunConfig, name: str, made: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The study's trial budget (set when it was made, never changed), and this run's trials: a run that
+    names neither ``n_trials`` nor ``timeout`` on a study with a budget goes on until it is spent."""
+    recorded = made.get("total_trials")
+    if config.total_trials is not None and config.total_trials != recorded:
+        had = f"a budget of {recorded} trials" if recorded else "no trial budget"
+        raise SearchError(
+            f"study {name!r} was made with {had}, but this run asks for `total_trials` {config.total_trials}; "
+            "a budget is set when a study is made: leave `total_trials` out to continue it, or choose another "
+            "`study` name"
+        )
+    drain = recorded and not {"n_trials", "timeout"} & config.given
+    return recorded, None if drain else config.n_trials
 
 
 _TABLE_FLAGS = {

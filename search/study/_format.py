@@ -170,9 +170,24 @@ def format_storage_time(spent: StorageTime, trials: int) -> str:
 
 def _states(counts: dict[str, int]) -> str:
     total = sum(counts.values())
-    return f"{total} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed" + (
-        f", {counts['RUNNING']} running" if counts.get("RUNNING") else ""
+    running, waiting = counts.get("RUNNING"), counts.get("WAITING")
+    return (
+        f"{total} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed"
+        + (f", {running} running" if running else "")
+        + (f", {waiting} waiting" if waiting else "")
     )
+
+
+def _budget(summary: RunSummary) -> str:
+    if not summary.total_trials:
+        return ""
+    left = summary.study_states.get("WAITING", 0)
+    return f" (a budget of {summary.total_trials}: {f'{left} to run' if left else 'spent'})"
+
+
+def budget_spent(summary: RunSummary) -> bool:
+    """Whether the study's budget has no trial left to run (continuing it would do nothing)."""
+    return bool(summary.total_trials) and not summary.study_states.get("WAITING", 0)
 
 
 def _wall(summary: RunSummary) -> str:
@@ -200,7 +215,7 @@ def format_summary(summary: RunSummary, continue_command: str, note: str | None 
         "",
         f"study {summary.study!r} in {summary.storage}",
         f"  this run:  {_states(summary.run_states)} in {_wall(summary)}",
-        f"  the study: {_states(summary.study_states)}",
+        f"  the study: {_states(summary.study_states)}{_budget(summary)}",
     ]
     if summary.storage_time is not None and summary.storage_time.calls:
         lines.append(format_storage_time(summary.storage_time, sum(summary.run_states.values())))
@@ -227,5 +242,8 @@ def format_summary(summary: RunSummary, continue_command: str, note: str | None 
             f"note: with {summary.train_samples:,} training samples (under {SMALL_DATA:,}) the best search value "
             f"is optimistic (it is the best of many noisy figures); {advice}"
         )
-    lines.append(f"continue it with: {continue_command}")
+    if budget_spent(summary):
+        lines.append(f"its budget of {summary.total_trials} trials is spent: run a new study for more")
+    else:
+        lines.append(f"continue it with: {continue_command}")
     return "\n".join(lines)

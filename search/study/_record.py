@@ -62,6 +62,8 @@ def study_metadata(config: RunConfig, space: SearchSpace, rows: int | None = Non
         "task": config.data.task_name,
         "metric": config.metric_spec.name,
         "heartbeat": bool(config.heartbeat),  # whether its workers beat: a study's workers all do, or none
+        # Recorded when set only: the record of a study made before budgets came stays equal.
+        **({"total_trials": config.total_trials} if config.total_trials else {}),
         **({"rows": rows} if rows is not None else {}),
         **({"table": table_record(config.data)} if config.data.dataset == "table" else {}),
     }
@@ -189,6 +191,13 @@ def wait_for_record(storage, sid: int) -> dict[str, Any] | None:
         time.sleep(0.1)
 
 
+def wait_for_budget(storage, sid: int, total: int | None) -> None:
+    """A study with a budget: wait (a while) until its maker has queued the budget's trials."""
+    deadline = time.monotonic() + RECORD_WAIT_SECONDS
+    while total and storage.get_n_trials(sid) < total and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -> None:
     """Refuse to join a study made with another data set, split, space, model or metric (a worker that lost a race)."""
     stored = study.user_attrs.get(STUDY_ATTR)
@@ -204,6 +213,11 @@ def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -
     if stored.get("table") != metadata.get("table"):
         raise SearchError(
             f"study {name!r} was made from another table (file, target or test split); choose another `study` name"
+        )
+    if stored.get("total_trials") != metadata.get("total_trials"):
+        raise SearchError(
+            f"study {name!r} was made with a budget of {stored.get('total_trials') or 'no'} trials, but this run asks "
+            f"for {metadata.get('total_trials') or 'none'}; choose another `study` name"
         )
     if bool(stored.get("stratified", False)) != metadata["stratified"]:
         raise SearchError(f"study {name!r} was made with another kind of validation split; choose another `study` name")

@@ -21,8 +21,8 @@ from optuna.trial import FrozenTrial
 
 from objectives import EpochResult, Objective, SearchSpace, Splits, load_splits
 from objectives.models import ModelSpec, check_model
-from search._errors import RunStopped, SearchError, is_storage_error, storage_fault
-from search._optuna import study_id, study_storage, trial_id
+from search._errors import BudgetSpent, RunStopped, SearchError, is_storage_error, storage_fault
+from search._optuna import only_queued_trials, study_id, study_storage, trial_id
 from search.storages import open_storage, redact, resolve_storage_url, storage_exists
 from search.storages._clock import attach as attach_clock
 from search.study._config import RunConfig
@@ -45,6 +45,7 @@ from search.study._record import (
     recorded,
     space_differences,
     study_metadata,
+    wait_for_budget,
     wait_for_record,
 )
 from search.study._samplers import make_sampler
@@ -173,6 +174,8 @@ def run_study(
 
     finished: list[FrozenTrial] = []
     running: dict[str, int | None] = {"trial_id": None}
+    if config.total_trials:  # every trial comes from the budget's queue; an empty queue ends the run
+        only_queued_trials(study, BudgetSpent)
 
     def collect(study: optuna.Study, trial: FrozenTrial) -> None:
         finished.append(trial)
@@ -207,6 +210,10 @@ def run_study(
                 if tickets is None:
                     break
                 continue
+            except BudgetSpent:
+                if tickets is not None:
+                    tickets.give_back()  # a ticket this worker took for a trial the budget did not have
+                break
             except KeyboardInterrupt:
                 requeue_interrupted(study, running["trial_id"])
                 raise Interrupted(len(finished), int(running["trial_id"] is not None)) from None
@@ -279,6 +286,7 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[o
         study = optuna.load_study(study_name=config.study, storage=storage)
         wait_for_record(storage, study_id(study))  # a study without one is refused just below
         check_compatible(config.study, study, metadata)
+        wait_for_budget(storage, study_id(study), metadata.get("total_trials"))
         return study, False
     # The storage let this process alone create it: only it writes the record and the baseline.
     study.set_user_attr(STUDY_ATTR, metadata)
@@ -286,6 +294,10 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[o
     baseline = space.baseline(model_defaults(config.model))
     if baseline is not None:  # the first trial: a known-good default the confirmation compares against
         study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
+    # A budget is its trials, queued now with nothing fixed (the sampler chooses each one's parameters when a
+    # worker takes it): Optuna hands each queued trial to exactly one worker, so the study ends at exactly N.
+    for _ in range((config.total_trials or 0) - (baseline is not None)):
+        study.enqueue_trial({})
     with warnings.catch_warnings():  # "experimental" since Optuna 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([metric.label])  # optuna-dashboard shows this instead of "Objective 0"

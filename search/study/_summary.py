@@ -37,6 +37,7 @@ class RunSummary:
     metric: str = "accuracy"  # what the values are (objectives.METRICS)
     search_seconds: float | None = None  # the search's part of wall_seconds (the rest: confirmation)
     diverged: int = 0  # completed trials whose training diverged (not candidates for confirmation)
+    total_trials: int | None = None  # the study's trial budget, when it has one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ def summarize(
     study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None
 ) -> RunSummary:
     trials = study.get_trials(deepcopy=False)
+    made = study.user_attrs.get(STUDY_ATTR) or {}
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     best = best_of(trials, maximize)
     return RunSummary(
@@ -86,7 +88,8 @@ def summarize(
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else {},
         train_samples=train_samples,
-        metric=made_metric(study.user_attrs.get(STUDY_ATTR) or {}).name,
+        metric=made_metric(made).name,
+        total_trials=made.get("total_trials"),
         search_seconds=wall_seconds,
         diverged=sum(1 for t in trials if t.state == TrialState.COMPLETE and "diverged" in t.user_attrs),
     )
