@@ -146,3 +146,24 @@ def test_ctrl_c_stops_a_dashboard_started_in_the_background(storage, tmp_path):
     server.send_signal(signal.SIGINT)
     server.communicate(timeout=30)
     assert server.returncode == 0
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_a_read_only_page_says_so_at_its_top(storage, encoding):
+    """optuna-dashboard has no read-only mode: its page still draws the delete buttons, so it says they are refused."""
+    import gzip
+
+    for readonly in (True, False):
+        server, base = serve(storage, readonly)
+        try:
+            ask = urllib.request.Request(base + "/dashboard", headers={"Accept-Encoding": encoding})
+            with urllib.request.urlopen(ask, timeout=30) as response:
+                raw = response.read()
+                page = gzip.decompress(raw) if response.headers.get("Content-Encoding") == "gzip" else raw
+                assert int(response.headers["Content-Length"]) == len(raw)
+            assert (b"Read-only: this dashboard shows the studies" in page) == readonly
+            assert b"<script" in page  # the dashboard's own page, whole
+            status, body = request(base + "/api/studies")
+            assert status == 200 and b"Read-only" not in body  # its API answers untouched
+        finally:
+            server.shutdown()

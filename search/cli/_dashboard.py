@@ -2,7 +2,9 @@
 
 optuna-dashboard has no authentication and its page can delete studies and tell trials.
 Read-only mode answers every request that is not a read (GET, HEAD, OPTIONS) with 403
-before it reaches the dashboard, so nothing can change the stored studies.
+before it reaches the dashboard, so nothing can change the stored studies. The dashboard has
+no read-only mode of its own, so its page still draws its create and delete buttons: every
+page it serves carries a banner at the top saying that they are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from search._errors import SearchError
 from search.study._inspect import open_existing
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+BANNER = (
+    '<div id="search-read-only" style="position:sticky;top:0;z-index:9999;padding:6px 12px;background:#fff3cd;'
+    'color:#664d03;font:14px sans-serif;border-bottom:1px solid #ffe69c">Read-only: this dashboard shows the '
+    "studies; creating, deleting and editing them is refused (search dashboard --read-only).</div>"
+)
 
 
 class _ThreadedServer(ThreadingMixIn, WSGIServer):
@@ -66,12 +73,39 @@ def read_only(app):
 
     def guarded(environ, start_response):
         if environ.get("REQUEST_METHOD", "GET").upper() in _READS:
-            return app(environ, start_response)
+            return _with_banner(app, environ, start_response)
         body = json.dumps({"reason": "this dashboard is read-only (search dashboard --read-only)"}).encode()
         start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
     return guarded
+
+
+def _with_banner(app, environ, start_response):
+    """The app's answer; an HTML page with the read-only banner first in its body."""
+    import gzip
+
+    said: list = []
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: said.append((status, headers))))
+    status, headers = said[0]
+    kinds = {k.lower(): v for k, v in headers}
+    if not kinds.get("content-type", "").startswith("text/html") or b"<body" not in _plain(body, kinds):
+        start_response(status, headers)
+        return [body]
+    page = _plain(body, kinds)
+    at = page.index(b">", page.index(b"<body")) + 1
+    page = page[:at] + BANNER.encode() + page[at:]
+    if kinds.get("content-encoding") == "gzip":
+        page = gzip.compress(page)
+    keep = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    start_response(status, [*keep, ("Content-Length", str(len(page)))])
+    return [page]
+
+
+def _plain(body: bytes, headers: dict[str, str]) -> bytes:
+    import gzip
+
+    return gzip.decompress(body) if headers.get("content-encoding") == "gzip" else body
 
 
 def make_dashboard(storage: str | None, host: str, port: int, readonly: bool) -> WSGIServer:
