@@ -12,6 +12,7 @@ own keys take their type from the values written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -202,3 +203,24 @@ def largest(param: Param) -> Any:
     if isinstance(param, Choice):
         return max(param.choices)
     return param.high
+
+
+def short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
+
+
+def describe(param: Param) -> str:
+    if isinstance(param, Choice):
+        return "one of " + ", ".join(map(short, param.choices))
+    return f"{short(param.low)} to {short(param.high)}"
+
+
+def middle(param: Param) -> Any:
+    if isinstance(param, Choice):
+        return param.choices[0]
+    if isinstance(param, Int):
+        mid = math.sqrt(param.low * param.high) if param.log else (param.low + param.high) / 2
+        return param.low + round((mid - param.low) / param.step) * param.step
+    if isinstance(param, Float):
+        return math.sqrt(param.low * param.high) if param.log else (param.low + param.high) / 2
+    return param.value

@@ -41,10 +41,13 @@ from objectives._params import (
     Rule,
     admits,
     clip,
+    describe,
     free_rule,
     largest,
+    middle,
     named,
     parse,
+    short,
     unparse,
     validate,
 )
@@ -251,7 +254,7 @@ class SearchSpace:
             needs = _CONDITIONAL.get(name)
             if isinstance(param, Fixed) or (needs is not None and needs != "adam"):
                 continue
-            value = clip(param, wanted[name]) if name in wanted else _middle(param)
+            value = clip(param, wanted[name]) if name in wanted else middle(param)
             if not admits(param, value):
                 return None
             values[name] = value
@@ -260,6 +263,19 @@ class SearchSpace:
             return None
         return values
 
+    def admitted(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Another study's configuration as values this space can enqueue (keys it lacks left out, the missing
+        ones left to the sampler), or why it cannot take it: a value outside a range or the choices."""
+        taken: dict[str, Any] = {}
+        for name, param in self.params:
+            needs = _CONDITIONAL.get(name)
+            if isinstance(param, Fixed) or name not in values or (needs and values.get("optimizer") != needs):
+                continue
+            if not admits(param, values[name]):
+                return {}, f"{name}={short(values[name])} is outside this space's {name} ({describe(param)})"
+            taken[name] = values[name]
+        return taken, None
+
     def model_values(self, model_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One value of each model key: pinned ones as pinned, the others the function's default, else
         the middle of their range (what `check_model` builds before any trial runs)."""
@@ -267,7 +283,7 @@ class SearchSpace:
         for name in self.model_keys:
             param = self.get(name)
             default = (model_defaults or {}).get(name, BASELINE.get(name) if self.model == MLP else None)
-            values[name] = default if default is not None and admits(param, default) else _middle(param)
+            values[name] = default if default is not None and admits(param, default) else middle(param)
         return values
 
     def suggest(self, trial) -> tuple[TrainConfig, dict[str, Any]]:
@@ -290,17 +306,6 @@ def configs_from_values(
     train = TrainConfig(**{k: v for k, v in values.items() if k in train_keys})
     keys = model_keys if model_keys is not None else tuple(k for k in values if k not in train_keys)
     return train, {k: values[k] for k in keys if k in values}
-
-
-def _middle(param: Param) -> Any:
-    if isinstance(param, Choice):
-        return param.choices[0]
-    if isinstance(param, Int):
-        mid = math.sqrt(param.low * param.high) if param.log else (param.low + param.high) / 2
-        return param.low + round((mid - param.low) / param.step) * param.step
-    if isinstance(param, Float):
-        return math.sqrt(param.low * param.high) if param.log else (param.low + param.high) / 2
-    return param.value
 
 
 def _suggest(trial, name: str, param: Param) -> Any:

@@ -91,6 +91,16 @@ def add_run_command(subparsers) -> None:
         "in a study with a budget, until it is spent)",
     )
     p.add_argument(
+        "--warm-start",
+        metavar="STUDY",
+        default=S,
+        help="a new study's first trials: STUDY's pick and best configurations (up to 5; each where this "
+        "run's space admits it, else one line saying why)",
+    )
+    p.add_argument(
+        "--warm-start-storage", metavar="URL", default=S, help="where --warm-start's study is (default: --storage)"
+    )
+    p.add_argument(
         "--total-trials",
         type=int,
         default=S,

@@ -20,6 +20,8 @@ class RunConfig:
     storage: str | None = None  # None: $SEARCH_STORAGE, else the SQLite file under ./studies/
     n_trials: int | None = 20  # this run's trials; None: until the timeout (or the study's budget)
     total_trials: int | None = None  # the study's budget, shared by every worker on every machine; None: none
+    warm_start: str | None = None  # a new study's first trials: this study's best configurations
+    warm_start_storage: str | None = None  # where that study is; None: this run's storage
     timeout: float | None = None
     sampler: str = "tpe"
     pruner: str = "median"

@@ -66,6 +66,11 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
         kept[key] = value
     heartbeat = _heartbeat(config, name, made)
     total, n_trials = _budget(config, name, made)
+    if config.warm_start is not None and config.warm_start != made.get("warm_start"):
+        raise SearchError(
+            f"`warm_start` {config.warm_start!r} starts a new study, and study {name!r} exists; leave `warm_start` "
+            "out to continue it, or choose another `study` name"
+        )
     task = kept["task"] if data["dataset"] == "table" else config.data.task  # image sets: always classification
     return dataclasses.replace(
         config,

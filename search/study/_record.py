@@ -64,6 +64,7 @@ def study_metadata(config: RunConfig, space: SearchSpace, rows: int | None = Non
         "heartbeat": bool(config.heartbeat),  # whether its workers beat: a study's workers all do, or none
         # Recorded when set only: the record of a study made before budgets came stays equal.
         **({"total_trials": config.total_trials} if config.total_trials else {}),
+        **({"warm_start": config.warm_start} if config.warm_start else {}),
         **({"rows": rows} if rows is not None else {}),
         **({"table": table_record(config.data)} if config.data.dataset == "table" else {}),
     }

@@ -51,6 +51,7 @@ from search.study._record import (
 from search.study._samplers import make_sampler
 from search.study._signals import INTERRUPTS, Interrupted
 from search.study._summary import RunSummary, summarize_safely
+from search.study._warm import WARM_ATTR
 
 
 @dataclass
@@ -85,6 +86,13 @@ def prepare(
     for note in splits.notes if on_note is not None else ():
         on_note(note)
     space = load_space(config, made.get("space") if made else None, splits.pool_rows)
+    warm: list = []
+    if config.warm_start and made is None:  # read now: a refused run changes nothing
+        from search.study._warm import warm_trials
+
+        warm, left_out = warm_trials(config, space)
+        for line in left_out if on_note is not None else ():
+            on_note(line)
     metadata = study_metadata(config, space, splits.pool_rows)
     if made is not None and load_space(config, made["space"], splits.pool_rows).to_dict() != metadata["space"]:
         raise SearchError(
@@ -113,7 +121,7 @@ def prepare(
         metadata["table"]["columns"] = {"numeric": encoder["numeric"], "text": encoder["text"]}
     if storage is None:
         storage = open_storage(url, heartbeat=config.heartbeat or None)
-    study, created = _open_study(storage, config, metadata)
+    study, created = _open_study(storage, config, metadata, warm)
     return Prepared(config, space, objective, url, study, created, storage)
 
 
@@ -277,7 +285,7 @@ def optimize(study, objective, n_trials, timeout, callback) -> None:
         )
 
 
-def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[optuna.Study, bool]:
+def _open_study(storage, config: RunConfig, metadata: dict[str, Any], warm=()) -> tuple[optuna.Study, bool]:
     """Load the study, or create it (then True); of many workers starting at once, exactly one creates it."""
     metric = config.metric_spec
     try:
@@ -294,9 +302,14 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any]) -> tuple[o
     baseline = space.baseline(model_defaults(config.model))
     if baseline is not None:  # the first trial: a known-good default the confirmation compares against
         study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
+    first = [] if baseline is None else [baseline]
+    for values, source in warm:  # an earlier study's best, after the baseline (within the budget)
+        if values not in first and (not config.total_trials or len(first) < config.total_trials):
+            study.enqueue_trial(values, user_attrs={WARM_ATTR: source})
+            first.append(values)
     # A budget is its trials, queued now with nothing fixed (the sampler chooses each one's parameters when a
     # worker takes it): Optuna hands each queued trial to exactly one worker, so the study ends at exactly N.
-    for _ in range((config.total_trials or 0) - (baseline is not None)):
+    for _ in range((config.total_trials or 0) - len(first)):
         study.enqueue_trial({})
     with warnings.catch_warnings():  # "experimental" since Optuna 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
