@@ -71,7 +71,7 @@ class Progress:
     def _metric_of(self, study: optuna.Study) -> str:
         """The study's own metric, read once: a run that continues a study without naming it was
         configured with the default, and learns the recorded one only from the storage."""
-        if not self._read_metric:
+        if not self._read_metric and study is not None:
             from search.study._record import STUDY_ATTR, made_metric
 
             made = study.user_attrs.get(STUDY_ATTR)
