@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import optuna
 
-QUICK = ["--dataset", "synthetic", "--max-epochs", "2", "--confirm", "0", "--pruner", "none"]
+QUICK = ["--dataset", "synthetic", "--max-epochs", "1", "--confirm", "0", "--pruner", "none"]
 DB = "sqlite:///studies/studies.db"
 
 
 def test_a_new_study_starts_from_the_earlier_studys_best(cli, workdir):
-    assert cli("run", "--study", "old", "--n-trials", 6, *QUICK)[0] == 0
+    assert cli("run", "--study", "old", "--n-trials", 5, *QUICK)[0] == 0
     old = optuna.load_study(study_name="old", storage=DB)
-    code, out, err = cli("run", "--study", "new", "--warm-start", "old", "--n-trials", 4, *QUICK)
+    code, out, err = cli("run", "--study", "new", "--warm-start", "old", "--n-trials", 3, *QUICK)
     assert code == 0, err
     new = optuna.load_study(study_name="new", storage=DB)
     assert new.trials[0].user_attrs.get("baseline")  # the textbook default still comes first
