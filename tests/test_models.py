@@ -54,7 +54,7 @@ def test_the_mlp_is_a_model_function_with_dropout():
     check_model(ModelSpec("objectives.models:mlp", {"hidden_units": 8}), (4,), 3)
 
 
-def test_a_convolutional_network_on_8x8_images_end_to_end(cli, digits_npz, workdir):
+def test_a_convolutional_network_on_8x8_images_end_to_end(cli, digits_npz, workdir, monkeypatch):
     (workdir / "space.yaml").write_text("channels: [4, 8]\nepochs: {low: 2, high: 4}\noptimizer: adam\n")
     code, out, err = cli(
         "run",
@@ -79,18 +79,21 @@ def test_a_convolutional_network_on_8x8_images_end_to_end(cli, digits_npz, workd
     assert config["model"]["function"] == "cnn.py:build" and "channels" in config["model"]["params"]
     assert cli("export", "--study", "cnn", "--output", "cnn.yaml")[0] == 0
     exported = __import__("yaml").safe_load((workdir / "cnn.yaml").read_text())
-    assert exported["model"]["function"] == "cnn.py:build" and set(exported["model"]["params"]) == {"channels"}
+    # By its file's absolute path: `search train` finds it from any folder.
+    assert exported["model"]["function"] == f"{workdir / 'cnn.py'}:build"
+    assert set(exported["model"]["params"]) == {"channels"}
     code, out, err = cli("train", "--config", "cnn.yaml", "--save-model", "m/cnn.pt", "--json")
     assert code == 0, err
     assert json.loads(out)["test_accuracy"] > 0.8
     record = json.loads((workdir / "m" / "cnn.json").read_text())
-    assert record["model"]["function"] == "cnn.py:build" and record["input_shape"] == [8, 8]
+    assert record["model"]["function"].endswith("cnn.py:build") and record["input_shape"] == [8, 8]
+    assert record["model"]["source_path"] == str(workdir / "cnn.py")
     np.savez(workdir / "new.npz", x=np.load(workdir / digits_npz)["x"][:4])
     code, out, err = cli("predict", "--model", "m/cnn.pt", "--data", "new.npz", "--function", "cnn.py:build")
     assert code == 0 and len(out.strip().splitlines()) == 5, err
     # A model file runs no code by itself: its function is named again, and must be the one recorded.
     code, out, err = cli("predict", "--model", "m/cnn.pt", "--data", "new.npz")
-    assert code != 0 and "name the function to load it with (--function cnn.py:build)" in err
+    assert code != 0 and f"name the function to load it with (--function {workdir / 'cnn.py'}:build)" in err
     (workdir / "elsewhere").mkdir()
     (workdir / "elsewhere" / "cnn.py").write_bytes((workdir / "cnn.py").read_bytes())
     code, out, err = cli("predict", "--model", "m/cnn.pt", "--data", "new.npz", "--function", "elsewhere/cnn.py:build")
@@ -100,6 +103,20 @@ def test_a_convolutional_network_on_8x8_images_end_to_end(cli, digits_npz, workd
     assert code != 0 and "its source is not the one" in err and len(err.strip().splitlines()) == 1
     assert cli("report", "--study", "cnn", "--output", "r.html")[0] == 0
     assert "cnn.py:build" in (workdir / "r.html").read_text()
+
+    # From another folder: the model loads by its function's name (the file it was built from, unchanged),
+    # and the exported configuration trains.
+    (workdir / "away").mkdir()
+    monkeypatch.chdir(workdir / "away")
+    code, out, err = cli("predict", "--model", "../m/cnn.pt", "--data", "../new.npz", "--function", "cnn.py:build")
+    assert code == 0 and len(out.strip().splitlines()) == 5, err
+    code, out, err = cli(
+        "train", "--config", "../cnn.yaml", "--data", "../digits.npz", "--save-model", "here.pt", "--limit-train", 200
+    )
+    assert code == 0, err
+    (workdir / "cnn.py").write_text((workdir / "cnn.py").read_text() + "\n# changed\n")
+    code, out, err = cli("predict", "--model", "../m/cnn.pt", "--data", "../new.npz", "--function", "cnn.py:build")
+    assert code != 0 and "its source is not the one" in err  # a changed file is refused, wherever it is
 
 
 @pytest.mark.parametrize(

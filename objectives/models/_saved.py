@@ -53,6 +53,7 @@ def save_model(
     described = as_spec(spec).to_dict()
     if described["function"] != MLP:
         described["source_sha256"] = source_hash(described["function"])
+        described["source_path"] = source_path(described["function"])
     record = {"model": described, "input_shape": list(input_shape), "num_outputs": int(num_outputs), **extra}
     staged_files: list[Path] = []
     try:
@@ -71,20 +72,26 @@ def save_model(
     return metrics_path(path)
 
 
-def source_hash(ref: str) -> str | None:
-    """The sha256 of the source file a model function ``ref`` lives in (None when it has no file)."""
-    import hashlib
+def source_path(ref: str) -> str | None:
+    """The absolute path of the source file a model function ``ref`` lives in (None when it has no file)."""
     import importlib.util
 
     module, _, _ = ref.rpartition(":")
     if module.endswith(".py"):
-        source = Path(module)
-    else:
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            return None
-        source = Path(found.origin) if found is not None and found.origin and found.has_location else None
+        return str(Path(module).resolve())
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return str(Path(found.origin).resolve()) if found is not None and found.origin and found.has_location else None
+
+
+def source_hash(ref: str) -> str | None:
+    """The sha256 of the source file a model function ``ref`` lives in (None when it has no file)."""
+    import hashlib
+
+    where = source_path(ref)
+    source = Path(where) if where else None
     try:
         return hashlib.sha256(source.read_bytes()).hexdigest() if source is not None else None
     except OSError:
@@ -99,8 +106,9 @@ def _named_function(described: dict[str, Any], function: str | None, path: Path)
     if function is None:
         raise ObjectiveError(
             f"{path} was built by the model function {recorded}; a model file runs no code by itself: "
-            f"name the function to load it with (`function` {recorded})"
+            f"name the function to load it with (`function` {_where_recorded(described)})"
         )
+    function = _found(function, described)
     if function.rpartition(":")[2] != recorded.rpartition(":")[2]:
         raise ObjectiveError(f"`function` {function} is not the function {path} was built by ({recorded})")
     wanted = described.get("source_sha256")
@@ -114,6 +122,23 @@ def _named_function(described: dict[str, Any], function: str | None, path: Path)
             f"(sha256 {str(wanted)[:12]} recorded); name the file it was trained with"
         )
     return function
+
+
+def _where_recorded(described: dict[str, Any]) -> str:
+    """The recorded function with its file's absolute path, when a file was recorded."""
+    recorded, where = str(described["function"]), described.get("source_path")
+    module, _, name = recorded.rpartition(":")
+    return f"{where}:{name}" if where and module.endswith(".py") else recorded
+
+
+def _found(function: str, described: dict[str, Any]) -> str:
+    """``function`` (file.py:name) as named, or, where no such file is here, the file the model was
+    built from, if it is that file by name: a model loads from any folder once its function is named."""
+    module, _, name = function.rpartition(":")
+    where = described.get("source_path")
+    if not module.endswith(".py") or Path(module).is_file() or not where:
+        return function
+    return f"{where}:{name}" if Path(where).name == Path(module).name and Path(where).is_file() else function
 
 
 def load_model(path: str | Path, function: str | None = None) -> tuple[nn.Module, dict[str, Any]]:

@@ -86,7 +86,7 @@ def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
 def _model_section(stored: dict[str, Any]) -> dict[str, Any]:
     """The model function and its parameters; a trial of an earlier version recorded the MLP's shape."""
     if isinstance(stored.get("model"), dict):
-        return {"function": stored["model"]["function"], "params": dict(stored["model"].get("params") or {})}
+        return {"function": _anywhere(stored["model"]["function"]), "params": dict(stored["model"].get("params") or {})}
     return {
         "function": MLP,
         "params": {
@@ -94,6 +94,15 @@ def _model_section(stored: dict[str, Any]) -> dict[str, Any]:
             "activation": stored.get("activation", "relu"),
         },
     }
+
+
+def _anywhere(ref: str) -> str:
+    """A model function in a file (file.py:build) by its file's absolute path, so `search train` finds it from
+    any folder; a module's function (pkg.models:build) as it is."""
+    module, _, name = str(ref).rpartition(":")
+    if module.endswith(".py") and Path(module).is_file():
+        return f"{Path(module).resolve()}:{name}"
+    return ref
 
 
 def rounded_copy(value: Any) -> Any:
