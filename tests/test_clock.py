@@ -98,3 +98,22 @@ def test_threads_that_end_are_not_remembered():
         t.start()
         t.join()
     assert clock.background_calls == 5 and clock._depth == {}
+
+
+def test_a_run_that_waits_on_sqlite_is_told_what_waits_less():
+    import dataclasses
+
+    from search import RunSummary
+    from search.study._format import format_summary
+
+    states = {"COMPLETE": 15, "PRUNED": 0, "FAIL": 0}
+    summary = RunSummary("s", "sqlite:///studies/studies.db", 9.0, states, states, 1, 0.9, {})
+
+    def said(storage: str, waited: float) -> bool:
+        spent = StorageTime(calls=900, seconds=waited, wall_seconds=10.0)
+        text = format_summary(dataclasses.replace(summary, storage=storage, storage_time=spent), "search run")
+        return "a new study in a journal file waits less: --storage journal:///studies/NAME.log" in text
+
+    assert said("sqlite:///studies/studies.db", 5.0)  # half the workers' time
+    assert not said("sqlite:///studies/studies.db", 1.0)  # a tenth: nothing to advise
+    assert not said("journal:///studies/s.log", 5.0)  # only SQLite's one writer is the cause named

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 # Below this many training samples the run summary warns that the search value is optimistic.
 SMALL_DATA = 20_000
+# A SQLite storage taking this share of the workers' time gets a line of advice in the run summary.
+ADVISE_SHARE = 0.25
 # Each metric's column name in the trial lines.
 SHORT = {
     "accuracy": "val_acc",
@@ -219,6 +221,11 @@ def format_summary(summary: RunSummary, continue_command: str, note: str | None 
     ]
     if summary.storage_time is not None and summary.storage_time.calls:
         lines.append(format_storage_time(summary.storage_time, sum(summary.run_states.values())))
+        if summary.storage.startswith("sqlite") and summary.storage_time.share >= ADVISE_SHARE:
+            lines.append(
+                "  advice:    trials this short wait on SQLite (one writer at a time, a transaction per call); a new "
+                "study in a journal file waits less: --storage journal:///studies/NAME.log (docs/storages.md)"
+            )
     if summary.best_number is None:
         lines.append("  no trial has completed yet")
     else:
