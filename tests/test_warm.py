@@ -49,3 +49,11 @@ def test_warm_start_is_refused_where_it_cannot_apply(cli, workdir):
     assert "x" not in optuna.get_all_study_names(DB)  # a refused run makes nothing
     code, _, err = cli("run", "--study", "old", "--warm-start", "old", "--n-trials", 1, *QUICK)
     assert code == 1 and "--warm-start 'old' starts a new study, and study 'old' exists" in err
+
+
+def test_the_python_api_warm_starts(cli, workdir):
+    import search
+
+    assert cli("run", "--study", "old", "--n-trials", 2, *QUICK)[0] == 0
+    study = search.tune(dataset="synthetic", study="api", warm_start="old", n_trials=2, max_epochs=1, confirm=False)
+    assert [t.user_attrs.get("warm_start") for t in study.optuna.trials][1:2] == ["old#1"]
