@@ -291,8 +291,9 @@ def test_the_optimism_note_comes_only_when_the_search_value_beats_the_quote():
         c = Confirmation(1, "auto", "kfold", "accuracy", direction, 1, pick, 3, 3, 1, estimate=Quote(1, quote, 3))
         return format_summary(dataclasses.replace(summary, confirmation=c), "search run")
 
-    assert note in confirmed(0.75) and note not in confirmed(0.85)
+    assert note in confirmed(0.75) and note not in confirmed(0.85) and note not in confirmed(0.8)
     assert note in confirmed(0.85, "minimize") and note not in confirmed(0.75, "minimize")
+    assert note not in confirmed(0.8, "minimize")  # a quote equal to the search value: nothing optimistic
 
 
 def test_the_messages_say_whether_confirmation_agrees():
