@@ -82,30 +82,32 @@ def read_only(app):
 
 
 def _with_banner(app, environ, start_response):
-    """The app's answer; an HTML page with the read-only banner first in its body."""
+    """The app's answer; an HTML page with the read-only banner first in its body. Any other answer passes
+    through unread (the dashboard's scripts are megabytes)."""
     import gzip
 
     said: list = []
-    body = b"".join(app(environ, lambda status, headers, exc_info=None: said.append((status, headers))))
+    answer = app(environ, lambda status, headers, exc_info=None: said.append((status, headers)))
+    if not said:  # an app that starts its answer only when it is read
+        answer = [b"".join(answer)]
     status, headers = said[0]
     kinds = {k.lower(): v for k, v in headers}
-    if not kinds.get("content-type", "").startswith("text/html") or b"<body" not in _plain(body, kinds):
+    if not kinds.get("content-type", "").startswith("text/html"):
+        start_response(status, headers)
+        return answer
+    body = b"".join(answer)
+    gzipped = kinds.get("content-encoding") == "gzip"
+    page = gzip.decompress(body) if gzipped else body
+    if b"<body" not in page:
         start_response(status, headers)
         return [body]
-    page = _plain(body, kinds)
     at = page.index(b">", page.index(b"<body")) + 1
     page = page[:at] + BANNER.encode() + page[at:]
-    if kinds.get("content-encoding") == "gzip":
+    if gzipped:
         page = gzip.compress(page)
     keep = [(k, v) for k, v in headers if k.lower() != "content-length"]
     start_response(status, [*keep, ("Content-Length", str(len(page)))])
     return [page]
-
-
-def _plain(body: bytes, headers: dict[str, str]) -> bytes:
-    import gzip
-
-    return gzip.decompress(body) if headers.get("content-encoding") == "gzip" else body
 
 
 def make_dashboard(storage: str | None, host: str, port: int, readonly: bool) -> WSGIServer:
