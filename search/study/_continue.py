@@ -7,6 +7,7 @@ so a run that continues or joins it must match the record, and is told which fla
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
@@ -132,9 +133,9 @@ def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -
 
     given = config.given
     out: dict[str, Any] = {"data_file": config.data.data_file if "data_file" in given else made["file"]}
-    recorded = made.get("columns")
-    if isinstance(recorded, dict):  # its trials' features, whatever this version would leave out today
-        out["columns"] = tuple(recorded.get("numeric") or ()) + tuple(recorded.get("text") or ())
+    columns = feature_columns(made.get("columns"))
+    if columns is not None:  # its trials' features, whatever this version would leave out today
+        out["columns"] = columns
     for key, flag in _TABLE_FLAGS.items():
         asked = list(getattr(config.data, key)) if key == "drop" else getattr(config.data, key)
         stored = bool(made.get(key)) if key == "drop_missing_target" else made.get(key)
@@ -163,6 +164,13 @@ def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -
     return out
 
 
+def feature_columns(recorded: Any) -> tuple[str, ...] | None:
+    """A table study's recorded features (``{numeric: [...], text: [...]}``) as `DataConfig.columns`."""
+    if not isinstance(recorded, dict):
+        return None
+    return tuple(recorded.get("numeric") or ()) + tuple(recorded.get("text") or ())
+
+
 def _other_file(name: str, flag: str, path: str, recorded: str | None, then: str | None, now: str) -> str:
     """A file whose content is not the study's: the study's own file changed, or another file named."""
     hashes = f"sha256 {str(then)[:12]} then, {now[:12]} now" if recorded is None or _same(path, recorded) else ""
@@ -178,8 +186,6 @@ def _other_file(name: str, flag: str, path: str, recorded: str | None, then: str
 
 
 def _same(path: str, recorded: str) -> bool:
-    from pathlib import Path
-
     return Path(path).resolve() == Path(recorded).resolve()
 
 

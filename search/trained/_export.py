@@ -26,6 +26,7 @@ from objectives.models import as_spec
 from search._errors import SearchError
 from search._files import write_text
 from search.storages import redact
+from search.study._continue import feature_columns
 from search.study._pick import pick_of
 from search.study._record import STUDY_ATTR
 
@@ -122,16 +123,9 @@ def table_options(data: dict[str, Any], task: str | None = None, where: str = "t
         "drop": tuple(data.get("drop") or ()),
         "fill_missing": data.get("fill_missing"),
         "drop_missing_target": bool(data.get("drop_missing_target")),
-        "columns": _feature_columns(data.get("columns")),
+        "columns": feature_columns(data.get("columns")),
         "task": task or data.get("task") or "classification",
     }
-
-
-def _feature_columns(columns: Any) -> tuple[str, ...] | None:
-    """The study's features (an export's ``columns``: numeric and text), for `search train` to take the same."""
-    if not isinstance(columns, dict):
-        return None
-    return tuple(columns.get("numeric") or ()) + tuple(columns.get("text") or ())
 
 
 def _table_data(table: dict[str, Any] | None) -> dict[str, Any]:
