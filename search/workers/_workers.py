@@ -24,18 +24,17 @@ def worker_main(
 ) -> None:
     """One worker process: its threads, its GPU, its share of the trials; its storage time goes to ``times``."""
     with worker_process(index, threads, gpu, on_interrupt=lambda exc: tickets.cut_short(getattr(exc, "cut_short", 0))):
-        from search.study._progress import Progress
+        times.put(_run_share(config, index, splits, run_attrs, tickets))
 
-        progress = Progress(config.n_trials, label=f"w{index}", metric=config.metric_spec.name)
-        summary = run_study(
-            config,
-            on_trial=None if config.quiet else progress.trial,
-            worker=index,
-            splits=splits,
-            run_attrs=run_attrs,
-            tickets=tickets,
-        )
-        times.put(summary.storage_time)
+
+def _run_share(config: RunConfig, index: int, splits, run_attrs, tickets) -> StorageTime | None:
+    """One worker's share of the run's trials, its lines labelled ``w{index}``; the storage time it waited."""
+    from search.study._progress import Progress
+
+    progress = Progress(config.n_trials, label=f"w{index}", metric=config.metric_spec.name)
+    on_trial = None if config.quiet else progress.trial
+    summary = run_study(config, on_trial=on_trial, worker=index, splits=splits, run_attrs=run_attrs, tickets=tickets)
+    return summary.storage_time
 
 
 def run_workers(config: RunConfig, on_note=None) -> RunSummary:
@@ -74,19 +73,7 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
         (index, mine_share), shares = shares[0], shares[1:]
 
         def own() -> None:
-            from search.study._progress import Progress
-
-            progress = Progress(mine_share.n_trials, label=f"w{index}", metric=config.metric_spec.name)
-            times.put(
-                run_study(
-                    mine_share,
-                    on_trial=None if config.quiet else progress.trial,
-                    worker=index,
-                    splits=splits,
-                    run_attrs=run_attrs,
-                    tickets=tickets,
-                ).storage_time
-            )
+            times.put(_run_share(mine_share, index, splits, run_attrs, tickets))
 
     try:
         run_processes(
