@@ -45,7 +45,15 @@ _WHERE = {
     "objectives._objective": ("Objective",),
     "objectives._params": ("Choice", "Fixed", "Float", "Int"),
     "objectives._space": ("SearchSpace", "configs_from_values"),
-    "objectives._tasks": ("DEFAULT_METRIC", "METRICS", "TASKS", "Metric", "loss_function", "metric_named"),
+    "objectives._tasks": (
+        "COSTS",
+        "DEFAULT_METRIC",
+        "METRICS",
+        "TASKS",
+        "Metric",
+        "loss_function",
+        "metric_named",
+    ),
     "objectives._train": ("EpochResult", "Normalizer", "evaluate", "train_epochs"),
     "objectives._train_config": ("LOSSES", "OPTIMIZERS", "TrainConfig"),
 }
@@ -70,7 +78,15 @@ if TYPE_CHECKING:
     from objectives._objective import Objective
     from objectives._params import Choice, Fixed, Float, Int
     from objectives._space import SearchSpace, configs_from_values
-    from objectives._tasks import DEFAULT_METRIC, METRICS, TASKS, Metric, loss_function, metric_named
+    from objectives._tasks import (
+        COSTS,
+        DEFAULT_METRIC,
+        METRICS,
+        TASKS,
+        Metric,
+        loss_function,
+        metric_named,
+    )
     from objectives._train import EpochResult, Normalizer, evaluate, train_epochs
     from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig
     from objectives.data import (

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import optuna
 import torch
 
+from objectives._costs import measure_costs
 from objectives._devices import resolve_device
 from objectives._errors import Interrupted
 from objectives._space import SearchSpace
@@ -60,6 +61,7 @@ class Objective:
         seed_per_trial: bool = True,
         metric: str = "accuracy",
         resample: Resample = SEARCH,
+        costs: tuple[str, ...] = (),
     ):
         """``splits``: the data already loaded (a worker gets its parent's, in shared memory).
 
@@ -68,7 +70,9 @@ class Objective:
         (which run made it: sampler, pruner, host). ``seed_per_trial``: each trial trains
         with ``seed + trial.number`` (a search); False: every trial with ``seed`` (a
         confirmation, where candidates are compared on the same resample and seed).
-        ``resample``: which rows validate (the search's own split by default).
+        ``resample``: which rows validate (the search's own split by default). ``costs``
+        (`objectives.COSTS`): a multi-objective study's further objectives; each trial then returns
+        its metric and each cost, and reports no epochs (Optuna prunes single-objective studies only).
         """
         self.space = space
         self.device = resolve_device(device)
@@ -79,8 +83,9 @@ class Objective:
         self.stop = stop
         self.run_attrs = run_attrs
         self.seed_per_trial = seed_per_trial
+        self.costs = costs
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         if self.stop is not None and self.stop():
             raise Interrupted
         train_config, model_params = self.space.suggest(trial)
@@ -107,6 +112,8 @@ class Objective:
                 # completes with that value, so the sampler learns the region is bad.
                 trial.set_user_attr("diverged", result.diverged)
                 break
+            if self.costs:
+                continue  # Optuna takes no reports from a multi-objective trial
             trial.report(result.value, result.epoch)
             if result.epoch < train_config.epochs and trial.should_prune():
                 self._record(trial, result, samples, train_seconds, started)
@@ -115,7 +122,11 @@ class Objective:
         # Recorded once, when the trial ends: per epoch it would be six more round trips
         # to a remote database each epoch.
         self._record(trial, result, samples, train_seconds, started)
-        return result.value
+        if not self.costs:
+            return result.value
+        costs = measure_costs(model, self.splits, self.costs)
+        trial.set_user_attr("costs", costs)  # by name, for `search trials` and `--pick`
+        return (result.value, *costs.values())
 
     @staticmethod
     def _record(trial: optuna.Trial, result: EpochResult, samples: int, train_seconds: float, started: float) -> None:

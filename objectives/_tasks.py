@@ -57,6 +57,16 @@ METRICS: dict[str, Metric] = {
 }
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
 
+# What a trial costs, as further objectives of a multi-objective study (each minimised beside the
+# metric): the model's parameter count, and its measured inference time per row on the study's device.
+COSTS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("params", "any", "minimize", "parameters", (0.0, float("inf"))),
+        Metric("latency", "any", "minimize", "latency (µs a row)", (0.0, float("inf"))),
+    )
+}
+
 
 def metric_named(name: str | None, task: str = "classification") -> Metric:
     """The metric ``name`` (None: the task's default), checked against the task; messages name the flags."""

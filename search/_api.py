@@ -16,6 +16,7 @@ the dashboard work on it from the command line too. Nothing is printed unless
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import logging
@@ -62,6 +63,8 @@ def tune(
     space: Mapping[str, Any] | str | None = None,
     task: str | None = None,
     metric: str | None = None,
+    costs: tuple[str, ...] = RunConfig.costs,
+    pick: str | None = None,
     n_trials: int | None = RunConfig.n_trials,
     timeout: float | None = None,
     max_epochs: int | None = None,
@@ -86,6 +89,8 @@ def tune(
     ``model``: a model function ``f(input_shape, num_outputs, **params) -> nn.Module`` (or its
     "module:function" name; default: the built-in MLP), whose ``params`` the ``space`` samples
     (a mapping as in a space file, or a file). ``confirm``: True (the default), False, K, or "K,R".
+    ``costs`` ("params", "latency"): a multi-objective study, minimising them beside the metric; ``pick``
+    ("params<=100000"): the pick, confirmed, is the best of the trials that meet it.
     Other ``options`` are `RunConfig` fields (``sampler``, ``pruner``, ``jobs``, ``heartbeat``...).
     """
     from search.study._logging import quiet_optuna
@@ -108,9 +113,10 @@ def tune(
             space=_space(space),
             model=_model_name(model),
             metric=metric,
+            costs=tuple(costs),
             yardstick=baseline,
             data=data_config,
-            confirm=_confirm(confirm),
+            confirm=dataclasses.replace(_confirm(confirm), pick=pick),
             quiet=not verbose,
             **options,
         )
@@ -229,7 +235,7 @@ class Study:
         """The configuration to use: ``number``, ``params``, ``picked_by``, and ``quote`` (mean, low, high, n) once confirmed."""
         from search.study._pick import pick_of
 
-        return pick_of(self.optuna)
+        return pick_of(self.optuna, self.config.confirm.pick)
 
     def report(self) -> str:
         """The run's summary, as `search run` prints it."""
@@ -247,7 +253,7 @@ class Study:
         from search.trained._retrain import retrain
 
         url, _, study = self._optuna()
-        config = parse_config(best_config(study, url), f"study {self.name}")
+        config = parse_config(best_config(study, url, self.config.confirm.pick), f"study {self.name}")
         return TrainedModel(retrain(config, f"study {self.name}", self.config.data.data_dir, seed=seed, device=device))
 
 

@@ -47,7 +47,7 @@ def test_driver_messages_are_scrubbed():
 
 
 def test_continue_lines_hide_passwords_in_every_form():
-    from search.cli._run_command import command_line
+    from search.cli._command_lines import command_line
 
     line = command_line(["run", "--storage=postgresql://u:s3cret@h/d", "--storage", "redis://h/0?password=s3cret"])
     assert "s3cret" not in line and line.count("***") == 2

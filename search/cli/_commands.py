@@ -1,4 +1,5 @@
-"""The study-management commands: studies, trials, best, export, train, dashboard, report, delete."""
+"""The study-management commands: studies, trials, space, dashboard, report, delete (best and export in
+`_best_commands`, train, split and predict in `_model_commands`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ import sys
 
 from search._errors import SearchError
 from search._files import write_text
+from search.cli._best_commands import add_best_commands
 from search.cli._model_commands import add_model_commands
 from search.confirmation._config import CONFIRM_SUFFIX
 from search.storages import redact
-from search.study._format import format_params, format_value, rounded
+from search.study._format import rounded
 from search.study._inspect import TABLE_COLUMNS, format_table, list_studies, open_existing, trial_rows
-from search.study._pick import pick_line, pick_of
-from search.trained._export import best_config, write_config
 
 # Heavy modules (torch, plotly, optuna-dashboard) are imported inside the commands that
 # use them: `studies`, `trials`, `best`, `export` and `delete` start in well under a second.
@@ -62,26 +62,7 @@ def add_all(subparsers, storage_help: str) -> None:
     p.add_argument("--output", help="write to this file instead of the terminal")
     p.set_defaults(handler=cmd_trials)
 
-    p = _parser(
-        subparsers,
-        "best",
-        "show the best trial, warning when a parameter sits at the edge of its range",
-        "  search best --study fmnist\n  search best --study fmnist --json",
-        storage_help,
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(handler=cmd_best)
-
-    p = _parser(
-        subparsers,
-        "export",
-        "write the best configuration to a YAML or JSON file",
-        "  search export --study fmnist --output best.yaml\n  search train --config best.yaml",
-        storage_help,
-    )
-    p.add_argument("--output", required=True, help="FILE.yaml, FILE.yml or FILE.json")
-    p.set_defaults(handler=cmd_export)
-
+    add_best_commands(subparsers, _parser, storage_help)
     add_model_commands(subparsers)
 
     p = _parser(
@@ -189,43 +170,6 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
             ]
         )
     return out.getvalue()
-
-
-def cmd_best(args, argv) -> int:
-    _, _, study = open_existing(args.storage, args.study)
-    best = pick_of(study)
-    if args.json:
-        print(json.dumps(best.to_dict(), default=str))
-        return 0
-    print(pick_line(best))
-    stick = best.yardstick
-    if stick and not stick.error:
-        print(
-            f"  yardstick: {stick.name} {format_value(stick.mean, best.metric)} on the same resamples "
-            f"(the pick {'leads' if stick.lead > 0 else 'trails'} it by {abs(stick.lead):.4g})"
-        )
-    print(f"  params: {format_params(best.params)}")
-    attrs = best.user_attrs
-    for key in ("epochs_run", "seconds", "samples_per_second", "val_loss", "n_params", "device", "seed"):
-        if key in attrs:
-            print(f"  {key}: {_human(attrs[key])}")
-    for warning in best.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    return 0
-
-
-def cmd_export(args, argv) -> int:
-    url, _, study = open_existing(args.storage, args.study)
-    path = write_config(best_config(study, url), args.output)
-    print(
-        f"wrote the best configuration of {study.study_name!r} to {path}; retrain it with: search train --config {path}"
-    )
-    return 0
-
-
-def _human(value) -> str:
-    value = rounded(value)
-    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def cmd_space(args, argv) -> int:

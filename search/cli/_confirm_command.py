@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from objectives import DataConfig
 from search._errors import SearchError
-from search.cli._run_command import command_line, given_fields, shared_options
+from search.cli._command_lines import command_line
+from search.cli._run_command import given_fields, shared_options, with_pick
 from search.study._config import RunConfig
 from search.study._format import format_confirmation
 from search.study._progress import LiveReporter
@@ -37,7 +38,7 @@ def add_confirm_command(subparsers) -> None:
 
 
 def cmd_confirm(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    given = given_fields(args, RunConfig)
+    given = with_pick(args, given_fields(args, RunConfig))
     data = given_fields(args, DataConfig)
     config = planned(RunConfig(**given, data=DataConfig(**data)))
     use_threads(config)

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from search._errors import SearchError
 from search._files import write_text
+from search.study._costs import score
 from search.study._format import format_confirmation, format_params, label, rounded
 from search.study._inspect import trial_rows
 from search.study._pick import Pick, pick_line, pick_of
@@ -35,6 +36,10 @@ _CURVES = (
     "Learning curves",
     "The validation figure after every epoch. Complete trials are solid; pruned ones, "
     "which the pruner stopped early, are dashed and grey.",
+)
+_FRONT = (
+    "Each completed trial by its objectives; the trials on the front are those no other trial beats on all of "
+    "them (a study with several objectives reports no epochs, so it has no learning curves)."
 )
 # What a plot says when a study cannot feed it yet (Optuna's own words for these cases).
 _TOO_FEW = ("must contain at least", "Cannot evaluate parameter importances", "need at least", "no complete")
@@ -87,18 +92,33 @@ def _figures(study: optuna.Study):
     import optuna.visualization as vis
 
     metric = label(made_metric(study.user_attrs.get(STUDY_ATTR) or {}).name)
+    # A multi-objective study's plots show its metric (its first objective); its front has a plot of its own.
+    many = {"target": score, "target_name": metric} if len(study.directions) > 1 else {}
     title, name, caption = _PLOTS[0]
-    yield title, caption, _plot(getattr(vis, name), study)
-    yield _CURVES[0], _CURVES[1], _learning_curves(study)
+    yield title, caption, _plot(getattr(vis, name), study, **many)
+    if many:
+        names = [m.label for m in optuna_labels(study)]
+        yield "Pareto front", _FRONT, _plot(vis.plot_pareto_front, study, target_names=names)
+    else:
+        yield _CURVES[0], _CURVES[1], _learning_curves(study)
     for title, name, caption in _PLOTS[1:]:
-        yield title, caption.format(metric=metric), _plot(getattr(vis, name), study)
+        yield title, caption.format(metric=metric), _plot(getattr(vis, name), study, **many)
 
 
-def _plot(make, study: optuna.Study):
+def optuna_labels(study: optuna.Study):
+    """The study's objectives, as `objectives.Metric`: its metric, then each cost."""
+    from objectives import COSTS
+    from search.study._costs import made_costs
+
+    made = study.user_attrs.get(STUDY_ATTR) or {}
+    return [made_metric(made), *(COSTS[c] for c in made_costs(made))]
+
+
+def _plot(make, study: optuna.Study, **options):
     try:
         with warnings.catch_warnings():  # Optuna's notes on small samples: the page says enough
             warnings.simplefilter("ignore")
-            return make(study)
+            return make(study, **options)
     except (ValueError, RuntimeError) as exc:
         if any(phrase in str(exc) for phrase in _TOO_FEW):
             return f"Not enough trials for this plot yet: {exc}"

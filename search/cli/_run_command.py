@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 from collections.abc import Sequence
 
 from objectives import DATASETS, DEVICES, METRICS, TASKS, DataConfig
 from search._errors import RunStopped, SearchError
+from search.cli._command_lines import confirm_line, continue_line
 from search.cli._help import default, storage_help
 from search.confirmation import ConfirmConfig
-from search.storages import redact
 from search.study._config import YARDSTICKS, RunConfig
 from search.study._format import format_summary
 from search.study._progress import LiveReporter, Progress
@@ -61,6 +60,13 @@ def shared_options() -> argparse.ArgumentParser:
         f"once (default: {default(RunConfig, 'heartbeat')}; 0: off)",
     )
     _add_confirm_flag(p)
+    p.add_argument(
+        "--pick",
+        metavar="COST<=N",
+        default=S,
+        help='confirm and pick only among the trials that meet this constraint, e.g. "params<=100000" '
+        "(costs: params, latency in µs a row)",
+    )
     return p
 
 
@@ -183,6 +189,15 @@ def add_run_command(subparsers) -> None:
         help="what trials are scored and ranked by (default: accuracy; rmse for regression)",
     )
     p.add_argument(
+        "--objective",
+        dest="costs",
+        metavar="METRIC,COST",
+        default=S,
+        help="a new study with several objectives: the metric and costs to minimise beside it, e.g. accuracy,params "
+        "or rmse,latency (params: the model's parameter count; latency: its inference time per row on this "
+        "device); Optuna keeps the Pareto front, `search best` lists it, --pick chooses on it (no pruning)",
+    )
+    p.add_argument(
         "--baseline",
         dest="yardstick",
         choices=YARDSTICKS,
@@ -262,61 +277,31 @@ def _cut_short(trials: int) -> str:
     return f"the {trials} running trials are marked failed, and their parameters run first when the study goes on"
 
 
-def command_line(argv: Sequence[str]) -> str:
-    """The command as the user typed it, passwords hidden (``--storage=URL`` too), for 'continue with' lines."""
-    return "search " + shlex.join(redact(a) for a in argv)
-
-
-def continue_line(argv: Sequence[str], n_trials: int | None, done: int | None) -> str:
-    """The command that goes on with the study: with the trials still owed when a run was cut short."""
-    argv = list(argv)
-    if n_trials is not None and done is not None and done < n_trials:
-        argv = _without(argv, "--n-trials") + ["--n-trials", str(n_trials - done)]
-    return command_line(argv)
-
-
-def confirm_line(argv: Sequence[str], config: RunConfig) -> str:
-    """`search confirm` for the study and storage of a `search run` command line."""
-    keep = ["--study", "--storage", "--data-dir", "--device", "--jobs", "--heartbeat", "--confirm"]
-    out = ["confirm"]
-    argv = list(argv)
-    for i, arg in enumerate(argv):
-        name = arg.split("=", 1)[0]
-        if name in keep:
-            out += [arg] if "=" in arg else [arg, argv[i + 1]] if i + 1 < len(argv) else [arg]
-    if not any(a.split("=", 1)[0] == "--study" for a in out):
-        out += ["--study", config.study]
-    return command_line(out)
-
-
-def _without(argv: list[str], flag: str) -> list[str]:
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg == flag:
-            skip = True
-            continue
-        if arg.startswith(flag + "="):
-            continue
-        out.append(arg)
-    return out
-
-
 def given_fields(args: argparse.Namespace, cls: type) -> dict:
     """The options the user gave that are fields of ``cls``; absent ones keep the dataclass default."""
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in vars(args).items() if k in names}
 
 
+def with_pick(args: argparse.Namespace, given: dict) -> dict:
+    """``given`` with --pick folded into the confirmation's configuration, where it steers the choice."""
+    if "pick" in vars(args):
+        given["confirm"] = dataclasses.replace(given.get("confirm") or ConfirmConfig(), pick=args.pick)
+    return given
+
+
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
-    given = given_fields(args, RunConfig)
+    from search.study._costs import parse_objective
+
+    given = with_pick(args, given_fields(args, RunConfig))
     data = given_fields(args, DataConfig)
     explicit = frozenset(given) | frozenset(data)
-    given.pop("confirm", None)
-    if "confirm" in vars(args):
-        given["confirm"] = args.confirm
+    if "costs" in given:
+        metric, given["costs"] = parse_objective(given["costs"])
+        if metric is not None and given.get("metric", metric) != metric:
+            raise SearchError(f"--objective names {metric}, but --metric {given['metric']}; give the metric once")
+        given["metric"] = metric or given.get("metric")
+        explicit |= {"metric"} if metric else set()
     data["seed"] = given.get("seed", RunConfig.seed)
     if ("timeout" in given or "total_trials" in given) and "n_trials" not in given:
         given["n_trials"] = None

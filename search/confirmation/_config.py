@@ -25,8 +25,13 @@ class ConfirmConfig:
     candidates: int = DEFAULT_CANDIDATES
     resamples: int | None = DEFAULT_RESAMPLES
     given: bool = False
+    pick: str | None = None  # a constraint the pick must meet ("params<=100000"); None: any trial
 
     def __post_init__(self) -> None:
+        if self.pick is not None:
+            from search.study._costs import Constraint
+
+            object.__setattr__(self, "pick", Constraint.parse(self.pick).text)  # one spelling for one constraint
         if self.candidates < 0:
             raise SearchError(f"`confirm` is {self.text}, but K must be >= 0")
         if self.candidates and self.resamples is not None and self.resamples < 2:

@@ -32,6 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 from objectives.data import Resample
 from search._errors import SearchError
 from search.confirmation._config import CONFIRM_SUFFIX
+from search.study._costs import admitted, score
 from search.study._record import BASELINE_ATTR
 
 KFOLD_BELOW = 5_000  # pool rows: below this, K-fold
@@ -58,6 +59,7 @@ class Plan:
     trimmed: int = 0  # leaders left out to stay within the search's time
     maximize: bool = True
     notes: tuple[str, ...] = field(default=())
+    pick: str | None = None  # the constraint its candidates meet
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k != "id"}
@@ -95,19 +97,24 @@ def train_seed(key: str) -> int:
     return (r.seed * 31 + r.fold) % 2**31
 
 
-def leaders(study: optuna.Study, k: int, maximize: bool = True) -> tuple[list[FrozenTrial], FrozenTrial | None]:
-    """The top ``k`` complete trials (one per distinct configuration, diverged ones left out), and the baseline.
+def leaders(
+    study: optuna.Study, k: int, maximize: bool = True, pick: str | None = None
+) -> tuple[list[FrozenTrial], FrozenTrial | None]:
+    """The top ``k`` complete trials by the metric (one per distinct configuration, diverged ones left
+    out, only those the ``pick`` constraint admits), and the baseline.
 
     The baseline (the textbook default a study starts with) joins the leaders when it is not
-    among them: they must beat it on fresh resamples, not only on the search's split.
+    among them: they must beat it on fresh resamples, not only on the search's split. Under a
+    constraint it joins only when the constraint admits it too: the pick must meet it.
     """
     complete = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and "diverged" not in t.user_attrs
+        if score(t) is not None and "diverged" not in t.user_attrs
     ]
+    complete = admitted(complete, pick)
     chosen, seen = [], set()
-    for trial in sorted(complete, key=lambda t: (-t.value if maximize else t.value, t.number)):
+    for trial in sorted(complete, key=lambda t: (-score(t) if maximize else score(t), t.number)):
         key = tuple(sorted(trial.params.items()))
         if key not in seen:
             seen.add(key)

@@ -51,7 +51,11 @@ MAX_FAILURES = 2  # a retrain that fails this often (an error, not an interrupti
 
 def propose(ctx: ConfirmContext, spec: ConfirmConfig) -> Plan:
     """The plan this process would make now: the leaders, cut to the search's time unless K was given."""
-    chosen, baseline = leaders(ctx.study, spec.candidates, ctx.metric.maximize)
+    chosen, baseline = leaders(ctx.study, spec.candidates, ctx.metric.maximize, spec.pick)
+    if not chosen and spec.pick and _any_complete(ctx.study):
+        raise NothingToConfirm(
+            f"no completed trial meets `pick` {spec.pick}; loosen it (`search best` lists the trials)"
+        )
     if not chosen:
         if _any_complete(ctx.study):
             raise NothingToConfirm(
@@ -69,7 +73,9 @@ def propose(ctx: ConfirmContext, spec: ConfirmConfig) -> Plan:
     val_share = 1 / FOLDS if scheme == "kfold" else fraction
     seed = ctx.config.seed
     return Plan(
-        spec=spec.text if spec.given else "auto",
+        # A chain of plans per setting; a constraint is part of the setting (its leaders differ).
+        spec=(spec.text if spec.given else "auto") + (f" pick {spec.pick}" if spec.pick else ""),
+        pick=spec.pick,
         candidates=tuple(t.number for t in chosen),
         race=tuple(resample_keys(seed, scheme, "race", rounds)),
         estimate=tuple(resample_keys(seed, scheme, "estimate", rounds)),

@@ -16,6 +16,7 @@ from search.confirmation._plan import FOLDS, Plan
 from search.confirmation._retrain import RESAMPLE, SOURCE
 from search.confirmation._rules import Candidate, estimate, race, ranked
 from search.confirmation._summary import Confirmation, Lead, Quote
+from search.study._costs import score
 
 if TYPE_CHECKING:
     from search.confirmation._context import ConfirmContext
@@ -44,8 +45,8 @@ def read(ctx: ConfirmContext, plan: Plan) -> State:
         if source not in wanted or not isinstance(key, str):
             continue
         pair = (source, key)
-        if t.state == TrialState.COMPLETE and t.value is not None:
-            state.values.setdefault(pair, t.value)
+        if t.state == TrialState.COMPLETE and t.values:
+            state.values.setdefault(pair, t.values[0])
         elif t.state in (TrialState.WAITING, TrialState.RUNNING):
             state.in_flight.add(pair)
             state.waiting += t.state == TrialState.WAITING
@@ -62,7 +63,7 @@ def candidates(ctx: ConfirmContext, plan: Plan, state: State) -> list[Candidate]
         Candidate(
             n,
             dict(trials[n].params),
-            trials[n].value,
+            score(trials[n]),
             {k: state.values[(n, k)] for k in plan.race if (n, k) in state.values},
             baseline=n == plan.baseline,
         )
@@ -139,4 +140,5 @@ def summary_of(ctx: ConfirmContext, plan: Plan, state: State) -> Confirmation:
         baseline=plan.baseline,
         ranking=tuple(c.ranked(race_keys) for c in order),
         estimate=Quote(trial=pick.trial, values=shown, **figure) if figure else None,
+        constraint=plan.pick,
     )

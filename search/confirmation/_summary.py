@@ -106,6 +106,7 @@ class Confirmation:
     versus: dict[str, Lead] = field(default_factory=dict)  # "search_best", "baseline": the pick's lead over them
     estimate: Quote | None = None
     yardstick: Yardstick | None = None
+    constraint: str | None = None  # what every candidate met (`--pick`); None: none asked
 
     @property
     def pick(self) -> Ranked:

@@ -34,6 +34,7 @@ class RunConfig:
     heartbeat: int | None = 60  # seconds; None or 0: no heartbeat
     model: str = MLP  # the model function: module.path:function or file.py:function
     metric: str | None = None  # None: the task's default (accuracy; rmse for regression)
+    costs: tuple[str, ...] = ()  # a multi-objective study's further objectives, minimised (objectives.COSTS)
     yardstick: str = "hgb"  # after confirmation on a table: scikit-learn's HistGradientBoosting beside the pick; "none"
     quiet: bool = False  # no trial lines, in any worker (the Python API's default)
     data: DataConfig = field(default_factory=DataConfig)
@@ -79,8 +80,35 @@ class RunConfig:
             raise SearchError(f"`max_epochs` is {self.max_epochs}, but must be >= 1")
         if self.yardstick not in YARDSTICKS:
             raise SearchError(f"`yardstick` is {self.yardstick!r}, but must be one of {', '.join(YARDSTICKS)}")
+        self._check_costs()
         if not isinstance(self.model, str) or not self.model.strip():
             raise SearchError("`model` is empty, but must name a function (module.path:function or file.py:function)")
+
+    def _check_costs(self) -> None:
+        from objectives import COSTS
+
+        object.__setattr__(self, "costs", tuple(self.costs))  # a list from the API or a record: one type
+        for name in self.costs:
+            if name not in COSTS:
+                raise SearchError(f"`costs` has {name!r}, but each must be one of {', '.join(COSTS)}")
+        if len(set(self.costs)) != len(self.costs):
+            raise SearchError(f"`costs` is {','.join(self.costs)}, but names a cost twice")
+        if not self.costs:
+            return
+        if self.sampler == "cmaes":
+            raise SearchError(
+                "`sampler` cmaes cannot search a multi-objective study (`costs`); use tpe, gp, qmc or random"
+            )
+        if "pruner" in self.given and self.pruner != "none":
+            raise SearchError(
+                f"`pruner` {self.pruner} cannot prune a multi-objective study (`costs`): Optuna takes no epoch "
+                "reports from one; leave `pruner` out"
+            )
+
+    @property
+    def pruner_name(self) -> str:
+        """The pruner the run uses: none for a multi-objective study, which reports no epochs."""
+        return "none" if self.costs else self.pruner
 
     @property
     def metric_spec(self):
@@ -91,6 +119,6 @@ class RunConfig:
 
 
 _ALL_OPTIONS = frozenset(
-    {"dataset", "validation_fraction", "seed", "limit_train", "space", "max_epochs", "model", "metric", "task"}
+    {"dataset", "validation_fraction", "seed", "limit_train", "space", "max_epochs", "model", "metric", "costs", "task"}
 )
 YARDSTICKS = ("hgb", "none")

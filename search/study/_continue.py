@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search._errors import SearchError
+from search.study._costs import made_costs, show_costs
 
 if TYPE_CHECKING:
     from search.study._config import RunConfig
@@ -65,6 +66,12 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
                 f"leave {flag} out to continue it, or choose another `study` name"
             )
         kept[key] = value
+    costs = made_costs(made)
+    if "costs" in config.given and tuple(config.costs) != costs:
+        raise SearchError(
+            f"study {name!r} was made with costs {show_costs(made)}, but this run asks for "
+            f"{','.join(config.costs) or 'none'}; leave `costs` out to continue it, or choose another `study` name"
+        )
     heartbeat = _heartbeat(config, name, made)
     total, n_trials = _budget(config, name, made)
     if config.warm_start is not None and config.warm_start != made.get("warm_start"):
@@ -78,6 +85,7 @@ def continue_config(config: RunConfig, name: str, made: dict[str, Any]) -> RunCo
         seed=seed,
         model=kept["model"],
         metric=kept["metric"],
+        costs=costs,
         heartbeat=heartbeat,
         total_trials=total,
         n_trials=n_trials,

@@ -226,11 +226,14 @@ def format_summary(summary: RunSummary, continue_command: str, note: str | None 
                 "  advice:    trials this short wait on SQLite (one writer at a time, a transaction per call); a new "
                 "study in a journal file waits less: --storage journal:///studies/NAME.log (docs/storages.md)"
             )
-    if summary.best_number is None:
+    if summary.best_number is None and summary.pick and summary.study_states.get("COMPLETE"):
+        lines.append(f"  no completed trial meets the constraint {summary.pick}")
+    elif summary.best_number is None:
         lines.append("  no trial has completed yet")
     else:
         lines.append(
-            f"  best by search value: trial {summary.best_number}, {label(metric)} "
+            f"  best by search value{f' among the trials with {summary.pick}' if summary.pick else ''}: "
+            f"trial {summary.best_number}, {label(metric)} "
             f"{format_value(summary.best_value, metric)}"
         )
         lines.append(f"        {format_params(summary.best_params)}")

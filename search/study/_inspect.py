@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 from search._errors import SearchError
 from search._optuna import study_id
 from search.storages import open_storage, redact, resolve_storage_url
+from search.study._costs import score
 from search.study._record import STUDY_ATTR, confirmed, made_metric
 from search.study._summary import count_states
 
@@ -38,11 +39,11 @@ def list_studies(storage: str | None) -> list[dict[str, Any]]:
         if "confirms" in frozen.user_attrs:
             continue  # a study's confirmation retrains: its row shows them in the confirmed column
         trials = opened.get_all_trials(study_id(frozen), deepcopy=False)
-        complete = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        complete = [score(t) for t in trials if t.state == TrialState.COMPLETE and t.values]
         times = [d for t in trials for d in (t.datetime_start, t.datetime_complete) if d is not None]
         best = None
         if complete:
-            maximize = frozen.direction == optuna.study.StudyDirection.MAXIMIZE
+            maximize = frozen.directions[0] == optuna.study.StudyDirection.MAXIMIZE
             best = max(complete) if maximize else min(complete)
         rows.append(
             {
@@ -85,21 +86,26 @@ def trial_rows(study: optuna.Study) -> tuple[list[dict[str, Any]], list[str], li
     """
     trials = study.get_trials(deepcopy=False)
     params = sorted({name for t in trials for name in t.params})
-    attrs = sorted({name for t in trials for name in t.user_attrs} - set(TABLE_COLUMNS) - set(params))
+    # A multi-objective study's costs get a column each (a cost named like a parameter gets a prefix).
+    costs = sorted({name for t in trials for name in t.user_attrs.get("costs") or {}})
+    cost_columns = {c: c if c not in params and c not in TABLE_COLUMNS else f"cost_{c}" for c in costs}
+    taken = {*TABLE_COLUMNS, *params, "costs"}
+    attrs = sorted({name for t in trials for name in t.user_attrs} - taken)
     rows = []
     for t in trials:
         row: dict[str, Any] = {
             "number": t.number,
             "state": t.state.name,
-            "value": t.value,
+            "value": score(t),
             "seconds": round(t.duration.total_seconds(), 3) if t.duration else None,
             "epochs_run": t.user_attrs.get("epochs_run"),
         }
+        row.update({cost_columns[c]: (t.user_attrs.get("costs") or {}).get(c) for c in costs})
         row.update({p: t.params.get(p) for p in params})
         row.update({a: t.user_attrs.get(a) for a in attrs})
         row["datetime_start"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
         rows.append(row)
-    fits = [*TABLE_COLUMNS, *params]
+    fits = [*TABLE_COLUMNS, *cost_columns.values(), *params]
     return rows, [*fits, *attrs, "datetime_start"], fits
 
 

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial
 from objectives import MLP, Choice, Float, Int, SearchSpace, SpaceError
 from search._errors import SearchError
 from search.confirmation._summary import Quote, Yardstick, known
+from search.study._costs import Constraint, admitted, front_rows, made_costs, score
 from search.study._format import format_interval, format_value, label
 from search.study._record import STUDY_ATTR, confirmed, made_metric
 
@@ -63,6 +64,7 @@ class Pick:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     confirmed: Confirmed | None = None
+    constraint: str | None = None  # what the pick meets (`--pick`): chosen among those trials only
 
     @property
     def quote(self) -> Quote | None:
@@ -86,6 +88,7 @@ class Pick:
             "params": self.params,
             "user_attrs": self.user_attrs,
             "warnings": list(self.warnings),
+            "constraint": self.constraint,
         }
 
     @classmethod
@@ -95,54 +98,84 @@ class Pick:
         return cls(**{**d, "warnings": tuple(d.get("warnings") or ()), "confirmed": facts})
 
 
-def pick_of(study: optuna.Study) -> Pick:
-    """The configuration to use: confirmation's pick when the study was confirmed, else the best search value."""
+def pick_of(study: optuna.Study, pick: str | None = None) -> Pick:
+    """The configuration to use: confirmation's pick when the study was confirmed, else the best search value.
+
+    ``pick`` (a constraint, ``params<=100000``): the best among the trials that meet it; a confirmation
+    made under another constraint (or none) does not answer it, so the pick is then by search value.
+    """
+    pick = Constraint.parse(pick).text if pick else None
     summary = confirmed(study.user_attrs)
-    best_by_search = best_trial(study)
+    if pick is not None and summary is not None and summary.constraint != pick:
+        summary = None
+    constraint = pick if pick is not None else summary.constraint if summary else None
+    best_by_search = best_trial(study, constraint)
     trial, facts, warnings = best_by_search, None, []
     if summary:
         leader = summary.pick
         trial = next(t for t in study.get_trials(deepcopy=False) if t.number == leader.trial)
         facts = Confirmed(leader.mean, leader.sd, leader.n, summary.resamples, summary.quote, summary.yardstick)
-        if best_by_search.number not in {c.trial for c in summary.ranking} and best_by_search.value != trial.value:
+        if best_by_search.number not in {c.trial for c in summary.ranking} and score(best_by_search) != score(trial):
             warnings.append(
-                f"trial {best_by_search.number} (search value {best_by_search.value:.4g}) finished after the "
+                f"trial {best_by_search.number} (search value {score(best_by_search):.4g}) finished after the "
                 f"confirmation and is not in it; run `search confirm --study {study.study_name}` again"
             )
     return Pick(
         study=study.study_name,
         number=trial.number,
-        search_value=trial.value,
+        search_value=score(trial),
         metric=made_metric(study.user_attrs.get(STUDY_ATTR) or {}).name,
         picked_by="confirmation" if facts else "search value",
         params=dict(trial.params),
         user_attrs=dict(trial.user_attrs),
         warnings=tuple(warnings + edge_warnings(trial, stored_space(study))),
         confirmed=facts,
+        constraint=constraint,
     )
+
+
+def front_of(study) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """A multi-objective study's objectives (the metric, then each cost) and Pareto front; None for one objective."""
+    made = study.user_attrs.get(STUDY_ATTR) or {}
+    costs = made_costs(made)
+    if not costs or len(study.directions) != 1 + len(costs):
+        return None
+    metric = made_metric(made)
+    return [metric.name, *costs], front_rows(study, metric, costs)
 
 
 def pick_line(best: Pick) -> str:
     """The first line of `search best`: which trial, picked how, and the figure to quote."""
     metric = best.metric
+    under = f" among the trials with {best.constraint}" if best.constraint else ""
     if best.confirmed is not None:
         return (
-            f"best trial of {best.study!r}: trial {best.number}, picked by confirmation; quote {label(metric)} "
+            f"best trial of {best.study!r}: trial {best.number}, picked by confirmation{under}; quote {label(metric)} "
             f"{format_interval(best.confirmed.quote, metric)} on fresh resamples "
             f"(search value {format_value(best.search_value, metric)})"
         )
     return (
-        f"best trial of {best.study!r}: trial {best.number}, picked by its search value: {label(metric)} "
+        f"best trial of {best.study!r}: trial {best.number}, picked by its search value{under}: {label(metric)} "
         f"{format_value(best.search_value, metric)} (optimistic: not confirmed; "
-        f"`search confirm --study {shlex.quote(best.study)}` does)"
+        f"`search confirm --study {shlex.quote(best.study)}{_pick_flag(best.constraint)}` does)"
     )
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial:
-    try:
-        return study.best_trial
-    except ValueError:
-        raise SearchError(f"study {study.study_name!r} has no completed trial yet") from None
+def _pick_flag(constraint: str | None) -> str:
+    return f" --pick {shlex.quote(constraint)}" if constraint else ""
+
+
+def best_trial(study: optuna.Study, pick: str | None = None) -> FrozenTrial:
+    """The complete trial with the best metric (of a multi-objective study too), among those ``pick`` admits."""
+    from search.study._summary import best_of
+
+    trials = study.get_trials(deepcopy=False)
+    best = best_of(admitted(trials, pick), study.directions[0] == optuna.study.StudyDirection.MAXIMIZE)
+    if best is None and pick is not None and best_of(trials) is not None:
+        raise SearchError(f"no completed trial of study {study.study_name!r} meets `pick` {pick}")
+    if best is None:
+        raise SearchError(f"study {study.study_name!r} has no completed trial yet")
+    return best
 
 
 def stored_space(study: optuna.Study) -> SearchSpace | None:

@@ -114,7 +114,7 @@ class Progress:
         of = f"/{self.n_trials}" if self.n_trials else ""
         attrs = trial.user_attrs
         planned = attrs.get("config", {}).get("epochs", "?")
-        value = trial.value if trial.value is not None else _last_intermediate(trial)
+        value = trial.values[0] if trial.values else _last_intermediate(trial)
         seconds = trial.duration.total_seconds() if trial.duration else 0.0
         note = ""
         if "diverged" in attrs:
@@ -146,7 +146,7 @@ class ConfirmProgress:
         if not isinstance(attrs.get("resample"), str) or trial.state == TrialState.PRUNED:
             return  # a worker that found the queue empty, or a copy another process ran: nothing to tell
         self.done += 1
-        value = format_value(trial.value, self.metric) if trial.value is not None else "  -   "
+        value = format_value(trial.values[0], self.metric) if trial.values else "  -   "
         seconds = trial.duration.total_seconds() if trial.duration else 0.0
         note = f"  failed: {attrs.get('error', 'interrupted')}" if trial.state == TrialState.FAIL else ""
         print(

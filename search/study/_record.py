@@ -15,6 +15,7 @@ from objectives import SearchSpace, SpaceError
 from search._errors import SearchError
 from search.confirmation._summary import Confirmation
 from search.study._continue import FLAGS, SINCE, show
+from search.study._costs import show_costs
 
 if TYPE_CHECKING:
     import optuna
@@ -64,6 +65,7 @@ def study_metadata(config: RunConfig, space: SearchSpace, rows: int | None = Non
         "heartbeat": bool(config.heartbeat),  # whether its workers beat: a study's workers all do, or none
         # Recorded when set only: the record of a study made before budgets came stays equal.
         **({"total_trials": config.total_trials} if config.total_trials else {}),
+        **({"costs": list(config.costs)} if config.costs else {}),
         **({"warm_start": config.warm_start} if config.warm_start else {}),
         **({"rows": rows} if rows is not None else {}),
         **({"table": table_record(config.data)} if config.data.dataset == "table" else {}),
@@ -202,7 +204,7 @@ def wait_for_budget(storage, sid: int, total: int | None) -> None:
 def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -> None:
     """Refuse to join a study made with another data set, split, space, model or metric (a worker that lost a race)."""
     stored = study.user_attrs.get(STUDY_ATTR)
-    if not is_record(stored) or study.direction.name.lower() != made_metric(stored).direction:
+    if not is_record(stored) or study.directions[0].name.lower() != made_metric(stored).direction:
         raise SearchError(f"study {name!r} was not made by `search run`; choose another `study` name")
     for key, flag in {**FLAGS, **{k: f for k, (f, _) in SINCE.items()}}.items():
         before = SINCE[key][1] if key in SINCE else None
@@ -214,6 +216,11 @@ def check_compatible(name: str, study: optuna.Study, metadata: dict[str, Any]) -
     if stored.get("table") != metadata.get("table"):
         raise SearchError(
             f"study {name!r} was made from another table (file, target or test split); choose another `study` name"
+        )
+    if list(stored.get("costs") or []) != list(metadata.get("costs") or []):
+        raise SearchError(
+            f"study {name!r} was made with costs {show_costs(stored)}, but this run asks for {show_costs(metadata)}; "
+            "choose another `study` name"
         )
     if stored.get("total_trials") != metadata.get("total_trials"):
         raise SearchError(

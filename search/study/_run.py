@@ -27,6 +27,7 @@ from search.storages import open_storage, redact, resolve_storage_url, storage_e
 from search.storages._clock import attach as attach_clock
 from search.study._config import RunConfig
 from search.study._continue import continue_config
+from search.study._costs import fixed_size_note
 from search.study._pruners import make_pruner
 from search.study._reconnect import (
     asked_but_lost,
@@ -99,6 +100,9 @@ def prepare(
             f"study {config.study!r} was made with another search space ({space_differences(made['space'], metadata['space'])}); "
             "leave `space` and `max_epochs` out to continue it, or choose another `study` name"
         )
+    size_note = fixed_size_note(space, config.costs)
+    if size_note and on_note is not None:
+        on_note(size_note)
     # The model function is imported, called and run on two rows now: a bad one stores nothing.
     check_model(
         ModelSpec(config.model, space.model_values(model_defaults(config.model))),
@@ -115,6 +119,7 @@ def prepare(
         stop=INTERRUPTS.stop_requested,
         run_attrs=run_attrs,
         metric=config.metric_spec.name,
+        costs=config.costs,
     )
     encoder = objective.splits.encoder
     if "table" in metadata and encoder is not None:  # export and the report name them
@@ -137,7 +142,7 @@ def new_run_attrs(config: RunConfig) -> dict[str, Any]:
     return {
         "id": uuid.uuid4().hex[:12],
         "sampler": config.sampler,
-        "pruner": config.pruner,
+        "pruner": config.pruner_name,
         "host": socket.gethostname(),
         "jobs": config.jobs or 1,
         "threads": config.threads,
@@ -172,7 +177,7 @@ def run_study(
             None if run.created else objective.run_attrs["id"],
         ),
     )
-    study.pruner = make_pruner(config.pruner, run.space.max_epochs)
+    study.pruner = make_pruner(config.pruner_name, run.space.max_epochs)
     # Recorded on every trial: what actually sampled and pruned it, not only the names asked for.
     objective.run_attrs = {
         **(objective.run_attrs or {}),
@@ -253,7 +258,7 @@ def run_study(
                 fail_own_trial(study, running["trial_id"], "the storage connection was lost")
                 running["trial_id"] = None
         wall = time.perf_counter() - started
-        summary = summarize_safely(study, url, wall, finished, objective.splits.train_x.shape[0])
+        summary = summarize_safely(study, url, wall, finished, objective.splits.train_x.shape[0], config.confirm.pick)
         return dataclasses.replace(summary, storage_time=clock.time(wall, since=before))
 
 
@@ -287,9 +292,14 @@ def optimize(study, objective, n_trials, timeout, callback) -> None:
 
 def _open_study(storage, config: RunConfig, metadata: dict[str, Any], warm=()) -> tuple[optuna.Study, bool]:
     """Load the study, or create it (then True); of many workers starting at once, exactly one creates it."""
+    from objectives import COSTS
+
     metric = config.metric_spec
+    objectives = [metric, *(COSTS[name] for name in config.costs)]  # the metric first, then each cost
     try:
-        study = optuna.create_study(study_name=config.study, storage=storage, direction=metric.direction)
+        study = optuna.create_study(
+            study_name=config.study, storage=storage, directions=[m.direction for m in objectives]
+        )
     except optuna.exceptions.DuplicatedStudyError:  # it exists, or another worker made it a moment ago
         study = optuna.load_study(study_name=config.study, storage=storage)
         wait_for_record(storage, study_id(study))  # a study without one is refused just below
@@ -313,5 +323,5 @@ def _open_study(storage, config: RunConfig, metadata: dict[str, Any], warm=()) -
         study.enqueue_trial({})
     with warnings.catch_warnings():  # "experimental" since Optuna 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([metric.label])  # optuna-dashboard shows this instead of "Objective 0"
+        study.set_metric_names([m.label for m in objectives])  # optuna-dashboard shows this instead of "Objective 0"
     return study, True

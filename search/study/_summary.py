@@ -15,6 +15,7 @@ from search._errors import is_storage_error
 from search.confirmation._summary import Confirmation, known
 from search.storages import redact
 from search.storages._clock import StorageTime
+from search.study._costs import admitted, score
 from search.study._reconnect import wait_for_storage
 from search.study._record import STUDY_ATTR, made_metric
 
@@ -38,6 +39,7 @@ class RunSummary:
     search_seconds: float | None = None  # the search's part of wall_seconds (the rest: confirmation)
     diverged: int = 0  # completed trials whose training diverged (not candidates for confirmation)
     total_trials: int | None = None  # the study's trial budget, when it has one
+    pick: str | None = None  # the constraint the best trial was chosen under (`--pick`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,19 +67,27 @@ def count_states(trials: list[FrozenTrial]) -> dict[str, int]:
 
 def best_of(trials: list[FrozenTrial], maximize: bool = True) -> FrozenTrial | None:
     """The complete trial with the best value (the first of equals), diverged ones included."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     if not complete:
         return None
-    return (max if maximize else min)(complete, key=lambda t: (t.value, -t.number) if maximize else (t.value, t.number))
+    return (max if maximize else min)(
+        complete, key=lambda t: (score(t), -t.number) if maximize else (score(t), t.number)
+    )
 
 
 def summarize(
-    study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None
+    study: optuna.Study,
+    url: str,
+    wall_seconds: float,
+    finished: list[FrozenTrial],
+    train_samples: int | None = None,
+    pick: str | None = None,
 ) -> RunSummary:
+    """What the run did and the study's best trial by the metric (among those ``pick`` admits)."""
     trials = study.get_trials(deepcopy=False)
     made = study.user_attrs.get(STUDY_ATTR) or {}
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    best = best_of(trials, maximize)
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    best = best_of(admitted(trials, pick), maximize)
     return RunSummary(
         study=study.study_name,
         storage=redact(url),
@@ -85,23 +95,29 @@ def summarize(
         run_states=count_states(finished),
         study_states=count_states(trials),
         best_number=best.number if best else None,
-        best_value=best.value if best else None,
+        best_value=score(best) if best else None,
         best_params=dict(best.params) if best else {},
         train_samples=train_samples,
         metric=made_metric(made).name,
         total_trials=made.get("total_trials"),
         search_seconds=wall_seconds,
+        pick=pick,
         diverged=sum(1 for t in trials if t.state == TrialState.COMPLETE and "diverged" in t.user_attrs),
     )
 
 
 def summarize_safely(
-    study: optuna.Study, url: str, wall_seconds: float, finished: list[FrozenTrial], train_samples: int | None = None
+    study: optuna.Study,
+    url: str,
+    wall_seconds: float,
+    finished: list[FrozenTrial],
+    train_samples: int | None = None,
+    pick: str | None = None,
 ) -> RunSummary:
     """`summarize`, waiting for a storage that went away at the very end (the trials are stored)."""
     while True:
         try:
-            return summarize(study, url, wall_seconds, finished, train_samples)
+            return summarize(study, url, wall_seconds, finished, train_samples, pick)
         except Exception as exc:
             if not is_storage_error(exc):
                 raise

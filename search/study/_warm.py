@@ -26,6 +26,7 @@ def warm_trials(config: RunConfig, space: SearchSpace) -> tuple[list[tuple[dict[
     import optuna
     from optuna.trial import TrialState
 
+    from search.study._costs import score
     from search.study._pick import pick_of
 
     url = resolve_storage_url(config.warm_start_storage or config.storage)
@@ -33,16 +34,16 @@ def warm_trials(config: RunConfig, space: SearchSpace) -> tuple[list[tuple[dict[
         earlier = optuna.load_study(study_name=config.warm_start, storage=open_storage(url, create=False))
     except KeyError:
         raise SearchError(f"`warm_start` {config.warm_start!r}: no such study in {redact(url)}") from None
-    maximize = earlier.direction == optuna.study.StudyDirection.MAXIMIZE
+    maximize = earlier.directions[0] == optuna.study.StudyDirection.MAXIMIZE
     complete = [
         t
         for t in earlier.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and "diverged" not in t.user_attrs
+        if t.values and "diverged" not in t.user_attrs
     ]
     if not complete:
         raise SearchError(f"`warm_start` {config.warm_start!r} has no completed trial to start from")
     first = pick_of(earlier).number
-    ranked = sorted(complete, key=lambda t: (t.number != first, -t.value if maximize else t.value, t.number))
+    ranked = sorted(complete, key=lambda t: (t.number != first, -score(t) if maximize else score(t), t.number))
     chosen, seen, notes = [], set(), []
     for trial in ranked:
         key = tuple(sorted(trial.params.items()))

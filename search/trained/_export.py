@@ -49,9 +49,10 @@ class RetrainConfig:
     metric: str = "accuracy"
 
 
-def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
-    """The configuration to use (the confirmed leader, else the best search value) as an exportable file."""
-    best = pick_of(study)
+def best_config(study: optuna.Study, storage_url: str, pick: str | None = None) -> dict[str, Any]:
+    """The configuration to use (the confirmed leader, else the best search value; among the trials that
+    meet ``pick``, when given) as an exportable file."""
+    best = pick_of(study, pick)
     trial = next(t for t in study.get_trials(deepcopy=False) if t.number == best.number)
     stored = trial.user_attrs.get("config")
     if not stored:
@@ -75,9 +76,10 @@ def best_config(study: optuna.Study, storage_url: str) -> dict[str, Any]:
         "source": {
             "study": study.study_name,
             "trial": trial.number,
-            "value": trial.value,
+            "value": best.search_value,
             "metric": best.metric,
             "picked_by": best.picked_by,
+            **({"constraint": best.constraint} if best.constraint else {}),
             **({"confirmed": rounded_copy(best.confirmed.to_dict())} if best.confirmed else {}),
             "storage": redact(storage_url),
         },

@@ -89,7 +89,9 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
         for t in study.get_trials(deepcopy=False)
         if t.state.is_finished() and (t.user_attrs.get(RUN_ATTR) or {}).get("id") == run_attrs["id"]
     ]
-    summary = summarize_safely(study, url, time.perf_counter() - started, mine, splits.train_x.shape[0])
+    summary = summarize_safely(
+        study, url, time.perf_counter() - started, mine, splits.train_x.shape[0], config.confirm.pick
+    )
     return dataclasses.replace(summary, storage_time=_total(times))
 
 
