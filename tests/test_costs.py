@@ -56,6 +56,8 @@ def test_best_json_lists_the_pareto_front_and_pick_chooses_under_the_constraint(
     assert best["objectives"] == ["accuracy", "params"]
     assert sorted(r["number"] for r in best["pareto_front"]) == sorted(t.number for t in study.best_trials)
     assert all(set(r["values"]) == {"accuracy", "params"} for r in best["pareto_front"])
+    shown = [r["values"]["accuracy"] for r in best["pareto_front"]]
+    assert shown == sorted(shown, reverse=True)  # the best metric first
     small = min(t.values[1] for t in study.trials if t.values)
     code, out, err = cli("best", "--study", "mo", "--json", "--pick", f"params<={small:g}")
     assert code == 0, err
