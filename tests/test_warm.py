@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import optuna
+import pytest
+from _procs import open_study, search
 
 QUICK = ["--dataset", "synthetic", "--max-epochs", "1", "--confirm", "0", "--pruner", "none"]
 DB = "sqlite:///studies/studies.db"
@@ -57,3 +59,24 @@ def test_the_python_api_warm_starts(cli, workdir):
     assert cli("run", "--study", "old", "--n-trials", 2, *QUICK)[0] == 0
     study = search.tune(dataset="synthetic", study="api", warm_start="old", n_trials=2, max_epochs=1, confirm=False)
     assert [t.user_attrs.get("warm_start") for t in study.optuna.trials][1:2] == ["old#1"]
+
+
+@pytest.mark.slow
+def test_two_processes_warm_start_one_study_on_postgresql(tmp_path, own_storage):
+    """Started together, exactly one process makes the study: the earlier study's best are queued once."""
+    url = own_storage("postgresql")
+    quick = [*QUICK, "--storage", url]
+    assert search(tmp_path, "run", "--study", "old", "--n-trials", 5, *quick).returncode == 0
+    old = open_study(url, "old")
+    runs = [
+        search(tmp_path, "run", "--study", "new", "--warm-start", "old", "--n-trials", 4, *quick, popen={})
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], outs
+    new = open_study(url, "new")
+    assert len(new.trials) == 8 and all(t.state.is_finished() for t in new.trials)
+    warm = [t.user_attrs["warm_start"] for t in new.trials if t.user_attrs.get("warm_start")]
+    assert len(warm) == len(set(warm)) >= 1  # each earlier configuration once, however many processes joined
+    assert all(new.trials[n].params == old.trials[int(w.split("#")[1])].params for n, w in enumerate(warm, 1))
+    assert sum(bool(t.user_attrs.get("baseline")) for t in new.trials) == 1
