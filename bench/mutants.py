@@ -1,7 +1,7 @@
 """Mutation testing of the statistical and fault-handling code: do the tests notice when it breaks?
 
     .venv/bin/python bench/mutants.py                 # every module below; about 40 minutes on 2 cores
-    .venv/bin/python bench/mutants.py --only rules    # one of them (rules, plan, splits, encoder, tables, heartbeat)
+    .venv/bin/python bench/mutants.py --only rules    # one of them (rules, plan, splits, encoder, tables, heartbeat, buffer, pruners)
     .venv/bin/python bench/mutants.py --named         # only the mutants the issues named
     .venv/bin/python bench/mutants.py --per-module 12 # the named ones and 12 of each module's, spread over it
 
@@ -82,6 +82,8 @@ TARGETS = {
             "(sqlite or journal or guarded or failed_beat or arguments or goes_on or beat_or_none or dies_twice) and not postgresql and not redis",
         ],
     ),
+    "buffer": ("search/storages/_buffer.py", ["tests/test_buffer.py"]),
+    "pruners": ("search/study/_pruners.py", ["tests/test_buffer.py", "-k", "snapshot"]),
 }
 
 # The mutants the issues named: (target, text to find, its replacement, what it breaks).
@@ -164,6 +166,36 @@ NAMED = [
         "        if not isinstance(promise, (int, float)) or promise <= 0:\n            return None",
         "        if not isinstance(promise, (int, float)) or promise <= 0:\n            return self._grace()",
         "a trial whose worker promised no beat judged all the same",
+    ),
+    (
+        "buffer",
+        "        if not held.reported:\n            held.reported = True\n            self.flush(tid)\n        else:\n            self._maybe_flush(tid, held)",
+        "        self._maybe_flush(tid, held)",
+        "a trial's first epoch held back with the rest",
+    ),
+    (
+        "buffer",
+        "            self.flush(tid)\n            del self.pending[tid]",
+        "            del self.pending[tid]",
+        "what was held dropped when the trial ends",
+    ),
+    (
+        "buffer",
+        "        if held.params:  # sampling is over",
+        "        if False:  # sampling is over",
+        "a running trial's parameters hidden from the other workers' constant liar",
+    ),
+    (
+        "buffer",
+        "        merged.intermediate_values = {**trial.intermediate_values, **held.intermediate}",
+        "        merged.intermediate_values = trial.intermediate_values",
+        "the worker's own reads miss its held reports (its pruner decides on stale epochs)",
+    ),
+    (
+        "pruners",
+        "        key = (id(study), trial.number)",
+        "        key = (id(study), 0)",
+        "the snapshot kept across trials",
     ),
 ]
 # The encoder fitted on all rows lives where the encoder is called.

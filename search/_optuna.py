@@ -29,6 +29,7 @@ __all__ = [
     "take_waiting",
     "trial_id",
     "journal_lock",
+    "write_trial_attrs",
 ]
 
 
@@ -198,6 +199,29 @@ def take_waiting(storage: optuna.storages.RDBStorage, trial_id: int) -> bool:
             .values(state=optuna.trial.TrialState.RUNNING, datetime_start=now)
         ).rowcount
     return taken == 1
+
+
+def write_trial_attrs(
+    storage: optuna.storages.RDBStorage,
+    trial_id: int,
+    user_attrs: dict[str, Any],
+    intermediate: dict[int, float],
+    params: dict[str, tuple[float, Any]] | None = None,
+) -> None:
+    """Write a running trial's parameters (name: (internal value, distribution)), user attributes and epoch
+    reports in one transaction: Optuna's RDB storage commits each on its own (a transaction, and on SQLite
+    an fsync, per value). Each write is checked as Optuna's own: a parameter's distribution against the
+    study's, a finished trial refused."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(storage.scoped_session, True) as session:
+        for name, (value, distribution) in (params or {}).items():
+            storage._set_trial_param_without_commit(session, trial_id, name, value, distribution)
+        for key, value in user_attrs.items():
+            storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+        for step, value in intermediate.items():
+            storage._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
 
 
 def journal_lock(backend: Any):

@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
+import search.storages._buffer
 import search.study._reconnect
 from search.storages._heartbeat import BEAT_ATTR
 
@@ -40,6 +41,10 @@ _RDB_METHODS = {
     "state": "set_trial_state_values",
     "heartbeat": "record_heartbeat",
 }
+# What an RDB storage's trial write buffer (search/storages/_buffer.py) batches: the position, in
+# `write_trial_attrs(storage, trial_id, user_attrs, intermediate, params)`'s arguments after the storage,
+# of what makes a batch one of these calls.
+_BATCHED = {"params": 3, "report": 2}
 _JOURNAL_METHODS = {
     "create": "create_new_trial",
     "params": "set_trial_param",
@@ -81,13 +86,19 @@ class Fault:
         journal = kind in ("journal", "redis")
         owner = optuna.storages.JournalStorage if journal else optuna.storages.RDBStorage
         name = (_JOURNAL_METHODS if journal else _RDB_METHODS)[call]
+        if not journal and call in _BATCHED:  # on an RDB storage they go out in the trial write buffer's batches
+            owner, name = search.storages._buffer, "write_trial_attrs"
         self.real, self.kind, self.call, self.mode, self.at = getattr(owner, name), kind, call, mode, at
         self.calls, self.fired = 0, False
         monkeypatch.setattr(owner, name, self._wrapped())
 
     def _counts(self, args) -> bool:
         # A journal's beat is a system attribute of its own key; other system attributes are not beats.
-        return not (self.call == "heartbeat" and self.kind in ("journal", "redis") and args[1] != BEAT_ATTR)
+        if self.call == "heartbeat" and self.kind in ("journal", "redis"):
+            return args[1] == BEAT_ATTR
+        if self.call in _BATCHED and self.kind not in ("journal", "redis"):  # a batch that carries such a write
+            return bool(args[_BATCHED[self.call]])
+        return True
 
     def _wrapped(self):
         def call(storage, *args, **kwargs):

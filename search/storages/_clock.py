@@ -45,9 +45,11 @@ class StorageTime:
 
 # Every method a study calls on its storage: the public API, and the heartbeat interface
 # (Optuna's optimize loop calls `_get_stale_trial_ids` before each trial).
+# The storage's heartbeat settings are read from the object itself, never from the database: not calls.
+_SETTINGS = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback"}
 _METHODS = sorted(
     {name for name in dir(BaseStorage) if not name.startswith("_") and callable(getattr(BaseStorage, name))}
-    | set(BaseHeartbeat.__abstractmethods__)
+    | set(BaseHeartbeat.__abstractmethods__) - _SETTINGS
 )
 
 
@@ -82,6 +84,10 @@ class StorageClock:
 
         timed.__name__ = getattr(method, "__name__", "method")
         return timed
+
+    def count_call(self, seconds: float) -> None:
+        """Count a call made around the wrapped methods (a batch of buffered writes), from this thread."""
+        self._count(threading.get_ident(), seconds)
 
     def _count(self, thread: int, seconds: float) -> None:
         if thread == self._owner:

@@ -12,11 +12,15 @@ from __future__ import annotations
 import functools
 import random
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from optuna.storages import RDBStorage
 
 from search._errors import is_lock_conflict
 from search._optuna import RDB_PRIVATE_WRITES
+
+T = TypeVar("T")
 
 # A write the database rolled back to break a lock conflict is run again, up to this many times.
 CONFLICT_RETRIES = 6
@@ -41,16 +45,22 @@ def _rerun_on_conflict(name: str):
 
     @functools.wraps(getattr(RDBStorage, name))
     def rerun(self, *args, **kwargs):
-        for attempt in range(CONFLICT_RETRIES):
-            try:
-                return getattr(RDBStorage, name)(self, *args, **kwargs)  # looked up now: Optuna's, as it is
-            except Exception as exc:
-                if attempt == CONFLICT_RETRIES - 1 or not is_lock_conflict(exc):
-                    raise
-                time.sleep(random.uniform(0.0, 0.02 * 2**attempt))  # apart, so the two do not collide again
-        raise AssertionError("unreachable")
+        return rerun_on_conflict(getattr(RDBStorage, name), self, *args, **kwargs)  # looked up now: Optuna's
 
     return rerun
+
+
+def rerun_on_conflict(write: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``write(*args, **kwargs)``, one transaction, run again while the database rolls it back to break a
+    lock conflict (up to `CONFLICT_RETRIES` times)."""
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            return write(*args, **kwargs)
+        except Exception as exc:
+            if attempt == CONFLICT_RETRIES - 1 or not is_lock_conflict(exc):
+                raise
+            time.sleep(random.uniform(0.0, 0.02 * 2**attempt))  # apart, so the two do not collide again
+    raise AssertionError("unreachable")
 
 
 class RerunRDBStorage(RDBStorage):

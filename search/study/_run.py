@@ -24,6 +24,7 @@ from objectives.models import ModelSpec, check_model
 from search._errors import BudgetSpent, RunStopped, SearchError, is_storage_error, storage_fault
 from search._optuna import only_queued_trials, study_id, study_storage, trial_id
 from search.storages import open_storage, redact, resolve_storage_url, storage_exists
+from search.storages._buffer import attach as attach_buffer
 from search.storages._clock import attach as attach_clock
 from search.study._config import RunConfig
 from search.study._continue import continue_config
@@ -182,7 +183,7 @@ def run_study(
     objective.run_attrs = {
         **(objective.run_attrs or {}),
         "sampler_class": type(study.sampler).__name__,
-        "pruner_class": type(study.pruner).__name__,
+        "pruner_class": type(getattr(study.pruner, "inner", study.pruner)).__name__,
     }
 
     finished: list[FrozenTrial] = []
@@ -208,6 +209,7 @@ def run_study(
             raise
 
     clock = attach_clock(study_storage(study))
+    attach_buffer(study_storage(study), clock)  # after the clock: it times the writes that reach the storage
     started, before = time.perf_counter(), clock.time(0.0)
     with INTERRUPTS.deferred():
         while True:

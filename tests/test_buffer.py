@@ -1,0 +1,193 @@
+"""The trial write buffer (search/storages/_buffer.py) and the pruner's snapshot (search/study/_pruners.py):
+fewer storage round trips a trial, the same stored trials and the same decisions."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search._optuna import study_storage, trial_id
+from search.storages import open_storage
+from search.storages._buffer import TrialWriteBuffer
+from search.storages._clock import attach as attach_clock
+from search.study._pruners import SnapshotPruner
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _url(kind: str, tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/b.db" if kind == "sqlite" else f"journal:///{tmp_path}/b.log"
+
+
+def _study(url: str, **kwargs) -> optuna.Study:
+    return optuna.create_study(study_name="b", storage=open_storage(url), **kwargs)
+
+
+def _fresh(url: str) -> optuna.trial.FrozenTrial:
+    """The study's last trial as another process reads it: through a storage of its own."""
+    return optuna.load_study(study_name="b", storage=open_storage(url)).get_trials(deepcopy=False)[-1]
+
+
+def _objective(url: str, seen: list, steps: int = 4, end=None):
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        trial.suggest_categorical("opt", ["sgd", "adam"])
+        trial.set_user_attr("config", {"x": x})
+        for step in range(1, steps + 1):
+            trial.report(x + step, step)
+            seen.append(_fresh(url))  # what another worker sees after each report
+        trial.set_user_attr("seconds", 1.5)
+        if end is not None:
+            raise end
+        return x
+
+    return objective
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_trial_is_stored_whole_and_its_first_epoch_at_once(tmp_path, kind):
+    url = _url(kind, tmp_path)
+    study = _study(url)
+    TrialWriteBuffer(study_storage(study), flush_seconds=math.inf)
+    seen: list = []
+    study.optimize(_objective(url, seen), n_trials=1)
+    (trial,) = study.get_trials()
+    stored = _fresh(url)
+    assert stored.state == TrialState.COMPLETE and stored.value == trial.params["x"]
+    assert stored.intermediate_values == {s: trial.params["x"] + s for s in range(1, 5)}
+    assert stored.user_attrs == {"config": {"x": trial.params["x"]}, "seconds": 1.5}
+    assert set(stored.params) == {"x", "opt"}
+    # The first report goes out at once, with what was set before it; later ones wait (here for ever).
+    assert [sorted(s.intermediate_values) for s in seen] == [[1]] * 4
+    assert seen[0].user_attrs == {"config": {"x": trial.params["x"]}} and set(seen[0].params) == {"x", "opt"}
+
+
+def test_reports_go_out_again_once_the_flush_interval_passed(tmp_path):
+    url = _url("sqlite", tmp_path)
+    study = _study(url)
+    TrialWriteBuffer(study_storage(study), flush_seconds=0.0)
+    seen: list = []
+    study.optimize(_objective(url, seen), n_trials=1)
+    assert [sorted(s.intermediate_values) for s in seen] == [[1], [1, 2], [1, 2, 3], [1, 2, 3, 4]]
+
+
+def test_one_transaction_carries_the_parameters_attributes_and_reports(tmp_path, monkeypatch):
+    from search.storages import _buffer
+
+    url = _url("sqlite", tmp_path)
+    study = _study(url)
+    clock = attach_clock(study_storage(study))
+    batches = []
+    real = _buffer.write_trial_attrs
+    monkeypatch.setattr(_buffer, "write_trial_attrs", lambda *a, **k: (batches.append(a[2:5]), real(*a, **k))[1])
+    TrialWriteBuffer(study_storage(study), clock, flush_seconds=math.inf)
+    study.optimize(_objective(url, [], steps=5), n_trials=1)
+    # Sampling ends: the parameters; the first report with the attribute set before it; the rest before the end.
+    assert [(sorted(u), sorted(i), sorted(p or {})) for u, i, p in batches] == [
+        ([], [], ["opt", "x"]),
+        (["config"], [1], []),
+        (["seconds"], [2, 3, 4, 5], []),
+    ]
+    assert clock.calls <= 10, clock.calls  # the three batches counted as calls, with the trial's own
+
+
+def test_a_pruned_trial_takes_its_last_buffered_report(tmp_path):
+    url = _url("sqlite", tmp_path)
+    study = _study(url)
+    TrialWriteBuffer(study_storage(study), flush_seconds=math.inf)
+    study.optimize(_objective(url, [], steps=3, end=optuna.TrialPruned()), n_trials=1)
+    stored = _fresh(url)
+    assert stored.state == TrialState.PRUNED and stored.value == stored.params["x"] + 3
+    assert stored.user_attrs["seconds"] == 1.5 and sorted(stored.intermediate_values) == [1, 2, 3]
+
+
+def test_a_failed_trial_keeps_what_it_recorded(tmp_path):
+    url = _url("sqlite", tmp_path)
+    study = _study(url)
+    TrialWriteBuffer(study_storage(study), flush_seconds=math.inf)
+    study.optimize(_objective(url, [], steps=2, end=RuntimeError("out of memory")), n_trials=1, catch=(RuntimeError,))
+    stored = _fresh(url)
+    assert stored.state == TrialState.FAIL and stored.user_attrs["seconds"] == 1.5
+    assert sorted(stored.intermediate_values) == [1, 2]
+
+
+def test_a_queued_trial_is_buffered_too_and_others_writes_are_not(tmp_path):
+    url = _url("sqlite", tmp_path)
+    study = _study(url)
+    study.enqueue_trial({"x": 0.5, "opt": "sgd"})
+    buffer = TrialWriteBuffer(study_storage(study), flush_seconds=math.inf)
+    seen: list = []
+    study.optimize(_objective(url, seen, steps=2), n_trials=1)
+    assert _fresh(url).params == {"x": 0.5, "opt": "sgd"} and [sorted(s.intermediate_values) for s in seen] == [[1]] * 2
+    assert not buffer.pending  # a finished trial leaves the buffer
+
+    def system_attr(trial: optuna.Trial) -> float:
+        study_storage(study).set_trial_system_attr(trial_id(trial), "rung", 1)  # a pruner's rung: never held
+        seen.append(_fresh(url))
+        return 0.0
+
+    study.optimize(system_attr, n_trials=1)
+    assert seen[-1].system_attrs["rung"] == 1
+
+
+def _completed(study: optuna.Study, values: list[list[float]]) -> None:
+    for curve in values:
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=curve[-1], intermediate_values=dict(enumerate(curve, 1)), params={}, distributions={}
+            )
+        )
+
+
+def test_the_snapshot_pruner_decides_as_the_median_pruner_with_one_read_a_trial(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    _completed(study, [[0.1 * k + 0.05 * s for s in range(5)] for k in range(8)])
+    plain = optuna.pruners.MedianPruner(n_startup_trials=5)
+    snap = SnapshotPruner(optuna.pruners.MedianPruner(n_startup_trials=5), seconds=math.inf)
+    reads = 0
+    real = study.get_trials
+
+    def counted(*args, **kwargs):
+        nonlocal reads
+        reads += 1
+        return real(*args, **kwargs)
+
+    study.get_trials = counted  # type: ignore[method-assign]
+    plain_reads = snap_reads = 0
+    decisions = []
+    for number, level in enumerate([0.0, 0.3, 0.45, 0.9]):
+        curve = [level + 0.05 * s for s in range(5)]
+        trial = optuna.trial.create_trial(
+            state=TrialState.RUNNING, intermediate_values=dict(enumerate(curve, 1)), params={}, distributions={}
+        )
+        trial.number = 100 + number
+        for step in range(1, 6):
+            trial.intermediate_values = {s: curve[s - 1] for s in range(1, step + 1)}
+            before = reads
+            expected = plain.prune(study, trial)
+            plain_reads, before = plain_reads + reads - before, reads
+            assert snap.prune(study, trial) == expected, (level, step)
+            snap_reads += reads - before
+            decisions.append(expected)
+    assert True in decisions and False in decisions  # both decisions were compared
+    assert plain_reads >= 4 * 5 and snap_reads == 4  # the plain pruner read each epoch; the snapshot once a trial
+
+
+def test_the_snapshot_is_read_again_when_it_is_older_than_its_interval():
+    study = optuna.create_study()
+    snap = SnapshotPruner(optuna.pruners.MedianPruner(n_startup_trials=1), seconds=0.0)
+    trial = optuna.trial.create_trial(
+        state=TrialState.RUNNING, intermediate_values={1: 1.0}, params={}, distributions={}
+    )
+    assert snap.complete(study, trial) == []
+    _completed(study, [[0.5]])
+    assert len(snap.complete(study, trial)) == 1  # interval 0: every read is fresh
+    slow = SnapshotPruner(optuna.pruners.MedianPruner(), seconds=math.inf)
+    assert len(slow.complete(study, trial)) == 1
+    _completed(study, [[0.7]])
+    assert len(slow.complete(study, trial)) == 1  # the same trial: the snapshot stands
+    trial.number += 1
+    assert len(slow.complete(study, trial)) == 2  # the next trial reads again
