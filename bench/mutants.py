@@ -175,7 +175,7 @@ NAMED = [
     ),
     (
         "buffer",
-        "            self.flush(tid)\n            del self.pending[tid]",
+        "            self.flush(tid)  # kept on an error: a retried tell writes them then\n            del self.pending[tid]",
         "            del self.pending[tid]",
         "what was held dropped when the trial ends",
     ),
