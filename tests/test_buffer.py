@@ -4,6 +4,7 @@ fewer storage round trips a trial, the same stored trials and the same decisions
 from __future__ import annotations
 
 import math
+import time
 
 import optuna
 import pytest
@@ -84,6 +85,7 @@ def test_one_transaction_carries_the_parameters_attributes_and_reports(tmp_path,
     real = _buffer.write_trial_attrs
     monkeypatch.setattr(_buffer, "write_trial_attrs", lambda *a, **k: (batches.append(a[2:5]), real(*a, **k))[1])
     TrialWriteBuffer(study_storage(study), clock, flush_seconds=math.inf)
+    started = time.perf_counter()
     study.optimize(_objective(url, [], steps=5), n_trials=1)
     # Sampling ends: the parameters; the first report with the attribute set before it; the rest before the end.
     assert [(sorted(u), sorted(i), sorted(p or {})) for u, i, p in batches] == [
@@ -92,6 +94,40 @@ def test_one_transaction_carries_the_parameters_attributes_and_reports(tmp_path,
         (["seconds"], [2, 3, 4, 5], []),
     ]
     assert clock.calls <= 10, clock.calls  # the three batches counted as calls, with the trial's own
+    assert 0 < clock.seconds < time.perf_counter() - started  # and their time, within the run's
+
+
+def test_the_worker_s_own_reads_of_the_study_see_what_it_holds(tmp_path):
+    url = _url("sqlite", tmp_path)
+    study = _study(url)
+    TrialWriteBuffer(study_storage(study), flush_seconds=math.inf)
+    seen = []
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.report(0.1, 1)
+        trial.report(0.2, 2)  # held: only the first report went out
+        seen.append((trial.study.get_trials(deepcopy=False)[-1], _fresh(url)))
+        return 0.0
+
+    study.optimize(objective, n_trials=1)
+    own, other = seen[0]
+    assert own.intermediate_values == {1: 0.1, 2: 0.2} and other.intermediate_values == {1: 0.1}
+
+
+def test_another_worker_s_trial_is_neither_held_nor_blocked(tmp_path):
+    url = _url("sqlite", tmp_path)
+    study = _study(url)
+    buffer = TrialWriteBuffer(study_storage(study), flush_seconds=math.inf)
+    others = optuna.load_study(study_name="b", storage=open_storage(url))
+    theirs = trial_id(others.ask())  # running in another process
+    storage = study_storage(study)
+    assert storage.set_trial_state_values(theirs, TrialState.RUNNING) is False  # not taken: not this worker's
+    assert theirs not in buffer.pending
+    storage.set_trial_user_attr(theirs, "note", 1)  # written at once, as Optuna would
+    assert _fresh(url).user_attrs == {"note": 1}
+    storage.set_trial_state_values(theirs, TrialState.FAIL)  # a stale trial failed by this worker
+    assert _fresh(url).state == TrialState.FAIL
 
 
 def test_a_pruned_trial_takes_its_last_buffered_report(tmp_path):
