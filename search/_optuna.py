@@ -7,6 +7,7 @@ than mid-study on a user's cluster. pyproject.toml pins the Optuna range the tes
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import optuna
@@ -19,6 +20,7 @@ __all__ = [
     "BaseHeartbeat",
     "JournalStorageHooks",
     "RDBStorageHooks",
+    "StudyView",
     "journal_file_path",
     "rdb_heartbeats",
     "redis_ping",
@@ -222,6 +224,33 @@ def write_trial_attrs(
             storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
         for step, value in intermediate.items():
             storage._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
+
+
+class StudyView:
+    """A study as a sampler sees it: of the trials Optuna would hand the sampler, those ``select`` keeps;
+    everything else is the study itself.
+
+    Optuna's samplers read a study's trials through its private ``_get_trials`` (with a cache
+    per trial), so a view must answer that name; ``select`` gets every trial in number order
+    and is asked again only when the list it got changes.
+    """
+
+    def __init__(self, study: optuna.Study, select: Any) -> None:
+        self._study, self._select = study, select
+        self._seen: tuple[Any, list[FrozenTrial]] | None = None
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
+        every = self._study._get_trials(deepcopy=False, states=None, use_cache=use_cache)
+        if self._seen is None or self._seen[0] is not every:
+            self._seen = (every, self._select(every))
+        trials = self._seen[1] if states is None else [t for t in self._seen[1] if t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
 
 
 def journal_lock(backend: Any):

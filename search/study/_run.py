@@ -182,7 +182,7 @@ def run_study(
     # Recorded on every trial: what actually sampled and pruned it, not only the names asked for.
     objective.run_attrs = {
         **(objective.run_attrs or {}),
-        "sampler_class": type(study.sampler).__name__,
+        "sampler_class": type(getattr(study.sampler, "inner", study.sampler)).__name__,
         "pruner_class": type(getattr(study.pruner, "inner", study.pruner)).__name__,
     }
 
