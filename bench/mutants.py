@@ -181,12 +181,6 @@ NAMED = [
     ),
     (
         "buffer",
-        "        if held.params:  # sampling is over",
-        "        if False:  # sampling is over",
-        "a running trial's parameters hidden from the other workers' constant liar",
-    ),
-    (
-        "buffer",
         "        merged.intermediate_values = {**trial.intermediate_values, **held.intermediate}",
         "        merged.intermediate_values = trial.intermediate_values",
         "the worker's own reads miss its held reports (its pruner decides on stale epochs)",

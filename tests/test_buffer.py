@@ -87,13 +87,12 @@ def test_one_transaction_carries_the_parameters_attributes_and_reports(tmp_path,
     TrialWriteBuffer(study_storage(study), clock, flush_seconds=math.inf)
     started = time.perf_counter()
     study.optimize(_objective(url, [], steps=5), n_trials=1)
-    # Sampling ends: the parameters; the first report with the attribute set before it; the rest before the end.
+    # The first report with the parameters and the attribute set before it; the rest before the end.
     assert [(sorted(u), sorted(i), sorted(p or {})) for u, i, p in batches] == [
-        ([], [], ["opt", "x"]),
-        (["config"], [1], []),
+        (["config"], [1], ["opt", "x"]),
         (["seconds"], [2, 3, 4, 5], []),
     ]
-    assert clock.calls <= 10, clock.calls  # the three batches counted as calls, with the trial's own
+    assert clock.calls <= 9, clock.calls  # the three batches counted as calls, with the trial's own
     assert 0 < clock.seconds < time.perf_counter() - started  # and their time, within the run's
 
 
@@ -227,3 +226,26 @@ def test_the_snapshot_is_read_again_when_it_is_older_than_its_interval():
     assert len(slow.complete(study, trial)) == 1  # the same trial: the snapshot stands
     trial.number += 1
     assert len(slow.complete(study, trial)) == 2  # the next trial reads again
+
+
+def test_other_workers_constant_liar_sees_a_running_trial_s_point_before_its_first_report(tmp_path):
+    import json
+
+    from search.study._samplers import make_sampler
+
+    url = _url("sqlite", tmp_path)
+    study = _study(url, sampler=make_sampler("tpe", 0))
+    TrialWriteBuffer(study_storage(study), flush_seconds=math.inf)
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=12)  # past TPE's random start
+    seen = []
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        seen.append((x, _fresh(url)))  # sampled, nothing reported yet
+        return x
+
+    study.optimize(objective, n_trials=1)
+    x, other = seen[0]
+    assert other.state == TrialState.RUNNING and other.params == {}  # its parameters are held...
+    shared = json.loads(other.system_attrs["tpe:relative_params:0"])
+    assert shared == {"x": x}  # ...and TPE's own record of its point, which the constant liar reads, is not

@@ -1,22 +1,25 @@
-"""A running trial's user attributes and epoch reports, held in memory and written together.
+"""A running trial's parameters, user attributes and epoch reports, held in memory and written together.
 
-Optuna writes each user attribute and each epoch's report as a call of its own: on an RDB
-storage a transaction each (on SQLite an fsync each), so a short trial on a table waited more
-on its storage than it trained. This buffer, put on a study's storage by the worker that runs
-the trials, holds those two kinds of write for the trials this worker runs and writes them
+Optuna writes each sampled parameter, each user attribute and each epoch's report as a call
+of its own: on an RDB storage a transaction each (on SQLite an fsync each), so a short trial
+on a table waited more on its storage than it trained. This buffer, put on a study's storage
+by the worker that runs the trials, holds those writes for the trials this worker runs and
+writes them
 
-- with the trial's first epoch report (so a trial in training shows its first epoch at once,
-  in the dashboard and to anything waiting for it), together with the attributes set before it;
+- with the trial's first epoch report (so a trial in training shows its parameters and first
+  epoch at once, in the dashboard and to anything waiting for it), together with everything
+  set before it;
 - then at most every `FLUSH_SECONDS` (a long trial's curve stays live);
 - and just before the trial's end is written (Optuna's own write, which the fault handling
-  knows), in one transaction on an RDB storage.
+  knows); in one transaction on an RDB storage.
 
 Why deferring them changes no decision: the median and percentile pruners read only
 COMPLETE trials' reports, successive halving and Hyperband keep their rungs in system
-attributes (written at once), and the sampler reads parameters (written at once: the
-constant liar needs a running trial's). This worker's own reads of its trial (Optuna's
-``should_prune`` and ``tell``) see the buffered values. What a killed worker loses is its
-running trial's unwritten reports: that trial is failed and run again anyway.
+attributes (never held), and TPE's constant liar reads a running trial's sampled point from
+the system attribute TPE writes as it samples (never held; plain parameters until the first
+report are the few it samples independently). This worker's own reads of its trial
+(Optuna's ``should_prune`` and ``tell``) see the held values. What a killed worker loses is
+its running trial's unwritten reports: that trial is failed and run again anyway.
 """
 
 from __future__ import annotations
@@ -101,8 +104,6 @@ class TrialWriteBuffer:
         held = self.pending.get(tid)
         if held is None:
             return self._set_user_attr(tid, key, value)
-        if held.params:  # sampling is over: the parameters go out now (other workers' constant liar reads them)
-            self.flush(tid)
         held.user_attrs[key] = value
         self._maybe_flush(tid, held)
 
