@@ -101,13 +101,27 @@ def is_storage_error(exc: BaseException | None) -> bool:
     if storage_fault(exc) is not None:
         return False
     kinds = storage_error_types()
-    return any(isinstance(one, kinds) for one in _chain(exc))
+    return any(isinstance(one, kinds) or _lost_proxy(one) for one in _chain(exc))
 
 
 def storage_cause(exc: BaseException) -> BaseException:
     """The error in ``exc``'s chain that says what happened to the storage (not Optuna's clean-up error on top)."""
     kinds = storage_error_types()
-    return next((one for one in _chain(exc) if isinstance(one, kinds)), exc)
+    return next((one for one in _chain(exc) if isinstance(one, kinds) or _lost_proxy(one)), exc)
+
+
+# A gRPC storage proxy's call that found no proxy, or no answer in time; or the database behind the proxy lost
+# (Optuna's servicer answers its error as UNKNOWN, with the driver's words).
+_PROXY_LOST_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+_DATABASE_LOST = re.compile(r"OperationalError|InterfaceError|ConnectionError|server closed the connection")
+
+
+def _lost_proxy(exc: BaseException) -> bool:
+    code = getattr(exc, "code", None)
+    if not callable(code) or not type(exc).__module__.startswith("grpc"):
+        return False
+    name = getattr(code(), "name", "")
+    return name in _PROXY_LOST_CODES or (name == "UNKNOWN" and bool(_DATABASE_LOST.search(str(exc))))
 
 
 class BudgetSpent(SearchError):

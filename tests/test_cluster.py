@@ -103,6 +103,45 @@ class Postgres:
         self.cluster.remove()
 
 
+class Proxy(Postgres):
+    """Optuna's gRPC storage proxy (`search storage-proxy`) on the database host, in front of its PostgreSQL:
+    the workers reach only the proxy; the proxy reaches the database on the host's own loopback."""
+
+    def __init__(self, hosts, count: bool = False):
+        super().__init__(hosts, count)
+        self.port = free_port()
+        self.start_proxy()
+
+    def start_proxy(self) -> None:
+        database = f"postgresql://root@127.0.0.1:{self.cluster.port}/postgres"
+        command = ["ip", "netns", "exec", self.hosts.db, sys.executable, "-m", "search", "storage-proxy"]
+        command += ["--storage", database, "--port", str(self.port)]
+        env = {**os.environ, **ENV}
+        self.proxy = subprocess.Popen(command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proxy.stdout.readline()  # the event: it serves
+        assert "storage proxy for" in line, self.proxy.communicate()[1][-2000:]
+
+    def stop_proxy(self) -> None:
+        self.proxy.kill()
+        self.proxy.communicate()
+
+    def url_for(self, worker: int) -> str:
+        return f"grpc://{self.hosts.db_address(worker)}:{self.port}"
+
+    def round_trips(self) -> int:  # the proxy's statements, from the host's loopback
+        log = (self.cluster.dir / "log").read_text(errors="replace")
+        return sum(
+            1
+            for line in log.splitlines()
+            if line.startswith("127.0.0.1 ") and (" LOG:  statement: " in line or " LOG:  execute " in line)
+        )
+
+    def remove(self):
+        if self.proxy.poll() is None:
+            self.stop_proxy()
+        super().remove()
+
+
 class Redis:
     def __init__(self, hosts):
         self.dir = Path(tempfile.mkdtemp(prefix="search-redis-"))
@@ -379,9 +418,14 @@ def four_hosts():
     yield from made_hosts(LOAD_HOSTS)
 
 
-@pytest.fixture(params=["postgresql", "mysql", "redis"])
+@pytest.fixture(params=["postgresql", "mysql", "redis", "grpc"])
 def loaded_db(request, four_hosts):
-    kinds = {"postgresql": lambda h: Postgres(h, count=True), "mysql": MySQL, "redis": Redis}
+    kinds = {
+        "postgresql": lambda h: Postgres(h, count=True),
+        "mysql": MySQL,
+        "redis": Redis,
+        "grpc": lambda h: Proxy(h, count=True),
+    }
     server = kinds[request.param](four_hosts)
     try:
         yield server
@@ -435,3 +479,58 @@ def test_16_workers_on_4_hosts_share_200_trials(four_hosts, loaded_db, tmp_path,
         + (f"; {db.deadlocks()} deadlocks broken by the server" if hasattr(db, "deadlocks") else "")
     )
     assert 0 < round_trips and calls >= LOAD_TRIALS * 5
+    if isinstance(db, Proxy):  # the database serves one process, not two connections a worker
+        assert peak < 2 * LOAD_HOSTS * LOAD_JOBS, peak
+
+
+# The storage proxy: the faults a worker's own storage can have, through `grpc://`.
+
+
+@pytest.fixture
+def proxy(hosts):
+    server = Proxy(hosts)
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+def test_a_worker_s_link_to_the_proxy_cut_mid_trial(hosts, proxy, space):
+    study = f"g{uuid.uuid4().hex[:8]}"
+    w = worker(hosts, proxy, 0, study, 3, space)
+    wait_for(lambda: mid_trial(proxy, study), running=(w,))
+    before = {t.number: t.value for t in trials(proxy, study) if t.state == TrialState.COMPLETE}
+    hosts.link(0, up=False)
+    time.sleep(15)  # the outage: past the calls' 8 s deadline, within the 20 s of waiting for the storage
+    hosts.link(0, up=True)
+    out, err = w.communicate(timeout=300)
+    assert w.returncode == 0 and "Traceback" not in err, err
+    check_study(proxy, study, before)
+    assert len([line for line in out.splitlines() if line.startswith("[")]) == 3
+
+
+def test_the_proxy_restarted_mid_trial(hosts, proxy, space):
+    study = f"g{uuid.uuid4().hex[:8]}"
+    w = worker(hosts, proxy, 0, study, 3, space)
+    wait_for(lambda: mid_trial(proxy, study), running=(w,))
+    before = {t.number: t.value for t in trials(proxy, study) if t.state == TrialState.COMPLETE}
+    proxy.stop_proxy()
+    proxy.start_proxy()
+    out, err = w.communicate(timeout=300)
+    assert w.returncode == 0 and "Traceback" not in err, err
+    check_study(proxy, study, before)
+
+
+def test_a_worker_killed_behind_the_proxy_has_its_trial_failed_by_the_proxy_and_retried(hosts, proxy, space):
+    study = f"g{uuid.uuid4().hex[:8]}"
+    worker(hosts, proxy, 0, study, 3, space)
+    victim = wait_for(lambda: mid_trial(proxy, study))
+    before = {t.number: t.value for t in trials(proxy, study) if t.state == TrialState.COMPLETE}
+    hosts.kill_host(hosts.workers[0])
+    # The proxy, not a worker, fails it: on the database's clock, twice the 2 s heartbeat after its last beat.
+    wait_for(lambda: {t.number: t for t in trials(proxy, study)}[victim.number].state == TrialState.FAIL, timeout=60)
+    other = worker(hosts, proxy, 1, study, 2, space)
+    out, err = other.communicate(timeout=300)
+    assert other.returncode == 0, err
+    done = check_study(proxy, study, before)
+    assert {t.number: t for t in done}[victim.number].state == TrialState.FAIL  # and re-run once (check_study)

@@ -1,4 +1,4 @@
-"""The study-management commands: studies, trials, space, dashboard, report, delete (best and export in
+"""The study-management commands: studies, trials, space, dashboard, report, delete, storage-proxy (best and export in
 `_best_commands`, train, split and predict in `_model_commands`)."""
 
 from __future__ import annotations
@@ -111,12 +111,60 @@ def add_all(subparsers, storage_help: str) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(handler=cmd_delete)
 
+    p = _parser(
+        subparsers,
+        "storage-proxy",
+        "serve the storage to many workers through Optuna's gRPC storage proxy (they use --storage grpc://HOST:PORT)",
+        "  search storage-proxy --storage postgresql://me@db/optuna --port 13000\n"
+        "  search run --study big --storage grpc://proxy-host:13000   # on each worker",
+        storage_help,
+        study=False,
+    )
+    p.add_argument("--host", default="0.0.0.0", help="(default: 0.0.0.0, every address of this machine)")
+    p.add_argument("--port", type=_port, default=13000, help="(default: 13000; 0: any free port)")
+    p.add_argument(
+        "--threads", type=_positive, default=32, help="calls served at once, each holding a connection (default: 32)"
+    )
+    p.set_defaults(handler=cmd_storage_proxy)
+
 
 def _port(text: str) -> int:
     port = int(text)
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port is {port}, but must be 0..65535")
     return port
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"threads is {number}, but must be >= 1")
+    return number
+
+
+def cmd_storage_proxy(args, argv) -> int:
+    from search.storages import open_storage, resolve_storage_url, storage_kind
+    from search.storages._grpc import PROXY_HEARTBEAT, StorageProxy
+
+    url = resolve_storage_url(args.storage)
+    if storage_kind(url) not in ("sqlite", "postgresql", "mysql"):
+        raise SearchError(
+            f"`storage` {redact(url)}: a proxy serves a database (PostgreSQL, MySQL or SQLite); "
+            "Optuna's proxy does not serve a journal"
+        )
+    proxy = StorageProxy(open_storage(url, heartbeat=PROXY_HEARTBEAT), args.host, args.port, args.threads)
+    try:
+        # SIGTERM (a scheduler stopping the job) ends it as Ctrl-C does: the calls in flight finish first.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        proxy.start()
+        print(f"storage proxy for {redact(url)} at grpc://{args.host}:{proxy.port} ; Ctrl-C stops it", flush=True)
+        proxy.server.wait_for_termination()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        proxy.stop()
+    return 0
 
 
 def cmd_studies(args, argv) -> int:

@@ -76,6 +76,11 @@ def _open(url: str, kind: str, beat: dict, heartbeat: int | None, create: bool) 
             return _open_sqlite(url, create, beat)
         if kind in RDB_SCHEMES:
             return _open_rdb(url, kind, beat)
+        if kind == "grpc":
+            from search.storages._grpc import open_grpc
+
+            t = NETWORK_TIMEOUTS
+            return open_grpc(url, heartbeat or None, t["connect"], t["read"])
         if kind == "journal":
             backend = _journal_file_backend(journal_path(url), create)
         else:

@@ -22,7 +22,9 @@ from search._errors import SearchError
 DEFAULT_STORAGE = "sqlite:///studies/studies.db"
 STORAGE_ENV = "SEARCH_STORAGE"
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
-_FORMS = "sqlite:///FILE, postgresql://..., mysql+pymysql://..., journal:///FILE or redis://HOST:PORT/DB"
+_FORMS = (
+    "sqlite:///FILE, postgresql://..., mysql+pymysql://..., journal:///FILE, redis://HOST:PORT/DB or grpc://HOST:PORT"
+)
 
 # Query parameters that carry a secret (SQLAlchemy's drivers, libpq, redis-py).
 _SECRET_PARAM = re.compile(r"([?&;](?:[^=&;#]*pass[^=&;#]*|pwd|secret|token|sslkey)=)([^&;#]*)", re.IGNORECASE)
@@ -34,11 +36,12 @@ def resolve_storage_url(url: str | None) -> str:
 
 
 def storage_kind(url: str) -> str:
-    """``sqlite``, ``postgresql``, ``mysql``, ``journal`` or ``redis``; anything else is refused."""
+    """``sqlite``, ``postgresql``, ``mysql``, ``journal``, ``redis`` or ``grpc`` (a storage proxy); anything else is
+    refused."""
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
     if scheme in ("rediss", "unix"):  # Redis over TLS, or its unix socket
         return "redis"
-    if scheme in (*RDB_SCHEMES, "journal", "redis"):
+    if scheme in (*RDB_SCHEMES, "journal", "redis", "grpc"):
         return scheme
     raise SearchError(f"storage {redact(url)!r} is not a storage URL; use {_FORMS}")
 
