@@ -34,6 +34,7 @@ __all__ = [
     "take_waiting",
     "trial_id",
     "journal_lock",
+    "write_journal_logs",
     "write_trial_attrs",
 ]
 
@@ -265,6 +266,42 @@ class StudyView:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
+
+
+def write_journal_logs(
+    storage: JournalStorage,
+    trial_id: int,
+    user_attrs: dict[str, Any],
+    intermediate: dict[int, float],
+    params: dict[str, tuple[float, Any]] | None = None,
+) -> None:
+    """The same writes on a journal storage in one append and one read of the journal: Optuna's journal storage
+    appends a line (on Redis, a round trip) and reads the journal's new lines once per value. Each line is the
+    one Optuna's own method writes, and is checked as Optuna checks it when the journal is read back."""
+    from optuna.distributions import distribution_to_json
+    from optuna.storages.journal._storage import JournalOperation
+
+    head = {"worker_id": storage._replay_result.worker_id, "trial_id": trial_id}
+    logs = [
+        {
+            "op_code": JournalOperation.SET_TRIAL_PARAM,
+            **head,
+            "param_name": name,
+            "param_value_internal": value,
+            "distribution": distribution_to_json(distribution),
+        }
+        for name, (value, distribution) in (params or {}).items()
+    ]
+    logs += [
+        {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, **head, "user_attr": {k: v}} for k, v in user_attrs.items()
+    ]
+    logs += [
+        {"op_code": JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE, **head, "step": step, "intermediate_value": value}
+        for step, value in intermediate.items()
+    ]
+    with storage._thread_lock:
+        storage._backend.append_logs(logs)
+        storage._sync_with_backend()
 
 
 def grpc_deadline(proxy: Any, seconds: float) -> None:

@@ -249,3 +249,17 @@ def test_other_workers_constant_liar_sees_a_running_trial_s_point_before_its_fir
     assert other.state == TrialState.RUNNING and other.params == {}  # its parameters are held...
     shared = json.loads(other.system_attrs["tpe:relative_params:0"])
     assert shared == {"x": x}  # ...and TPE's own record of its point, which the constant liar reads, is not
+
+
+def test_a_journal_takes_each_batch_in_one_append(tmp_path):
+    url = _url("journal", tmp_path)
+    study = _study(url)
+    TrialWriteBuffer(study_storage(study), flush_seconds=math.inf)
+    backend = study_storage(study)._backend
+    appends: list[int] = []
+    real = backend.append_logs
+    backend.append_logs = lambda logs: (appends.append(len(logs)), real(logs))[1]
+    study.optimize(_objective(url, [], steps=5), n_trials=1)
+    # The trial's creation, its first report with its parameters and attribute, the rest, its end.
+    assert appends == [1, 4, 5, 1], appends
+    assert _fresh(url).intermediate_values == {s: study.trials[0].params["x"] + s for s in range(1, 6)}

@@ -41,9 +41,9 @@ _RDB_METHODS = {
     "state": "set_trial_state_values",
     "heartbeat": "record_heartbeat",
 }
-# What an RDB storage's trial write buffer (search/storages/_buffer.py) batches: the position, in
-# `write_trial_attrs(storage, trial_id, user_attrs, intermediate, params)`'s arguments after the storage,
-# of what makes a batch one of these calls.
+# What the trial write buffer (search/storages/_buffer.py) batches: the position, in `write_trial_attrs`'s and
+# `write_journal_logs`' arguments (storage, trial_id, user_attrs, intermediate, params) after the storage, of
+# what makes a batch one of these calls.
 _BATCHED = {"params": 3, "report": 2}
 _JOURNAL_METHODS = {
     "create": "create_new_trial",
@@ -86,8 +86,8 @@ class Fault:
         journal = kind in ("journal", "redis")
         owner = optuna.storages.JournalStorage if journal else optuna.storages.RDBStorage
         name = (_JOURNAL_METHODS if journal else _RDB_METHODS)[call]
-        if not journal and call in _BATCHED:  # on an RDB storage they go out in the trial write buffer's batches
-            owner, name = search.storages._buffer, "write_trial_attrs"
+        if call in _BATCHED:  # they go out in the trial write buffer's batches: a transaction, or an append
+            owner, name = search.storages._buffer, "write_journal_logs" if journal else "write_trial_attrs"
         self.real, self.kind, self.call, self.mode, self.at = getattr(owner, name), kind, call, mode, at
         self.calls, self.fired = 0, False
         monkeypatch.setattr(owner, name, self._wrapped())
@@ -96,7 +96,7 @@ class Fault:
         # A journal's beat is a system attribute of its own key; other system attributes are not beats.
         if self.call == "heartbeat" and self.kind in ("journal", "redis"):
             return args[1] == BEAT_ATTR
-        if self.call in _BATCHED and self.kind not in ("journal", "redis"):  # a batch that carries such a write
+        if self.call in _BATCHED:  # a batch that carries such a write
             return bool(args[_BATCHED[self.call]])
         return True
 

@@ -11,7 +11,7 @@ writes them
   set before it;
 - then at most every `FLUSH_SECONDS` (a long trial's curve stays live);
 - and just before the trial's end is written (Optuna's own write, which the fault handling
-  knows); in one transaction on an RDB storage.
+  knows); in one transaction on an RDB storage, in one append on a journal.
 
 Why deferring them changes no decision: the median and percentile pruners read only
 COMPLETE trials' reports, successive halving and Hyperband keep their rungs in system
@@ -30,10 +30,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from optuna.storages import BaseStorage
+from optuna.storages import BaseStorage, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from search._optuna import storage_backend, trial_id, write_trial_attrs
+from search._optuna import storage_backend, trial_id, write_journal_logs, write_trial_attrs
 from search.storages._conflicts import rerun_on_conflict
 
 FLUSH_SECONDS = 10.0
@@ -56,7 +56,10 @@ class TrialWriteBuffer:
         self.owner = threading.get_ident()
         self.pending: dict[int, _Pending] = {}
         backend = storage_backend(storage)
-        self._batch = hasattr(backend, "scoped_session")  # an RDB storage: one transaction for the lot
+        # An RDB storage writes the lot in one transaction, a journal in one append; a proxy a call each.
+        self._batch = (
+            "rdb" if hasattr(backend, "scoped_session") else "journal" if isinstance(backend, JournalStorage) else None
+        )
         self._backend = backend
         self._set_param = storage.set_trial_param
         self._set_user_attr = storage.set_trial_user_attr
@@ -123,14 +126,18 @@ class TrialWriteBuffer:
             self.flush(tid)
 
     def flush(self, tid: int) -> None:
-        """Write what is held for the trial: one transaction on an RDB storage, else a call each."""
+        """Write what is held for the trial: one transaction on an RDB storage, one append on a journal, else a
+        call each."""
         held = self.pending[tid]
         if held.params or held.user_attrs or held.intermediate:
             if self._batch:
                 started = time.perf_counter()
-                rerun_on_conflict(
-                    write_trial_attrs, self._backend, tid, held.user_attrs, held.intermediate, held.params
-                )
+                if self._batch == "rdb":
+                    rerun_on_conflict(
+                        write_trial_attrs, self._backend, tid, held.user_attrs, held.intermediate, held.params
+                    )
+                else:
+                    write_journal_logs(self._backend, tid, held.user_attrs, held.intermediate, held.params)
                 if self.clock is not None:
                     self.clock.count_call(time.perf_counter() - started)
             else:
