@@ -1,43 +1,13 @@
-"""Every use of Optuna's private API, in one place.
-
-Optuna keeps no promise about these names. `tests/test_optuna_private.py` checks each
-against the installed Optuna, so an upgrade that moves one fails there, loudly, rather
-than mid-study on a user's cluster. pyproject.toml pins the Optuna range the tests cover.
-"""
+"""Optuna's storages and studies as the project extends them: hooks, backends, heartbeats, locks."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface heartbeats plug into
 from optuna.trial import FrozenTrial
-
-__all__ = [
-    "RDB_PRIVATE_WRITES",
-    "BaseHeartbeat",
-    "GrpcStorageHooks",
-    "JournalStorageHooks",
-    "RDBStorageHooks",
-    "StudyView",
-    "grpc_deadline",
-    "grpc_proxy_server",
-    "journal_file_path",
-    "rdb_heartbeats",
-    "redis_ping",
-    "redis_time",
-    "storage_backend",
-    "study_id",
-    "study_storage",
-    "take_waiting",
-    "trial_id",
-    "journal_lock",
-    "write_journal_logs",
-    "write_trial_attrs",
-]
-
 
 # The private methods through which Optuna's cache (`_CachedStorage`) writes to an RDB storage: a
 # wrapper of the storage's writes must wrap these as well as the public ones.
@@ -71,17 +41,6 @@ class RDBStorageHooks(RDBStorage):
 class JournalStorageHooks(JournalStorage, BaseHeartbeat):
     """Optuna's journal storage as a heartbeat storage (Optuna gives it none): a subclass says which
     trials are stale in `stale_trial_ids`, the public name of `BaseHeartbeat`'s private method."""
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        return self.stale_trial_ids(study_id)
-
-    def stale_trial_ids(self, study_id: int) -> list[int]:
-        raise NotImplementedError
-
-
-class GrpcStorageHooks(optuna.storages.GrpcStorageProxy, BaseHeartbeat):
-    """Optuna's gRPC proxy client as a heartbeat storage (Optuna gives it none): a subclass says which trials
-    are stale in `stale_trial_ids`, the public name of `BaseHeartbeat`'s private method."""
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         return self.stale_trial_ids(study_id)
@@ -216,125 +175,6 @@ def take_waiting(storage: optuna.storages.RDBStorage, trial_id: int) -> bool:
             .values(state=optuna.trial.TrialState.RUNNING, datetime_start=now)
         ).rowcount
     return taken == 1
-
-
-def write_trial_attrs(
-    storage: optuna.storages.RDBStorage,
-    trial_id: int,
-    user_attrs: dict[str, Any],
-    intermediate: dict[int, float],
-    params: dict[str, tuple[float, Any]] | None = None,
-) -> None:
-    """Write a running trial's parameters (name: (internal value, distribution)), user attributes and epoch
-    reports in one transaction: Optuna's RDB storage commits each on its own (a transaction, and on SQLite
-    an fsync, per value). Each write is checked as Optuna's own: a parameter's distribution against the
-    study's, a finished trial refused."""
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    with _create_scoped_session(storage.scoped_session, True) as session:
-        for name, (value, distribution) in (params or {}).items():
-            storage._set_trial_param_without_commit(session, trial_id, name, value, distribution)
-        for key, value in user_attrs.items():
-            storage._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
-        for step, value in intermediate.items():
-            storage._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
-
-
-class StudyView:
-    """A study as a sampler sees it: of the trials Optuna would hand the sampler, those ``select`` keeps;
-    everything else is the study itself.
-
-    Optuna's samplers read a study's trials through its private ``_get_trials`` (with a cache
-    per trial), so a view must answer that name; ``select`` gets every trial in number order
-    and is asked again only when the list it got changes.
-    """
-
-    def __init__(self, study: optuna.Study, select: Any) -> None:
-        self._study, self._select = study, select
-        self._seen: tuple[Any, list[FrozenTrial]] | None = None
-
-    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
-        every = self._study._get_trials(deepcopy=False, states=None, use_cache=use_cache)
-        if self._seen is None or self._seen[0] is not every:
-            self._seen = (every, self._select(every))
-        trials = self._seen[1] if states is None else [t for t in self._seen[1] if t.state in states]
-        return copy.deepcopy(trials) if deepcopy else trials
-
-    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
-        return self._get_trials(deepcopy=deepcopy, states=states)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-
-def write_journal_logs(
-    storage: JournalStorage,
-    trial_id: int,
-    user_attrs: dict[str, Any],
-    intermediate: dict[int, float],
-    params: dict[str, tuple[float, Any]] | None = None,
-) -> None:
-    """The same writes on a journal storage in one append and one read of the journal: Optuna's journal storage
-    appends a line (on Redis, a round trip) and reads the journal's new lines once per value. Each line is the
-    one Optuna's own method writes, and is checked as Optuna checks it when the journal is read back."""
-    from optuna.distributions import distribution_to_json
-    from optuna.storages.journal._storage import JournalOperation
-
-    head = {"worker_id": storage._replay_result.worker_id, "trial_id": trial_id}
-    logs = [
-        {
-            "op_code": JournalOperation.SET_TRIAL_PARAM,
-            **head,
-            "param_name": name,
-            "param_value_internal": value,
-            "distribution": distribution_to_json(distribution),
-        }
-        for name, (value, distribution) in (params or {}).items()
-    ]
-    logs += [
-        {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, **head, "user_attr": {k: v}} for k, v in user_attrs.items()
-    ]
-    logs += [
-        {"op_code": JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE, **head, "step": step, "intermediate_value": value}
-        for step, value in intermediate.items()
-    ]
-    with storage._thread_lock:
-        storage._backend.append_logs(logs)
-        storage._sync_with_backend()
-
-
-def grpc_deadline(proxy: Any, seconds: float) -> None:
-    """Give every call of Optuna's `GrpcStorageProxy` a deadline: Optuna's client sets none, and a call across a
-    dead link then waits for ever. Its channel and stub (and its trial cache's stub) are replaced by ones whose
-    calls end with DEADLINE_EXCEEDED after ``seconds``."""
-    import grpc
-    from optuna.storages._grpc.auto_generated import api_pb2_grpc
-
-    class _Deadline(grpc.UnaryUnaryClientInterceptor):
-        def intercept_unary_unary(self, continuation, details, request):
-            if details.timeout is None:
-                details = details._replace(timeout=seconds)
-            return continuation(details, request)
-
-    stub = api_pb2_grpc.StorageServiceStub(grpc.intercept_channel(proxy._channel, _Deadline()))
-    proxy._stub = stub
-    proxy._cache.grpc_client = stub
-
-
-def grpc_proxy_server(storage: BaseStorage, host: str, port: int, threads: int) -> tuple[Any, int]:
-    """Optuna's gRPC proxy server on ``storage``, not started, and the port it bound (``port`` 0: any free one).
-    Optuna's `run_grpc_proxy_server` builds the same and then blocks; its `make_server` hides the port."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import grpc
-    from optuna.storages._grpc.auto_generated import api_pb2_grpc
-    from optuna.storages._grpc.servicer import OptunaStorageProxyService
-
-    server = grpc.server(ThreadPoolExecutor(max_workers=threads))
-    api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(storage), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    return server, bound
 
 
 def journal_lock(backend: Any):
