@@ -85,3 +85,15 @@ def test_a_multi_objective_study_is_shown_whole():
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1 - t.params["x"]), n_trials=12)
     assert sampler._view(study) is study
+
+
+def test_the_window_moves_as_trials_are_scored():
+    study = optuna.create_study(direction="minimize")
+    _scored(study, [float(50 + k % 50) for k in range(120)])
+    sampler = WindowedSampler(_tpe(0), window=100, best=TPE_BEST)
+    first = {t.number for t in sampler.select(study, study.get_trials(deepcopy=False))}
+    assert 0 in first and 119 in first  # 0 is among the best (50.0), 119 the latest
+    _scored(study, [0.5])  # a new best, and the latest
+    _scored(study, [99.0] * 30)  # then many worse: trial 120 stays by value, 0-ish leave by age
+    again = {t.number for t in sampler.select(study, study.get_trials(deepcopy=False))}
+    assert 120 in again and 150 in again and again != first

@@ -29,6 +29,7 @@ class WindowedSampler(optuna.samplers.BaseSampler):
     def __init__(self, inner: optuna.samplers.BaseSampler, window: int = TPE_WINDOW, best: int = TPE_BEST) -> None:
         self.inner, self.window, self.best = inner, window, best
         self._views: dict[int, StudyView] = {}
+        self._kept: tuple[tuple[int, int], set[int]] | None = None  # ((study, scored trials), the numbers kept)
 
     def _view(self, study: optuna.Study) -> Any:
         if len(study.directions) > 1:  # its good group grows with the study (no cap): all of it
@@ -44,10 +45,15 @@ class WindowedSampler(optuna.samplers.BaseSampler):
         scored = [t for t in trials if t.state in _SCORED]
         if len(scored) <= self.window:
             return trials
-        complete = [t for t in scored if t.state == TrialState.COMPLETE and t.value is not None]
-        pick = heapq.nsmallest if study.direction == optuna.study.StudyDirection.MINIMIZE else heapq.nlargest
-        keep = {t.number for t in pick(self.best, complete, key=lambda t: t.value)}
-        keep.update(t.number for t in scored[-(self.window - self.best) :])
+        # Scored trials never change and are never removed: as many as last time are the same ones (TPE reads
+        # the study several times an ask), so the window is chosen once per newly scored trial.
+        if self._kept is None or self._kept[0] != (id(study), len(scored)):
+            complete = [t for t in scored if t.state == TrialState.COMPLETE and t.value is not None]
+            pick = heapq.nsmallest if study.direction == optuna.study.StudyDirection.MINIMIZE else heapq.nlargest
+            keep = {t.number for t in pick(self.best, complete, key=lambda t: t.value)}
+            keep.update(t.number for t in scored[-(self.window - self.best) :])
+            self._kept = ((id(study), len(scored)), keep)
+        keep = self._kept[1]
         return [t for t in trials if t.state not in _SCORED or t.number in keep]
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
