@@ -120,3 +120,33 @@ def test_a_proxy_url_needs_a_host_and_a_port(url):
 def test_the_proxy_serves_a_database_not_a_journal(cli, workdir):
     code, out, err = cli("storage-proxy", "--storage", "journal:///s.log", "--port", 0)
     assert code == 1 and "a proxy serves a database" in err and not (workdir / "s.log").exists(), err
+
+
+def test_a_trial_keeps_its_worker_s_promise_and_the_proxy_beats_for_none(served):
+    from search._optuna import rdb_heartbeats
+    from search.storages._heartbeat import PROMISE_ATTR
+
+    url, database = served
+    study = optuna.create_study(study_name="w", storage=open_storage(url, heartbeat=3))
+    trial = study.ask()
+    stored = open_storage(database)
+    assert stored.get_trial(trial._trial_id).system_attrs[PROMISE_ATTR] == 3  # the worker's, not the proxy's 1
+    _, running = rdb_heartbeats(stored, stored.get_study_id_from_name("w"), PROMISE_ATTR)
+    assert running[trial._trial_id] == (None, 3)  # no beat in the database: the proxy holds its workers' beats
+
+
+def test_a_restarted_proxy_gives_a_running_trial_a_full_grace(tmp_path):
+    database = f"sqlite:///{tmp_path}/r.db"
+    first = StorageProxy(open_storage(database, heartbeat=1), "127.0.0.1", 0).start()
+    storage = open_storage(f"grpc://127.0.0.1:{first.port}", heartbeat=2)
+    trial = optuna.create_study(study_name="r", storage=storage).ask()
+    first.stop()
+    time.sleep(4.5)  # longer than the trial's grace (twice its 2 s), with no proxy to hear a beat
+    second = StorageProxy(open_storage(database, heartbeat=1), "127.0.0.1", 0).start()
+    try:
+        stored = optuna.load_study(study_name="r", storage=database)
+        _wait_for(lambda: second.looks >= 2)  # it has looked twice: the trial is within its grace from the first
+        assert stored.trials[trial.number].state == TrialState.RUNNING
+        _wait_for(lambda: stored.trials[trial.number].state == TrialState.FAIL)  # and failed once it is past
+    finally:
+        second.stop()
