@@ -150,3 +150,15 @@ def test_a_restarted_proxy_gives_a_running_trial_a_full_grace(tmp_path):
         _wait_for(lambda: stored.trials[trial.number].state == TrialState.FAIL)  # and failed once it is past
     finally:
         second.stop()
+
+
+def test_a_beat_the_proxy_does_not_take_is_one_line_and_the_beats_go_on(tmp_path, capfd):
+    database = f"sqlite:///{tmp_path}/q.db"
+    proxy = StorageProxy(open_storage(database, heartbeat=1), "127.0.0.1", 0).start()
+    storage = open_storage(f"grpc://127.0.0.1:{proxy.port}", heartbeat=1)
+    trial = optuna.create_study(study_name="q", storage=storage).ask()
+    proxy.stop()
+    storage.record_heartbeat(trial._trial_id)  # no proxy: must not raise (it would end Optuna's beat thread)
+    storage.record_heartbeat(trial._trial_id)
+    err = capfd.readouterr().err
+    assert err.count(f"search: heartbeat of trial id {trial._trial_id} lost the storage") == 1, err

@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search._errors import SearchError
 from search._optuna import BaseHeartbeat, GrpcStorageHooks, grpc_deadline, grpc_proxy_server, rdb_heartbeats
-from search.storages._heartbeat import PROMISE_ATTR, _Promising, _unmarked, check_interval
+from search.storages._heartbeat import PROMISE_ATTR, _GuardedBeat, _Promising, _unmarked, check_interval
 
 BEAT_REQUEST = "search:beat-request"  # a worker's beat, carried to the proxy, recorded on the database's clock
 STALE_CHECK_SECONDS = 1.0  # how often the proxy looks for stale trials
@@ -58,6 +58,7 @@ class HeartbeatGrpcStorage(_Promising, GrpcStorageHooks):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             super().__init__(host=host, port=port)
         self._heartbeat_interval, self._timeout = heartbeat_interval, timeout
+        self._guard = _GuardedBeat()
         grpc_deadline(self, timeout)
 
     def __setstate__(self, state: dict[str, Any]) -> None:  # a spawned worker's copy: its own channel, with deadlines
@@ -77,7 +78,8 @@ class HeartbeatGrpcStorage(_Promising, GrpcStorageHooks):
         return 2.0 * (self._heartbeat_interval or 0)
 
     def record_heartbeat(self, trial_id: int) -> None:
-        self.set_trial_system_attr(trial_id, BEAT_REQUEST, 1)
+        # A beat that fails (the proxy restarting) is one line, and the thread beats on.
+        self._guard(lambda t: self.set_trial_system_attr(t, BEAT_REQUEST, 1), trial_id)
 
     def stale_trial_ids(self, study_id: int) -> list[int]:
         return []  # the proxy fails stale trials itself, on the database's clock
