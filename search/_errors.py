@@ -101,13 +101,17 @@ def is_storage_error(exc: BaseException | None) -> bool:
     if storage_fault(exc) is not None:
         return False
     kinds = storage_error_types()
-    return any(isinstance(one, kinds) or _lost_proxy(one) for one in _chain(exc))
+    return any(_says_lost(one, kinds) for one in _chain(exc))
 
 
 def storage_cause(exc: BaseException) -> BaseException:
     """The error in ``exc``'s chain that says what happened to the storage (not Optuna's clean-up error on top)."""
     kinds = storage_error_types()
-    return next((one for one in _chain(exc) if isinstance(one, kinds) or _lost_proxy(one)), exc)
+    return next((one for one in _chain(exc) if _says_lost(one, kinds)), exc)
+
+
+def _says_lost(one: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    return isinstance(one, kinds) or _lost_proxy(one)
 
 
 # A gRPC storage proxy's call that found no proxy, or no answer in time; or the database behind the proxy lost

@@ -47,6 +47,11 @@ class _Pending:
     flushed: float = 0.0  # time.monotonic() of the last write; 0: none yet
     reported: bool = False  # the first epoch report has been written
 
+    @property
+    def holding(self) -> bool:
+        """Whether anything is held, not yet written."""
+        return bool(self.params or self.user_attrs or self.intermediate)
+
 
 class TrialWriteBuffer:
     """Put on ``storage`` (its methods replaced on the instance, as the storage clock does)."""
@@ -129,7 +134,7 @@ class TrialWriteBuffer:
         """Write what is held for the trial: one transaction on an RDB storage, one append on a journal, else a
         call each."""
         held = self.pending[tid]
-        if held.params or held.user_attrs or held.intermediate:
+        if held.holding:
             if self._batch:
                 started = time.perf_counter()
                 if self._batch == "rdb":
@@ -156,13 +161,13 @@ class TrialWriteBuffer:
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True, states=None) -> list[FrozenTrial]:
         trials = self._get_all(study_id, deepcopy=deepcopy, states=states)
-        if not any(held.params or held.user_attrs or held.intermediate for held in list(self.pending.values())):
+        if not any(held.holding for held in list(self.pending.values())):
             return trials
         return [self._merged(t) for t in trials]
 
     def _merged(self, trial: FrozenTrial) -> FrozenTrial:
         held = self.pending.get(trial_id(trial))
-        if held is None or not (held.params or held.user_attrs or held.intermediate):
+        if held is None or not held.holding:
             return trial
         merged = copy.copy(trial)
         if held.params:
