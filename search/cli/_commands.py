@@ -123,7 +123,10 @@ def add_all(subparsers, storage_help: str) -> None:
     p.add_argument("--host", default="0.0.0.0", help="(default: 0.0.0.0, every address of this machine)")
     p.add_argument("--port", type=_port, default=13000, help="(default: 13000; 0: any free port)")
     p.add_argument(
-        "--threads", type=_positive, default=32, help="calls served at once, each holding a connection (default: 32)"
+        "--threads",
+        type=_positive,
+        default=32,
+        help="calls served at once; the database's connections are its pool's, at most 15 (default: 32)",
     )
     p.set_defaults(handler=cmd_storage_proxy)
 
