@@ -168,6 +168,26 @@ def test_a_queued_trial_is_buffered_too_and_others_writes_are_not(tmp_path):
     assert seen[-1].system_attrs["rung"] == 1
 
 
+def test_a_trial_queued_by_another_worker_is_taken_from_one_read_of_the_queue(tmp_path, monkeypatch):
+    url = _url("sqlite", tmp_path)
+    study = _study(url)
+    TrialWriteBuffer(study_storage(study), flush_seconds=math.inf)
+    study.optimize(_objective(url, [], steps=1), n_trials=2)  # this worker's cache holds the study
+    optuna.load_study(study_name="b", storage=open_storage(url)).enqueue_trial({"x": 0.125, "opt": "adam"})
+    backend = study_storage(study)._backend
+    reads = []
+    real = type(backend)._get_trials
+    monkeypatch.setattr(
+        backend, "_get_trials", lambda *a, **k: (reads.append(k.get("states", a[1:2])), real(backend, *a, **k))[1]
+    )
+    trial = study.ask()
+    assert trial.suggest_float("x", 0.0, 1.0) == 0.125
+    assert reads in (
+        [(TrialState.WAITING,)],
+        [((TrialState.WAITING,),)],
+    )  # the queue alone: not every unfinished trial again, as Optuna's cache
+
+
 def _completed(study: optuna.Study, values: list[list[float]]) -> None:
     for curve in values:
         study.add_trial(
@@ -182,18 +202,20 @@ def test_the_snapshot_pruner_decides_as_the_median_pruner_with_one_read_a_trial(
     _completed(study, [[0.1 * k + 0.05 * s for s in range(5)] for k in range(8)])
     plain = optuna.pruners.MedianPruner(n_startup_trials=5)
     snap = SnapshotPruner(optuna.pruners.MedianPruner(n_startup_trials=5), seconds=math.inf)
+    storage = study_storage(study)
     reads = 0
-    real = study.get_trials
+    real = storage.get_all_trials
 
     def counted(*args, **kwargs):
         nonlocal reads
         reads += 1
         return real(*args, **kwargs)
 
-    study.get_trials = counted  # type: ignore[method-assign]
+    storage.get_all_trials = counted  # type: ignore[method-assign]
     plain_reads = snap_reads = 0
     decisions = []
     for number, level in enumerate([0.0, 0.3, 0.45, 0.9]):
+        study.ask()  # a new trial: Optuna's cache of the study for it starts empty
         curve = [level + 0.05 * s for s in range(5)]
         trial = optuna.trial.create_trial(
             state=TrialState.RUNNING, intermediate_values=dict(enumerate(curve, 1)), params={}, distributions={}
@@ -211,19 +233,60 @@ def test_the_snapshot_pruner_decides_as_the_median_pruner_with_one_read_a_trial(
     assert plain_reads >= 4 * 5 and snap_reads == 4  # the plain pruner read each epoch; the snapshot once a trial
 
 
+def _storage_reads(pruner: optuna.pruners.BasePruner) -> int:
+    """The reads of the whole study a 6-trial TPE study makes with ``pruner``, 3 epochs a trial."""
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2), pruner=pruner)
+    storage = study_storage(study)
+    reads = 0
+    real = storage.get_all_trials
+
+    def counted(*args, **kwargs):
+        nonlocal reads
+        reads += 1
+        return real(*args, **kwargs)
+
+    storage.get_all_trials = counted  # type: ignore[method-assign]
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        for step in range(1, 4):
+            trial.report(x * step, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return x
+
+    study.optimize(objective, n_trials=6)
+    return reads
+
+
+def test_the_snapshot_pruner_adds_no_read_to_the_sampler_s():
+    median = lambda: optuna.pruners.MedianPruner(n_startup_trials=2)  # noqa: E731
+    reads = {
+        "snapshot": _storage_reads(SnapshotPruner(median())),
+        "none": _storage_reads(optuna.pruners.NopPruner()),
+        "median": _storage_reads(median()),
+    }
+    assert reads["snapshot"] == reads["none"] < reads["median"], reads
+
+
 def test_the_snapshot_is_read_again_when_it_is_older_than_its_interval():
     study = optuna.create_study()
     snap = SnapshotPruner(optuna.pruners.MedianPruner(n_startup_trials=1), seconds=0.0)
     trial = optuna.trial.create_trial(
         state=TrialState.RUNNING, intermediate_values={1: 1.0}, params={}, distributions={}
     )
+    study.ask()
     assert snap.complete(study, trial) == []
     _completed(study, [[0.5]])
     assert len(snap.complete(study, trial)) == 1  # interval 0: every read is fresh
     slow = SnapshotPruner(optuna.pruners.MedianPruner(), seconds=math.inf)
+    assert len(slow.complete(study, trial)) == 0  # a trial's first: the study as read for this trial's ask
+    slow = SnapshotPruner(optuna.pruners.MedianPruner(), seconds=math.inf)
+    study.ask()
     assert len(slow.complete(study, trial)) == 1
     _completed(study, [[0.7]])
     assert len(slow.complete(study, trial)) == 1  # the same trial: the snapshot stands
+    study.ask()
     trial.number += 1
     assert len(slow.complete(study, trial)) == 2  # the next trial reads again
 

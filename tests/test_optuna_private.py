@@ -9,6 +9,8 @@ import functools
 import inspect
 
 import optuna
+import pytest
+from optuna.trial import TrialState
 
 from search import _optuna, open_storage
 
@@ -190,3 +192,82 @@ def test_the_hooks_reach_the_private_methods_they_stand_for(tmp_path):
         type(storage).create_frozen_trial = real
     assert made == [_optuna.study_id(study)]  # through Optuna's cache, into our hook
     assert storage._get_stale_trial_ids(_optuna.study_id(study)) == storage.stale_trial_ids(_optuna.study_id(study))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
+def test_a_batch_stores_what_optunas_own_writes_store_and_refuses_what_they_refuse(own_storage, tmp_path, kind):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    url = f"sqlite:///{tmp_path}/w.db" if kind == "sqlite" else own_storage(kind)
+    storage = optuna.storages.RDBStorage(url)
+    study = optuna.create_study(storage=storage, study_name="w")
+    x, opt = FloatDistribution(0.0, 1.0), CategoricalDistribution(["sgd", "adam"])
+    reports = {1: 0.5, 2: float("nan"), 3: float("inf"), 4: float("-inf")}
+
+    own = study.ask()  # Optuna's own writes, a call each
+    for name, (value, dist) in {"x": (0.25, x), "opt": (1, opt)}.items():
+        storage.set_trial_param(_optuna.trial_id(own), name, value, dist)
+    for step, value in reports.items():
+        storage.set_trial_intermediate_value(_optuna.trial_id(own), step, value)
+    storage.set_trial_user_attr(_optuna.trial_id(own), "config", {"a": [1, 2]})
+
+    batched = study.ask()  # two batches: the second rewrites a report and an attribute
+    _optuna.write_trial_attrs(
+        storage, _optuna.trial_id(batched), {"config": {"a": 0}}, {1: 0.5}, {"x": (0.25, x), "opt": (1, opt)}
+    )
+    _optuna.write_trial_attrs(storage, _optuna.trial_id(batched), {"config": {"a": [1, 2]}}, {**reports, 1: 0.5})
+
+    a, b = storage.get_trial(_optuna.trial_id(own)), storage.get_trial(_optuna.trial_id(batched))
+    assert (a.params, a.distributions, a.user_attrs) == (b.params, b.distributions, b.user_attrs)
+    assert str(a.intermediate_values) == str(b.intermediate_values)  # nan == nan, as text
+
+    with pytest.raises(ValueError):  # the study's "x" is a float in [0, 1]
+        _optuna.write_trial_attrs(
+            storage, _optuna.trial_id(study.ask()), {}, {}, {"x": (0, CategoricalDistribution(["a"]))}
+        )
+    study.tell(batched, 1.0)
+    with pytest.raises(UpdateFinishedTrialError):
+        _optuna.write_trial_attrs(storage, _optuna.trial_id(batched), {"late": 1}, {})
+    assert storage.get_trial(_optuna.trial_id(batched)).user_attrs == {"config": {"a": [1, 2]}}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
+def test_trials_read_as_rows_are_the_trials_optunas_orm_reads(own_storage, tmp_path, kind):
+    from search._optuna import RDBStorageHooks
+
+    url = f"sqlite:///{tmp_path}/r.db" if kind == "sqlite" else own_storage(kind)
+    study = optuna.create_study(storage=url, study_name="r", directions=["maximize", "minimize"])
+
+    def objective(trial: optuna.Trial):
+        x = trial.suggest_float("x", 1e-3, 1.0, log=True)
+        trial.suggest_categorical("opt", ["sgd", "adam"])
+        trial.suggest_int("units", 8, 64, step=8)
+        trial.set_user_attr("config", {"x": x, "list": [1, 2]})
+        storage = _optuna.study_storage(study)
+        storage.set_trial_system_attr(_optuna.trial_id(trial), "rung", trial.number)
+        for step, value in enumerate([x, float("nan"), float("inf"), float("-inf")], 1):
+            storage.set_trial_intermediate_value(_optuna.trial_id(trial), step, value)  # report() is one-objective
+        if trial.number == 2:
+            raise optuna.TrialPruned()
+        return (float("inf") if trial.number == 1 else x), -x
+
+    study.optimize(objective, n_trials=4)
+    study.enqueue_trial({"x": 0.5})
+    running = study.ask()
+    running.suggest_float("x", 1e-3, 1.0, log=True)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study.optimize(lambda t: 1 / 0, n_trials=1, catch=(ZeroDivisionError,))  # the queued one fails
+
+    orm, rows = optuna.storages.RDBStorage(url), RDBStorageHooks(url)
+    sid = orm.get_study_id_from_name("r")
+    for args in [(None, set(), -1), ((TrialState.COMPLETE,), set(), -1), (None, {2, 4}, 3), (None, set(), 2)]:
+        a, b = orm._get_trials(sid, *args), rows._get_trials(sid, *args)
+        assert [str(t) for t in a] == [str(t) for t in b]  # str: nan equals nan
+        assert [t.number for t in a] != [] or args[1] is not None
+    for trial in orm._get_trials(sid, None, set(), -1):
+        assert str(rows.get_trial(trial._trial_id)) == str(trial)
+    with pytest.raises(KeyError):
+        rows.get_trial(10_000)
+    with pytest.raises(KeyError):
+        rows._get_trials(10_000, None, set(), -1)

@@ -23,6 +23,7 @@ from search._optuna._core import (
     study_storage,
     take_waiting,
     trial_id,
+    trials_of_this_ask,
 )
 from search._optuna._grpc import GrpcStorageHooks, grpc_deadline, grpc_proxy_server
 
@@ -44,6 +45,7 @@ __all__ = [
     "study_storage",
     "take_waiting",
     "trial_id",
+    "trials_of_this_ask",
     "journal_lock",
     "only_queued_trials",
     "redis_journal",

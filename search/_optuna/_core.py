@@ -9,13 +9,16 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat  # the interface heartbeats plug into
 from optuna.trial import FrozenTrial
 
+from search._optuna._reads import read_trial, read_trials
+
 # The private methods through which Optuna's cache (`_CachedStorage`) writes to an RDB storage: a
 # wrapper of the storage's writes must wrap these as well as the public ones.
 RDB_PRIVATE_WRITES = ("_create_new_trial", "_set_trial_param")
 
 
 class RDBStorageHooks(RDBStorage):
-    """Optuna's RDB storage with the two private methods this project extends, under public names.
+    """Optuna's RDB storage with the two private methods this project extends, under public names, and its
+    trials read as plain rows.
 
     Optuna's cache creates every trial through ``_create_new_trial`` (not ``create_new_trial``),
     and ``fail_stale_trials`` asks ``_get_stale_trial_ids``: a subclass overrides
@@ -36,6 +39,15 @@ class RDBStorageHooks(RDBStorage):
     def stale_trial_ids(self, study_id: int) -> list[int]:
         """The ids of the study's RUNNING trials whose heartbeat stopped."""
         return super()._get_stale_trial_ids(study_id)
+
+    # Trials are read as plain rows, not ORM objects: a third of the time (search/_optuna/_reads.py).
+    def _get_trials(
+        self, study_id: int, states: Any, included_trial_ids: set[int], trial_id_greater_than: int
+    ) -> list[FrozenTrial]:
+        return read_trials(self, study_id, states, included_trial_ids, trial_id_greater_than)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        return read_trial(self, trial_id)
 
 
 class JournalStorageHooks(JournalStorage, BaseHeartbeat):
@@ -58,6 +70,12 @@ def journal_file_path(backend: Any) -> str | None:
 def study_storage(study: optuna.Study) -> BaseStorage:
     """The storage a study was loaded from (Optuna has no public accessor)."""
     return study._storage
+
+
+def trials_of_this_ask(study: optuna.Study, states: tuple) -> list[FrozenTrial]:
+    """The study's trials in ``states`` as this thread read them once since its last ``ask`` (Optuna's own
+    cache per trial: the sampler's read, when it has made one), not copied."""
+    return study._get_trials(deepcopy=False, states=states, use_cache=True)
 
 
 def only_queued_trials(study: optuna.Study, refusal: Any) -> None:

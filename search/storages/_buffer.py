@@ -160,10 +160,22 @@ class TrialWriteBuffer:
         return self._merged(self._get_trial(trial_id))
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True, states=None) -> list[FrozenTrial]:
+        if self._batch == "rdb" and states is not None and set(states) == {TrialState.WAITING}:
+            return self._queued(study_id)
         trials = self._get_all(study_id, deepcopy=deepcopy, states=states)
         if not any(held.holding for held in list(self.pending.values())):
             return trials
         return [self._merged(t) for t in trials]
+
+    def _queued(self, study_id: int) -> list[FrozenTrial]:
+        """The study's queued trials, as the database has them now. Optuna's ask looks for one before each
+        trial; its cache in front of an RDB storage would read every unfinished trial again to answer, where
+        one query for the queued ones does (none, mostly). (Taking one stays Optuna's atomic write.)"""
+        started = time.perf_counter()
+        queued = self._backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+        if self.clock is not None:
+            self.clock.count_call(time.perf_counter() - started)
+        return queued
 
     def _merged(self, trial: FrozenTrial) -> FrozenTrial:
         held = self.pending.get(trial_id(trial))

@@ -8,6 +8,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search._optuna import trials_of_this_ask
+
 # How old the completed trials a median or percentile pruner compares with may be: read once a trial,
 # and again after this long (a long trial's later epochs see the trials that completed meanwhile).
 SNAPSHOT_SECONDS = 10.0
@@ -20,6 +22,8 @@ class SnapshotPruner(optuna.pruners.BasePruner):
     trial of the study to find them: on a remote database, a round trip per epoch that grows with
     the study. Completed trials do not change; only new ones appear, and a decision that misses one
     that completed during the last few seconds is one a slightly slower worker would have made.
+    A trial's first snapshot is the study as Optuna read it for the trial's sampling (its cache per
+    ask), so the pruner adds no read of its own to a short trial.
     """
 
     def __init__(self, inner: optuna.pruners.BasePruner, seconds: float = SNAPSHOT_SECONDS) -> None:
@@ -33,9 +37,12 @@ class SnapshotPruner(optuna.pruners.BasePruner):
 
     def complete(self, study: optuna.Study, trial: FrozenTrial) -> list[FrozenTrial]:
         key = (id(study), trial.number)
-        if key != self._key or time.monotonic() - self._read_at >= self.seconds:
-            self._complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if key != self._key:  # a new trial: the study as the sampler read it for this trial (no read of its own)
+            self._complete = trials_of_this_ask(study, (TrialState.COMPLETE,))
             self._key, self._read_at = key, time.monotonic()
+        elif time.monotonic() - self._read_at >= self.seconds:
+            self._complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self._read_at = time.monotonic()
         return self._complete
 
 
