@@ -21,6 +21,7 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import OperationalError
 
 _T = models.TrialModel.__table__.c
 _CHILDREN = {  # the rows a trial's parts come from, and the columns read of each
@@ -46,12 +47,17 @@ def read_trials(
     if states is not None:
         assert isinstance(states, Iterable)
         where.append(_T.state.in_(list(states)))
-    if trial_id_greater_than > -1:
-        newer = _T.trial_id > trial_id_greater_than
-        where.append(or_(_T.trial_id.in_(included), newer) if included else newer)
+    newer = _T.trial_id > trial_id_greater_than
     with _create_scoped_session(storage.scoped_session) as session:
         models.StudyModel.find_or_raise_by_id(study_id, session)  # Optuna's KeyError for a missing study
-        return _frozen(session, and_(*where))
+        if trial_id_greater_than <= -1:
+            return _frozen(session, and_(*where))
+        try:
+            return _frozen(session, and_(*where, or_(_T.trial_id.in_(included), newer) if included else newer))
+        except OperationalError:
+            # Too many ids for one IN (each dialect has its limit): as Optuna does, read the lot and pick.
+            trials = _frozen(session, and_(*where))
+            return [t for t in trials if t._trial_id in included or t._trial_id > trial_id_greater_than]
 
 
 def read_trial(storage: Any, trial_id: int) -> FrozenTrial:
