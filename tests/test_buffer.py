@@ -197,21 +197,26 @@ def _completed(study: optuna.Study, values: list[list[float]]) -> None:
         )
 
 
+def _counted_reads(study: optuna.Study) -> list:
+    """A list that gains an entry at each read of the whole study from its storage from now on."""
+    storage = study_storage(study)
+    reads: list = []
+    real = storage.get_all_trials
+
+    def counted(*args, **kwargs):
+        reads.append(kwargs.get("states"))
+        return real(*args, **kwargs)
+
+    storage.get_all_trials = counted  # type: ignore[method-assign]
+    return reads
+
+
 def test_the_snapshot_pruner_decides_as_the_median_pruner_with_one_read_a_trial(tmp_path):
     study = optuna.create_study(direction="maximize")
     _completed(study, [[0.1 * k + 0.05 * s for s in range(5)] for k in range(8)])
     plain = optuna.pruners.MedianPruner(n_startup_trials=5)
     snap = SnapshotPruner(optuna.pruners.MedianPruner(n_startup_trials=5), seconds=math.inf)
-    storage = study_storage(study)
-    reads = 0
-    real = storage.get_all_trials
-
-    def counted(*args, **kwargs):
-        nonlocal reads
-        reads += 1
-        return real(*args, **kwargs)
-
-    storage.get_all_trials = counted  # type: ignore[method-assign]
+    reads = _counted_reads(study)
     plain_reads = snap_reads = 0
     decisions = []
     for number, level in enumerate([0.0, 0.3, 0.45, 0.9]):
@@ -223,11 +228,11 @@ def test_the_snapshot_pruner_decides_as_the_median_pruner_with_one_read_a_trial(
         trial.number = 100 + number
         for step in range(1, 6):
             trial.intermediate_values = {s: curve[s - 1] for s in range(1, step + 1)}
-            before = reads
+            before = len(reads)
             expected = plain.prune(study, trial)
-            plain_reads, before = plain_reads + reads - before, reads
+            plain_reads, before = plain_reads + len(reads) - before, len(reads)
             assert snap.prune(study, trial) == expected, (level, step)
-            snap_reads += reads - before
+            snap_reads += len(reads) - before
             decisions.append(expected)
     assert True in decisions and False in decisions  # both decisions were compared
     assert plain_reads >= 4 * 5 and snap_reads == 4  # the plain pruner read each epoch; the snapshot once a trial
@@ -236,16 +241,7 @@ def test_the_snapshot_pruner_decides_as_the_median_pruner_with_one_read_a_trial(
 def _storage_reads(pruner: optuna.pruners.BasePruner) -> int:
     """The reads of the whole study a 6-trial TPE study makes with ``pruner``, 3 epochs a trial."""
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2), pruner=pruner)
-    storage = study_storage(study)
-    reads = 0
-    real = storage.get_all_trials
-
-    def counted(*args, **kwargs):
-        nonlocal reads
-        reads += 1
-        return real(*args, **kwargs)
-
-    storage.get_all_trials = counted  # type: ignore[method-assign]
+    reads = _counted_reads(study)
 
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", 0.0, 1.0)
@@ -256,7 +252,7 @@ def _storage_reads(pruner: optuna.pruners.BasePruner) -> int:
         return x
 
     study.optimize(objective, n_trials=6)
-    return reads
+    return len(reads)
 
 
 def test_the_snapshot_pruner_adds_no_read_to_the_sampler_s():
