@@ -135,16 +135,18 @@ class TrialWriteBuffer:
         call each."""
         held = self.pending[tid]
         if held.holding:
-            if self._batch:
-                started = time.perf_counter()
-                if self._batch == "rdb":
-                    rerun_on_conflict(
-                        write_trial_attrs, self._backend, tid, held.user_attrs, held.intermediate, held.params
-                    )
-                else:
-                    write_journal_logs(self._backend, tid, held.user_attrs, held.intermediate, held.params)
-                if self.clock is not None:
-                    self.clock.count_call(time.perf_counter() - started)
+            if self._batch == "rdb":
+                self._timed(
+                    rerun_on_conflict,
+                    write_trial_attrs,
+                    self._backend,
+                    tid,
+                    held.user_attrs,
+                    held.intermediate,
+                    held.params,
+                )
+            elif self._batch:
+                self._timed(write_journal_logs, self._backend, tid, held.user_attrs, held.intermediate, held.params)
             else:
                 for name, (value, distribution) in held.params.items():
                     self._set_param(tid, name, value, distribution)
@@ -171,11 +173,16 @@ class TrialWriteBuffer:
         """The study's queued trials, as the database has them now. Optuna's ask looks for one before each
         trial; its cache in front of an RDB storage would read every unfinished trial again to answer, where
         one query for the queued ones does (none, mostly). (Taking one stays Optuna's atomic write.)"""
+        return self._timed(self._backend.get_all_trials, study_id, deepcopy=False, states=(TrialState.WAITING,))
+
+    def _timed(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """``call`` made beside the storage's timed methods (on its backend), counted by the storage clock."""
         started = time.perf_counter()
-        queued = self._backend.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
-        if self.clock is not None:
-            self.clock.count_call(time.perf_counter() - started)
-        return queued
+        try:
+            return call(*args, **kwargs)
+        finally:
+            if self.clock is not None:
+                self.clock.count_call(time.perf_counter() - started)
 
     def _merged(self, trial: FrozenTrial) -> FrozenTrial:
         held = self.pending.get(trial_id(trial))
