@@ -40,7 +40,7 @@ class RDBStorageHooks(RDBStorage):
         """The ids of the study's RUNNING trials whose heartbeat stopped."""
         return super()._get_stale_trial_ids(study_id)
 
-    # Trials are read as plain rows, not ORM objects: a third of the time (search/_optuna/_reads.py).
+    # Trials are read as plain rows, not ORM objects: about half the time (search/_optuna/_reads.py).
     def _get_trials(
         self, study_id: int, states: Any, included_trial_ids: set[int], trial_id_greater_than: int
     ) -> list[FrozenTrial]:

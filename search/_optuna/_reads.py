@@ -24,6 +24,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import OperationalError
 
 _T = models.TrialModel.__table__.c
+_CHUNK = 500  # ids a query, as SQLAlchemy's selectinload
 _CHILDREN = {  # the rows a trial's parts come from, and the columns read of each
     "params": (models.TrialParamModel, ("param_id", "param_name", "param_value", "distribution_json")),
     "values": (models.TrialValueModel, ("objective", "value", "value_type")),
@@ -77,18 +78,22 @@ def _frozen(session: Any, where: Any) -> list[FrozenTrial]:
     ).all()
     if not heads:
         return []
-    ids = select(_T.trial_id).where(where).scalar_subquery()
+    ids = [head[0] for head in heads]
     parts = {name: _rows(session, model, columns, ids) for name, (model, columns) in _CHILDREN.items()}
     return [_trial(head, {name: rows.get(head[0], []) for name, rows in parts.items()}) for head in heads]
 
 
-def _rows(session: Any, model: Any, columns: tuple[str, ...], ids: Any) -> dict[int, list[tuple]]:
+def _rows(session: Any, model: Any, columns: tuple[str, ...], ids: list[int]) -> dict[int, list[tuple]]:
+    """The rows of ``model`` for the trials ``ids``, by trial: by their ids, as the ORM's ``selectinload``
+    reads them (the trials' filter again would scan the study once per table), 500 ids a query as it does."""
     table = model.__table__.c
     by_trial: dict[int, list[tuple]] = defaultdict(list)
-    for trial_id, *row in session.execute(
-        select(table.trial_id, *(table[c] for c in columns)).where(table.trial_id.in_(ids))
-    ):
-        by_trial[trial_id].append(tuple(row))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for trial_id, *row in session.execute(
+            select(table.trial_id, *(table[c] for c in columns)).where(table.trial_id.in_(chunk))
+        ):
+            by_trial[trial_id].append(tuple(row))
     return by_trial
 
 
