@@ -279,3 +279,31 @@ def test_trials_read_as_rows_are_the_trials_optunas_orm_reads(own_storage, tmp_p
         rows.get_trial(10_000)
     with pytest.raises(KeyError):
         rows._get_trials(10_000, None, set(), -1)
+
+
+def test_the_cache_kept_in_order_answers_as_optunas_own_cache(tmp_path):
+    """Two workers' trials, created, run and finished out of order; after each change the cache that keeps its
+    trials in order hands back what Optuna's own (sorting at every read) does, in every state filter."""
+    import random
+
+    url = f"sqlite:///{tmp_path}/o.db"
+    mine = optuna.create_study(storage=open_storage(url), study_name="o")
+    _optuna.keep_trials_in_order(_optuna.study_storage(mine))
+    other = optuna.load_study(storage=open_storage(url), study_name="o")  # another worker
+    rng = random.Random(1)
+    running: list = []
+    for step in range(120):
+        study = rng.choice([mine, other])
+        if running and rng.random() < 0.5:
+            trial = running.pop(rng.randrange(len(running)))
+            study.tell(trial.number, rng.random())
+        elif rng.random() < 0.2:
+            study.enqueue_trial({"x": 0.5})
+        else:
+            running.append(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}))
+        plain = optuna.load_study(storage=url, study_name="o")
+        for states in (None, (TrialState.COMPLETE,), (TrialState.RUNNING, TrialState.WAITING)):
+            got = mine._storage.get_all_trials(mine._study_id, deepcopy=False, states=states)
+            want = plain._storage.get_all_trials(plain._study_id, deepcopy=False, states=states)
+            assert [(t.number, t.state, t.value) for t in got] == [(t.number, t.state, t.value) for t in want], step
+    assert mine._storage._search_in_order.ordered[mine._study_id] is not None  # kept, not re-sorted each time

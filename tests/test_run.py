@@ -148,7 +148,7 @@ def test_a_fresh_study_with_the_same_seed_draws_the_same_points(cli, workdir):
 
 
 def test_runs_joining_a_study_at_the_same_moment_draw_apart():
-    from search.study._run import sampler_seed
+    from search.study._samplers import sampler_seed
 
     assert sampler_seed(0, 1, 0, None) == sampler_seed(0, 1, 0, None)  # the maker: reproducible
     # Two hosts' worker 0, each seeing the same trials: their run ids keep them apart.

@@ -97,3 +97,40 @@ def test_the_window_moves_as_trials_are_scored():
     _scored(study, [99.0] * 30)  # then many worse: trial 120 stays by value, 0-ish leave by age
     again = {t.number for t in sampler.select(study, study.get_trials(deepcopy=False))}
     assert 120 in again and 150 in again and again != first
+
+
+def _window_by_definition(study, trials, window, best):
+    """The window as its docstring defines it, over the whole list: what the incremental `select` must equal."""
+    import heapq
+
+    scored = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    if len(scored) <= window:
+        return trials
+    complete = [t for t in scored if t.state == TrialState.COMPLETE and t.value is not None]
+    pick = heapq.nsmallest if study.direction == optuna.study.StudyDirection.MINIMIZE else heapq.nlargest
+    keep = {t.number for t in pick(best, complete, key=lambda t: t.value)}
+    keep.update(t.number for t in scored[-(window - best) :])
+    return [t for t in trials if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or t.number in keep]
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_the_window_read_a_little_at_a_time_is_the_window_of_the_whole_study(direction):
+    """Trials finish out of order (a long one runs while later ones end), fail, are pruned; the sampler reads
+    the study after each change. Each read equals the window taken over the whole list at once."""
+    import random
+
+    rng = random.Random(4)
+    study = optuna.create_study(direction=direction)
+    sampler = WindowedSampler(_tpe(0), window=30, best=5)
+    running = []
+    for _ in range(400):
+        if running and rng.random() < 0.55:
+            trial = running.pop(rng.randrange(len(running)))  # any running trial may end next
+            state = rng.choice([TrialState.COMPLETE] * 3 + [TrialState.PRUNED, TrialState.FAIL])
+            study.tell(trial, rng.random() if state == TrialState.COMPLETE else None, state=state)
+        else:
+            running.append(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}))
+        trials = study.get_trials(deepcopy=False)
+        shown = sampler.select(study, trials)
+        assert [t.number for t in shown] == [t.number for t in _window_by_definition(study, trials, 30, 5)]
+    assert len(study.trials) > 150  # well past the window

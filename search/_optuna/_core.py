@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import optuna
@@ -76,6 +77,62 @@ def trials_of_this_ask(study: optuna.Study, states: tuple) -> list[FrozenTrial]:
     """The study's trials in ``states`` as this thread read them once since its last ``ask`` (Optuna's own
     cache per trial: the sampler's read, when it has made one), not copied."""
     return study._get_trials(deepcopy=False, states=states, use_cache=True)
+
+
+class _InOrder:
+    """Optuna's cache (`_CachedStorage`) with each study's trials kept in number order as they arrive.
+
+    Its ``get_all_trials`` sorts every cached trial at every call (a Python key call each: 2 ms at 5,000 trials,
+    and TPE with the constant liar reads the study afresh several times an ask), so a trial's cost grew with the
+    study. Trial numbers are 0, 1, 2... within a study: a trial read again (a running one) takes its place by
+    number, a new one is appended; anything else (numbers arriving out of order) sorts again, once.
+    """
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        self.ordered: dict[int, list[FrozenTrial] | None] = {}
+        self._add = cache._add_trials_to_cache
+
+    def add_trials_to_cache(self, study_id: int, trials: list[FrozenTrial]) -> None:
+        self._add(study_id, trials)
+        ordered = self.ordered.get(study_id)
+        for trial in trials if ordered is not None else ():
+            number = trial.number
+            if number < len(ordered) and ordered[number].number == number:
+                ordered[number] = trial
+            elif number == len(ordered):
+                ordered.append(trial)
+            else:
+                self.ordered[study_id] = None
+                return
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        cache = self.cache
+        cache._read_trials_from_remote_storage(study_id)
+        with cache._lock:
+            ordered = self.ordered.get(study_id)
+            if ordered is None:
+                ordered = sorted(cache._studies[study_id].trials.values(), key=lambda t: t.number)
+                self.ordered[study_id] = ordered
+            trials = list(ordered) if states is None else [t for t in ordered if t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+
+def keep_trials_in_order(storage: BaseStorage) -> None:
+    """Optuna's cache in front of an RDB storage keeps its trials in number order (`_InOrder`); other storages
+    are left as they are. Before the storage clock, which then times it."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    if isinstance(storage, _CachedStorage) and not hasattr(storage, "_search_in_order"):
+        in_order = _InOrder(storage)
+        storage._search_in_order = in_order
+        storage._add_trials_to_cache = in_order.add_trials_to_cache
+        storage.get_all_trials = in_order.get_all_trials
+
+
+def asked_trial(trial: optuna.Trial) -> FrozenTrial:
+    """The trial as ``ask`` read it (its system attributes: ``failed_trial``, ``retry_history``), without a read."""
+    return trial._cached_frozen_trial
 
 
 def only_queued_trials(study: optuna.Study, refusal: Any) -> None:

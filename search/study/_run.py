@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial
 from objectives import EpochResult, Objective, SearchSpace, Splits, load_splits
 from objectives.models import ModelSpec, check_model
 from search._errors import BudgetSpent, RunStopped, SearchError, is_storage_error, storage_fault
-from search._optuna import only_queued_trials, study_id, study_storage, trial_id
+from search._optuna import keep_trials_in_order, only_queued_trials, study_id, study_storage, trial_id
 from search.storages import open_storage, redact, resolve_storage_url, storage_exists
 from search.storages._buffer import attach as attach_buffer
 from search.storages._clock import attach as attach_clock
@@ -50,7 +50,7 @@ from search.study._record import (
     wait_for_budget,
     wait_for_record,
 )
-from search.study._samplers import make_sampler
+from search.study._samplers import make_sampler, sampler_seed
 from search.study._signals import INTERRUPTS, Interrupted
 from search.study._summary import RunSummary, summarize_safely
 from search.study._warm import WARM_ATTR
@@ -208,6 +208,7 @@ def run_study(
             trial.set_user_attr("error", (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500])
             raise
 
+    keep_trials_in_order(study_storage(study))  # before the clock, which then times it
     clock = attach_clock(study_storage(study))
     attach_buffer(study_storage(study), clock)  # after the clock: it times the writes that reach the storage
     started, before = time.perf_counter(), clock.time(0.0)
@@ -262,19 +263,6 @@ def run_study(
         wall = time.perf_counter() - started
         summary = summarize_safely(study, url, wall, finished, objective.splits.train_x.shape[0], config.confirm.pick)
         return dataclasses.replace(summary, storage_time=clock.time(wall, since=before))
-
-
-def sampler_seed(seed: int, trials: int, worker: int, run_id: str | None) -> int:
-    """The sampler's seed: ``seed`` moved on by how far the study has come, and by worker.
-
-    A fresh study with the same seed is reproducible, and a continued one does not replay
-    the samples its first run drew. A run that joins a study another process made
-    (``run_id`` given) may start beside others that see the same number of trials at the
-    same moment (hosts started together, each with its worker 0): its run id keeps their
-    samples apart.
-    """
-    salt = int(run_id, 16) % 1_000_003 if run_id else 0
-    return (seed + trials + 7919 * worker + 104_729 * salt) % 2**32
 
 
 def optimize(study, objective, n_trials, timeout, callback) -> None:

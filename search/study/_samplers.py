@@ -29,7 +29,7 @@ class WindowedSampler(optuna.samplers.BaseSampler):
     def __init__(self, inner: optuna.samplers.BaseSampler, window: int = TPE_WINDOW, best: int = TPE_BEST) -> None:
         self.inner, self.window, self.best = inner, window, best
         self._views: dict[int, StudyView] = {}
-        self._kept: tuple[tuple[int, int], set[int]] | None = None  # ((study, scored trials), the numbers kept)
+        self._finished = _Finished()
 
     def _view(self, study: optuna.Study) -> Any:
         if len(study.directions) > 1:  # its good group grows with the study (no cap): all of it
@@ -42,19 +42,26 @@ class WindowedSampler(optuna.samplers.BaseSampler):
     def select(self, study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]:
         """What the sampler sees of ``trials`` (in number order): every one while few are scored, else every
         unscored one (running, waiting, failed), the best complete ones and the latest scored ones."""
-        scored = [t for t in trials if t.state in _SCORED]
-        if len(scored) <= self.window:
+        done = self._finished.extend(study, trials)
+        tail = trials[done.upto :]  # from the first unfinished trial on: looked at anew each time
+        scored_tail = [t for t in tail if t.state in _SCORED]
+        if len(done.scored) + len(scored_tail) <= self.window:
             return trials
-        # Scored trials never change and are never removed: as many as last time are the same ones (TPE reads
-        # the study several times an ask), so the window is chosen once per newly scored trial.
-        if self._kept is None or self._kept[0] != (id(study), len(scored)):
-            complete = [t for t in scored if t.state == TrialState.COMPLETE and t.value is not None]
-            pick = heapq.nsmallest if study.direction == optuna.study.StudyDirection.MINIMIZE else heapq.nlargest
-            keep = {t.number for t in pick(self.best, complete, key=lambda t: t.value)}
-            keep.update(t.number for t in scored[-(self.window - self.best) :])
-            self._kept = ((id(study), len(scored)), keep)
-        keep = self._kept[1]
-        return [t for t in trials if t.state not in _SCORED or t.number in keep]
+        keep = self._keep(study, done, scored_tail)
+        head = sorted(keep.union(done.failed).difference(range(done.upto, len(trials))))
+        return [trials[n] for n in head if n < done.upto] + [
+            t for t in tail if t.state not in _SCORED or t.number in keep
+        ]
+
+    def _keep(self, study: optuna.Study, done: _Finished, scored_tail: list[FrozenTrial]) -> set[int]:
+        """The numbers of the best complete trials and the latest scored ones."""
+        complete = [*done.best(self.best, study), *(t for t in scored_tail if _complete(t))]
+        pick = heapq.nsmallest if study.direction == optuna.study.StudyDirection.MINIMIZE else heapq.nlargest
+        keep = {t.number for t in pick(self.best, complete, key=lambda t: t.value)}
+        latest = self.window - self.best
+        keep.update(t.number for t in scored_tail[-latest:])
+        keep.update(done.scored[-max(0, latest - len(scored_tail)) :] if latest > len(scored_tail) else ())
+        return keep
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self.inner.infer_relative_search_space(self._view(study), trial)
@@ -82,6 +89,19 @@ class WindowedSampler(optuna.samplers.BaseSampler):
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
 
 
+def sampler_seed(seed: int, trials: int, worker: int, run_id: str | None) -> int:
+    """The sampler's seed: ``seed`` moved on by how far the study has come, and by worker.
+
+    A fresh study with the same seed is reproducible, and a continued one does not replay
+    the samples its first run drew. A run that joins a study another process made
+    (``run_id`` given) may start beside others that see the same number of trials at the
+    same moment (hosts started together, each with its worker 0): its run id keeps their
+    samples apart.
+    """
+    salt = int(run_id, 16) % 1_000_003 if run_id else 0
+    return (seed + trials + 7919 * worker + 104_729 * salt) % 2**32
+
+
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     """The sampler called ``name``, seeded.
 
@@ -106,3 +126,52 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
         if name == "qmc":
             return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     raise ValueError(f"unknown sampler {name!r}")  # RunConfig validates first
+
+
+def _complete(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.COMPLETE and trial.value is not None
+
+
+class _Finished:
+    """The study's leading run of finished trials (0 .. upto - 1), taken in once each: finished trials never change,
+    so a read of the study costs what is new in it, not what it holds (the window's cost stays flat at trial 5,000).
+
+    Kept per study: the scored trials' numbers in order, the failed ones', and the best complete trials so far.
+    """
+
+    def __init__(self) -> None:
+        self._reset(None)
+
+    def _reset(self, study: optuna.Study | None) -> None:
+        self.study, self.upto = id(study), 0
+        self.scored: list[int] = []
+        self.failed: list[int] = []
+        self._complete: list[FrozenTrial] = []  # the best, trimmed now and then
+
+    def extend(self, study: optuna.Study, trials: list[FrozenTrial]) -> _Finished:
+        # Trial numbers are positions (0, 1, 2...); a list that is not one of this study's starts again.
+        if (
+            self.study != id(study)
+            or len(trials) < self.upto
+            or (self.upto and trials[self.upto - 1].number != self.upto - 1)
+        ):
+            self._reset(study)
+        upto = self.upto
+        while upto < len(trials) and trials[upto].state.is_finished() and trials[upto].number == upto:
+            trial = trials[upto]
+            if trial.state in _SCORED:
+                self.scored.append(upto)
+                if _complete(trial):
+                    self._complete.append(trial)
+            else:
+                self.failed.append(upto)
+            upto += 1
+        self.upto = upto
+        return self
+
+    def best(self, n: int, study: optuna.Study) -> list[FrozenTrial]:
+        """The ``n`` best complete trials so far (the list trimmed to them once it grows past 4n)."""
+        if len(self._complete) > 4 * n:
+            pick = heapq.nsmallest if study.direction == optuna.study.StudyDirection.MINIMIZE else heapq.nlargest
+            self._complete = pick(n, self._complete, key=lambda t: t.value)
+        return self._complete
