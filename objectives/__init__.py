@@ -26,6 +26,7 @@ _WHERE = {
         "write_idx",
         "write_torchvision_root",
     ),
+    "objectives._checkpoints": ("Checkpoints", "Resume"),
     "objectives._devices": ("DEVICES", "resolve_device"),
     "objectives._errors": ("DataError", "Interrupted", "ModelError", "ObjectiveError", "SpaceError"),
     "objectives._final": ("FinalResult", "train_final"),
@@ -72,6 +73,7 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from objectives._checkpoints import Checkpoints, Resume
     from objectives._devices import DEVICES, resolve_device
     from objectives._errors import DataError, Interrupted, ModelError, ObjectiveError, SpaceError
     from objectives._final import FinalResult, train_final

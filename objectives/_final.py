@@ -33,6 +33,7 @@ class FinalResult:
     metric: str = "accuracy"
     input_shape: tuple[int, ...] = ()  # one row's shape, as the model takes it
     num_outputs: int = 0
+    pixels: tuple[float, float] | None = None  # images: the training pixels' mean and std (a table's: the encoder)
 
     @property
     def test_accuracy(self) -> float:
@@ -75,4 +76,5 @@ def train_final(
         metric=metric,
         input_shape=tuple(splits.input_shape),
         num_outputs=splits.num_outputs,
+        pixels=None if splits.encoder is not None else (float(splits.mean), float(splits.std)),
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import optuna
 import torch
 
+from objectives._checkpoints import Checkpoints, Resume
 from objectives._costs import measure_costs
 from objectives._devices import resolve_device
 from objectives._errors import Interrupted
@@ -62,6 +63,7 @@ class Objective:
         metric: str = "accuracy",
         resample: Resample = SEARCH,
         costs: tuple[str, ...] = (),
+        checkpoints: Checkpoints | None = None,
     ):
         """``splits``: the data already loaded (a worker gets its parent's, in shared memory).
 
@@ -73,6 +75,7 @@ class Objective:
         ``resample``: which rows validate (the search's own split by default). ``costs``
         (`objectives.COSTS`): a multi-objective study's further objectives; each trial then returns
         its metric and each cost, and reports no epochs (Optuna prunes single-objective studies only).
+        ``checkpoints``: where a trial's state is saved as it trains, and found again when a dead trial re-runs.
         """
         self.space = space
         self.device = resolve_device(device)
@@ -84,12 +87,14 @@ class Objective:
         self.run_attrs = run_attrs
         self.seed_per_trial = seed_per_trial
         self.costs = costs
+        self.checkpoints = checkpoints
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         if self.stop is not None and self.stop():
             raise Interrupted
         train_config, model_params = self.space.suggest(trial)
-        seed = self.seed + trial.number if self.seed_per_trial else self.seed
+        resume = self.checkpoints.resume(trial) if self.checkpoints is not None else None
+        seed = self._seed(trial, resume)
         torch.manual_seed(seed)
         spec = ModelSpec(self.space.model, model_params)
         model = build_model(spec, self.splits.input_shape, self.splits.num_outputs).to(self.device)
@@ -100,9 +105,35 @@ class Objective:
         if self.run_attrs:
             trial.set_user_attr("run", self.run_attrs)
 
+        if resume is not None:
+            self._carry_over(trial, resume, report=not self.costs)
+        try:
+            return self._train(trial, model, train_config, seed, resume)
+        except (optuna.TrialPruned, RuntimeError):
+            if self.checkpoints is not None:  # it ended for good: nothing will resume it
+                self.checkpoints.dropped(trial)
+            raise
+
+    def _seed(self, trial: optuna.Trial, resume: Resume | None) -> int:
+        if resume is not None:
+            return resume.seed  # the dead trial's: the same data order and initial weights, so the same ending
+        return self.seed + trial.number if self.seed_per_trial else self.seed
+
+    @staticmethod
+    def _carry_over(trial: optuna.Trial, resume: Resume, report: bool) -> None:
+        """The dead trial's history, so that the pruner and the record see the whole run."""
+        trial.set_user_attr("resumed_at_epoch", resume.epoch)
+        trial.set_user_attr("resumed_from_trial", resume.source)
+        for epoch, value in sorted(resume.reports.items()) if report else ():
+            trial.report(value, epoch)
+
+    def _train(self, trial, model, train_config, seed: int, resume: Resume | None) -> float | tuple[float, ...]:
         result, samples, started = None, 0, time.perf_counter()
         train_seconds = 0.0
-        for result in train_epochs(model, self.splits, train_config, seed, self.stop, self.metric):
+        epochs = train_epochs(
+            model, self.splits, train_config, seed, self.stop, self.metric, resume=resume.state if resume else None
+        )
+        for result in epochs:
             samples += result.samples
             train_seconds += result.seconds
             if self.on_epoch is not None:
@@ -112,16 +143,20 @@ class Objective:
                 # completes with that value, so the sampler learns the region is bad.
                 trial.set_user_attr("diverged", result.diverged)
                 break
-            if self.costs:
-                continue  # Optuna takes no reports from a multi-objective trial
-            trial.report(result.value, result.epoch)
-            if result.epoch < train_config.epochs and trial.should_prune():
-                self._record(trial, result, samples, train_seconds, started)
-                raise optuna.TrialPruned(f"pruned at epoch {result.epoch}")
-        assert result is not None
+            if not self.costs:  # Optuna takes no reports from a multi-objective trial
+                trial.report(result.value, result.epoch)
+                if result.epoch < train_config.epochs and trial.should_prune():
+                    self._record(trial, result, samples, train_seconds, started)
+                    raise optuna.TrialPruned(f"pruned at epoch {result.epoch}")
+            if self.checkpoints is not None and result.epoch < train_config.epochs:
+                self.checkpoints.offer(trial, result.epoch, seed, result.snapshot)
+        if result is None:  # resumed from a checkpoint of its last epoch: nothing was left to train
+            raise RuntimeError("the checkpoint it resumed from was taken after its last epoch")
         # Recorded once, when the trial ends: per epoch it would be six more round trips
         # to a remote database each epoch.
         self._record(trial, result, samples, train_seconds, started)
+        if self.checkpoints is not None:
+            self.checkpoints.finished(trial, model, result.value)
         if not self.costs:
             return result.value
         costs = measure_costs(model, self.splits, self.costs)

@@ -21,6 +21,13 @@ class _Optimizer:
         for p in self.params:
             p.grad = None
 
+    def state_dict(self) -> dict:
+        """What the next step depends on besides the parameters: a checkpoint's share (tensors and numbers only)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def _grads(self, weight_decay: float) -> list[torch.Tensor]:
         grads = [p.grad for p in self.params]
         if weight_decay:
@@ -47,6 +54,13 @@ class SGD(_Optimizer):
                 torch._foreach_add_(self.buffers, grads)
             grads = self.buffers
         torch._foreach_add_(self.params, grads, alpha=-self.lr)
+
+    def state_dict(self) -> dict:
+        return {"buffers": self.buffers}
+
+    def load_state_dict(self, state: dict) -> None:
+        buffers = state["buffers"]
+        self.buffers = None if buffers is None else [b.to(p.device) for b, p in zip(buffers, self.params, strict=True)]
 
 
 class Adam(_Optimizer):
@@ -75,3 +89,11 @@ class Adam(_Optimizer):
         torch._foreach_div_(denom, bias2_sqrt)
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(self.params, self.exp_avg, denom, -self.lr / bias1)
+
+    def state_dict(self) -> dict:
+        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "t": self.t}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.exp_avg = [m.to(p.device) for m, p in zip(state["exp_avg"], self.params, strict=True)]
+        self.exp_avg_sq = [v.to(p.device) for v, p in zip(state["exp_avg_sq"], self.params, strict=True)]
+        self.t = int(state["t"])

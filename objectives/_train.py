@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,6 +43,8 @@ class EpochResult:
     samples: int
     diverged: str | None = None
     metric: str = "accuracy"
+    # The training's state after this epoch, for a checkpoint: valid until the loop goes on (see `train_epochs`).
+    snapshot: Callable[[], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def val_accuracy(self) -> float:
@@ -119,6 +122,7 @@ def train_epochs(
     stop: Callable[[], bool] | None = None,
     metric: str = "accuracy",
     score_every: bool = True,
+    resume: dict[str, Any] | None = None,
 ) -> Iterator[EpochResult]:
     """Train ``model`` for ``config.epochs`` epochs, yielding after each one.
 
@@ -127,6 +131,8 @@ def train_epochs(
     Stops early, with ``diverged`` set, when the training loss becomes NaN or infinite.
     ``stop`` is asked every few steps; when it says yes, `Interrupted` is raised there
     (a Ctrl-C that waited for a point where no storage call is under way).
+    ``resume``: a result's ``snapshot()`` from an earlier run of the same configuration and seed; training goes on
+    from the epoch after it, and ends as that run would have (the same data order, dropout masks and optimizer state).
     """
     device = splits.train_x.device
     normalize = Normalizer(splits.mean, splits.std, splits.input_shape)
@@ -135,8 +141,13 @@ def train_epochs(
     optimizer = make_optimizer(model.parameters(), config)
     shuffle = torch.Generator().manual_seed(seed)
     n, bs = splits.train_x.shape[0], config.batch_size
+    first = 1 if resume is None else _restore(resume, model, optimizer, shuffle, device) + 1
+
+    def snapshot(epoch: int) -> Callable[[], dict[str, Any]]:
+        return lambda: _state(epoch, model, optimizer, shuffle, device)
+
     model.train()
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first, config.epochs + 1):
         start = time.perf_counter()
         order = torch.randperm(n, generator=shuffle).to(device)
         running = torch.zeros((), device=device)
@@ -159,13 +170,42 @@ def train_epochs(
             diverged = f"training loss became {train_loss} at epoch {epoch}"
         seconds = time.perf_counter() - start
         if not (score_every or diverged or epoch == config.epochs):
-            yield EpochResult(epoch, train_loss, math.nan, None, seconds, min(n, steps * bs), None, metric)
+            yield EpochResult(
+                epoch, train_loss, math.nan, None, seconds, min(n, steps * bs), None, metric, snapshot(epoch)
+            )
             continue
         # At the training batch size: the matmul library keeps buffers per shape, and a
         # new, larger shape would set the worker's peak memory.
         val_loss, value = evaluate(model, splits.val_x, splits.val_y, normalize, loss_name, bs, metric, splits)
         if diverged is None and not math.isfinite(val_loss):
             diverged = f"validation loss became {val_loss} at epoch {epoch}"
-        yield EpochResult(epoch, train_loss, val_loss, value, seconds, min(n, steps * bs), diverged, metric)
+        yield EpochResult(
+            epoch, train_loss, val_loss, value, seconds, min(n, steps * bs), diverged, metric, snapshot(epoch)
+        )
         if diverged:
             return
+
+
+def _state(epoch: int, model: nn.Module, optimizer, shuffle: torch.Generator, device: torch.device) -> dict[str, Any]:
+    """Everything the next epoch depends on: tensors and numbers only, so `torch.load(weights_only=True)` reads it."""
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "shuffle": shuffle.get_state(),
+        "rng": torch.get_rng_state(),  # dropout masks
+    }
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore(state: dict[str, Any], model: nn.Module, optimizer, shuffle: torch.Generator, device) -> int:
+    """Puts ``state`` (from `_state`) back; the epoch it was taken after."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    shuffle.set_state(state["shuffle"])
+    torch.set_rng_state(state["rng"])
+    if device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
+    return int(state["epoch"])

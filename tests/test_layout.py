@@ -162,7 +162,7 @@ def test_ruff_finds_nothing(command):
 # face and `python -m search` aside), so the Python API and the workers run without a line of CLI code.
 CLI_MODULES = {
     f"search.cli.{name}"
-    for name in ("_cli", "_commands", "_model_commands", "_run_command", "_confirm_command", "_help")
+    for name in ("_cli", "_commands", "_model_commands", "_run_command", "_confirm_command", "_help", "_tracking_flags")
 }
 
 

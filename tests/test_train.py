@@ -64,3 +64,36 @@ def test_same_seed_same_result(splits):
 def test_bad_train_config(kwargs, message):
     with pytest.raises(SpaceError, match=message):
         TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_a_run_resumed_from_a_snapshot_ends_as_the_run_that_never_stopped(splits, optimizer):
+    """The state after epoch 2, written and read as a checkpoint is (torch.save, then torch.load with
+    weights_only=True), then epochs 3-4 in a new model: the same losses, figures and weights, step for step."""
+    import io
+
+    config = TrainConfig(optimizer=optimizer, lr=1e-3 if optimizer == "adam" else 0.05, batch_size=64, epochs=4)
+
+    def fresh():
+        torch.manual_seed(3)  # the initial weights; the dropout masks draw from this generator too
+        return build_mlp(ModelConfig(hidden=(32,), dropout=0.2))
+
+    whole_model = fresh()
+    whole = [(r.train_loss, r.val_loss, r.value) for r in train_epochs(whole_model, splits, config, seed=5)]
+
+    saved = io.BytesIO()
+    for result in train_epochs(fresh(), splits, config, seed=5):
+        if result.epoch == 2:
+            torch.save(result.snapshot(), saved)
+            break
+    torch.randn(100)  # the process's generator moves on, as another trial's would: the checkpoint carries its own
+    saved.seek(0)
+    state = torch.load(saved, weights_only=True)
+    resumed_model = fresh()
+    resumed = [
+        (r.train_loss, r.val_loss, r.value) for r in train_epochs(resumed_model, splits, config, seed=5, resume=state)
+    ]
+    assert len(resumed) == 2
+    assert [x for r in resumed for x in r] == pytest.approx([x for w in whole[2:] for x in w], rel=1e-6)
+    for name, tensor in whole_model.state_dict().items():
+        torch.testing.assert_close(resumed_model.state_dict()[name], tensor)

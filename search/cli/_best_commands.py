@@ -33,10 +33,18 @@ def add_best_commands(subparsers, parser, storage_help: str) -> None:
         "export",
         "write the best configuration to a YAML or JSON file",
         "  search export --study fmnist --output best.yaml\n  search train --config best.yaml\n"
+        "  search export --study fmnist --output best.yaml --model searched.pt   # the searched network itself\n"
         '  search export --study small --pick "latency<=2" --output small.yaml',
         storage_help,
     )
     p.add_argument("--output", required=True, help="FILE.yaml, FILE.yml or FILE.json")
+    p.add_argument(
+        "--model",
+        metavar="FILE.pt",
+        help="also write the pick's own network, as its search trained it (kept with `search run --keep`), "
+        "scored on the test rows: a model file as `search train` saves, with no retraining",
+    )
+    p.add_argument("--artifacts", metavar="DIR", help="where the run kept the weights (default: as `search run`)")
     _add_pick_flag(p)
     p.set_defaults(handler=cmd_export)
 
@@ -96,10 +104,21 @@ def _cost(value: float) -> float | int:
 
 def cmd_export(args, argv) -> int:
     url, _, study = open_existing(args.storage, args.study)
-    path = write_config(best_config(study, url, args.pick), args.output)
+    config = best_config(study, url, args.pick)
+    if args.model:  # first: a pick whose weights are gone writes no file at all
+        from search.trained._searched import export_searched_model
+
+        figures = export_searched_model(study, url, config["source"]["trial"], args.model, args.artifacts)
+    path = write_config(config, args.output)
     print(
         f"wrote the best configuration of {study.study_name!r} to {path}; retrain it with: search train --config {path}"
     )
+    if args.model:
+        record = json.loads(figures.read_text())
+        print(
+            f"wrote trial {config['source']['trial']}'s network as the search trained it to {args.model} "
+            f"(test {record['metric']} {format_value(record['test_value'], record['metric'])})"
+        )
     return 0
 
 

@@ -13,6 +13,7 @@ from search._files import write_text
 from search.cli._help import storage_help
 from search.study._config import RunConfig
 from search.study._format import format_seconds, format_value, label
+from search.tracking._config import mlflow_uri
 from search.trained._export import read_config
 from search.trained._retrain import RETRAIN_THREADS, retrain
 
@@ -25,7 +26,8 @@ def add_model_commands(subparsers) -> None:
         "whole official training split, report loss and accuracy on the official test split, and save "
         "the weights (a state_dict) with a metrics file beside them.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  search train --config best.yaml\n  search train --config best.yaml --save-model models/best.pt --json",
+        epilog="examples:\n  search train --config best.yaml\n  search train --config best.yaml --save-model models/best.pt --json\n"
+        "  search train --config best.yaml --mlflow http://mlflow-host:5000",
     )
     p.add_argument("--config", required=True, help="configuration file (YAML or JSON)")
     p.add_argument("--data-dir", default=DataConfig.data_dir, help=f"torchvision root (default: {DataConfig.data_dir})")
@@ -43,6 +45,14 @@ def add_model_commands(subparsers) -> None:
         default=RETRAIN_THREADS,
         help=f"torch threads (default: {RETRAIN_THREADS}, as a trial trains: on a busy machine more threads wait for "
         "the slowest; a wide model on idle cores may gain from more)",
+    )
+    p.add_argument(
+        "--mlflow",
+        metavar="URI",
+        nargs="?",
+        const="",
+        help="also log the model to MLflow as a PyTorch model with its input signature (`mlflow models serve` "
+        "serves it), in the experiment of the configuration's study (URI: without one, $MLFLOW_TRACKING_URI)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     p.set_defaults(handler=cmd_train)
@@ -95,6 +105,7 @@ def cmd_train(args, argv) -> int:
     from search.study._progress import EpochLine
 
     config = read_config(args.config)
+    uri = None if args.mlflow is None else mlflow_uri(args.mlflow)  # checked before the training, not after
     model_path = Path(args.save_model or Path("models") / (Path(args.config).stem + ".pt"))
     if model_path.is_dir():
         raise SearchError(f"--save-model {model_path} is a folder; give a file's name, e.g. {model_path / 'model.pt'}")
@@ -119,8 +130,14 @@ def cmd_train(args, argv) -> int:
     if replaced:
         print(f"note: replaced the model that was at {model_path}", file=sys.stderr)
     result = trained.result
+    logged = _log_to_mlflow(uri, args.config, trained) if uri else None
     if args.json:
-        print(json.dumps({**trained.figures, "model_path": str(model_path), "metrics_path": str(metrics)}, default=str))
+        paths = {
+            "model_path": str(model_path),
+            "metrics_path": str(metrics),
+            **({"mlflow_run": logged} if logged else {}),
+        }
+        print(json.dumps({**trained.figures, **paths}, default=str))
         return 0
     print(
         f"test {label(result.metric).removeprefix('validation ')} {format_value(result.test_value, result.metric)}, "
@@ -130,7 +147,31 @@ def cmd_train(args, argv) -> int:
     if result.diverged:
         print(f"warning: training diverged: {result.diverged}", file=sys.stderr)
     print(f"saved the weights to {model_path} and the metrics to {metrics}")
+    if logged:
+        print(f"logged the model to MLflow: runs:/{logged}/model (mlflow models serve -m runs:/{logged}/model)")
     return 0
+
+
+def _log_to_mlflow(uri: str, config_file: str, trained) -> str | None:
+    """The model in MLflow (the configuration's study names the experiment); the run id, None when MLflow is down."""
+    import yaml
+
+    from search.storages import redact
+    from search.tracking._mlflow import reason
+    from search.trained._served import log_trained
+
+    try:
+        source = (yaml.safe_load(Path(config_file).read_text()) or {}).get("source") or {}
+    except (OSError, yaml.YAMLError):
+        source = {}
+    try:
+        return log_trained(uri, str(source.get("study") or "search train"), trained, str(config_file))
+    except Exception as exc:  # noqa: BLE001 - the model is saved; MLflow is the extra
+        print(
+            f"note: MLflow at {redact(uri)} is unreachable ({reason(exc)}); the model is saved, not logged",
+            file=sys.stderr,
+        )
+        return None
 
 
 def cmd_split(args, argv) -> int:

@@ -17,6 +17,7 @@ from objectives import DATASETS, DEVICES, METRICS, TASKS, DataConfig
 from search._errors import RunStopped, SearchError
 from search.cli._command_lines import confirm_line, continue_line
 from search.cli._help import default, storage_help
+from search.cli._tracking_flags import add_tracking_flags, tracking_config
 from search.confirmation import ConfirmConfig
 from search.study._config import YARDSTICKS, RunConfig
 from search.study._format import format_summary
@@ -205,6 +206,7 @@ def add_run_command(subparsers) -> None:
         help="with --data: after confirmation, fit scikit-learn's HistGradientBoosting on the same resamples "
         "as a yardstick (default: hgb; none: skip it)",
     )
+    add_tracking_flags(p)
     p.set_defaults(handler=cmd_run)
 
 
@@ -302,6 +304,7 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
             raise SearchError(f"--objective names {metric}, but --metric {given['metric']}; give the metric once")
         given["metric"] = metric or given.get("metric")
         explicit |= {"metric"} if metric else set()
+    given["tracking"] = tracking_config(args)
     data["seed"] = given.get("seed", RunConfig.seed)
     if ("timeout" in given or "total_trials" in given) and "n_trials" not in given:
         given["n_trials"] = None

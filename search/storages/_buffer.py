@@ -207,3 +207,11 @@ def attach(storage: BaseStorage, clock: Any = None) -> TrialWriteBuffer:
         buffer = TrialWriteBuffer(storage, clock)
         storage._search_buffer = buffer  # type: ignore[attr-defined]
     return buffer
+
+
+def write_now(storage: BaseStorage, tid: int) -> None:
+    """Write what the buffer holds for trial ``tid`` now (a checkpoint's mark must be stored before the checkpoint
+    it replaces goes, with the reports up to it)."""
+    buffer = getattr(storage, "_search_buffer", None)
+    if buffer is not None and tid in buffer.pending:
+        buffer.flush(tid)

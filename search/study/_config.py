@@ -10,6 +10,7 @@ from search._errors import SearchError
 from search.confirmation._config import CONFIRM_SUFFIX, ConfirmConfig
 from search.study._pruners import PRUNERS
 from search.study._samplers import SAMPLERS
+from search.tracking._config import TrackingConfig
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class RunConfig:
     quiet: bool = False  # no trial lines, in any worker (the Python API's default)
     data: DataConfig = field(default_factory=DataConfig)
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)  # leaders retrained after the search
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # MLflow, TensorBoard, checkpoints
     # The options the user gave (flag names as fields: "dataset", "seed", "space", ...).
     # Continuing a study, the others are taken from its record. None: all count as given.
     explicit: frozenset[str] | None = None

@@ -105,8 +105,10 @@ def trial_rows(study: optuna.Study) -> tuple[list[dict[str, Any]], list[str], li
         row.update({a: t.user_attrs.get(a) for a in attrs})
         row["datetime_start"] = t.datetime_start.isoformat(timespec="seconds") if t.datetime_start else None
         rows.append(row)
-    fits = [*TABLE_COLUMNS, *cost_columns.values(), *params]
-    return rows, [*fits, *attrs, "datetime_start"], fits
+    # A trial that went on from a dead one's checkpoint says from which epoch (search/tracking/_checkpoints.py).
+    resumed = ["resumed_at_epoch"] if "resumed_at_epoch" in attrs else []
+    fits = [*TABLE_COLUMNS, *resumed, *cost_columns.values(), *params]
+    return rows, [*fits, *(a for a in attrs if a not in resumed), "datetime_start"], fits
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:

@@ -7,6 +7,7 @@ before the first write. While trials run, a storage that goes away is waited for
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 import time
@@ -54,6 +55,7 @@ from search.study._samplers import make_sampler, sampler_seed
 from search.study._signals import INTERRUPTS, Interrupted
 from search.study._summary import RunSummary, summarize_safely
 from search.study._warm import WARM_ATTR
+from search.tracking import data_tags, open_tracking
 
 
 @dataclass
@@ -186,6 +188,9 @@ def run_study(
         "pruner_class": type(getattr(study.pruner, "inner", study.pruner)).__name__,
     }
 
+    tags = {"search.study": config.study, "search.run": objective.run_attrs["id"], **data_tags(config.data)}
+    tracking = open_tracking(config.tracking, url, config.study, config.metric_spec.name, tags)
+    tracking.attach(objective)
     finished: list[FrozenTrial] = []
     running: dict[str, int | None] = {"trial_id": None}
     if config.total_trials:  # every trial comes from the budget's queue; an empty queue ends the run
@@ -196,6 +201,7 @@ def run_study(
         running["trial_id"] = None
         if tickets is not None:
             tickets.finished()
+        tracking.trial(study, trial)
         if on_trial is not None:
             on_trial(study, trial)
         INTERRUPTS.check()  # a Ctrl-C during the trial's last steps or its tell stops here
@@ -212,7 +218,7 @@ def run_study(
     clock = attach_clock(study_storage(study))
     attach_buffer(study_storage(study), clock)  # after the clock: it times the writes that reach the storage
     started, before = time.perf_counter(), clock.time(0.0)
-    with INTERRUPTS.deferred():
+    with INTERRUPTS.deferred(), contextlib.closing(tracking):
         while True:
             INTERRUPTS.check()
             left = None if config.n_trials is None else config.n_trials - len(finished)
