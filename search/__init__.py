@@ -23,6 +23,7 @@ _WHERE = {
     "search.confirmation": ("ConfirmConfig", "run_confirmation"),
     "search.confirmation._summary": ("Confirmation", "Lead", "Quote", "Ranked", "Yardstick"),
     "search.storages": ("DEFAULT_STORAGE", "STORAGE_ENV", "open_storage", "redact", "resolve_storage_url"),
+    "search.tracking._config": ("TrackingConfig",),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 __all__ = sorted(_MODULE_OF)
@@ -52,3 +53,4 @@ if TYPE_CHECKING:
     from search.study._run import run_study
     from search.study._samplers import SAMPLERS, make_sampler
     from search.study._summary import RunSummary
+    from search.tracking._config import TrackingConfig

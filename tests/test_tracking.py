@@ -45,6 +45,23 @@ def test_checkpoints_go_as_trials_end_and_the_best_trials_weights_stay(cli, work
     state = torch.load(workdir / ARTIFACTS / metas[0].artifact_id, weights_only=True)
     assert sum(t.numel() for t in state.values()) == top.user_attrs["n_params"]
 
+    # optuna-dashboard serves it from the trial's page (`search dashboard` hands it the run's artifact store).
+    import threading
+    import urllib.request
+
+    from search.cli._dashboard import make_dashboard
+
+    server = make_dashboard(None, "127.0.0.1", 0, readonly=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = (
+            f"http://127.0.0.1:{server.server_port}/artifacts/{study._study_id}/{top._trial_id}/{metas[0].artifact_id}"
+        )
+        with urllib.request.urlopen(address, timeout=30) as answer:
+            assert answer.read() == (workdir / ARTIFACTS / metas[0].artifact_id).read_bytes()
+    finally:
+        server.shutdown()
+
     # `search export --model`: the pick's network as the search trained it, scored on the test rows.
     code, out, err = cli("export", "--study", "s", "--output", "best.yaml", "--model", "searched.pt")
     assert code == 0, err
@@ -128,6 +145,7 @@ def test_a_killed_workers_trial_goes_on_from_its_checkpoint_and_ends_as_if_never
     failed, retry = open_study(url, "k").get_trials(deepcopy=False)
     assert failed.state == TrialState.FAIL and retry.state == TrialState.COMPLETE
     assert retry.user_attrs["resumed_at_epoch"] == at and retry.user_attrs["resumed_from_trial"] == 0
+    assert retry.user_attrs["seed"] == dead.user_attrs["seed"]  # its record says what it trained with
     assert sorted(retry.intermediate_values) == list(range(1, 11))  # the dead trial's reports, then its own
     listed = search(tmp_path, "trials", "--study", "k", "--storage", url).stdout.splitlines()
     header, row = listed[0].split(), listed[2].split()
@@ -188,7 +206,7 @@ def _trial_runs(server, study: str) -> dict[int, object]:
 def test_mlflow_holds_a_run_per_trial_under_the_runs_own_with_each_epochs_figures(cli, workdir, mlflow_server):
     code, out, err = cli(
         "run", "--study", "ml", "--n-trials", 6, "--max-epochs", 3, "--mlflow", mlflow_server.uri,
-        "--dataset", "synthetic", "--confirm", "2,2",
+        "--dataset", "synthetic", "--confirm", "2,2", "--jobs", 2,  # two worker processes log to one experiment
     )  # fmt: skip
     assert code == 0, err
     study = optuna.load_study(study_name="ml", storage=DB)
@@ -269,3 +287,43 @@ def test_search_train_logs_a_model_that_mlflow_loads_and_that_answers_as_the_sav
     logged = mlflow.get_run(run)
     assert logged.data.metrics[f"test_{record['metric']}"] == pytest.approx(record["test_value"])
     assert logged.info.experiment_id == mlflow.get_experiment_by_name("t").experiment_id
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_the_weights_kept_are_the_keep_best_after_every_trial_and_the_baselines(tmp_path, direction):
+    """Trials end with values in a planned order (a new best, one that ties, one that just makes it, ...); after
+    each, the store holds exactly the weights of the `keep` best so far and of the baseline."""
+    from torch import nn
+
+    from search.study._record import BASELINE_ATTR
+    from search.tracking._checkpoints import ArtifactCheckpoints
+    from search.tracking._store import open_artifact_store
+
+    store = open_artifact_store(str(tmp_path / "a"))
+    keeper = ArtifactCheckpoints(store, every=0, keep=2)
+    study = optuna.create_study(direction=direction)
+    study.enqueue_trial({}, user_attrs={BASELINE_ATTR: True})
+    values = [0.92, 0.9, 0.7, 0.8, 0.8, 0.6, 0.95, 0.85, 0.1]  # the first is the baseline's: it counts apart
+    sign = 1 if direction == "maximize" else -1
+    for value in values:
+        trial = study.ask()
+        keeper.resume(trial)
+        keeper.finished(trial, nn.Linear(2, 1), sign * value)
+        study.tell(trial, sign * value)
+        done = study.get_trials(deepcopy=False)
+        ranked = sorted(done[1:], key=lambda t: -sign * t.value)  # the others, best first
+        want = {0} | {t.number for t in ranked if sum(-sign * o.value < -sign * t.value for o in ranked) < 2}
+        have = {
+            t.number
+            for t in done
+            if t.user_attrs.get("weights") and (tmp_path / "a" / t.user_attrs["weights"]).exists()
+        }
+        assert have == want, (value, have, want)
+
+
+def test_the_python_api_takes_the_same_tracking(workdir):
+    import search
+
+    search.tune(dataset="synthetic", n_trials=2, max_epochs=1, confirm=False, study="api",
+                tracking=search.TrackingConfig(tensorboard="tb"))  # fmt: skip
+    assert sorted(p.name for p in (workdir / "tb" / "api").iterdir()) == ["trial-00000", "trial-00001"]

@@ -89,6 +89,11 @@ def add_all(subparsers, storage_help: str) -> None:
     p.add_argument("--host", default="127.0.0.1", help="(default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=_port, default=8080, help="(default: 8080)")
     p.add_argument("--read-only", action="store_true", help="refuse every change from the page (safe for sharing)")
+    p.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="the artifact store the trials' kept weights are in, shown on each trial's page (default: as `search run`)",
+    )
     p.set_defaults(handler=cmd_dashboard)
 
     p = _parser(
@@ -250,7 +255,7 @@ def cmd_space(args, argv) -> int:
 def cmd_dashboard(args, argv) -> int:
     from search.cli._dashboard import make_dashboard
 
-    server = make_dashboard(args.storage, args.host, args.port, args.read_only)
+    server = make_dashboard(args.storage, args.host, args.port, args.read_only, args.artifacts)
     mode = " (read-only)" if args.read_only else ""
     # A background job of a non-interactive shell starts with SIGINT ignored: the banner's promise must still hold,
     # from the moment it is printed (a Ctrl-C right after it was lost on a loaded machine).

@@ -110,12 +110,20 @@ def _with_banner(app, environ, start_response):
     return [page]
 
 
-def make_dashboard(storage: str | None, host: str, port: int, readonly: bool) -> WSGIServer:
-    """A server for the dashboard, bound but not yet serving (``serve_forever`` starts it)."""
+def make_dashboard(
+    storage: str | None, host: str, port: int, readonly: bool, artifacts: str | None = None
+) -> WSGIServer:
+    """A server for the dashboard, bound but not yet serving (``serve_forever`` starts it); each trial's page lists
+    its artifacts (the kept weights) from the store ``search run`` wrote them to."""
     import optuna_dashboard
 
-    _, opened, _ = open_existing(storage)
-    app = guarded(optuna_dashboard.wsgi(opened))
+    from search.tracking._config import check_artifacts
+    from search.tracking._store import artifacts_location, open_artifact_store
+
+    url, opened, _ = open_existing(storage)
+    where = artifacts_location(artifacts, url)
+    check_artifacts(where)
+    app = guarded(optuna_dashboard.wsgi(opened, artifact_store=open_artifact_store(where)))
     if readonly:
         app = read_only(app)
     try:

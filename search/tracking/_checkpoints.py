@@ -13,6 +13,7 @@ artifact, which optuna-dashboard lists) while it is among the ``keep`` best of t
 
 from __future__ import annotations
 
+import bisect
 import io
 import sys
 import tempfile
@@ -45,7 +46,7 @@ class ArtifactCheckpoints:
         self.keep = keep
         self.seconds = seconds
         self._since: dict[int, float] = {}  # trial number -> when its last checkpoint (or its start) was
-        self._inherited: dict[int, str] = {}  # trial number -> the dead trial's checkpoint it went on from
+        self._failing = False  # a write to the store failed (said once a run)
 
     def resume(self, trial: optuna.Trial) -> Resume | None:
         self._since[trial.number] = time.monotonic()
@@ -58,7 +59,6 @@ class ArtifactCheckpoints:
                 continue
             state = self._read(mark["artifact"], number)
             if state is not None:
-                self._inherited[trial.number] = mark["artifact"]
                 reports = {e: v for e, v in dead.intermediate_values.items() if e <= mark["epoch"]}
                 return Resume(int(mark["epoch"]), int(mark["seed"]), state, reports, number)
         return None
@@ -72,7 +72,8 @@ class ArtifactCheckpoints:
         torch.save(snapshot(), buffer)
         buffer.seek(0)
         artifact = f"checkpoint-{uuid.uuid4().hex}"
-        self.store.write(artifact, buffer)
+        if not self._written(lambda: self.store.write(artifact, buffer), artifact, "a checkpoint"):
+            return  # the trial trains on; its last checkpoint (if any) stays the one to resume from
         previous = trial.user_attrs.get(CHECKPOINT_ATTR)  # the trial's own attributes: no read
         trial.set_user_attr(CHECKPOINT_ATTR, {"artifact": artifact, "epoch": epoch, "seed": seed})
         write_now(study_storage(trial.study), trial_id(trial))  # the mark, and the reports up to it, stored
@@ -84,9 +85,11 @@ class ArtifactCheckpoints:
         self._clear(trial)
         if self.keep and self._ranks(trial, value):
             artifact = self._upload_weights(trial, model)
+            if artifact is None:
+                return
             trial.set_user_attr(WEIGHTS_ATTR, artifact)
             if not _is_baseline(asked_trial(trial)):
-                self._drop_weights_past_keep(trial)
+                self._drop_weights_past_keep(trial, value)
 
     def dropped(self, trial: optuna.Trial) -> None:
         self._clear(trial)
@@ -97,12 +100,13 @@ class ArtifactCheckpoints:
         return time.monotonic() - self._since.get(number, time.monotonic()) >= self.seconds
 
     def _clear(self, trial: optuna.Trial) -> None:
-        """The trial's own last checkpoint and the one it went on from: nothing will resume either now."""
+        """The trial's last checkpoint: nothing will resume it now. A retry carries its dead trial's attributes
+        (Optuna's retry callback copies them), so until it saves one of its own, its mark is the one it went on
+        from, which goes too."""
         self._since.pop(trial.number, None)
         mark = trial.user_attrs.get(CHECKPOINT_ATTR)
-        for artifact in (mark["artifact"] if mark else None, self._inherited.pop(trial.number, None)):
-            if artifact is not None:
-                self._remove(artifact)
+        if mark is not None:
+            self._remove(mark["artifact"])
 
     def _read(self, artifact: str, number: int) -> dict[str, Any] | None:
         import torch
@@ -124,14 +128,39 @@ class ArtifactCheckpoints:
         except Exception:  # noqa: BLE001, S110 - gone already (another worker's sweep): the point was that it goes
             pass
 
-    def _upload_weights(self, trial: optuna.Trial, model: Any) -> str:
+    def _upload_weights(self, trial: optuna.Trial, model: Any) -> str | None:
+        """The weights as the trial's Optuna artifact (its id), or None where they could not be written."""
         import torch
         from optuna.artifacts import upload_artifact
 
+        uploaded: list[str] = []
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / WEIGHTS_FILE
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
-            return upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial)
+
+            def upload() -> None:
+                uploaded.append(upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial))
+
+            return uploaded[0] if self._written(upload, None, "the trial's weights") else None
+
+    def _written(self, write: Callable[[], None], artifact: str | None, what: str) -> bool:
+        """``write()`` done; or, where the store failed (a full disk, a bucket out of reach), one line per outage,
+        whatever it left behind removed, and False: a study never stops for a checkpoint or a model file. Said once
+        a run: a disk that is nearly full fails, then succeeds as old checkpoints go, then fails again."""
+        try:
+            write()
+        except OSError as exc:
+            if artifact is not None:
+                self._remove(artifact)
+            if not self._failing:
+                self._failing = True
+                reason = exc.strerror or str(exc)
+                print(
+                    f"search: could not write {what} to the artifact store ({reason}); the study goes on",
+                    file=sys.stderr,
+                )
+            return False
+        return True
 
     def _ranks(self, trial: optuna.Trial, value: float) -> bool:
         """``value`` is among the ``keep`` best of the study's completed trials (as this worker last read them)."""
@@ -140,16 +169,15 @@ class ArtifactCheckpoints:
         better = [t for t in _completed(trial) if not _is_baseline(t) and _better(t.values[0], value, trial.study)]
         return len(better) < self.keep
 
-    def _drop_weights_past_keep(self, trial: optuna.Trial) -> None:
-        """Removes the weights of the trials this one pushed past the ``keep`` best (the baseline's stay)."""
-        ranked = sorted(
-            (t for t in _completed(trial) if not _is_baseline(t)),
-            key=lambda t: t.values[0],
-            reverse=trial.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE,
-        )
-        # This trial took one of the `keep` places: the others from place `keep - 1` on hold none.
-        for t in ranked[self.keep - 1 :]:
-            if t.user_attrs.get(WEIGHTS_ATTR):
+    def _drop_weights_past_keep(self, trial: optuna.Trial, value: float) -> None:
+        """Removes the weights of the trials that now have ``keep`` better than them (this one among them); the
+        baseline's stay. Ties keep their place: a trial holds one while fewer than ``keep`` beat it."""
+        sign = 1.0 if trial.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        others = [t for t in _completed(trial) if not _is_baseline(t)]
+        scores = sorted([sign * t.values[0] for t in others] + [sign * value])  # higher is better
+        for t in others:
+            beaten_by = len(scores) - bisect.bisect_right(scores, sign * t.values[0])
+            if beaten_by >= self.keep and t.user_attrs.get(WEIGHTS_ATTR):
                 self._remove(t.user_attrs[WEIGHTS_ATTR])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,14 @@ class _MadeOnWrite:
         return self._store.open_reader(artifact_id)
 
     def write(self, artifact_id: str, content_body) -> None:
+        """Optuna's write; one that fails half-way (a full disk) leaves no partial file behind."""
         os.makedirs(self.folder, exist_ok=True)
-        self._store.write(artifact_id, content_body)
+        try:
+            self._store.write(artifact_id, content_body)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._store.remove(artifact_id)
+            raise
 
     def remove(self, artifact_id: str) -> None:
         self._store.remove(artifact_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import queue
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +14,8 @@ from optuna.trial import FrozenTrial
 from search.tracking._config import TrackingConfig
 from search.tracking._mlflow import say_once
 
+CLOSE_SECONDS = 60.0  # the longest a run's end waits for its trials' runs to be written
+
 
 class Tracking:
     """Tells each tracker of each epoch and each ended trial; a tracker that fails is one line, never a stop."""
@@ -19,6 +24,8 @@ class Tracking:
         self.trackers = trackers  # what it is called in a message ("MLflow at http://...") -> tracker
         self.checkpoints = checkpoints
         self._down: dict[str, bool] = dict.fromkeys(down, True)  # known to be down, and said already
+        self._ended: queue.SimpleQueue = queue.SimpleQueue()  # (study, trial) for the writing thread; None: stop
+        self._thread: threading.Thread | None = None
 
     def around(self, on_epoch: Callable | None) -> Callable | None:
         """``on_epoch`` followed by each tracker's."""
@@ -38,10 +45,31 @@ class Tracking:
         objective.on_epoch = self.around(objective.on_epoch)
 
     def trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self._each("trial", study, trial)
+        """The trial's run, written by a thread of its own: the next trial does not wait on a tracker's server."""
+        if not self.trackers:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._write, name="search-trackers", daemon=True)
+            self._thread.start()
+        self._ended.put((study, trial))
 
     def close(self) -> None:
+        """Waits for the ended trials' runs (up to `CLOSE_SECONDS`: a tracker that hangs does not hold the run)."""
+        if self._thread is not None:
+            self._ended.put(None)
+            self._thread.join(CLOSE_SECONDS)
+            if self._thread.is_alive():
+                left = self._ended.qsize()
+                print(
+                    f"search: the trackers did not answer within {CLOSE_SECONDS:.0f} s; {left} trials' runs are not written",
+                    file=sys.stderr,
+                )
+            self._thread = None
         self._each("close")
+
+    def _write(self) -> None:
+        while (ended := self._ended.get()) is not None:
+            self._each("trial", *ended)
 
     def _each(self, method: str, *args: Any) -> None:
         for name, tracker in self.trackers.items():
