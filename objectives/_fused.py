@@ -1,0 +1,291 @@
+"""Several trainings of one MLP shape as one batched model: each member its own weights, seed, data order,
+dropout masks and optimizer (SGD, momentum or Adam, its own learning rate, momentum, weight decay, betas).
+
+A layer's weights are stacked [K, in, out] and multiplied with ``baddbmm``: on a narrow network, most of a
+step's time is per-operation overhead, paid once for K members instead of K times. Each member computes what
+it would alone (`train_epochs`), in the same order: its initial weights from its seed, its own shuffle
+generator, its dropout masks from a generator holding the state the process's would have after building its
+model, the same optimizer arithmetic with its own hyperparameters (tests compare step for step, within float
+rounding). A member whose epochs are done, that its caller prunes (`FusedTraining.leave`) or whose loss
+diverges leaves the group; the others go on undisturbed. It knows nothing of Optuna.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from objectives._errors import Interrupted
+from objectives._metrics import classification_metric, regression_metric
+from objectives._train import _DIVERGENCE_CHECK_EVERY, _STOP_CHECK_EVERY, EpochResult, Normalizer
+from objectives._train_config import TrainConfig
+from objectives.data import Splits
+
+_ACTIVATIONS = {nn.ReLU: torch.relu, nn.Sigmoid: torch.sigmoid, nn.Tanh: torch.tanh}
+
+
+def fusable(model: nn.Module) -> str | None:
+    """Why ``model`` cannot be a member (None: it can): only the built-in MLP's Linear/activation/Dropout chain."""
+    kinds = {type(m) for m in model.children()}
+    if not kinds or not kinds <= {nn.Linear, nn.Dropout, *_ACTIVATIONS}:
+        return "only the built-in MLP (Linear layers, one activation, dropout) trains fused"
+    if any(isinstance(m, nn.Linear) and m.bias is None for m in model.children()):
+        return "a Linear layer without bias"
+    return None
+
+
+class FusedTraining:
+    """K members trained as one model on ``splits``; `epoch` runs one epoch of every member still in."""
+
+    def __init__(
+        self,
+        models: list[nn.Module],
+        configs: list[TrainConfig],
+        seeds: list[int],
+        generators: list[torch.Generator],
+        splits: Splits,
+        metric: str = "accuracy",
+        stop: Callable[[], bool] | None = None,
+    ):
+        """``generators``: each member's dropout generator, in the state the process's was in after its model
+        was built (``torch.manual_seed(seed)``, then the model); ``seeds`` order each member's batches."""
+        if len({(c.batch_size, c.loss) for c in configs}) != 1:
+            raise ValueError("the members of a fused training share their batch size and loss")
+        first = models[0]
+        self.names = [
+            n for n, m in first.named_children() if isinstance(m, nn.Linear)
+        ]  # "0", "2", ...: its state_dict's
+        linears = [[m for m in model.children() if isinstance(m, nn.Linear)] for model in models]
+        self.activation = next(_ACTIVATIONS[type(m)] for m in first.children() if type(m) in _ACTIVATIONS)
+        self.dropout = next((m.p for m in first.children() if isinstance(m, nn.Dropout)), 0.0)
+        layers = range(len(self.names))
+        self.weights = [_leaf(torch.stack([ls[i].weight.detach().t() for ls in linears])) for i in layers]
+        self.biases = [_leaf(torch.stack([ls[i].bias.detach() for ls in linears]).unsqueeze(1)) for i in layers]
+        self.members = list(range(len(models)))  # the callers' indices of the members still in
+        self.configs, self.generators, self.splits, self.metric, self.stop = (
+            list(configs),
+            list(generators),
+            splits,
+            metric,
+            stop,
+        )
+        self.shuffles = [torch.Generator().manual_seed(s) for s in seeds]
+        self.normalize = Normalizer(splits.mean, splits.std, None)
+        self.optimizer = _FusedOptimizer(self.configs, self.weights + self.biases)
+        self.epoch_number = 0
+
+    def leave(self, member: int) -> None:
+        """Member ``member`` (its index as given) trains no more; the others go on as they were."""
+        keep = [i for i, m in enumerate(self.members) if m != member]
+        if len(keep) == len(self.members):
+            return
+        index = torch.tensor(keep, dtype=torch.long, device=self.weights[0].device)
+        self.weights = [_leaf(w.detach().index_select(0, index)) for w in self.weights]
+        self.biases = [_leaf(b.detach().index_select(0, index)) for b in self.biases]
+        self.optimizer.keep(index, self.weights + self.biases)
+        for name in ("members", "configs", "generators", "shuffles"):
+            setattr(self, name, [getattr(self, name)[i] for i in keep])
+
+    def state_dict(self, member: int) -> dict[str, torch.Tensor]:
+        """Member ``member``'s weights under the names its own model has (a state_dict it loads)."""
+        k = self.members.index(member)
+        out = {}
+        for name, w, b in zip(self.names, self.weights, self.biases, strict=True):
+            out[f"{name}.weight"] = w[k].detach().t().clone()
+            out[f"{name}.bias"] = b[k, 0].detach().clone()
+        return out
+
+    def epoch(self) -> dict[int, EpochResult]:
+        """One epoch of every member still in: each one's result, by its index. A member whose epochs are done,
+        or whose loss diverged, leaves after it."""
+        self.epoch_number += 1
+        epoch, splits = self.epoch_number, self.splits
+        n, bs, device = splits.train_x.shape[0], self.configs[0].batch_size, splits.train_x.device
+        orders = torch.stack([torch.randperm(n, generator=g) for g in self.shuffles]).to(device)
+        running = torch.zeros(len(self.members), device=device)
+        steps, started, results = 0, time.perf_counter(), {}
+        for i in range(0, n, bs):
+            running += self._step(orders[:, i : i + bs]).detach()
+            steps += 1
+            if self.stop is not None and steps % _STOP_CHECK_EVERY == 0 and self.stop():
+                raise Interrupted
+            if steps % _DIVERGENCE_CHECK_EVERY == 0 and not bool(torch.isfinite(running).all()):
+                # As alone: a member whose loss is not finite stops here, scored as it stands.
+                bad = [k for k in range(len(self.members)) if not math.isfinite(float(running[k]))]
+                for k in bad:
+                    reason = f"training loss became {float(running[k])} at epoch {epoch}, step {steps}"
+                    results[self.members[k]] = self._result(k, epoch, float(running[k]) / steps, started, steps, reason)
+                running = running[[k for k in range(len(self.members)) if k not in bad]]
+                orders = orders[[k for k in range(len(self.members)) if k not in bad]]
+                for member in [self.members[k] for k in bad]:
+                    self.leave(member)
+                if not self.members:
+                    return results
+        for k, member in enumerate(self.members):
+            train_loss = float(running[k]) / max(1, steps)
+            reason = None if math.isfinite(train_loss) else f"training loss became {train_loss} at epoch {epoch}"
+            results[member] = self._result(k, epoch, train_loss, started, steps, reason)
+        done = [m for k, m in enumerate(self.members) if results[m].diverged or epoch >= self.configs[k].epochs]
+        for member in done:
+            self.leave(member)
+        return results
+
+    def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = self.activation(x)
+                if train and self.dropout > 0:
+                    noise = torch.stack(
+                        [
+                            torch.empty_like(x[k]).bernoulli_(1 - self.dropout, generator=g)
+                            for k, g in enumerate(self.generators)
+                        ]
+                    )
+                    x = x * noise.div_(1 - self.dropout)
+        return x
+
+    def _losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each member's mean loss over its batch [K]."""
+        k, b = y.shape
+        if self.splits.task == "regression":
+            return ((out.reshape(k, b) - y) ** 2).mean(dim=1)
+        if self.configs[0].loss == "mse":
+            target = F.one_hot(y, out.shape[-1]).to(out.dtype)
+            return ((out.softmax(dim=-1) - target) ** 2).mean(dim=(1, 2))
+        return F.cross_entropy(out.reshape(k * b, -1), y.reshape(-1), reduction="none").view(k, b).mean(dim=1)
+
+    def _step(self, idx: torch.Tensor) -> torch.Tensor:
+        splits = self.splits
+        x = self.normalize(splits.train_x[idx.reshape(-1)]).reshape(idx.shape[0], idx.shape[1], -1)
+        for t in self.weights + self.biases:
+            t.grad = None
+        losses = self._losses(self._forward(x, train=True), splits.train_y[idx])
+        losses.sum().backward()
+        self.optimizer.step(self.weights + self.biases)
+        return losses
+
+    @torch.no_grad()
+    def _result(self, k: int, epoch: int, train_loss: float, started: float, steps: int, diverged) -> EpochResult:
+        """Member ``k``'s figures on the validation rows, scored as `objectives._train.evaluate` scores one model."""
+        splits, bs = self.splits, self.configs[k].batch_size
+        weights, biases = [w[k : k + 1] for w in self.weights], [b[k : k + 1] for b in self.biases]
+        total, outputs = 0.0, []
+        for start in range(0, splits.val_x.shape[0], bs):
+            xb, yb = self.normalize(splits.val_x[start : start + bs]).unsqueeze(0), splits.val_y[start : start + bs]
+            out = _plain_forward(xb, weights, biases, self.activation)
+            total += float(self._losses(out, yb.unsqueeze(0))[0]) * yb.shape[0]
+            outputs.append(out[0])
+        val_loss = total / max(1, splits.val_x.shape[0])
+        out = torch.cat(outputs)
+        if splits.task == "regression":
+            scale, shift = splits.target_std, splits.target_mean
+            value = regression_metric(self.metric, out.reshape(-1) * scale + shift, splits.val_y * scale + shift, shift)
+        else:
+            value = classification_metric(self.metric, out, splits.val_y, splits.num_classes)
+        if diverged is None and not math.isfinite(val_loss):
+            diverged = f"validation loss became {val_loss} at epoch {epoch}"
+        n = splits.train_x.shape[0]
+        seconds = time.perf_counter() - started
+        return EpochResult(
+            epoch,
+            train_loss,
+            val_loss,
+            value,
+            seconds,
+            min(n, steps * self.configs[k].batch_size),
+            diverged,
+            self.metric,
+        )
+
+
+def _plain_forward(x, weights, biases, activation) -> torch.Tensor:
+    last = len(weights) - 1
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        x = torch.baddbmm(b, x, w)
+        if i < last:
+            x = activation(x)
+    return x
+
+
+def _leaf(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous().requires_grad_(True)
+
+
+class _FusedOptimizer:
+    """`objectives._optim`'s SGD (with momentum) and Adam over stacked parameters, each member with its own
+    hyperparameters ([K, 1, 1] tensors) and kind; the same arithmetic, member by member."""
+
+    def __init__(self, configs: list[TrainConfig], params: list[torch.Tensor]):
+        device = params[0].device
+
+        def column(values: list[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=params[0].dtype, device=device).view(-1, 1, 1)
+
+        self.configs = configs
+        self.lr = column([c.lr for c in configs])
+        self.decay = column([c.weight_decay for c in configs])
+        self.momentum = column([c.momentum if c.optimizer == "momentum" else 0.0 for c in configs])
+        self.adam = torch.tensor([c.optimizer == "adam" for c in configs], device=device).view(-1, 1, 1)
+        self.buffers: list[torch.Tensor] | None = None
+        self.exp_avg = [torch.zeros_like(p) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    def keep(self, index: torch.Tensor, params: list[torch.Tensor]) -> None:
+        self.configs = [self.configs[i] for i in index.tolist()]
+        for name in ("lr", "decay", "momentum", "adam"):
+            setattr(self, name, getattr(self, name).index_select(0, index))
+        if self.buffers is not None:
+            self.buffers = [b.index_select(0, index) for b in self.buffers]
+        self.exp_avg = [m.index_select(0, index) for m in self.exp_avg]
+        self.exp_avg_sq = [v.index_select(0, index) for v in self.exp_avg_sq]
+
+    @torch.no_grad()
+    def step(self, params: list[torch.Tensor]) -> None:
+        self.t += 1
+        grads = [p.grad for p in params]
+        if bool((self.decay != 0).any()):
+            grads = [g + self.decay * p for g, p in zip(grads, params, strict=True)]
+        any_adam, all_adam = bool(self.adam.any()), bool(self.adam.all())
+        sgd = None if all_adam else self._sgd(grads)
+        adam = self._adam(grads) if any_adam else None
+        for i, p in enumerate(params):
+            if adam is None:
+                p.sub_(self.lr * sgd[i])
+            elif sgd is None:
+                p.add_(adam[i])
+            else:
+                p.add_(torch.where(self.adam, adam[i], -self.lr * sgd[i]))
+
+    def _sgd(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The step's direction: momentum's buffer (started at the first gradient, as torch.optim does), or the
+        gradient itself (momentum 0: 0 * buffer + gradient is the gradient, exactly)."""
+        if self.buffers is None:
+            self.buffers = [g.clone() for g in grads]
+        else:
+            self.buffers = [b * self.momentum + g for b, g in zip(self.buffers, grads, strict=True)]
+        return self.buffers
+
+    def _adam(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        betas = [(c.beta1, c.beta2) for c in self.configs]
+        device, dtype = grads[0].device, grads[0].dtype
+        one_minus_b1 = torch.tensor([1 - b1 for b1, _ in betas], dtype=dtype, device=device).view(-1, 1, 1)
+        b2 = torch.tensor([b2 for _, b2 in betas], dtype=dtype, device=device).view(-1, 1, 1)
+        one_minus_b2 = torch.tensor([1 - b2 for _, b2 in betas], dtype=dtype, device=device).view(-1, 1, 1)
+        # The bias corrections in double, as Python computes them alone, then one rounding to the parameters' type.
+        step = torch.tensor([-c.lr / (1 - c.beta1**self.t) for c in self.configs], dtype=dtype, device=device)
+        bias2 = torch.tensor([(1 - c.beta2**self.t) ** 0.5 for c in self.configs], dtype=dtype, device=device)
+        updates = []
+        for i, g in enumerate(grads):
+            self.exp_avg[i] = torch.lerp(self.exp_avg[i], g, one_minus_b1)
+            self.exp_avg_sq[i] = self.exp_avg_sq[i] * b2 + one_minus_b2 * g * g
+            denom = self.exp_avg_sq[i].sqrt() / bias2.view(-1, 1, 1) + 1e-8
+            updates.append(step.view(-1, 1, 1) * (self.exp_avg[i] / denom))
+        return updates

@@ -1,0 +1,133 @@
+"""Several trainings as one batched model (objectives/_fused.py): each member as it would train alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from objectives import DataConfig, ModelConfig, TrainConfig, build_mlp, load_splits, train_epochs
+from objectives._fused import FusedTraining, fusable
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return load_splits(DataConfig(dataset="synthetic", limit_train=600))
+
+
+def _model(seed: int, hidden=(32, 16), dropout=0.0, in_features=784, outputs=10):
+    """As the objective builds a trial's model: the seed, then the model; the generator's state after it."""
+    torch.manual_seed(seed)
+    model = build_mlp(ModelConfig(hidden=hidden, dropout=dropout), in_features, outputs)
+    return model, torch.Generator().set_state(torch.get_rng_state())
+
+
+def _alone(splits, config, seed, **shape):
+    model, _ = _model(seed, **shape)
+    return list(train_epochs(model, splits, config, seed)), model.state_dict()
+
+
+def _fused(splits, configs, seeds, **shape):
+    """Every member's epochs, fused, until none is left; and the training."""
+    built = [_model(s, **shape) for s in seeds]
+    fused = FusedTraining([m for m, _ in built], configs, seeds, [g for _, g in built], splits)
+    results: dict[int, list] = {k: [] for k in range(len(configs))}
+    while fused.members:
+        for member, result in fused.epoch().items():
+            results[member].append(result)
+    return results, fused
+
+
+def _same(a, b):
+    assert [r.epoch for r in a] == [r.epoch for r in b]
+    for x, y in zip(a, b, strict=True):
+        assert x.train_loss == pytest.approx(y.train_loss, rel=1e-5, abs=1e-6)
+        assert x.val_loss == pytest.approx(y.val_loss, rel=1e-5, abs=1e-6)
+        assert x.value == pytest.approx(y.value, abs=1e-9)
+        assert x.diverged == y.diverged
+
+
+CASES = {
+    "sgd": [
+        TrainConfig(optimizer="sgd", lr=0.05, epochs=3),
+        TrainConfig(optimizer="sgd", lr=0.01, weight_decay=1e-3, epochs=3),
+    ],
+    "momentum": [
+        TrainConfig(optimizer="momentum", lr=0.02, momentum=0.9, epochs=3),
+        TrainConfig(optimizer="momentum", lr=0.005, momentum=0.5, epochs=3),
+    ],
+    "adam": [
+        TrainConfig(optimizer="adam", lr=1e-3, epochs=3),
+        TrainConfig(optimizer="adam", lr=3e-3, beta1=0.8, beta2=0.99, weight_decay=1e-4, epochs=3),
+    ],
+    "mixed": [
+        TrainConfig(optimizer="adam", lr=1e-3, epochs=3),
+        TrainConfig(optimizer="momentum", lr=0.02, epochs=3),
+        TrainConfig(optimizer="sgd", lr=0.05, epochs=3),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_each_member_trains_as_it_would_alone(splits, case, dropout):
+    configs = CASES[case]
+    seeds = [11 + k for k in range(len(configs))]
+    results, _ = _fused(splits, configs, seeds, dropout=dropout)
+    for k, (config, seed) in enumerate(zip(configs, seeds, strict=True)):
+        alone, _ = _alone(splits, config, seed, dropout=dropout)
+        _same(results[k], alone)
+
+
+def test_a_member_that_leaves_disturbs_no_other_and_each_ends_with_its_own_weights(splits):
+    configs = [TrainConfig(optimizer="adam", lr=1e-3, epochs=3), TrainConfig(optimizer="momentum", lr=0.02, epochs=1),
+               TrainConfig(optimizer="sgd", lr=0.05, epochs=4)]  # fmt: skip
+    seeds = [3, 4, 5]
+    built = [_model(s) for s in seeds]
+    fused = FusedTraining([m for m, _ in built], configs, seeds, [g for _, g in built], splits)
+    seen = {0: [], 1: [], 2: []}
+    final = {}
+    first = fused.epoch()
+    for member, result in first.items():
+        seen[member].append(result)
+    assert fused.members == [0, 2]  # member 1 had one epoch
+    fused.leave(0)  # its caller pruned it
+    while fused.members:
+        for member, result in fused.epoch().items():
+            seen[member].append(result)
+        if fused.members:
+            final[2] = fused.state_dict(2)
+    for k, epochs in ((0, 1), (1, 1)):
+        alone, _ = _alone(splits, configs[k], seeds[k])
+        _same(seen[k], alone[:epochs])
+    alone, weights = _alone(splits, configs[2], seeds[2])
+    _same(seen[2], alone)
+
+
+def test_a_members_weights_load_into_its_own_model(splits):
+    config = TrainConfig(optimizer="adam", lr=1e-3, epochs=2)
+    built = [_model(s) for s in (1, 2)]
+    fused = FusedTraining([m for m, _ in built], [config, config], [1, 2], [g for _, g in built], splits)
+    fused.epoch()  # one of two epochs: both still in
+    model, _ = _model(2)
+    alone = train_epochs(model, splits, config, 2)
+    next(alone)
+    model.load_state_dict(fused.state_dict(1))  # the names and shapes of its own model
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, fused.state_dict(1)[name])
+
+
+def test_a_member_that_diverges_fails_alone(splits):
+    configs = [
+        TrainConfig(optimizer="momentum", lr=1e4, momentum=0.9, epochs=2),
+        TrainConfig(optimizer="adam", lr=1e-3, epochs=2),
+    ]
+    results, _ = _fused(splits, configs, [7, 8])
+    assert results[0][-1].diverged and len(results[0]) == 1
+    alone, _ = _alone(splits, configs[1], 8)
+    _same(results[1], alone)
+
+
+def test_only_the_mlp_fuses():
+    model, _ = _model(0)
+    assert fusable(model) is None
+    assert "only the built-in MLP" in fusable(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)))
