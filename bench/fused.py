@@ -1,4 +1,4 @@
-"""Trials trained as one model (issue 28): K members of one MLP shape fused against K trainings one by one.
+"""Trials trained as one model (issue 28): K members of one MLP shape fused against K trainings one by one
 
     .venv/bin/python bench/fused.py                  # CPU, one torch thread, as a worker trains
     .venv/bin/python bench/fused.py --device cuda
@@ -69,7 +69,9 @@ def fused(splits, shape, cfgs) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="a member's epochs (default: 20 on the table, 2 on images)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     cases = []
@@ -79,21 +81,22 @@ def main() -> None:
         table = Path("/tmp") / "fused-cancer.csv"
         load_breast_cancer(as_frame=True).frame.to_csv(table, index=False)
         cancer = load_splits(DataConfig(dataset="table", data_file=str(table), target="target"))
-        cases.append(("breast cancer, 30-64-64-2, batch 64", cancer, (64, 64), 64))
-        cases.append(("breast cancer, 30-256-256-2, batch 32", cancer, (256, 256), 32))
+        cases.append(("breast cancer, 30-64-64-2, batch 64", cancer, (64, 64), 64, 20))
+        cases.append(("breast cancer, 30-256-256-2, batch 32", cancer, (256, 256), 32, 20))
     except ImportError:
         print("bench: scikit-learn is absent: no table")
     images = load_splits(DataConfig(dataset="synthetic", limit_train=3000))
-    cases.append(("synthetic images, 784-512-512-10, batch 64", images, (512, 512), 64))
-    print(f"{args.device}, one thread, {args.epochs} epochs a member; samples a second (K members x rows x epochs)")
-    for label, splits, shape, batch in cases:
+    cases.append(("synthetic images, 784-512-512-10, batch 64", images, (512, 512), 64, 2))
+    print(f"{args.device}, one thread; samples a second (K members x rows x epochs), models built in both")
+    for label, splits, shape, batch, epochs in cases:
+        epochs = args.epochs or epochs
         splits = splits.to(args.device)
-        rows = splits.train_x.shape[0] * args.epochs
+        rows = splits.train_x.shape[0] * epochs
         for k in (1, 4, 8, 16):
-            cfgs = configs(k, batch, args.epochs)
+            cfgs = configs(k, batch, epochs)
             a, b = one_by_one(splits, shape, cfgs), fused(splits, shape, cfgs)
             print(
-                f"  {label:44} K={k:2}: one by one {k * rows / a:9,.0f}/s  fused {k * rows / b:9,.0f}/s  {a / b:4.2f}x",
+                f"  {label:44} {epochs:2} epochs, K={k:2}: one by one {k * rows / a:9,.0f}/s  fused {k * rows / b:9,.0f}/s  {a / b:4.2f}x",
                 flush=True,
             )
 
