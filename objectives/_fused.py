@@ -254,6 +254,8 @@ class _FusedOptimizer:
         if bool((self.decay != 0).any()):
             grads = [g + self.decay * p for g, p in zip(grads, params, strict=True)]
         any_adam, all_adam = bool(self.adam.any()), bool(self.adam.all())
+        if all_adam or not any_adam:  # one kind: in place, as many passes over the weights as alone
+            return self._adam_in_place(params, grads) if all_adam else self._sgd_in_place(params, grads)
         sgd = None if all_adam else self._sgd(grads)
         adam = self._adam(grads) if any_adam else None
         for i, p in enumerate(params):
@@ -263,6 +265,44 @@ class _FusedOptimizer:
                 p.add_(adam[i])
             else:
                 p.add_(torch.where(self.adam, adam[i], -self.lr * sgd[i]))
+
+    def _sgd_in_place(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        neg_lr = -self.lr
+        if not bool((self.momentum != 0).any()):  # plain SGD: p + (-lr) * g
+            for p, g in zip(params, grads, strict=True):
+                p.addcmul_(g, neg_lr)
+            return
+        if self.buffers is None:
+            self.buffers = [g.clone() for g in grads]
+        else:
+            for b, g in zip(self.buffers, grads, strict=True):
+                b.mul_(self.momentum).add_(g)
+        for p, b in zip(params, self.buffers, strict=True):
+            p.addcmul_(b, neg_lr)
+
+    def _adam_in_place(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0])
+        for p, g, m, v in zip(params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
+            m.lerp_(g, one_minus_b1)
+            v.mul_(b2).addcmul_(g * one_minus_b2, g)
+            denom = v.sqrt().div_(bias2).add_(1e-8)
+            p.addcmul_(torch.div(m, denom, out=denom), step)
+
+    def _adam_scalars(self, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Each member's 1 - beta1, beta2, 1 - beta2, step size and bias correction, as [K, 1, 1] columns; the
+        bias corrections in double, as Python computes them alone, then one rounding to the parameters' type."""
+
+        def column(values: list[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
+
+        configs, t = self.configs, self.t
+        return (
+            column([1 - c.beta1 for c in configs]),
+            column([c.beta2 for c in configs]),
+            column([1 - c.beta2 for c in configs]),
+            column([-c.lr / (1 - c.beta1**t) for c in configs]),
+            column([(1 - c.beta2**t) ** 0.5 for c in configs]),
+        )
 
     def _sgd(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
         """The step's direction: momentum's buffer (started at the first gradient, as torch.optim does), or the
@@ -274,18 +314,12 @@ class _FusedOptimizer:
         return self.buffers
 
     def _adam(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
-        betas = [(c.beta1, c.beta2) for c in self.configs]
-        device, dtype = grads[0].device, grads[0].dtype
-        one_minus_b1 = torch.tensor([1 - b1 for b1, _ in betas], dtype=dtype, device=device).view(-1, 1, 1)
-        b2 = torch.tensor([b2 for _, b2 in betas], dtype=dtype, device=device).view(-1, 1, 1)
-        one_minus_b2 = torch.tensor([1 - b2 for _, b2 in betas], dtype=dtype, device=device).view(-1, 1, 1)
-        # The bias corrections in double, as Python computes them alone, then one rounding to the parameters' type.
-        step = torch.tensor([-c.lr / (1 - c.beta1**self.t) for c in self.configs], dtype=dtype, device=device)
-        bias2 = torch.tensor([(1 - c.beta2**self.t) ** 0.5 for c in self.configs], dtype=dtype, device=device)
+        """A mixed group's Adam updates (every member's, out of place: `step` keeps its Adam members')."""
+        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0])
         updates = []
         for i, g in enumerate(grads):
             self.exp_avg[i] = torch.lerp(self.exp_avg[i], g, one_minus_b1)
             self.exp_avg_sq[i] = self.exp_avg_sq[i] * b2 + one_minus_b2 * g * g
-            denom = self.exp_avg_sq[i].sqrt() / bias2.view(-1, 1, 1) + 1e-8
-            updates.append(step.view(-1, 1, 1) * (self.exp_avg[i] / denom))
+            denom = self.exp_avg_sq[i].sqrt() / bias2 + 1e-8
+            updates.append(step * (self.exp_avg[i] / denom))
         return updates
