@@ -327,3 +327,18 @@ def test_the_python_api_takes_the_same_tracking(workdir):
     search.tune(dataset="synthetic", n_trials=2, max_epochs=1, confirm=False, study="api",
                 tracking=search.TrackingConfig(tensorboard="tb"))  # fmt: skip
     assert sorted(p.name for p in (workdir / "tb" / "api").iterdir()) == ["trial-00000", "trial-00001"]
+
+
+def test_deleting_a_study_removes_its_kept_files_and_no_others(cli, workdir):
+    for name in ("gone", "kept"):
+        assert cli("run", "--study", name, "--n-trials", 3, "--max-epochs", 2, *QUICK)[0] == 0
+    kept = {
+        t.user_attrs["weights"]
+        for t in optuna.load_study(study_name="kept", storage=DB).trials
+        if "weights" in t.user_attrs
+    }
+    assert len(_files(workdir / ARTIFACTS)) == len(kept) + 3  # three of each (keep 5)
+    code, out, err = cli("delete", "--study", "gone", "--yes")
+    assert code == 0, err
+    assert "and 3 kept files in studies/studies-artifacts" in out
+    assert set(_files(workdir / ARTIFACTS)) == kept

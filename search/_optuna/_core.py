@@ -130,6 +130,13 @@ def keep_trials_in_order(storage: BaseStorage) -> None:
         storage.get_all_trials = in_order.get_all_trials
 
 
+def artifact_ids(trial: FrozenTrial) -> list[str]:
+    """The ids of the Optuna artifacts uploaded to ``trial`` (its system attributes name them), without a read."""
+    from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
+
+    return [k.removeprefix(ARTIFACTS_ATTR_PREFIX) for k in trial.system_attrs if k.startswith(ARTIFACTS_ATTR_PREFIX)]
+
+
 def asked_trial(trial: optuna.Trial) -> FrozenTrial:
     """The trial as ``ask`` read it (its system attributes: ``failed_trial``, ``retry_history``), without a read."""
     return trial._cached_frozen_trial

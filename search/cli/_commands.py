@@ -114,6 +114,11 @@ def add_all(subparsers, storage_help: str) -> None:
         storage_help,
     )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="the artifact store its trials' kept weights and checkpoints are in, removed too (default: as `search run`)",
+    )
     p.set_defaults(handler=cmd_delete)
 
     p = _parser(
@@ -296,12 +301,20 @@ def cmd_delete(args, argv) -> int:
     import optuna
 
     from search._optuna import study_storage
+    from search.tracking._checkpoints import artifacts_of, remove_artifacts
+    from search.tracking._config import check_artifacts
+    from search.tracking._store import artifacts_location, open_artifact_store
 
+    where = artifacts_location(args.artifacts, url)
+    check_artifacts(where)
+    kept = artifacts_of(study.get_trials(deepcopy=False))
     storage = study_storage(study)
     optuna.delete_study(study_name=study.study_name, storage=storage)
     try:  # its confirmation retrains go with it
         optuna.delete_study(study_name=study.study_name + CONFIRM_SUFFIX, storage=storage)
     except KeyError:
         pass
-    print(f"deleted study {study.study_name!r} ({n} trials)")
+    removed = remove_artifacts(open_artifact_store(where), kept) if kept else 0
+    files = f" and {removed} kept file{'s' if removed != 1 else ''} in {where}" if removed else ""
+    print(f"deleted study {study.study_name!r} ({n} trials){files}")
     return 0

@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from objectives import Resume
-from search._optuna import asked_trial, study_id, study_storage, trial_id, trials_of_this_ask
+from search._optuna import artifact_ids, asked_trial, study_id, study_storage, trial_id, trials_of_this_ask
 from search.storages._buffer import write_now
 from search.tracking._config import CHECKPOINT_SECONDS
 
@@ -202,3 +202,27 @@ def _trial_numbered(study: optuna.Study, number: int) -> FrozenTrial | None:
         return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id(study), number))
     except KeyError:
         return None
+
+
+def artifacts_of(trials: list[FrozenTrial]) -> list[str]:
+    """Every artifact a study's trials name: their kept weights, checkpoints and Optuna artifacts."""
+    ids: set[str] = set()
+    for trial in trials:
+        ids.update(artifact_ids(trial))
+        if trial.user_attrs.get(WEIGHTS_ATTR):
+            ids.add(trial.user_attrs[WEIGHTS_ATTR])
+        if (trial.user_attrs.get(CHECKPOINT_ATTR) or {}).get("artifact"):
+            ids.add(trial.user_attrs[CHECKPOINT_ATTR]["artifact"])
+    return sorted(ids)
+
+
+def remove_artifacts(store, ids: list[str]) -> int:
+    """Removes ``ids`` from ``store``; how many were there (the rest went earlier, as trials fell out of the best)."""
+    removed = 0
+    for artifact in ids:
+        try:
+            store.remove(artifact)
+            removed += 1
+        except Exception:  # noqa: BLE001, S110 - gone already: the point was that it goes
+            pass
+    return removed
