@@ -206,7 +206,7 @@ def _trial_runs(server, study: str) -> dict[int, object]:
 def test_mlflow_holds_a_run_per_trial_under_the_runs_own_with_each_epochs_figures(cli, workdir, mlflow_server):
     code, out, err = cli(
         "run", "--study", "ml", "--n-trials", 6, "--max-epochs", 3, "--mlflow", mlflow_server.uri,
-        "--dataset", "synthetic", "--confirm", "2,2", "--jobs", 2,  # two worker processes log to one experiment
+        "--dataset", "synthetic", "--limit-train", 1000, "--confirm", "2,2", "--jobs", 2,  # two workers, one experiment
     )  # fmt: skip
     assert code == 0, err
     study = optuna.load_study(study_name="ml", storage=DB)
@@ -255,7 +255,7 @@ def test_search_train_logs_a_model_that_mlflow_loads_and_that_answers_as_the_sav
 
     from objectives import Normalizer
 
-    data = ["--dataset", "synthetic"]
+    data = ["--dataset", "synthetic", "--limit-train", "1000"]
     if table:
         from sklearn.datasets import load_diabetes
 
