@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from objectives._errors import Interrupted
-from objectives._metrics import classification_metric, regression_metric
-from objectives._train import _DIVERGENCE_CHECK_EVERY, _STOP_CHECK_EVERY, EpochResult, Normalizer
+from objectives._train import _DIVERGENCE_CHECK_EVERY, _STOP_CHECK_EVERY, EpochResult, Normalizer, score
 from objectives._train_config import TrainConfig
 from objectives.data import Splits
 
@@ -135,21 +134,12 @@ class FusedTraining:
             self.leave(member)
         return results
 
-    def _forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            x = torch.baddbmm(b, x, w)
-            if i < last:
-                x = self.activation(x)
-                if train and self.dropout > 0:
-                    noise = torch.stack(
-                        [
-                            torch.empty_like(x[k]).bernoulli_(1 - self.dropout, generator=g)
-                            for k, g in enumerate(self.generators)
-                        ]
-                    )
-                    x = x * noise.div_(1 - self.dropout)
-        return x
+    def _noise(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's dropout mask for ``x`` [K, B, H], drawn from its own generator, scaled as dropout scales it."""
+        masks = [
+            torch.empty_like(x[k]).bernoulli_(1 - self.dropout, generator=g) for k, g in enumerate(self.generators)
+        ]
+        return torch.stack(masks).div_(1 - self.dropout)
 
     def _losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each member's mean loss over its batch [K]."""
@@ -166,7 +156,8 @@ class FusedTraining:
         x = self.normalize(splits.train_x[idx.reshape(-1)]).reshape(idx.shape[0], idx.shape[1], -1)
         for t in self.weights + self.biases:
             t.grad = None
-        losses = self._losses(self._forward(x, train=True), splits.train_y[idx])
+        noise = self._noise if self.dropout > 0 else None
+        losses = self._losses(_forward(x, self.weights, self.biases, self.activation, noise), splits.train_y[idx])
         losses.sum().backward()
         self.optimizer.step(self.weights + self.biases)
         return losses
@@ -179,16 +170,11 @@ class FusedTraining:
         total, outputs = 0.0, []
         for start in range(0, splits.val_x.shape[0], bs):
             xb, yb = self.normalize(splits.val_x[start : start + bs]).unsqueeze(0), splits.val_y[start : start + bs]
-            out = _plain_forward(xb, weights, biases, self.activation)
+            out = _forward(xb, weights, biases, self.activation)
             total += float(self._losses(out, yb.unsqueeze(0))[0]) * yb.shape[0]
             outputs.append(out[0])
         val_loss = total / max(1, splits.val_x.shape[0])
-        out = torch.cat(outputs)
-        if splits.task == "regression":
-            scale, shift = splits.target_std, splits.target_mean
-            value = regression_metric(self.metric, out.reshape(-1) * scale + shift, splits.val_y * scale + shift, shift)
-        else:
-            value = classification_metric(self.metric, out, splits.val_y, splits.num_classes)
+        value = score(torch.cat(outputs), splits.val_y, self.metric, splits)
         if diverged is None and not math.isfinite(val_loss):
             diverged = f"validation loss became {val_loss} at epoch {epoch}"
         n = splits.train_x.shape[0]
@@ -205,12 +191,15 @@ class FusedTraining:
         )
 
 
-def _plain_forward(x, weights, biases, activation) -> torch.Tensor:
+def _forward(x, weights, biases, activation, noise: Callable | None = None) -> torch.Tensor:
+    """The members' outputs [K, B, out] for their rows ``x`` [K, B, in]; ``noise`` (training): dropout's masks."""
     last = len(weights) - 1
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
         x = torch.baddbmm(b, x, w)
         if i < last:
             x = activation(x)
+            if noise is not None:
+                x = x * noise(x)
     return x
 
 

@@ -105,13 +105,17 @@ def evaluate(
     model.train(was_training)
     n = max(1, x.shape[0])
     out = torch.cat(outputs) if outputs else torch.zeros((0, 1 if regression else 2), device=x.device)
-    if regression:
+    return total_loss / n, score(out, y, metric, splits)
+
+
+def score(out: torch.Tensor, y: torch.Tensor, metric: str, splits: Splits | None) -> float:
+    """``metric`` of a model's outputs ``out`` for rows whose targets are ``y``: a regression's in the target's
+    units (``splits``' scaling undone), a classification's over ``splits``' classes (else the outputs' columns)."""
+    if splits is not None and splits.task == "regression":
         scale, shift = splits.target_std, splits.target_mean
-        value = regression_metric(metric, out.reshape(-1) * scale + shift, y * scale + shift, shift)
-    else:
-        classes = splits.num_classes if splits is not None else out.shape[1]
-        value = classification_metric(metric, out, y, classes)
-    return total_loss / n, value
+        return regression_metric(metric, out.reshape(-1) * scale + shift, y * scale + shift, shift)
+    classes = splits.num_classes if splits is not None else out.shape[1]
+    return classification_metric(metric, out, y, classes)
 
 
 def train_epochs(
