@@ -48,19 +48,17 @@ class WindowedSampler(optuna.samplers.BaseSampler):
         if len(done.scored) + len(scored_tail) <= self.window:
             return trials
         keep = self._keep(study, done, scored_tail)
-        head = sorted(keep.union(done.failed).difference(range(done.upto, len(trials))))
-        return [trials[n] for n in head if n < done.upto] + [
-            t for t in tail if t.state not in _SCORED or t.number in keep
-        ]
+        head = sorted(n for n in keep.union(done.failed) if n < done.upto)
+        return [trials[n] for n in head] + [t for t in tail if t.state not in _SCORED or t.number in keep]
 
     def _keep(self, study: optuna.Study, done: _Finished, scored_tail: list[FrozenTrial]) -> set[int]:
         """The numbers of the best complete trials and the latest scored ones."""
         complete = [*done.best(self.best, study), *(t for t in scored_tail if _complete(t))]
-        pick = heapq.nsmallest if study.direction == optuna.study.StudyDirection.MINIMIZE else heapq.nlargest
-        keep = {t.number for t in pick(self.best, complete, key=lambda t: t.value)}
+        keep = {t.number for t in _best(self.best, complete, study)}
         latest = self.window - self.best
         keep.update(t.number for t in scored_tail[-latest:])
-        keep.update(done.scored[-max(0, latest - len(scored_tail)) :] if latest > len(scored_tail) else ())
+        if latest > len(scored_tail):  # the rest of the latest from the finished run before the tail
+            keep.update(done.scored[-(latest - len(scored_tail)) :])
         return keep
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
@@ -128,6 +126,12 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     raise ValueError(f"unknown sampler {name!r}")  # RunConfig validates first
 
 
+def _best(n: int, trials: list[FrozenTrial], study: optuna.Study) -> list[FrozenTrial]:
+    """The ``n`` best of ``trials`` (complete, with a value) in the study's direction."""
+    pick = heapq.nsmallest if study.direction == optuna.study.StudyDirection.MINIMIZE else heapq.nlargest
+    return pick(n, trials, key=lambda t: t.value)
+
+
 def _complete(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE and trial.value is not None
 
@@ -172,6 +176,5 @@ class _Finished:
     def best(self, n: int, study: optuna.Study) -> list[FrozenTrial]:
         """The ``n`` best complete trials so far (the list trimmed to them once it grows past 4n)."""
         if len(self._complete) > 4 * n:
-            pick = heapq.nsmallest if study.direction == optuna.study.StudyDirection.MINIMIZE else heapq.nlargest
-            self._complete = pick(n, self._complete, key=lambda t: t.value)
+            self._complete = _best(n, self._complete, study)
         return self._complete
