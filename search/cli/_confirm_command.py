@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from objectives import DataConfig
 from search._errors import SearchError
 from search.cli._command_lines import command_line
-from search.cli._run_command import given_fields, shared_options, with_pick
+from search.cli._help import given_fields
+from search.cli._run_command import shared_options, with_pick
 from search.study._config import RunConfig
 from search.study._format import format_confirmation
 from search.study._progress import LiveReporter

@@ -17,3 +17,10 @@ def default(cls: type, name: str):
 
 def storage_help() -> str:
     return f"storage URL (default: ${STORAGE_ENV}, else {DEFAULT_STORAGE})"
+
+
+def given_fields(args, cls: type) -> dict:
+    """The options the user gave (an argparse namespace) that are fields of ``cls``; absent ones keep the
+    dataclass default."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in vars(args).items() if k in names}

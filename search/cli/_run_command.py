@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from objectives import DATASETS, DEVICES, METRICS, TASKS, DataConfig
 from search._errors import RunStopped, SearchError
 from search.cli._command_lines import confirm_line, continue_line
-from search.cli._help import default, storage_help
+from search.cli._help import default, given_fields, storage_help
 from search.cli._tracking_flags import add_tracking_flags, tracking_config
 from search.confirmation import ConfirmConfig
 from search.study._config import YARDSTICKS, RunConfig
@@ -277,12 +277,6 @@ def _cut_short(trials: int) -> str:
     if trials == 1:
         return "the running trial is marked failed, and its parameters run first when the study goes on"
     return f"the {trials} running trials are marked failed, and their parameters run first when the study goes on"
-
-
-def given_fields(args: argparse.Namespace, cls: type) -> dict:
-    """The options the user gave that are fields of ``cls``; absent ones keep the dataclass default."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in vars(args).items() if k in names}
 
 
 def with_pick(args: argparse.Namespace, given: dict) -> dict:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
-from search.cli._help import default
+from search.cli._help import default, given_fields
 
 
 def add_tracking_flags(p) -> None:
@@ -56,8 +55,7 @@ def add_tracking_flags(p) -> None:
 def tracking_config(args: argparse.Namespace):
     from search.tracking import TrackingConfig, mlflow_uri
 
-    names = {f.name for f in dataclasses.fields(TrackingConfig)}
-    given = {k: v for k, v in vars(args).items() if k in names}
+    given = given_fields(args, TrackingConfig)
     if "mlflow" in given:
         given["mlflow"] = mlflow_uri(given["mlflow"])
     return TrackingConfig(**given)

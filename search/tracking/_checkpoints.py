@@ -123,10 +123,7 @@ class ArtifactCheckpoints:
             return None
 
     def _remove(self, artifact: str) -> None:
-        try:
-            self.store.remove(artifact)
-        except Exception:  # noqa: BLE001, S110 - gone already (another worker's sweep): the point was that it goes
-            pass
+        remove_artifacts(self.store, [artifact])
 
     def _upload_weights(self, trial: optuna.Trial, model: Any) -> str | None:
         """The weights as the trial's Optuna artifact (its id), or None where they could not be written."""
@@ -223,6 +220,6 @@ def remove_artifacts(store, ids: list[str]) -> int:
         try:
             store.remove(artifact)
             removed += 1
-        except Exception:  # noqa: BLE001, S110 - gone already: the point was that it goes
+        except Exception:  # noqa: BLE001, S110 - gone already (another worker's sweep): the point was that it goes
             pass
     return removed
