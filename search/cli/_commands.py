@@ -302,11 +302,9 @@ def cmd_delete(args, argv) -> int:
 
     from search._optuna import study_storage
     from search.tracking._checkpoints import artifacts_of, remove_artifacts
-    from search.tracking._config import check_artifacts
-    from search.tracking._store import artifacts_location, open_artifact_store
+    from search.tracking._store import artifact_store_for
 
-    where = artifacts_location(args.artifacts, url)
-    check_artifacts(where)
+    where, store = artifact_store_for(args.artifacts, url)  # a bad --artifacts is refused before anything goes
     kept = artifacts_of(study.get_trials(deepcopy=False))
     storage = study_storage(study)
     optuna.delete_study(study_name=study.study_name, storage=storage)
@@ -314,7 +312,7 @@ def cmd_delete(args, argv) -> int:
         optuna.delete_study(study_name=study.study_name + CONFIRM_SUFFIX, storage=storage)
     except KeyError:
         pass
-    removed = remove_artifacts(open_artifact_store(where), kept) if kept else 0
+    removed = remove_artifacts(store, kept) if kept else 0
     files = f" and {removed} kept file{'s' if removed != 1 else ''} in {where}" if removed else ""
     print(f"deleted study {study.study_name!r} ({n} trials){files}")
     return 0

@@ -117,13 +117,11 @@ def make_dashboard(
     its artifacts (the kept weights) from the store ``search run`` wrote them to."""
     import optuna_dashboard
 
-    from search.tracking._config import check_artifacts
-    from search.tracking._store import artifacts_location, open_artifact_store
+    from search.tracking._store import artifact_store_for
 
     url, opened, _ = open_existing(storage)
-    where = artifacts_location(artifacts, url)
-    check_artifacts(where)
-    app = guarded(optuna_dashboard.wsgi(opened, artifact_store=open_artifact_store(where)))
+    _, store = artifact_store_for(artifacts, url)
+    app = guarded(optuna_dashboard.wsgi(opened, artifact_store=store))
     if readonly:
         app = read_only(app)
     try:

@@ -108,14 +108,20 @@ def storage_exists(url: str) -> bool:
     if kind == "journal":
         return journal_path(url).exists()
     if kind == "sqlite":
-        from sqlalchemy.engine import make_url
-
         try:
-            database = make_url(url).database
+            database = sqlite_file(url)
         except Exception:  # noqa: BLE001 - a malformed URL: let open_storage say what is wrong
             return True
-        return not database or database == ":memory:" or Path(database).exists()
+        return database is None or database.exists()
     return True
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (its query left out); None for an in-memory database."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return None if not database or database == ":memory:" else Path(database)
 
 
 def journal_path(url: str) -> Path:

@@ -30,6 +30,7 @@ from objectives import Resume
 from search._optuna import artifact_ids, asked_trial, study_id, study_storage, trial_id, trials_of_this_ask
 from search.storages._buffer import write_now
 from search.tracking._config import CHECKPOINT_SECONDS
+from search.tracking._store import read_state
 
 CHECKPOINT_ATTR = "checkpoint"  # {"artifact": id, "epoch": e, "seed": s}: the trial's last checkpoint
 WEIGHTS_ATTR = "weights"  # the artifact id of a completed trial's final weights (a state_dict)
@@ -109,11 +110,8 @@ class ArtifactCheckpoints:
             self._remove(mark["artifact"])
 
     def _read(self, artifact: str, number: int) -> dict[str, Any] | None:
-        import torch
-
         try:
-            with self.store.open_reader(artifact) as reader:
-                return torch.load(io.BytesIO(reader.read()), map_location="cpu", weights_only=True)
+            return read_state(self.store, artifact)
         except Exception as exc:  # noqa: BLE001 - a checkpoint another machine's folder holds, a torn file
             print(
                 f"search: trial {number}'s checkpoint {artifact} could not be read ({type(exc).__name__}: {exc}); "

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 from search.storages import storage_kind
+from search.storages._urls import sqlite_file
+from search.tracking._config import check_artifacts
 
 DEFAULT_FOLDER = Path("studies") / "artifacts"  # for a storage that is not a file on this machine
 
@@ -17,19 +20,22 @@ def artifacts_location(given: str | None, storage_url: str) -> str:
     ``studies/artifacts``. Workers on several machines give a place they all reach (a shared folder, a bucket)."""
     if given:
         return given
-    if storage_kind(storage_url) == "sqlite":
-        path = storage_url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            file = Path(path)
-            return str(file.with_name(f"{file.stem}-artifacts"))
-    return str(DEFAULT_FOLDER)
+    file = sqlite_file(storage_url) if storage_kind(storage_url) == "sqlite" else None
+    return str(file.with_name(f"{file.stem}-artifacts") if file is not None else DEFAULT_FOLDER)
+
+
+def artifact_store_for(given: str | None, storage_url: str) -> tuple[str, Any]:
+    """Where the run's artifact store is (`artifacts_location`), and the store."""
+    where = artifacts_location(given, storage_url)
+    return where, open_artifact_store(where)
 
 
 def open_artifact_store(location: str) -> Any:
-    """The Optuna artifact store at ``location`` (checked by `TrackingConfig`); a folder is made on the first
-    write, not here."""
+    """The Optuna artifact store at ``location`` (a `SearchError` for one that is none); a folder is made on the
+    first write, not here."""
     from optuna.artifacts import FileSystemArtifactStore
 
+    check_artifacts(location)
     scheme, sep, bucket = location.partition("://")
     if sep and scheme == "s3":
         from optuna.artifacts import Boto3ArtifactStore
@@ -40,6 +46,14 @@ def open_artifact_store(location: str) -> Any:
 
         return GCSArtifactStore(bucket.strip("/"))
     return _MadeOnWrite(location, FileSystemArtifactStore)
+
+
+def read_state(store: Any, artifact: str) -> dict[str, Any]:
+    """A checkpoint or weights artifact, as tensors on the CPU (``weights_only``: a file that runs no code)."""
+    import torch
+
+    with store.open_reader(artifact) as reader:
+        return torch.load(io.BytesIO(reader.read()), map_location="cpu", weights_only=True)
 
 
 class _MadeOnWrite:

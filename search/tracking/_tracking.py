@@ -100,9 +100,9 @@ def open_tracking(config: TrackingConfig, storage_url: str, study: str, metric: 
     checkpoints = None
     if config.checkpoints:
         from search.tracking._checkpoints import ArtifactCheckpoints
-        from search.tracking._store import artifacts_location, open_artifact_store
+        from search.tracking._store import artifact_store_for
 
-        store = open_artifact_store(artifacts_location(config.artifacts, storage_url))
+        _, store = artifact_store_for(config.artifacts, storage_url)
         checkpoints = ArtifactCheckpoints(store, config.checkpoint_every, config.keep)
     return Tracking(trackers, checkpoints, down)
 

@@ -7,7 +7,6 @@ what `search train --save-model` writes (a state_dict and its .json), scored onc
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,7 @@ def export_searched_model(study: optuna.Study, url: str, number: int, path: str,
     network = build_model(spec, splits.input_shape, splits.num_outputs)
     network.load_state_dict(state)
     metric = config.metric_spec.name
-    regression = splits.task == "regression"
-    loss = "regression" if regression else trial.user_attrs["config"].get("loss", "cross_entropy")
+    loss = trial.user_attrs["config"].get("loss", "cross_entropy")  # evaluate takes a regression's loss itself
     normalize = Normalizer(splits.mean, splits.std, splits.input_shape)
     test_loss, test_value = evaluate(
         network, splits.test_x, splits.test_y, normalize, loss, metric=metric, splits=splits
@@ -64,9 +62,7 @@ def export_searched_model(study: optuna.Study, url: str, number: int, path: str,
 
 
 def _weights(trial, url: str, artifacts: str | None) -> dict[str, Any]:
-    import torch
-
-    from search.tracking._store import artifacts_location, open_artifact_store
+    from search.tracking._store import artifact_store_for, read_state
 
     artifact = trial.user_attrs.get("weights")
     if not artifact:
@@ -74,10 +70,9 @@ def _weights(trial, url: str, artifacts: str | None) -> dict[str, Any]:
             f"trial {trial.number} kept no weights (a study run with `keep` 0, or before weights were kept); "
             f"export its configuration and retrain it with `search train`"
         )
-    where = artifacts_location(artifacts, url)
+    where, store = artifact_store_for(artifacts, url)
     try:
-        with open_artifact_store(where).open_reader(artifact) as reader:
-            return torch.load(io.BytesIO(reader.read()), map_location="cpu", weights_only=True)
+        return read_state(store, artifact)
     except Exception as exc:  # noqa: BLE001 - ArtifactNotFound, an unreadable file: one line
         raise SearchError(
             f"trial {trial.number}'s weights ({artifact}) are not in {where} ({type(exc).__name__}); they are deleted once "
