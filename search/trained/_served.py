@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from objectives import Normalizer
+
 
 class Served(nn.Module):
     """The network with its input scaling before it and its answer's scaling after it."""
@@ -29,9 +31,10 @@ class Served(nn.Module):
     ):
         super().__init__()
         self.network = network
-        mean, std = pixels if pixels is not None else (None, None)
-        self.shift = None if mean is None else 255.0 * mean
-        self.scale = None if std is None else 1.0 / (255.0 * std)
+        # The training loop's own pixel scaling (its Normalizer scales uint8 rows only; served rows arrive as floats).
+        scaling = Normalizer(*pixels) if pixels is not None else None
+        self.shift = None if scaling is None else scaling.shift
+        self.scale = None if scaling is None else scaling.scale
         self.shape = tuple(shape)
         self.task = task
         self.target_mean, self.target_std = target
