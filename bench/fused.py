@@ -1,23 +1,32 @@
-"""Trials trained as one model (issue 28): K members of one MLP shape fused against K trainings one by one
+"""Trials trained as one model (issue 28): studies with `--fuse 1` against the default, and the training core
 
-    .venv/bin/python bench/fused.py                  # CPU, one torch thread, as a worker trains
+    .venv/bin/python bench/fused.py                  # CPU
     .venv/bin/python bench/fused.py --device cuda
+    .venv/bin/python bench/fused.py --core           # the training core only
 
-The training core only (objectives/_fused.py): the same K configurations (learning rates, optimizers and
-seeds differ; one shape, one batch size) trained for the same epochs, once one after another with
-`train_epochs` and once fused, on the same data; printed per shape: samples a second both ways, and
-the ratio. The study-level comparison the issue sets (a 24-trial study with `--fuse 1` against the
-default) comes with the worker that asks for K trials at once.
+Studies (`search run`, a fresh SQLite file each, the same seeds; default workers): 24 trials on breast cancer
+with a narrow space (hidden_units 64, `--confirm 0`, `--pruner none`), and 24 on the real FashionMNIST
+sample with the MLP (`--max-epochs 3`), each with `--fuse 1` (one trial at a time, as before fusing) and the
+default (group sizes measured per shape); printed: the run's own time (as its summary says), the command's
+wall time, the best validation value, and the ratio of run times, side by side for each seed.
+
+The core (objectives/_fused.py): the same K configurations (learning rates, optimizers and seeds differ; one
+shape, one batch size) trained for the same epochs, once one after another with `train_epochs` and once
+fused, on the same data; samples a second both ways, and the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
@@ -66,13 +75,65 @@ def fused(splits, shape, cfgs) -> float:
     return time.perf_counter() - started
 
 
+def study(work: Path, name: str, args: list[str], fuse: str | None, device: str) -> tuple[float, float, float]:
+    """One `search run`: its own time, the command's wall time, the best validation value."""
+    storage = f"sqlite:///{work / (name + '.db')}"
+    command = [sys.executable, "-m", "search", "run", "--study", name, "--storage", storage, "--device", device]
+    command += args + (["--fuse", fuse] if fuse else [])
+    started = time.perf_counter()
+    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=work).stdout
+    wall = time.perf_counter() - started
+    run = float(re.search(r"this run: .* in ([0-9.]+)s", out).group(1))
+    best = float(re.search(r"best by search value: trial \d+, validation \S+ ([0-9.]+)", out).group(1))
+    return run, wall, best
+
+
+def studies(device: str, seeds: int, trials: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        cases = []
+        try:
+            from sklearn.datasets import load_breast_cancer
+
+            load_breast_cancer(as_frame=True).frame.to_csv(work / "cancer.csv", index=False)
+            (work / "narrow.yaml").write_text("hidden_units: 64\n")
+            table = ["--data", "cancer.csv", "--target", "target", "--space", "narrow.yaml"]
+            cases.append(("breast cancer, hidden_units 64", table + ["--confirm", "0", "--pruner", "none"]))
+        except ImportError:
+            print("bench: scikit-learn is absent: no table study")
+        if (SHARED / "data" / "fashion-mnist-sample").exists():
+            root = str(work / "fmnist")
+            subprocess.run([sys.executable, str(SHARED / "bench" / "make_real_root.py"), root], check=True)
+            cases.append(("FashionMNIST sample, the MLP", ["--data-dir", root, "--max-epochs", "3", "--confirm", "0"]))
+        else:
+            print("bench: the real FashionMNIST sample is absent (../shared): no image study")
+        print(f"{device}: {trials}-trial studies, --fuse 1 against the default (measured), default workers")
+        for label, args in cases:
+            for seed in range(seeds):
+                common = [*args, "--n-trials", str(trials), "--seed", str(seed)]
+                one = study(work, f"one{seed}{len(label)}", common, "1", device)
+                fused_ = study(work, f"fused{seed}{len(label)}", common, None, device)
+                print(
+                    f"  {label:32} seed {seed}: --fuse 1 {one[0]:6.1f}s run ({one[1]:5.1f}s wall) best {one[2]:.4f}"
+                    f"  default {fused_[0]:6.1f}s run ({fused_[1]:5.1f}s wall) best {fused_[2]:.4f}"
+                    f"  {one[0] / fused_[0]:4.2f}x",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--core", action="store_true", help="the training core only, no studies")
+    parser.add_argument("--seeds", type=int, default=2, help="studies per case and setting (default: 2)")
+    parser.add_argument("--trials", type=int, default=24, help="trials per study (default: 24)")
     parser.add_argument(
-        "--epochs", type=int, default=None, help="a member's epochs (default: 20 on the table, 2 on images)"
+        "--epochs", type=int, default=None, help="the core's epochs (default: 20 on the table, 2 on images)"
     )
     args = parser.parse_args()
+    if not args.core:
+        studies(args.device, args.seeds, args.trials)
+        return
     torch.set_num_threads(1)
     cases = []
     try:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from objectives._errors import Interrupted
+from objectives._fused_optim import FusedOptimizer
 from objectives._train import _DIVERGENCE_CHECK_EVERY, _STOP_CHECK_EVERY, EpochResult, Normalizer, score
 from objectives._train_config import TrainConfig
 from objectives.data import Splits
@@ -75,14 +77,17 @@ class FusedTraining:
         )
         self.shuffles = [torch.Generator().manual_seed(s) for s in seeds]
         self.normalize = Normalizer(splits.mean, splits.std, None)
-        self.optimizer = _FusedOptimizer(self.configs, self.weights + self.biases)
+        self.optimizer = FusedOptimizer(self.configs, self.weights + self.biases)
         self.epoch_number = 0
+        self.left: dict[int, dict[str, torch.Tensor]] = {}  # the weights of members that left, by index
 
     def leave(self, member: int) -> None:
-        """Member ``member`` (its index as given) trains no more; the others go on as they were."""
+        """Member ``member`` (its index as given) trains no more; the others go on as they were. Its weights as
+        they ended wait in ``left`` (by its index) for its caller to take."""
         keep = [i for i, m in enumerate(self.members) if m != member]
         if len(keep) == len(self.members):
             return
+        self.left[member] = self.state_dict(member)
         index = torch.tensor(keep, dtype=torch.long, device=self.weights[0].device)
         self.weights = [_leaf(w.detach().index_select(0, index)) for w in self.weights]
         self.biases = [_leaf(b.detach().index_select(0, index)) for b in self.biases]
@@ -99,6 +104,29 @@ class FusedTraining:
             out[f"{name}.bias"] = b[k, 0].detach().clone()
         return out
 
+    def snapshot(self, member: int) -> dict[str, Any]:
+        """Member ``member``'s training state after this epoch in the form `train_epochs` saves and resumes from
+        (`objectives._train._state`): a checkpoint of it goes on alone, as it would have here."""
+        k = self.members.index(member)
+        config, device = self.configs[k], self.weights[0].device
+        per_param = self.optimizer.member_state(k, len(self.names))
+        if config.optimizer == "adam":
+            optimizer = {"exp_avg": per_param["exp_avg"], "exp_avg_sq": per_param["exp_avg_sq"], "t": self.optimizer.t}
+        else:
+            optimizer = {"buffers": per_param["buffers"] if config.optimizer == "momentum" else None}
+        state = {
+            "epoch": self.epoch_number,
+            "model": self.state_dict(member),
+            "optimizer": optimizer,
+            "shuffle": self.shuffles[k].get_state(),
+            "rng": torch.get_rng_state(),
+        }
+        if device.type == "cuda":
+            state["cuda_rng"] = self.generators[k].get_state()
+        else:
+            state["rng"] = self.generators[k].get_state()
+        return state
+
     def epoch(self) -> dict[int, EpochResult]:
         """One epoch of every member still in: each one's result, by its index. A member whose epochs are done,
         or whose loss diverged, leaves after it."""
@@ -109,7 +137,7 @@ class FusedTraining:
         running = torch.zeros(len(self.members), device=device)
         steps, started, results = 0, time.perf_counter(), {}
         for i in range(0, n, bs):
-            running += self._step(orders[:, i : i + bs]).detach()
+            running += self.step(orders[:, i : i + bs]).detach()
             steps += 1
             if self.stop is not None and steps % _STOP_CHECK_EVERY == 0 and self.stop():
                 raise Interrupted
@@ -151,7 +179,8 @@ class FusedTraining:
             return ((out.softmax(dim=-1) - target) ** 2).mean(dim=(1, 2))
         return F.cross_entropy(out.reshape(k * b, -1), y.reshape(-1), reduction="none").view(k, b).mean(dim=1)
 
-    def _step(self, idx: torch.Tensor) -> torch.Tensor:
+    def step(self, idx: torch.Tensor) -> torch.Tensor:
+        """One step of every member on its rows ``idx`` [K, B] (of the training split): each one's loss [K]."""
         splits = self.splits
         x = self.normalize(splits.train_x[idx.reshape(-1)]).reshape(idx.shape[0], idx.shape[1], -1)
         for t in self.weights + self.biases:
@@ -188,6 +217,7 @@ class FusedTraining:
             min(n, steps * self.configs[k].batch_size),
             diverged,
             self.metric,
+            lambda member=self.members[k]: self.snapshot(member),
         )
 
 
@@ -205,110 +235,3 @@ def _forward(x, weights, biases, activation, noise: Callable | None = None) -> t
 
 def _leaf(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous().requires_grad_(True)
-
-
-class _FusedOptimizer:
-    """`objectives._optim`'s SGD (with momentum) and Adam over stacked parameters, each member with its own
-    hyperparameters ([K, 1, 1] tensors) and kind; the same arithmetic, member by member."""
-
-    def __init__(self, configs: list[TrainConfig], params: list[torch.Tensor]):
-        device = params[0].device
-
-        def column(values: list[float]) -> torch.Tensor:
-            return torch.tensor(values, dtype=params[0].dtype, device=device).view(-1, 1, 1)
-
-        self.configs = configs
-        self.lr = column([c.lr for c in configs])
-        self.decay = column([c.weight_decay for c in configs])
-        self.momentum = column([c.momentum if c.optimizer == "momentum" else 0.0 for c in configs])
-        self.adam = torch.tensor([c.optimizer == "adam" for c in configs], device=device).view(-1, 1, 1)
-        self.buffers: list[torch.Tensor] | None = None
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
-        self.t = 0
-
-    def keep(self, index: torch.Tensor, params: list[torch.Tensor]) -> None:
-        self.configs = [self.configs[i] for i in index.tolist()]
-        for name in ("lr", "decay", "momentum", "adam"):
-            setattr(self, name, getattr(self, name).index_select(0, index))
-        if self.buffers is not None:
-            self.buffers = [b.index_select(0, index) for b in self.buffers]
-        self.exp_avg = [m.index_select(0, index) for m in self.exp_avg]
-        self.exp_avg_sq = [v.index_select(0, index) for v in self.exp_avg_sq]
-
-    @torch.no_grad()
-    def step(self, params: list[torch.Tensor]) -> None:
-        self.t += 1
-        grads = [p.grad for p in params]
-        if bool((self.decay != 0).any()):
-            grads = [g + self.decay * p for g, p in zip(grads, params, strict=True)]
-        any_adam, all_adam = bool(self.adam.any()), bool(self.adam.all())
-        if all_adam or not any_adam:  # one kind: in place, as many passes over the weights as alone
-            return self._adam_in_place(params, grads) if all_adam else self._sgd_in_place(params, grads)
-        sgd = None if all_adam else self._sgd(grads)
-        adam = self._adam(grads) if any_adam else None
-        for i, p in enumerate(params):
-            if adam is None:
-                p.sub_(self.lr * sgd[i])
-            elif sgd is None:
-                p.add_(adam[i])
-            else:
-                p.add_(torch.where(self.adam, adam[i], -self.lr * sgd[i]))
-
-    def _sgd_in_place(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
-        neg_lr = -self.lr
-        if not bool((self.momentum != 0).any()):  # plain SGD: p + (-lr) * g
-            for p, g in zip(params, grads, strict=True):
-                p.addcmul_(g, neg_lr)
-            return
-        if self.buffers is None:
-            self.buffers = [g.clone() for g in grads]
-        else:
-            for b, g in zip(self.buffers, grads, strict=True):
-                b.mul_(self.momentum).add_(g)
-        for p, b in zip(params, self.buffers, strict=True):
-            p.addcmul_(b, neg_lr)
-
-    def _adam_in_place(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
-        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0])
-        for p, g, m, v in zip(params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
-            m.lerp_(g, one_minus_b1)
-            v.mul_(b2).addcmul_(g * one_minus_b2, g)
-            denom = v.sqrt().div_(bias2).add_(1e-8)
-            p.addcmul_(torch.div(m, denom, out=denom), step)
-
-    def _adam_scalars(self, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Each member's 1 - beta1, beta2, 1 - beta2, step size and bias correction, as [K, 1, 1] columns; the
-        bias corrections in double, as Python computes them alone, then one rounding to the parameters' type."""
-
-        def column(values: list[float]) -> torch.Tensor:
-            return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
-
-        configs, t = self.configs, self.t
-        return (
-            column([1 - c.beta1 for c in configs]),
-            column([c.beta2 for c in configs]),
-            column([1 - c.beta2 for c in configs]),
-            column([-c.lr / (1 - c.beta1**t) for c in configs]),
-            column([(1 - c.beta2**t) ** 0.5 for c in configs]),
-        )
-
-    def _sgd(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The step's direction: momentum's buffer (started at the first gradient, as torch.optim does), or the
-        gradient itself (momentum 0: 0 * buffer + gradient is the gradient, exactly)."""
-        if self.buffers is None:
-            self.buffers = [g.clone() for g in grads]
-        else:
-            self.buffers = [b * self.momentum + g for b, g in zip(self.buffers, grads, strict=True)]
-        return self.buffers
-
-    def _adam(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
-        """A mixed group's Adam updates (every member's, out of place: `step` keeps its Adam members')."""
-        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0])
-        updates = []
-        for i, g in enumerate(grads):
-            self.exp_avg[i] = torch.lerp(self.exp_avg[i], g, one_minus_b1)
-            self.exp_avg_sq[i] = self.exp_avg_sq[i] * b2 + one_minus_b2 * g * g
-            denom = self.exp_avg_sq[i].sqrt() / bias2 + 1e-8
-            updates.append(step * (self.exp_avg[i] / denom))
-        return updates

@@ -169,6 +169,11 @@ class SearchSpace:
     def model_keys(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.params if name not in TRAIN_RULES)
 
+    @property
+    def shape_keys(self) -> tuple[str, ...]:
+        """What trials trained as one model share (`objectives._members`): the model's keys, batch size and loss."""
+        return (*self.model_keys, "batch_size", "loss")
+
     @classmethod
     def from_mapping(
         cls,

@@ -264,3 +264,28 @@ def journal_lock(backend: Any):
     from optuna.storages.journal._file import get_lock_file
 
     return get_lock_file(backend._lock)
+
+
+def share_params(trial: optuna.Trial, values: dict[str, Any]) -> None:
+    """Make ``trial`` suggest ``values`` for those parameters, as an enqueued trial's fixed parameters do; values
+    it was enqueued with itself win. (Optuna reads a trial's fixed parameters once, when it is asked.)"""
+    trial._fixed_params = {**values, **trial._fixed_params}
+
+
+def heartbeat_thread(trial: optuna.Trial, storage: BaseStorage) -> Any:
+    """The thread that beats for ``trial`` while it runs (a context manager), as `study.optimize` starts one."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    return get_heartbeat_thread(trial._trial_id, storage)
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail (and queue again) the trials whose heartbeat stopped, as `study.optimize` does before each trial."""
+    import warnings
+
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    if is_heartbeat_enabled(study._storage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)

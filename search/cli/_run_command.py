@@ -54,6 +54,15 @@ def shared_options() -> argparse.ArgumentParser:
         "is a worker per core)",
     )
     p.add_argument(
+        "--fuse",
+        type=int,
+        metavar="K",
+        default=S,
+        help="trials a worker trains together as one batched model, each with its own learning rate, optimizer, "
+        "seed and epochs (they share the first one's shape and batch size) (default: measured per shape: "
+        "fused where it trains faster, as on narrow networks; 1: one at a time)",
+    )
+    p.add_argument(
         "--heartbeat",
         type=int,
         default=S,

@@ -32,6 +32,7 @@ class RunConfig:
     max_epochs: int | None = None  # None: the space's own epochs range (1..20 by default)
     jobs: int | None = None  # worker processes on this machine; None: one per core ($SEARCH_JOBS overrides)
     threads: int | None = None  # torch threads per worker process; None: the cores shared out among the workers
+    fuse: int | None = None  # trials trained as one model per worker; None: measured per shape; 1: one at a time
     heartbeat: int | None = 60  # seconds; None or 0: no heartbeat
     model: str = MLP  # the model function: module.path:function or file.py:function
     metric: str | None = None  # None: the task's default (accuracy; rmse for regression)
@@ -76,6 +77,8 @@ class RunConfig:
             raise SearchError(f"`jobs` is {self.jobs}, but must be >= 1")
         if self.threads is not None and self.threads < 1:
             raise SearchError(f"`threads` is {self.threads}, but must be >= 1")
+        if self.fuse is not None and (isinstance(self.fuse, bool) or not isinstance(self.fuse, int) or self.fuse < 1):
+            raise SearchError(f"`fuse` is {self.fuse}, but must be an integer >= 1 (1: one trial at a time)")
         if self.heartbeat is not None and self.heartbeat < 0:
             raise SearchError(f"`heartbeat` is {self.heartbeat}, but must be >= 0 seconds (0 turns it off)")
         if self.max_epochs is not None and self.max_epochs < 1:

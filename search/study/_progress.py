@@ -82,10 +82,13 @@ class Progress:
     def epoch(self, trial: optuna.Trial, result: EpochResult) -> None:
         if self.live:
             self._metric_of(trial.study)
-            epochs = trial.user_attrs.get("config", {}).get("epochs", "?")
+            attrs = trial.user_attrs
+            epochs = attrs.get("config", {}).get("epochs", "?")
+            together = attrs.get("trained_with", 1)  # trials trained as one model (`--fuse`)
+            group = f" (one of {together} training together)" if together > 1 else ""
             left = f"  {self.time_left()}" if self.done else ""
             self.stream.write(
-                f"\r  trial {trial.number} epoch {result.epoch}/{epochs}  {SHORT.get(self.metric, self.metric)} "
+                f"\r  trial {trial.number}{group} epoch {result.epoch}/{epochs}  {SHORT.get(self.metric, self.metric)} "
                 f"{format_value(result.value, self.metric)}  {result.samples / max(result.seconds, 1e-9):,.0f} samples/s{left}\x1b[K"
             )
             self.stream.flush()

@@ -23,13 +23,15 @@ from optuna.trial import FrozenTrial
 from objectives import EpochResult, Objective, SearchSpace, Splits, load_splits
 from objectives.models import ModelSpec, check_model
 from search._errors import BudgetSpent, RunStopped, SearchError, is_storage_error, storage_fault
-from search._optuna import keep_trials_in_order, only_queued_trials, study_id, study_storage, trial_id
+from search._optuna import keep_trials_in_order, only_queued_trials, study_storage, trial_id
 from search.storages import open_storage, redact, resolve_storage_url, storage_exists
 from search.storages._buffer import attach as attach_buffer
 from search.storages._clock import attach as attach_clock
 from search.study._config import RunConfig
 from search.study._continue import continue_config
 from search.study._costs import fixed_size_note
+from search.study._fusion import MOST, fusion_for
+from search.study._open import model_defaults, open_study
 from search.study._pruners import make_pruner
 from search.study._reconnect import (
     asked_but_lost,
@@ -41,20 +43,15 @@ from search.study._reconnect import (
     wait_for_storage,
 )
 from search.study._record import (
-    BASELINE_ATTR,
-    STUDY_ATTR,
-    check_compatible,
     load_space,
     recorded,
     space_differences,
     study_metadata,
-    wait_for_budget,
-    wait_for_record,
 )
 from search.study._samplers import make_sampler, sampler_seed
 from search.study._signals import INTERRUPTS, Interrupted
 from search.study._summary import RunSummary, summarize_safely
-from search.study._warm import WARM_ATTR
+from search.study._together import run_group
 from search.tracking import data_tags, open_tracking
 
 
@@ -129,15 +126,8 @@ def prepare(
         metadata["table"]["columns"] = {"numeric": encoder["numeric"], "text": encoder["text"]}
     if storage is None:
         storage = open_storage(url, heartbeat=config.heartbeat or None)
-    study, created = _open_study(storage, config, metadata, warm)
+    study, created = open_study(storage, config, metadata, warm)
     return Prepared(config, space, objective, url, study, created, storage)
-
-
-def model_defaults(ref: str) -> dict[str, Any]:
-    """The default values a model function gives its own parameters (the MLP's are the seed's)."""
-    from objectives.models import MLP, parameters_of, resolve
-
-    return {} if ref == MLP else parameters_of(resolve(ref))[2]
 
 
 def new_run_attrs(config: RunConfig) -> dict[str, Any]:
@@ -192,13 +182,14 @@ def run_study(
     tracking = open_tracking(config.tracking, url, config.study, config.metric_spec.name, tags)
     tracking.attach(objective)
     finished: list[FrozenTrial] = []
-    running: dict[str, int | None] = {"trial_id": None}
+    running: list[int] = []  # the ids of this worker's trials asked and not yet told
     if config.total_trials:  # every trial comes from the budget's queue; an empty queue ends the run
         only_queued_trials(study, BudgetSpent)
 
     def collect(study: optuna.Study, trial: FrozenTrial) -> None:
         finished.append(trial)
-        running["trial_id"] = None
+        if trial_id(trial) in running:
+            running.remove(trial_id(trial))
         if tickets is not None:
             tickets.finished()
         tracking.trial(study, trial)
@@ -207,13 +198,17 @@ def run_study(
         INTERRUPTS.check()  # a Ctrl-C during the trial's last steps or its tell stops here
 
     def tracked(trial: optuna.Trial) -> float:
-        running["trial_id"] = trial_id(trial)
+        running[:] = [trial_id(trial)]
         try:
             return objective(trial)
         except RuntimeError as exc:  # the trial fails alone; its reason goes on record
             trial.set_user_attr("error", (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500])
             raise
 
+    trials = config.total_trials or config.n_trials
+    workers = objective.run_attrs.get("jobs") or 1  # the run's, as recorded: a worker's own config says 1
+    per_worker = None if trials is None else -(-trials // workers)
+    fusion = fusion_for(config.fuse, objective, model_defaults(config.model), on_note, per_worker)
     keep_trials_in_order(study_storage(study))  # before the clock, which then times it
     clock = attach_clock(study_storage(study))
     attach_buffer(study_storage(study), clock)  # after the clock: it times the writes that reach the storage
@@ -228,6 +223,10 @@ def run_study(
             if tickets is not None and not tickets.take():
                 break
             try:
+                if fusion is not None:  # a group of trials at a time, until the run's trials are done
+                    take, give_back = (tickets.take, tickets.give_back) if tickets is not None else (_yes, _none)
+                    run_group(study, objective, fusion, left or MOST, collect, running, take, give_back)
+                    continue
                 optimize(study, tracked, 1 if tickets is not None else left, time_left, collect)
                 if tickets is None:
                     break
@@ -237,18 +236,20 @@ def run_study(
                     tickets.give_back()  # a ticket this worker took for a trial the budget did not have
                 break
             except KeyboardInterrupt:
-                requeue_interrupted(study, running["trial_id"])
-                raise Interrupted(len(finished), int(running["trial_id"] is not None)) from None
+                for cut in running:
+                    requeue_interrupted(study, cut)
+                raise Interrupted(len(finished), len(running)) from None
             except Exception as exc:
-                lost = is_storage_error(exc)
-                if tickets is not None and not lost:
-                    tickets.give_back()  # the trial it cut short is not one of the run's
-                if taken_over(study, running["trial_id"], exc):
-                    running["trial_id"] = None
+                cut, lost = list(running), is_storage_error(exc)
+                running.clear()
+                for _ in range(max(1, len(cut)) if tickets is not None and not lost else 0):
+                    tickets.give_back()  # the trials it cut short are not the run's
+                if len(cut) == 1 and taken_over(study, cut[0], exc):
                     continue  # that trial is another worker's business now; this worker goes on
                 fault = storage_fault(exc)
                 if fault is not None:  # waiting mends nothing: stop now, the stored trials are intact
-                    mend_if_writable(study, running["trial_id"], fault)
+                    for trial in cut:
+                        mend_if_writable(study, trial, fault)
                     raise RunStopped(
                         f"storage {redact(url)}: {fault} (make room, or make it writable, then continue the study)",
                         len(finished),
@@ -256,19 +257,26 @@ def run_study(
                 if not lost:
                     raise
                 wait_for_storage(study, url, exc)
-                stored = recorded_anyway(study, running["trial_id"])
-                if stored is not None:  # its tell reached the storage, only the answer was lost: it is one of the run's
-                    collect(study, stored)
-                    continue
-                if tickets is not None:
-                    tickets.give_back()
-                if running["trial_id"] is None:  # lost while the trial was made: it may be stored, with no worker
-                    running["trial_id"] = asked_but_lost(study)
-                fail_own_trial(study, running["trial_id"], "the storage connection was lost")
-                running["trial_id"] = None
+                # Lost while its trial was made: it may be stored, with no worker.
+                for trial in cut or [asked_but_lost(study)]:
+                    stored = recorded_anyway(study, trial)
+                    if stored is not None:  # its tell reached the storage, only the answer was lost: one of the run's
+                        collect(study, stored)
+                        continue
+                    if tickets is not None:
+                        tickets.give_back()
+                    fail_own_trial(study, trial, "the storage connection was lost")
         wall = time.perf_counter() - started
         summary = summarize_safely(study, url, wall, finished, objective.splits.train_x.shape[0], config.confirm.pick)
         return dataclasses.replace(summary, storage_time=clock.time(wall, since=before))
+
+
+def _yes() -> bool:
+    return True
+
+
+def _none() -> None:
+    return None
 
 
 def optimize(study, objective, n_trials, timeout, callback) -> None:
@@ -284,40 +292,3 @@ def optimize(study, objective, n_trials, timeout, callback) -> None:
             catch=(RuntimeError,),  # a failing trial (out of memory, say) fails alone
             gc_after_trial=False,
         )
-
-
-def _open_study(storage, config: RunConfig, metadata: dict[str, Any], warm=()) -> tuple[optuna.Study, bool]:
-    """Load the study, or create it (then True); of many workers starting at once, exactly one creates it."""
-    from objectives import COSTS
-
-    metric = config.metric_spec
-    objectives = [metric, *(COSTS[name] for name in config.costs)]  # the metric first, then each cost
-    try:
-        study = optuna.create_study(
-            study_name=config.study, storage=storage, directions=[m.direction for m in objectives]
-        )
-    except optuna.exceptions.DuplicatedStudyError:  # it exists, or another worker made it a moment ago
-        study = optuna.load_study(study_name=config.study, storage=storage)
-        wait_for_record(storage, study_id(study))  # a study without one is refused just below
-        check_compatible(config.study, study, metadata)
-        wait_for_budget(storage, study_id(study), metadata.get("total_trials"))
-        return study, False
-    # The storage let this process alone create it: only it writes the record and the baseline.
-    study.set_user_attr(STUDY_ATTR, metadata)
-    space = SearchSpace.from_mapping(metadata["space"], model=config.model, model_keys=None)
-    baseline = space.baseline(model_defaults(config.model))
-    if baseline is not None:  # the first trial: a known-good default the confirmation compares against
-        study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
-    first = [] if baseline is None else [baseline]
-    for values, source in warm:  # an earlier study's best, after the baseline (within the budget)
-        if values not in first and (not config.total_trials or len(first) < config.total_trials):
-            study.enqueue_trial(values, user_attrs={WARM_ATTR: source})
-            first.append(values)
-    # A budget is its trials, queued now with nothing fixed (the sampler chooses each one's parameters when a
-    # worker takes it): Optuna hands each queued trial to exactly one worker, so the study ends at exactly N.
-    for _ in range((config.total_trials or 0) - len(first)):
-        study.enqueue_trial({})
-    with warnings.catch_warnings():  # "experimental" since Optuna 3.2
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([m.label for m in objectives])  # optuna-dashboard shows this instead of "Objective 0"
-    return study, True

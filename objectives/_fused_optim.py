@@ -1,0 +1,128 @@
+"""`objectives._optim`'s SGD (with momentum) and Adam over the stacked parameters of a fused training."""
+
+from __future__ import annotations
+
+import torch
+
+from objectives._train_config import TrainConfig
+
+
+class FusedOptimizer:
+    """`objectives._optim`'s SGD (with momentum) and Adam over stacked parameters, each member with its own
+    hyperparameters ([K, 1, 1] tensors) and kind; the same arithmetic, member by member."""
+
+    def __init__(self, configs: list[TrainConfig], params: list[torch.Tensor]):
+        device = params[0].device
+
+        def column(values: list[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=params[0].dtype, device=device).view(-1, 1, 1)
+
+        self.configs = configs
+        self.lr = column([c.lr for c in configs])
+        self.decay = column([c.weight_decay for c in configs])
+        self.momentum = column([c.momentum if c.optimizer == "momentum" else 0.0 for c in configs])
+        self.adam = torch.tensor([c.optimizer == "adam" for c in configs], device=device).view(-1, 1, 1)
+        self.buffers: list[torch.Tensor] | None = None
+        self.exp_avg = [torch.zeros_like(p) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    def keep(self, index: torch.Tensor, params: list[torch.Tensor]) -> None:
+        self.configs = [self.configs[i] for i in index.tolist()]
+        for name in ("lr", "decay", "momentum", "adam"):
+            setattr(self, name, getattr(self, name).index_select(0, index))
+        if self.buffers is not None:
+            self.buffers = [b.index_select(0, index) for b in self.buffers]
+        self.exp_avg = [m.index_select(0, index) for m in self.exp_avg]
+        self.exp_avg_sq = [v.index_select(0, index) for v in self.exp_avg_sq]
+
+    def member_state(self, k: int, layers: int) -> dict[str, list[torch.Tensor] | None]:
+        """Member ``k``'s momentum buffers and Adam moments, parameter by parameter in its own model's order and
+        shapes (layer by layer: weight [out, in], then bias), as `objectives._optim` keeps them alone."""
+
+        def own(tensors: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
+            if tensors is None:
+                return None
+            out = []
+            for i in range(layers):  # the stack holds every weight, then every bias
+                out += [tensors[i][k].t().clone(), tensors[layers + i][k, 0].clone()]
+            return out
+
+        return {"buffers": own(self.buffers), "exp_avg": own(self.exp_avg), "exp_avg_sq": own(self.exp_avg_sq)}
+
+    @torch.no_grad()
+    def step(self, params: list[torch.Tensor]) -> None:
+        self.t += 1
+        grads = [p.grad for p in params]
+        if bool((self.decay != 0).any()):
+            grads = [g + self.decay * p for g, p in zip(grads, params, strict=True)]
+        any_adam, all_adam = bool(self.adam.any()), bool(self.adam.all())
+        if all_adam or not any_adam:  # one kind: in place, as many passes over the weights as alone
+            return self._adam_in_place(params, grads) if all_adam else self._sgd_in_place(params, grads)
+        sgd = None if all_adam else self._sgd(grads)
+        adam = self._adam(grads) if any_adam else None
+        for i, p in enumerate(params):
+            if adam is None:
+                p.sub_(self.lr * sgd[i])
+            elif sgd is None:
+                p.add_(adam[i])
+            else:
+                p.add_(torch.where(self.adam, adam[i], -self.lr * sgd[i]))
+
+    def _sgd_in_place(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        neg_lr = -self.lr
+        if not bool((self.momentum != 0).any()):  # plain SGD: p + (-lr) * g
+            for p, g in zip(params, grads, strict=True):
+                p.addcmul_(g, neg_lr)
+            return
+        if self.buffers is None:
+            self.buffers = [g.clone() for g in grads]
+        else:
+            for b, g in zip(self.buffers, grads, strict=True):
+                b.mul_(self.momentum).add_(g)
+        for p, b in zip(params, self.buffers, strict=True):
+            p.addcmul_(b, neg_lr)
+
+    def _adam_in_place(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0])
+        for p, g, m, v in zip(params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
+            m.lerp_(g, one_minus_b1)
+            v.mul_(b2).addcmul_(g * one_minus_b2, g)
+            denom = v.sqrt().div_(bias2).add_(1e-8)
+            p.addcmul_(torch.div(m, denom, out=denom), step)
+
+    def _adam_scalars(self, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Each member's 1 - beta1, beta2, 1 - beta2, step size and bias correction, as [K, 1, 1] columns; the
+        bias corrections in double, as Python computes them alone, then one rounding to the parameters' type."""
+
+        def column(values: list[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
+
+        configs, t = self.configs, self.t
+        return (
+            column([1 - c.beta1 for c in configs]),
+            column([c.beta2 for c in configs]),
+            column([1 - c.beta2 for c in configs]),
+            column([-c.lr / (1 - c.beta1**t) for c in configs]),
+            column([(1 - c.beta2**t) ** 0.5 for c in configs]),
+        )
+
+    def _sgd(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The step's direction: momentum's buffer (started at the first gradient, as torch.optim does), or the
+        gradient itself (momentum 0: 0 * buffer + gradient is the gradient, exactly)."""
+        if self.buffers is None:
+            self.buffers = [g.clone() for g in grads]
+        else:
+            self.buffers = [b * self.momentum + g for b, g in zip(self.buffers, grads, strict=True)]
+        return self.buffers
+
+    def _adam(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """A mixed group's Adam updates (every member's, out of place: `step` keeps its Adam members')."""
+        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0])
+        updates = []
+        for i, g in enumerate(grads):
+            self.exp_avg[i] = torch.lerp(self.exp_avg[i], g, one_minus_b1)
+            self.exp_avg_sq[i] = self.exp_avg_sq[i] * b2 + one_minus_b2 * g * g
+            denom = self.exp_avg_sq[i].sqrt() / bias2 + 1e-8
+            updates.append(step * (self.exp_avg[i] / denom))
+        return updates

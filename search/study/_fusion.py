@@ -1,0 +1,96 @@
+"""How many trials a worker trains as one model: the user's ``fuse``, or measured per shape (`objectives._calibrate`).
+
+A run trains one trial at a time (Optuna's own `study.optimize`) where fusing cannot apply or does not pay;
+`Fusion.why_not` says which, in one line. The default measures the space's typical shape once, when the
+run starts, and each new shape a group takes again, on this worker, as busy as its machine is now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from objectives import Objective
+from objectives._calibrate import best_size
+from objectives._fused import fusable
+from objectives._members import Member
+
+MEASURED = "one trial at a time trains faster here (measured)"
+MOST = 32  # members of one group at most, measured or not: beyond it the ladder has never paid on a CPU or a GPU
+
+
+class Fusion:
+    """``fuse``: the group size the user asked for; None: measured."""
+
+    def __init__(self, fuse: int | None, most: int = MOST, seconds: float = 0.1) -> None:
+        self.fuse = fuse
+        self.most = most
+        self.seconds = seconds
+        self._sizes: dict[tuple, int] = {}
+
+    def why_not(self, objective: Objective, typical: Member) -> str | None:
+        """Why this run trains its trials one at a time (None: it fuses). ``typical``: a trial of the space's
+        typical shape, begun on nothing (its model built, never trained), to measure."""
+        reason = fusable(typical.model)
+        if reason is None and self.size(objective, typical) == 1:
+            reason = MEASURED
+        return reason
+
+    def size(self, objective: Objective, member: Member) -> int:
+        """How many trials of ``member``'s shape train as one model: the user's number, else measured once."""
+        if self.fuse is not None:
+            return self.fuse
+        key = _cost_key(member)
+        if key not in self._sizes:
+            self._sizes[key] = best_size(
+                member.model, member.config, objective.splits, most=self.most, seconds=self.seconds
+            )
+        return self._sizes[key]
+
+
+def _cost_key(member: Member) -> tuple:
+    """What a step's cost depends on: the layers' sizes, dropout or not, the batch size (not dropout's rate,
+    which would make every trial a new shape to measure)."""
+    layers = tuple(tuple(p.shape) for p in member.model.parameters())
+    dropout = any(isinstance(m, nn.Dropout) and m.p > 0 for m in member.model.modules())
+    return layers, dropout, member.config.batch_size
+
+
+def typical_member(objective: Objective, model_defaults: dict[str, Any]) -> Member:
+    """A trial of the space's typical configuration (the baseline, else each parameter's middle), begun for
+    measuring only: nothing of it is stored."""
+    import optuna
+
+    from objectives._params import Fixed, middle
+
+    space = objective.space
+    values = space.baseline(model_defaults)
+    if values is None:
+        values = {name: middle(param) for name, param in space.params if not isinstance(param, Fixed)}
+    return objective.begin(optuna.trial.FixedTrial(values), resumable=False)
+
+
+def fusion_for(
+    fuse: int | None,
+    objective: Objective,
+    model_defaults: dict[str, Any],
+    on_note: Callable[[str], None] | None,
+    trials: int | None = None,
+) -> Fusion | None:
+    """How this run groups its trials (None: one at a time, by `study.optimize`). Where the user's model rules
+    fusing out, one line says so; a measurement that finds no gain says nothing.
+
+    ``trials``: the trials each worker of the run will do, if known. A measured group takes at most a third
+    of them: the sampler learns only from finished trials, and a study trained as one group would be a
+    random search."""
+    if fuse == 1:
+        return None
+    fusion = Fusion(fuse, MOST if trials is None else max(1, min(MOST, trials // 3)))
+    reason = fusion.why_not(objective, typical_member(objective, model_defaults))
+    if reason is None:
+        return fusion
+    if reason != MEASURED and on_note is not None:
+        on_note(f"trials train one at a time: {reason}")
+    return None
