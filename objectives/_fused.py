@@ -55,31 +55,49 @@ class FusedTraining:
     ):
         """``generators``: each member's dropout generator, in the state the process's was in after its model
         was built (``torch.manual_seed(seed)``, then the model); ``seeds`` order each member's batches."""
-        if len({(c.batch_size, c.loss) for c in configs}) != 1:
-            raise ValueError("the members of a fused training share their batch size and loss")
         first = models[0]
-        self.names = [
-            n for n, m in first.named_children() if isinstance(m, nn.Linear)
-        ]  # "0", "2", ...: its state_dict's
-        linears = [[m for m in model.children() if isinstance(m, nn.Linear)] for model in models]
+        self.names = [n for n, m in first.named_children() if isinstance(m, nn.Linear)]  # "0", "2": its state_dict's
         self.activation = next(_ACTIVATIONS[type(m)] for m in first.children() if type(m) in _ACTIVATIONS)
         self.dropout = next((m.p for m in first.children() if isinstance(m, nn.Dropout)), 0.0)
-        layers = range(len(self.names))
-        self.weights = [_leaf(torch.stack([ls[i].weight.detach().t() for ls in linears])) for i in layers]
-        self.biases = [_leaf(torch.stack([ls[i].bias.detach() for ls in linears]).unsqueeze(1)) for i in layers]
-        self.members = list(range(len(models)))  # the callers' indices of the members still in
-        self.configs, self.generators, self.splits, self.metric, self.stop = (
-            list(configs),
-            list(generators),
-            splits,
-            metric,
-            stop,
-        )
-        self.shuffles = [torch.Generator().manual_seed(s) for s in seeds]
+        self.batch = (configs[0].batch_size, configs[0].loss)
+        self.splits, self.metric, self.stop = splits, metric, stop
         self.normalize = Normalizer(splits.mean, splits.std, None)
-        self.optimizer = FusedOptimizer(self.configs, self.weights + self.biases)
-        self.epoch_number = 0
+        device = splits.train_x.device
+        self.weights = [
+            _leaf(m.weight.new_zeros((0, m.in_features, m.out_features)).to(device)) for m in _linears(first)
+        ]
+        self.biases = [_leaf(m.bias.new_zeros((0, 1, m.out_features)).to(device)) for m in _linears(first)]
+        self.optimizer = FusedOptimizer([], self.weights + self.biases)
+        self.members: list[int] = []  # the callers' indices of the members still in
+        self.configs: list[TrainConfig] = []
+        self.generators: list[torch.Generator] = []
+        self.shuffles: list[torch.Generator] = []
+        self.epochs_done: list[int] = []  # each member's epochs so far
         self.left: dict[int, dict[str, torch.Tensor]] = {}  # the weights of members that left, by index
+        self.joined = 0  # members so far: the next one's index
+        for model, config, seed, generator in zip(models, configs, seeds, generators, strict=True):
+            self.join(model, config, seed, generator)
+
+    def join(self, model: nn.Module, config: TrainConfig, seed: int, generator: torch.Generator) -> int:
+        """A member more, from its first epoch, trained with the others from the next `epoch` on (each member's
+        epochs take the same steps: one batch size, one training split); its index, counting from 0 in order."""
+        if (config.batch_size, config.loss) != self.batch:
+            raise ValueError("the members of a fused training share their batch size and loss")
+        weights = [m.weight.detach().t().unsqueeze(0) for m in _linears(model)]
+        biases = [m.bias.detach().view(1, 1, -1) for m in _linears(model)]
+        if [w.shape[1:] for w in weights] != [w.shape[1:] for w in self.weights]:
+            raise ValueError("the members of a fused training share their layers' sizes")
+        self.weights = [_leaf(torch.cat([w.detach(), n])) for w, n in zip(self.weights, weights, strict=True)]
+        self.biases = [_leaf(torch.cat([b.detach(), n])) for b, n in zip(self.biases, biases, strict=True)]
+        self.optimizer.join(config, weights + biases)
+        index = self.joined
+        self.joined += 1
+        self.members.append(index)
+        self.configs.append(config)
+        self.generators.append(generator)
+        self.shuffles.append(torch.Generator().manual_seed(seed))
+        self.epochs_done.append(0)
+        return index
 
     def leave(self, member: int) -> None:
         """Member ``member`` (its index as given) trains no more; the others go on as they were. Its weights as
@@ -92,7 +110,7 @@ class FusedTraining:
         self.weights = [_leaf(w.detach().index_select(0, index)) for w in self.weights]
         self.biases = [_leaf(b.detach().index_select(0, index)) for b in self.biases]
         self.optimizer.keep(index, self.weights + self.biases)
-        for name in ("members", "configs", "generators", "shuffles"):
+        for name in ("members", "configs", "generators", "shuffles", "epochs_done"):
             setattr(self, name, [getattr(self, name)[i] for i in keep])
 
     def state_dict(self, member: int) -> dict[str, torch.Tensor]:
@@ -111,11 +129,15 @@ class FusedTraining:
         config, device = self.configs[k], self.weights[0].device
         per_param = self.optimizer.member_state(k, len(self.names))
         if config.optimizer == "adam":
-            optimizer = {"exp_avg": per_param["exp_avg"], "exp_avg_sq": per_param["exp_avg_sq"], "t": self.optimizer.t}
+            optimizer = {
+                "exp_avg": per_param["exp_avg"],
+                "exp_avg_sq": per_param["exp_avg_sq"],
+                "t": self.optimizer.t[k],
+            }
         else:
             optimizer = {"buffers": per_param["buffers"] if config.optimizer == "momentum" else None}
         state = {
-            "epoch": self.epoch_number,
+            "epoch": self.epochs_done[k],
             "model": self.state_dict(member),
             "optimizer": optimizer,
             "shuffle": self.shuffles[k].get_state(),
@@ -128,11 +150,11 @@ class FusedTraining:
         return state
 
     def epoch(self) -> dict[int, EpochResult]:
-        """One epoch of every member still in: each one's result, by its index. A member whose epochs are done,
-        or whose loss diverged, leaves after it."""
-        self.epoch_number += 1
-        epoch, splits = self.epoch_number, self.splits
-        n, bs, device = splits.train_x.shape[0], self.configs[0].batch_size, splits.train_x.device
+        """One epoch of every member still in (each its own next one): each one's result, by its index. A member
+        whose epochs are done, or whose loss diverged, leaves after it."""
+        self.epochs_done = [e + 1 for e in self.epochs_done]
+        splits = self.splits
+        n, bs, device = splits.train_x.shape[0], self.batch[0], splits.train_x.device
         orders = torch.stack([torch.randperm(n, generator=g) for g in self.shuffles]).to(device)
         running = torch.zeros(len(self.members), device=device)
         steps, started, results = 0, time.perf_counter(), {}
@@ -145,6 +167,7 @@ class FusedTraining:
                 # As alone: a member whose loss is not finite stops here, scored as it stands.
                 bad = [k for k in range(len(self.members)) if not math.isfinite(float(running[k]))]
                 for k in bad:
+                    epoch = self.epochs_done[k]
                     reason = f"training loss became {float(running[k])} at epoch {epoch}, step {steps}"
                     results[self.members[k]] = self._result(k, epoch, float(running[k]) / steps, started, steps, reason)
                 running = running[[k for k in range(len(self.members)) if k not in bad]]
@@ -154,10 +177,14 @@ class FusedTraining:
                 if not self.members:
                     return results
         for k, member in enumerate(self.members):
-            train_loss = float(running[k]) / max(1, steps)
+            epoch, train_loss = self.epochs_done[k], float(running[k]) / max(1, steps)
             reason = None if math.isfinite(train_loss) else f"training loss became {train_loss} at epoch {epoch}"
             results[member] = self._result(k, epoch, train_loss, started, steps, reason)
-        done = [m for k, m in enumerate(self.members) if results[m].diverged or epoch >= self.configs[k].epochs]
+        done = [
+            m
+            for k, m in enumerate(self.members)
+            if results[m].diverged or self.epochs_done[k] >= self.configs[k].epochs
+        ]
         for member in done:
             self.leave(member)
         return results
@@ -194,7 +221,7 @@ class FusedTraining:
     @torch.no_grad()
     def _result(self, k: int, epoch: int, train_loss: float, started: float, steps: int, diverged) -> EpochResult:
         """Member ``k``'s figures on the validation rows, scored as `objectives._train.evaluate` scores one model."""
-        splits, bs = self.splits, self.configs[k].batch_size
+        splits, bs = self.splits, self.batch[0]
         weights, biases = [w[k : k + 1] for w in self.weights], [b[k : k + 1] for b in self.biases]
         total, outputs = 0.0, []
         for start in range(0, splits.val_x.shape[0], bs):
@@ -235,3 +262,7 @@ def _forward(x, weights, biases, activation, noise: Callable | None = None) -> t
 
 def _leaf(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous().requires_grad_(True)
+
+
+def _linears(model: nn.Module) -> list[nn.Linear]:
+    return [m for m in model.children() if isinstance(m, nn.Linear)]

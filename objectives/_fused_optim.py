@@ -12,23 +12,41 @@ class FusedOptimizer:
     hyperparameters ([K, 1, 1] tensors) and kind; the same arithmetic, member by member."""
 
     def __init__(self, configs: list[TrainConfig], params: list[torch.Tensor]):
-        device = params[0].device
+        self.configs: list[TrainConfig] = []
+        self.lr = self.decay = self.momentum = self.adam = None  # [K, 1, 1] columns, one row a member
+        self.buffers: list[torch.Tensor] | None = None  # momentum's, made at the first step (zeros before it)
+        self.exp_avg = [p[:0].clone() for p in params]
+        self.exp_avg_sq = [p[:0].clone() for p in params]
+        self.t: list[int] = []  # each member's steps so far (Adam's bias corrections)
+        for k, config in enumerate(configs):
+            self.join(config, [p[k : k + 1] for p in params])
 
-        def column(values: list[float]) -> torch.Tensor:
-            return torch.tensor(values, dtype=params[0].dtype, device=device).view(-1, 1, 1)
+    def join(self, config: TrainConfig, params: list[torch.Tensor]) -> None:
+        """A member more, with no step taken: ``params`` its parameters, each [1, ...]."""
+        like = params[0]
 
-        self.configs = configs
-        self.lr = column([c.lr for c in configs])
-        self.decay = column([c.weight_decay for c in configs])
-        self.momentum = column([c.momentum if c.optimizer == "momentum" else 0.0 for c in configs])
-        self.adam = torch.tensor([c.optimizer == "adam" for c in configs], device=device).view(-1, 1, 1)
-        self.buffers: list[torch.Tensor] | None = None
-        self.exp_avg = [torch.zeros_like(p) for p in params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in params]
-        self.t = 0
+        def row(value: float, dtype=like.dtype) -> torch.Tensor:
+            return torch.tensor([value], dtype=dtype, device=like.device).view(-1, 1, 1)
+
+        def grown(column: torch.Tensor | None, value: torch.Tensor) -> torch.Tensor:
+            return value if column is None else torch.cat([column, value])
+
+        self.configs.append(config)
+        self.lr = grown(self.lr, row(config.lr))
+        self.decay = grown(self.decay, row(config.weight_decay))
+        self.momentum = grown(self.momentum, row(config.momentum if config.optimizer == "momentum" else 0.0))
+        self.adam = grown(self.adam, row(config.optimizer == "adam", torch.bool))
+        zeros = [torch.zeros_like(p) for p in params]  # a buffer of zeros steps as a fresh one: 0 * b + g is g
+        if self.buffers is not None:
+            self.buffers = [torch.cat([b, z]) for b, z in zip(self.buffers, zeros, strict=True)]
+        self.exp_avg = [torch.cat([m, z]) for m, z in zip(self.exp_avg, zeros, strict=True)]
+        self.exp_avg_sq = [torch.cat([v, z]) for v, z in zip(self.exp_avg_sq, zeros, strict=True)]
+        self.t.append(0)
 
     def keep(self, index: torch.Tensor, params: list[torch.Tensor]) -> None:
-        self.configs = [self.configs[i] for i in index.tolist()]
+        kept = index.tolist()
+        self.configs = [self.configs[i] for i in kept]
+        self.t = [self.t[i] for i in kept]
         for name in ("lr", "decay", "momentum", "adam"):
             setattr(self, name, getattr(self, name).index_select(0, index))
         if self.buffers is not None:
@@ -52,7 +70,7 @@ class FusedOptimizer:
 
     @torch.no_grad()
     def step(self, params: list[torch.Tensor]) -> None:
-        self.t += 1
+        self.t = [t + 1 for t in self.t]
         grads = [p.grad for p in params]
         if bool((self.decay != 0).any()):
             grads = [g + self.decay * p for g, p in zip(grads, params, strict=True)]
@@ -98,13 +116,13 @@ class FusedOptimizer:
         def column(values: list[float]) -> torch.Tensor:
             return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
 
-        configs, t = self.configs, self.t
+        configs, steps = self.configs, self.t
         return (
             column([1 - c.beta1 for c in configs]),
             column([c.beta2 for c in configs]),
             column([1 - c.beta2 for c in configs]),
-            column([-c.lr / (1 - c.beta1**t) for c in configs]),
-            column([(1 - c.beta2**t) ** 0.5 for c in configs]),
+            column([-c.lr / (1 - c.beta1**t) for c, t in zip(configs, steps, strict=True)]),
+            column([(1 - c.beta2**t) ** 0.5 for c, t in zip(configs, steps, strict=True)]),
         )
 
     def _sgd(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -131,3 +133,56 @@ def test_only_the_mlp_fuses():
     model, _ = _model(0)
     assert fusable(model) is None
     assert "only the built-in MLP" in fusable(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)))
+
+
+@pytest.mark.parametrize("case", ["momentum", "adam", "mixed"])
+def test_a_member_that_joins_later_trains_as_it_would_alone(splits, case):
+    """A member joins where another left (the group kept full): its steps are its own from its first epoch on
+    (Adam's step count, momentum's first buffer), and the member that was there all along is not disturbed."""
+    first, joiner = CASES[case][0], CASES[case][-1]
+    built = [_model(21), _model(22)]
+    fused = FusedTraining([built[0][0]], [first], [21], [built[0][1]], splits)
+    seen: dict[int, list] = {0: [], 1: []}
+    for member, result in fused.epoch().items():
+        seen[member].append(result)
+    assert fused.join(built[1][0], joiner, 22, built[1][1]) == 1
+    while fused.members:
+        for member, result in fused.epoch().items():
+            seen[member].append(result)
+    _same(seen[0], _alone(splits, first, 21)[0])
+    _same(seen[1], _alone(splits, joiner, 22)[0])
+
+
+def test_a_joiner_of_another_shape_or_batch_is_refused(splits):
+    model, generator = _model(1)
+    fused = FusedTraining([model], [TrainConfig(batch_size=64)], [1], [generator], splits)
+    with pytest.raises(ValueError, match="batch size"):
+        fused.join(_model(2)[0], TrainConfig(batch_size=32), 2, _model(2)[1])
+    with pytest.raises(ValueError, match="layers' sizes"):
+        fused.join(_model(2, hidden=(16, 16))[0], TrainConfig(batch_size=64), 2, _model(2)[1])
+
+
+@pytest.mark.parametrize("case", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_a_members_snapshot_resumes_alone_where_it_would_have_gone(splits, case, dropout):
+    """A checkpoint of a fused member (its weights, optimizer state, data order, dropout generator) goes on
+    alone, through `train_epochs`' resume, to the same end as the member trained alone from the start."""
+    configs = [dataclasses.replace(c, epochs=3) for c in (CASES[case] + CASES["mixed"])[:3]]
+    seeds = [31, 32, 33]
+    built = [_model(s, dropout=dropout) for s in seeds]
+    fused = FusedTraining([m for m, _ in built], configs, seeds, [g for _, g in built], splits)
+    state = fused.epoch()[0].snapshot()
+    state = torch.load(_saved(state), weights_only=True)  # as a checkpoint file holds it
+    model, _ = _model(99, dropout=dropout)  # other initial weights: the snapshot's must win
+    resumed = list(train_epochs(model, splits, configs[0], seeds[0], resume=state))
+    alone = _alone(splits, configs[0], seeds[0], dropout=dropout)[0]
+    _same(resumed, alone[1:])
+
+
+def _saved(state):
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return buffer

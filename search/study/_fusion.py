@@ -24,7 +24,7 @@ MOST = 32  # members of one group at most, measured or not: beyond it the ladder
 class Fusion:
     """``fuse``: the group size the user asked for; None: measured."""
 
-    def __init__(self, fuse: int | None, most: int = MOST, seconds: float = 0.1) -> None:
+    def __init__(self, fuse: int | None, most: int = MOST, seconds: float = 0.03) -> None:
         self.fuse = fuse
         self.most = most
         self.seconds = seconds
