@@ -1,4 +1,4 @@
-"""Trials begun and trained: one at a time (`Objective.train`), or several as one model (`train_together`)."""
+"""Trials begun and trained: one at a time (`Objective.train`), or several as one model (`Together`)."""
 
 from __future__ import annotations
 
@@ -46,33 +46,44 @@ class Member:
         return (self.spec.function, repr(sorted(self.spec.params.items())), self.config.batch_size, self.config.loss)
 
 
-def train_together(objective: Objective, members: list[Member]) -> list[Any]:
-    """Train ``members`` (of one `Member.shape`) as one model: each one's outcome, in order: its value (or values),
-    or the exception it ended with (``optuna.TrialPruned``, a ``RuntimeError``). Each member reports each epoch to
-    its own trial as it would alone; a pruned, finished or diverged member leaves and the others go on."""
-    outcomes: list[Any] = [None] * len(members)
-    training = FusedTraining(
-        [m.model for m in members],
-        [m.config for m in members],
-        [m.seed for m in members],
-        [m.dropout for m in members],
-        objective.splits,
-        objective.metric,
-        objective.stop,
-    )
-    for m in members:
-        m.trial.set_user_attr("trained_with", len(members))  # trials trained as one model, this one included
-    while training.members:
+class Together:
+    """Members of one `Member.shape` trained as one model, an epoch at a time; a member joins between epochs and
+    leaves when it ends. Each reports each epoch to its own trial as it would alone."""
+
+    def __init__(self, objective: Objective) -> None:
+        self.objective = objective
+        self.training: FusedTraining | None = None
+        self.members: dict[int, Member] = {}  # by index in the training, those still in
+
+    def join(self, member: Member) -> None:
+        """``member`` trains from the next epoch on, from its own first one."""
+        m = member
+        if self.training is None:
+            o = self.objective
+            self.training = FusedTraining([m.model], [m.config], [m.seed], [m.dropout], o.splits, o.metric, o.stop)
+            index = 0
+        else:
+            index = self.training.join(m.model, m.config, m.seed, m.dropout)
+        self.members[index] = member
+        member.trial.set_user_attr("trained_with", len(self.members))  # trials training as one model as it joined
+
+    def epoch(self) -> list[tuple[Member, Any]]:
+        """One epoch of every member: those that ended, each with its outcome (its value or values, or the
+        exception it ended with: ``optuna.TrialPruned``, a ``RuntimeError``)."""
         try:
-            results = training.epoch()
+            results = self.training.epoch()
         except RuntimeError as exc:  # out of memory, say: every member still in ends with it
-            for i in training.members:
-                outcomes[i] = exc
-                objective.dropped(members[i])
-            break
+            ended = [(m, exc) for m in self.members.values()]
+            for member in self.members.values():
+                self.objective.dropped(member)
+            self.members.clear()
+            return ended
+        ended = []
         for i, result in results.items():
-            outcomes[i] = _heard(objective, training, members[i], i, result)
-    return outcomes
+            outcome = _heard(self.objective, self.training, self.members[i], i, result)
+            if outcome is not None:
+                ended.append((self.members.pop(i), outcome))
+        return ended
 
 
 def _heard(objective: Objective, training: FusedTraining, member: Member, i: int, result: EpochResult) -> Any:

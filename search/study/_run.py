@@ -30,7 +30,7 @@ from search.storages._clock import attach as attach_clock
 from search.study._config import RunConfig
 from search.study._continue import continue_config
 from search.study._costs import fixed_size_note
-from search.study._fusion import MOST, fusion_for
+from search.study._fusion import fusion_for
 from search.study._open import model_defaults, open_study
 from search.study._pruners import make_pruner
 from search.study._reconnect import (
@@ -51,7 +51,7 @@ from search.study._record import (
 from search.study._samplers import make_sampler, sampler_seed
 from search.study._signals import INTERRUPTS, Interrupted
 from search.study._summary import RunSummary, summarize_safely
-from search.study._together import run_group
+from search.study._together import run_together
 from search.tracking import data_tags, open_tracking
 
 
@@ -208,6 +208,18 @@ def run_study(
     trials = config.total_trials or config.n_trials
     workers = objective.run_attrs.get("jobs") or 1  # the run's, as recorded: a worker's own config says 1
     per_worker = None if trials is None else -(-trials // workers)
+
+    def more() -> bool:  # whether a trial more is the run's: its count, its time, a ticket of its workers' share
+        if config.n_trials is not None and len(finished) + len(running) >= config.n_trials:
+            return False
+        if config.timeout is not None and time.perf_counter() - started >= config.timeout:
+            return False
+        return tickets.take() if tickets is not None else True
+
+    def give_back() -> None:
+        if tickets is not None:
+            tickets.give_back()
+
     fusion = fusion_for(config.fuse, objective, model_defaults(config.model), on_note, per_worker)
     keep_trials_in_order(study_storage(study))  # before the clock, which then times it
     clock = attach_clock(study_storage(study))
@@ -220,13 +232,12 @@ def run_study(
             time_left = None if config.timeout is None else config.timeout - (time.perf_counter() - started)
             if left == 0 or (time_left is not None and time_left <= 0):
                 break
-            if tickets is not None and not tickets.take():
+            if fusion is None and tickets is not None and not tickets.take():
                 break
             try:
-                if fusion is not None:  # a group of trials at a time, until the run's trials are done
-                    take, give_back = (tickets.take, tickets.give_back) if tickets is not None else (_yes, _none)
-                    run_group(study, objective, fusion, left or MOST, collect, running, take, give_back)
-                    continue
+                if fusion is not None:  # trials trained together until the run's are done
+                    run_together(study, objective, fusion, more, collect, running, give_back)
+                    break
                 optimize(study, tracked, 1 if tickets is not None else left, time_left, collect)
                 if tickets is None:
                     break
@@ -269,14 +280,6 @@ def run_study(
         wall = time.perf_counter() - started
         summary = summarize_safely(study, url, wall, finished, objective.splits.train_x.shape[0], config.confirm.pick)
         return dataclasses.replace(summary, storage_time=clock.time(wall, since=before))
-
-
-def _yes() -> bool:
-    return True
-
-
-def _none() -> None:
-    return None
 
 
 def optimize(study, objective, n_trials, timeout, callback) -> None:

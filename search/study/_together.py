@@ -1,11 +1,14 @@
-"""Trials trained together: a worker asks for several trials at once, trains them as one model, tells each.
+"""Trials trained together: a worker keeps several trials training as one model, and tells each as it ends.
 
-Optuna's ask-and-tell: the first trial of a group is sampled in full; the others take its shape (the
-model's parameters, the batch size and loss, which one batched model must share) and sample the rest
-themselves (learning rate, optimizer, momentum, weight decay, epochs), with TPE's constant liar telling
-the sampler of the trials still running. A trial queued with values of its own (the baseline, a warm
-start, a retry) keeps them and trains in a group of its shape, alone if none shares it. Each trial is
-told its own outcome, under its own heartbeat, as `study.optimize` tells one.
+Optuna's ask-and-tell. The first trial of a group is sampled in full; the group's size for its shape is
+measured (`search.study._fusion`); the trials that join it take its shape (the model's parameters, the batch
+size and loss, which one batched model must share) and sample the rest themselves (learning rate, optimizer,
+momentum, weight decay, epochs), with TPE's constant liar telling the sampler of the trials still running.
+A trial that ends is told at once, and a new one joins in its place at the next epoch, so the group stays
+full and the sampler learns from each ending as it would from parallel workers. After `ROUNDS` times its
+size, a group takes no more: a new first trial samples a new shape, and the old group finishes beside it.
+A trial queued with values of its own (the baseline, a warm start, a retry) keeps them, and trains alone if
+its shape differs. Each trial runs under its own heartbeat and is told as `study.optimize` tells one.
 """
 
 from __future__ import annotations
@@ -16,55 +19,102 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from objectives import Objective
-from objectives._members import Member, train_together
+from objectives._members import Member, Together
 from search._errors import BudgetSpent
 from search._optuna import fail_stale_trials, heartbeat_thread, share_params, study_storage, trial_id
 from search.study._fusion import Fusion
 from search.study._reconnect import taken_over
 
+ROUNDS = 2  # a group takes this many times its size in trials, then its shape gives way to a newly sampled one
 
-def run_group(
+
+class _Group:
+    def __init__(self, objective: Objective, first: Member, size: int) -> None:
+        self.size, self.taken = size, 0
+        self.shape = {k: v for k, v in first.trial.params.items() if k in objective.space.shape_keys}
+        self.kind = first.shape
+        self.together = Together(objective) if size > 1 else None
+        self.alone: list[Member] = []
+
+    @property
+    def open(self) -> bool:
+        return self.taken < ROUNDS * self.size
+
+    @property
+    def count(self) -> int:
+        return len(self.alone) + (len(self.together.members) if self.together is not None else 0)
+
+    def add(self, member: Member) -> None:
+        self.taken += 1
+        if self.together is not None and member.shape == self.kind:
+            self.together.join(member)
+        else:  # a queued trial of another shape, or a group of one: it trains alone
+            self.alone.append(member)
+
+    def epoch(self, objective: Objective) -> list[tuple[Member, Any]]:
+        ended = [(m, _alone(objective, m)) for m in self.alone]
+        self.alone.clear()
+        if self.together is not None and self.together.members:
+            ended += self.together.epoch()
+        return ended
+
+
+def run_together(
     study: optuna.Study,
     objective: Objective,
     fusion: Fusion,
-    most: int,
+    more: Callable[[], bool],
     callback: Callable[[optuna.Study, FrozenTrial], None],
     running: list[int],
-    take: Callable[[], bool] = lambda: True,
-    give_back: Callable[[], None] = lambda: None,
+    give_back: Callable[[], None],
 ) -> None:
-    """Ask up to ``most`` trials (the first already paid for; ``take`` pays for each further one, ``give_back``
-    returns a payment the study's budget did not need), train them together and tell each; ``running`` holds the
-    ids of this worker's trials not yet told. A first trial the budget lacks raises `BudgetSpent`."""
-    members = [_begin(study, objective, running, None)]
+    """Train trials together until ``more()`` (asked before each trial: the run's count, its time, its share
+    of a budget) says no and the last one has ended; ``running``: the ids of this worker's trials not yet told.
+    A trial the study's budget lacks gives its ``more()`` back (``give_back``) and ends the asking."""
+    groups: list[_Group] = []
+    beats: dict[int, Any] = {}
+    asking = True
     try:
-        size = min(most, fusion.size(objective, members[0]))
-        while len(members) < size and take():
-            try:
-                members.append(_begin(study, objective, running, _shape(objective, members[0])))
-            except BudgetSpent:
-                give_back()
-                break
-        storage = study_storage(study)
-        with contextlib.ExitStack() as beats:
-            for member in members:
-                beats.enter_context(heartbeat_thread(member.trial, storage))
-            outcomes = _train(objective, members)
+        while True:
+            while asking and sum(g.count for g in groups) < (groups[-1].size if groups else 1):
+                if not more():
+                    asking = False
+                    break
+                try:
+                    _ask_into(study, objective, fusion, groups, running, beats)
+                except BudgetSpent:
+                    give_back()
+                    asking = False
+            if not groups:
+                return
+            for group in list(groups):
+                for member, outcome in group.epoch(objective):
+                    beats.pop(trial_id(member.trial)).__exit__(None, None, None)
+                    _tell(study, member.trial, outcome, running, callback)
+                if not group.count and not (group is groups[-1] and group.open and asking):
+                    groups.remove(group)
     except KeyboardInterrupt:  # as `study.optimize` does: each trial cut short is failed (the run queues it again)
         _fail_untold(study, running)
         raise
-    for member, outcome in zip(members, outcomes, strict=True):
-        _tell(study, member.trial, outcome, running, callback)
+    finally:
+        for beat in beats.values():
+            beat.__exit__(None, None, None)
 
 
-def _fail_untold(study: optuna.Study, running: list[int]) -> None:
-    storage = study_storage(study)
-    for trial in running:
-        with contextlib.suppress(Exception):  # a trial a storage fault keeps RUNNING is the heartbeat's to mend
-            storage.set_trial_state_values(trial, optuna.trial.TrialState.FAIL)
+def _ask_into(study, objective: Objective, fusion: Fusion, groups: list[_Group], running, beats) -> None:
+    """One trial more: into the newest group while it takes more, else the first of a new group."""
+    newest = groups[-1] if groups else None
+    shape = newest.shape if newest is not None and newest.open else None
+    member = _begin(study, objective, running, shape)
+    beats[trial_id(member.trial)] = beat = heartbeat_thread(member.trial, study_storage(study))
+    beat.__enter__()
+    if shape is None:
+        newest = _Group(objective, member, fusion.size(objective, member))
+        groups.append(newest)
+    newest.add(member)
 
 
 def _begin(study: optuna.Study, objective: Objective, running: list[int], shape: dict | None) -> Member:
@@ -78,26 +128,6 @@ def _begin(study: optuna.Study, objective: Objective, running: list[int], shape:
     return objective.begin(trial)
 
 
-def _shape(objective: Objective, first: Member) -> dict[str, Any]:
-    """The first member's values of the parameters its companions must share."""
-    return {k: v for k, v in first.trial.params.items() if k in objective.space.shape_keys}
-
-
-def _train(objective: Objective, members: list[Member]) -> list[Any]:
-    """Each member's outcome (its value or values, or the exception it ended with), members of one shape as one."""
-    groups: dict[tuple, list[int]] = {}
-    for i, member in enumerate(members):
-        groups.setdefault(member.shape, []).append(i)
-    outcomes: list[Any] = [None] * len(members)
-    for indices in groups.values():
-        if len(indices) == 1:
-            outcomes[indices[0]] = _alone(objective, members[indices[0]])
-            continue
-        for i, outcome in zip(indices, train_together(objective, [members[i] for i in indices]), strict=True):
-            outcomes[i] = outcome
-    return outcomes
-
-
 def _alone(objective: Objective, member: Member) -> Any:
     try:
         return objective.train(member)
@@ -105,14 +135,21 @@ def _alone(objective: Objective, member: Member) -> Any:
         return exc
 
 
+def _fail_untold(study: optuna.Study, running: list[int]) -> None:
+    storage = study_storage(study)
+    for trial in running:
+        with contextlib.suppress(Exception):  # a trial a storage fault keeps RUNNING is the heartbeat's to mend
+            storage.set_trial_state_values(trial, TrialState.FAIL)
+
+
 def _tell(study, trial, outcome: Any, running: list[int], callback) -> None:
     """Tell ``trial`` its outcome as `study.optimize` tells one: pruned, failed (its error on record) or its values."""
     try:
         if isinstance(outcome, optuna.TrialPruned):
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            study.tell(trial, state=TrialState.PRUNED)
         elif isinstance(outcome, BaseException):
             trial.set_user_attr("error", (str(outcome).strip().splitlines() or [type(outcome).__name__])[0][:500])
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL)
         else:
             study.tell(trial, outcome)
     except (ValueError, AssertionError) as exc:
