@@ -1,0 +1,109 @@
+"""Trials trained together (search/study/_together.py, objectives/_members.py): asked, grouped, told."""
+
+from __future__ import annotations
+
+import signal
+
+import optuna
+import pytest
+from _procs import open_study, search, trials_in, wait_for
+from optuna.trial import TrialState
+
+DB = "sqlite:///studies/studies.db"
+# One shape for every trial (the units, layers, batch size and dropout pinned): trials of it train together.
+ONE_SHAPE = "hidden_units: 16\nhidden_layers: 1\nbatch_size: 32\ndropout: 0.2\nepochs: {low: 1, high: 3}\n"
+QUICK = ["--dataset", "synthetic", "--limit-train", 300, "--confirm", "0", "--pruner", "none"]
+
+
+def _finished(name: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=name, storage=DB)
+    return sorted((t for t in study.trials if t.state.is_finished()), key=lambda t: t.number)
+
+
+def test_trials_trained_together_end_as_they_would_alone(cli, workdir):
+    """The same six trials (the baseline and five warm-started ones, queued with their values, one shape) trained
+    together and one at a time: each one's reports and value agree, epoch by epoch, within float rounding."""
+    (workdir / "one.yaml").write_text(ONE_SHAPE)
+    args = [*QUICK, "--space", "one.yaml"]
+    assert cli("run", "--study", "old", "--n-trials", 8, "--fuse", 1, *args)[0] == 0
+    for name, fuse in (("together", 6), ("alone", 1)):
+        code, out, err = cli("run", "--study", name, "--warm-start", "old", "--n-trials", 6, "--fuse", fuse, *args)
+        assert code == 0, err
+    together, alone = _finished("together"), _finished("alone")
+    assert [t.params for t in together] == [t.params for t in alone]
+    assert max(t.user_attrs.get("trained_with", 1) for t in together) == 6  # all six as one model
+    assert all("trained_with" not in t.user_attrs for t in alone)
+    for fused, single in zip(together, alone, strict=True):
+        assert fused.state == single.state == TrialState.COMPLETE
+        assert fused.value == pytest.approx(single.value, abs=1e-9)
+        assert fused.intermediate_values == pytest.approx(single.intermediate_values, abs=1e-9)
+        assert fused.user_attrs["val_loss"] == pytest.approx(single.user_attrs["val_loss"], rel=1e-5)
+
+
+def test_a_group_shares_its_first_trials_shape_and_the_run_keeps_its_count(cli, workdir):
+    """Sampled trials join the group of the trial before them with its shape (dropout, units, batch size), each
+    sampling its own training settings; the run does exactly the trials asked for, none left running."""
+    code, out, err = cli("run", "--study", "s", "--n-trials", 7, "--fuse", 3, "--seed", 3, *QUICK)
+    assert code == 0, err
+    trials = optuna.load_study(study_name="s", storage=DB).trials
+    assert len(trials) == 7 and all(t.state == TrialState.COMPLETE for t in trials)
+    shape_keys = ("hidden_units", "batch_size", "dropout")
+    shapes = {tuple(t.params.get(k) for k in shape_keys) for t in trials}
+    assert len(shapes) <= 2  # the baseline's group takes six trials (twice three), then a new one samples its own
+    assert len({t.params["lr"] for t in trials}) == 7  # each trial samples its own learning rate
+    assert max(t.user_attrs["trained_with"] for t in trials) == 3
+
+
+def test_a_pruned_member_leaves_and_the_others_finish(cli, workdir):
+    """With the median pruner, members that fall behind are pruned in their group; the others complete."""
+    (workdir / "one.yaml").write_text(ONE_SHAPE.replace("epochs: {low: 1, high: 3}", "epochs: 4"))
+    args = ["--dataset", "synthetic", "--limit-train", 300, "--confirm", "0", "--space", "one.yaml"]
+    code, out, err = cli("run", "--study", "p", "--n-trials", 16, "--fuse", 4, "--pruner", "median", "--seed", 1, *args)
+    assert code == 0, err
+    trials = _finished("p")
+    assert len(trials) == 16
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert pruned and complete
+    assert all(t.user_attrs["epochs_run"] < 4 for t in pruned)
+    assert all(t.user_attrs["epochs_run"] == 4 and len(t.intermediate_values) == 4 for t in complete)
+
+
+def test_a_model_that_cannot_fuse_runs_one_trial_at_a_time_with_one_line(cli, workdir):
+    (workdir / "gelu.py").write_text(
+        "import math\n\nfrom torch import nn\n\n\n"
+        "def build(input_shape, num_outputs, hidden=8):\n"
+        "    return nn.Sequential(\n"
+        "        nn.Flatten(), nn.Linear(math.prod(input_shape), hidden), nn.GELU(), nn.Linear(hidden, num_outputs)\n"
+        "    )\n"
+    )
+    code, out, err = cli("run", "--study", "c", "--model", "gelu.py:build", "--n-trials", 2, "--fuse", 4, *QUICK)
+    assert code == 0, err
+    assert err.count("trials train one at a time: only the built-in MLP") == 1
+    assert all("trained_with" not in t.user_attrs for t in _finished("c"))
+
+
+def test_fuse_must_be_a_positive_count(cli):
+    code, _, err = cli("run", "--study", "x", "--fuse", 0, *QUICK)
+    assert code == 2 or code == 1
+    assert "--fuse is 0, but must be an integer >= 1" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT])
+def test_an_interrupt_fails_every_trial_of_the_group_and_queues_each_again(tmp_path, sig):
+    """A Ctrl-C while a group trains: each of its trials is failed and queued again, and the line says how many."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    (tmp_path / "long.yaml").write_text("hidden_units: 16\nbatch_size: 64\nepochs: 400\ndropout: 0\n")
+    args = ["--dataset", "synthetic", "--limit-train", 2000, "--space", str(tmp_path / "long.yaml")]
+    worker = search(tmp_path, "run", "--study", "i", "--storage", url, "--n-trials", 6, "--fuse", 3, "--jobs", 1, *args, popen={})
+    wait_for(lambda: len([t for t in trials_in(url, "i", TrialState.RUNNING) if t.params]) == 3)
+    worker.send_signal(sig)
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 130, err
+    assert "the 3 running trials are marked failed" in err and "Traceback" not in err
+    trials = open_study(url, "i").get_trials(deepcopy=False)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert len(failed) == 3 and len(waiting) == 3
+    assert sorted(t.system_attrs["failed_trial"] for t in waiting) == sorted(t.number for t in failed)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
