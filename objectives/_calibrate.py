@@ -42,7 +42,7 @@ def samples_per_second(model: nn.Module, config: TrainConfig, splits: Splits, k:
             started = time.perf_counter()
         loss = step(torch.randint(n, (k, bs), generator=rows).to(device))
         steps += 1
-    float(loss.sum())  # waits for the device
+    float(loss.detach().sum())  # waits for the device
     return k * steps * bs / (time.perf_counter() - started)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 import torch
@@ -15,9 +15,6 @@ from objectives._fused import FusedTraining
 from objectives._train import EpochResult
 from objectives._train_config import TrainConfig
 from objectives.models import ModelSpec
-
-if TYPE_CHECKING:
-    from objectives._objective import Objective
 
 
 @dataclass(eq=False)
@@ -50,7 +47,7 @@ class Together:
     """Members of one `Member.shape` trained as one model, an epoch at a time; a member joins between epochs and
     leaves when it ends. Each reports each epoch to its own trial as it would alone."""
 
-    def __init__(self, objective: Objective) -> None:
+    def __init__(self, objective: Any) -> None:
         self.objective = objective
         self.training: FusedTraining | None = None
         self.members: dict[int, Member] = {}  # by index in the training, those still in
@@ -86,7 +83,7 @@ class Together:
         return ended
 
 
-def _heard(objective: Objective, training: FusedTraining, member: Member, i: int, result: EpochResult) -> Any:
+def _heard(objective: Any, training: FusedTraining, member: Member, i: int, result: EpochResult) -> Any:
     """Member ``i``'s epoch told to its trial: None while it trains on, else its outcome."""
     try:
         goes_on = objective.hear(member, result)

@@ -87,8 +87,8 @@ def test_of_workers_starting_at_once_exactly_one_makes_the_study(tmp_path, kind)
     from objectives import DataConfig
     from search import open_storage
     from search.study._config import RunConfig
-    from search.study._record import load_space, study_metadata
     from search.study._open import open_study as _open_study
+    from search.study._record import load_space, study_metadata
 
     url = f"journal:///{tmp_path}/race.log" if kind == "journal" else "postgresql://root@127.0.0.1:5432/test"
     name = f"race{uuid.uuid4().hex[:8]}"

@@ -95,7 +95,9 @@ def test_an_interrupt_fails_every_trial_of_the_group_and_queues_each_again(tmp_p
     url = f"sqlite:///{tmp_path}/s.db"
     (tmp_path / "long.yaml").write_text("hidden_units: 16\nbatch_size: 64\nepochs: 400\ndropout: 0\n")
     args = ["--dataset", "synthetic", "--limit-train", 2000, "--space", str(tmp_path / "long.yaml")]
-    worker = search(tmp_path, "run", "--study", "i", "--storage", url, "--n-trials", 6, "--fuse", 3, "--jobs", 1, *args, popen={})
+    worker = search(
+        tmp_path, "run", "--study", "i", "--storage", url, "--n-trials", 6, "--fuse", 3, "--jobs", 1, *args, popen={}
+    )
     wait_for(lambda: len([t for t in trials_in(url, "i", TrialState.RUNNING) if t.params]) == 3)
     worker.send_signal(sig)
     out, err = worker.communicate(timeout=60)
