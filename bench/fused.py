@@ -109,6 +109,7 @@ def studies(device: str, seeds: int, trials: int) -> None:
             print("bench: the real FashionMNIST sample is absent (../shared): no image study")
         print(f"{device}: {trials}-trial studies, --fuse 1 against the default (measured), default workers")
         for label, args in cases:
+            totals = [0.0, 0.0]
             for seed in range(seeds):
                 common = [*args, "--n-trials", str(trials), "--seed", str(seed)]
                 one = study(work, f"one{seed}{len(label)}", common, "1", device)
@@ -119,6 +120,10 @@ def studies(device: str, seeds: int, trials: int) -> None:
                     f"  {one[0] / fused_[0]:4.2f}x",
                     flush=True,
                 )
+                totals = [totals[0] + one[0], totals[1] + fused_[0]]
+            print(
+                f"  {label:32} all seeds: --fuse 1 {totals[0]:6.1f}s, default {totals[1]:6.1f}s: {totals[0] / totals[1]:4.2f}x"
+            )
 
 
 def main() -> None:

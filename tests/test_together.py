@@ -109,3 +109,14 @@ def test_an_interrupt_fails_every_trial_of_the_group_and_queues_each_again(tmp_p
     assert len(failed) == 3 and len(waiting) == 3
     assert sorted(t.system_attrs["failed_trial"] for t in waiting) == sorted(t.number for t in failed)
     assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_a_short_fused_run_starts_fewer_workers_unless_told_how_many(cli, workdir):
+    """Eight trials in groups of four are one worker's two groups: a second process would cost more to start than
+    it gives. The number the user sets stands."""
+    for study, extra, workers in (("auto", [], 1), ("told", ["--jobs", 2], 2)):
+        code, out, err = cli("run", "--study", study, "--n-trials", 8, "--fuse", 4, *extra, *QUICK)
+        assert code == 0, err
+        trials = _finished(study)
+        assert len(trials) == 8
+        assert {t.user_attrs["run"]["jobs"] for t in trials} == {workers}

@@ -94,3 +94,21 @@ def fusion_for(
     if reason != MEASURED and on_note is not None:
         on_note(f"trials train one at a time: {reason}")
     return None
+
+
+def workers_for(
+    workers: int, fuse: int | None, objective: Objective, model_defaults: dict[str, Any], trials: int | None
+) -> int:
+    """How many of ``workers`` processes a run of ``trials`` trials starts when its trials train together: a
+    process more costs seconds to start (torch's import, its own measuring) and pays only with `ROUNDS` groups'
+    worth of trials for each; the cores it would have used go to the others' threads."""
+    from search.study._together import ROUNDS
+
+    if workers == 1 or trials is None or fuse == 1:
+        return workers
+    fusion = Fusion(fuse, max(1, min(MOST, trials // 3)))
+    typical = typical_member(objective, model_defaults)
+    if fusable(typical.model) is not None:
+        return workers
+    size = fusion.size(objective, typical)
+    return workers if size == 1 else max(1, min(workers, trials // (ROUNDS * size)))

@@ -79,10 +79,14 @@ def run_together(
     asking = True
     try:
         while True:
+            checked = False
             while asking and sum(g.count for g in groups) < (groups[-1].size if groups else 1):
                 if not more():
                     asking = False
                     break
+                if not checked:  # once a round of asking, as `study.optimize` does once a trial
+                    fail_stale_trials(study)
+                    checked = True
                 try:
                     _ask_into(study, objective, fusion, groups, running, beats)
                 except BudgetSpent:
@@ -118,7 +122,6 @@ def _ask_into(study, objective: Objective, fusion: Fusion, groups: list[_Group],
 
 
 def _begin(study: optuna.Study, objective: Objective, running: list[int], shape: dict | None) -> Member:
-    fail_stale_trials(study)
     with warnings.catch_warnings():  # Optuna warns that a heartbeat storage is meant for `study.optimize`
         warnings.simplefilter("ignore", UserWarning)
         trial = study.ask()

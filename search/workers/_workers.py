@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import torch.multiprocessing
@@ -16,7 +17,15 @@ from search.study._record import RUN_ATTR
 from search.study._run import new_run_attrs, prepare, run_study
 from search.study._signals import Interrupted
 from search.study._summary import RunSummary, summarize_safely
-from search.workers._processes import Tickets, parent_works, run_processes, worker_process
+from search.workers._processes import (
+    JOBS_ENV,
+    Tickets,
+    available_cores,
+    parent_works,
+    run_processes,
+    use_threads,
+    worker_process,
+)
 
 
 def worker_main(
@@ -49,7 +58,11 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
     prepared = prepare(dataclasses.replace(config, device="cpu"), on_note=on_note)
     objective, url, study = prepared.objective, prepared.url, prepared.study
     # The study exists now, with its record: the workers take everything from it.
+    chosen = config.explicit is None or "jobs" in config.explicit or bool(os.environ.get(JOBS_ENV))
     config = dataclasses.replace(prepared.config, device=config.device, explicit=frozenset())
+    if not chosen:
+        config = _fused_workers(config, objective)
+    run_attrs["jobs"] = config.jobs
     # Workers never touch the test split: they get it empty.
     splits = dataclasses.replace(
         objective.splits, test_x=objective.splits.test_x[:0], test_y=objective.splits.test_y[:0]
@@ -93,6 +106,21 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
         study, url, time.perf_counter() - started, mine, splits.train_x.shape[0], config.confirm.pick
     )
     return dataclasses.replace(summary, storage_time=_total(times))
+
+
+def _fused_workers(config: RunConfig, objective) -> RunConfig:
+    """Fewer worker processes, each with more threads, where trials train together and the run is too short to
+    pay for starting them all (`search.study._fusion.workers_for`); for a run whose workers the user left to it."""
+    from search.study._fusion import workers_for
+    from search.study._open import model_defaults
+
+    trials = config.total_trials or config.n_trials
+    workers = workers_for(config.jobs, config.fuse, objective, model_defaults(config.model), trials)
+    if workers == config.jobs:
+        return config
+    config = dataclasses.replace(config, jobs=workers, threads=max(1, available_cores() // workers))
+    use_threads(config)
+    return config
 
 
 def _total(times) -> StorageTime | None:
