@@ -1,8 +1,10 @@
-"""Several trainings of one MLP shape as one batched model: each member its own weights, seed, data order,
+"""Several trainings of one model shape as one batched model: each member its own weights, seed, data order,
 dropout masks and optimizer (SGD, momentum or Adam, its own learning rate, momentum, weight decay, betas).
 
-A layer's weights are stacked [K, in, out] and multiplied with ``baddbmm``: on a narrow network, most of a
-step's time is per-operation overhead, paid once for K members instead of K times. Each member computes what
+Each parameter is stacked [K, ...] across the members. The built-in MLP multiplies its stacked layers with
+``baddbmm``; a user's model runs under ``torch.func.vmap`` with its stacked parameters (`fusable` says
+whether it can: no buffers, no randomness). On a narrow network most of a step's time is per-operation
+overhead, paid once for K members instead of K times. Each member computes what
 it would alone (`train_epochs`), in the same order: its initial weights from its seed, its own shuffle
 generator, its dropout masks from a generator holding the state the process's would have after building its
 model, the same optimizer arithmetic with its own hyperparameters (tests compare step for step, within float
@@ -30,14 +32,69 @@ from objectives.data import Splits
 _ACTIVATIONS = {nn.ReLU: torch.relu, nn.Sigmoid: torch.sigmoid, nn.Tanh: torch.tanh}
 
 
-def fusable(model: nn.Module) -> str | None:
-    """Why ``model`` cannot be a member (None: it can): only the built-in MLP's Linear/activation/Dropout chain."""
-    kinds = {type(m) for m in model.children()}
-    if not kinds or not kinds <= {nn.Linear, nn.Dropout, *_ACTIVATIONS}:
-        return "only the built-in MLP (Linear layers, one activation, dropout) trains fused"
-    if any(isinstance(m, nn.Linear) and m.bias is None for m in model.children()):
-        return "a Linear layer without bias"
+def fusable(model: nn.Module, rows: torch.Tensor | None = None) -> str | None:
+    """Why ``model`` cannot be a member (None: it can): the built-in MLP's Linear/activation/Dropout chain
+    always can; another model where ``torch.func.vmap`` runs it on ``rows`` (a few input rows, in the model's
+    shape) for two members, forward and backward, with no buffers and no random draws (dropout's masks could
+    not be each member's own)."""
+    if _is_mlp(model):
+        return None
+    if any(True for _ in model.buffers()):
+        return "the model keeps buffers (batch norm's running statistics, say), which one batched model cannot"
+    if rows is None:
+        return "the model is not the built-in MLP"
+    forward = _VmapForward(model)
+    params = [torch.stack([p.detach()] * 2).requires_grad_(True) for p in model.parameters()]
+    try:
+        out = forward(params, torch.stack([rows, rows]))
+        out.float().sum().backward()
+    except Exception as exc:  # noqa: BLE001 - whatever vmap refuses, the trials train one at a time
+        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"torch.func cannot batch the model ({said[:200]})"
     return None
+
+
+def _is_mlp(model: nn.Module) -> bool:
+    kinds = {type(m) for m in model.children()}
+    linears = [m for m in model.children() if isinstance(m, nn.Linear)]
+    return bool(kinds) and kinds <= {nn.Linear, nn.Dropout, *_ACTIVATIONS} and all(m.bias is not None for m in linears)
+
+
+class _MlpForward:
+    """The built-in MLP: each Linear layer's stacked weight [K, out, in] and bias [K, out] by ``baddbmm``, then
+    the activation and dropout (each member's masks from its own generator)."""
+
+    flat = True  # its rows come flattened
+
+    def __init__(self, model: nn.Module) -> None:
+        self.activation = next(_ACTIVATIONS[type(m)] for m in model.children() if type(m) in _ACTIVATIONS)
+        self.dropout = next((m.p for m in model.children() if isinstance(m, nn.Dropout)), 0.0)
+
+    def __call__(self, params: list[torch.Tensor], x: torch.Tensor, noise: Callable | None = None) -> torch.Tensor:
+        last = len(params) // 2 - 1
+        for i in range(len(params) // 2):
+            x = torch.baddbmm(params[2 * i + 1].unsqueeze(1), x, params[2 * i].transpose(1, 2))
+            if i < last:
+                x = self.activation(x)
+                if noise is not None and self.dropout > 0:
+                    x = x * noise(x, self.dropout)
+        return x
+
+
+class _VmapForward:
+    """A user's model, called with each member's parameters under ``torch.func.vmap``."""
+
+    flat = False  # its rows come in the model's own shape
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.names = [name for name, _ in model.named_parameters()]
+        one = lambda params, x: torch.func.functional_call(model, dict(zip(self.names, params, strict=True)), (x,))  # noqa: E731
+        self.batched = torch.func.vmap(one, randomness="error")
+
+    def __call__(self, params: list[torch.Tensor], x: torch.Tensor, noise: Callable | None = None) -> torch.Tensor:
+        out = self.batched(tuple(params), x)
+        return out.reshape(out.shape[0], out.shape[1], -1)
 
 
 class FusedTraining:
@@ -56,18 +113,15 @@ class FusedTraining:
         """``generators``: each member's dropout generator, in the state the process's was in after its model
         was built (``torch.manual_seed(seed)``, then the model); ``seeds`` order each member's batches."""
         first = models[0]
-        self.names = [n for n, m in first.named_children() if isinstance(m, nn.Linear)]  # "0", "2": its state_dict's
-        self.activation = next(_ACTIVATIONS[type(m)] for m in first.children() if type(m) in _ACTIVATIONS)
-        self.dropout = next((m.p for m in first.children() if isinstance(m, nn.Dropout)), 0.0)
+        self.forward = _MlpForward(first) if _is_mlp(first) else _VmapForward(first)
+        self.names = [name for name, _ in first.named_parameters()]  # its state_dict's, in its optimizer's order
+        self.shapes = [p.shape for p in first.parameters()]
         self.batch = (configs[0].batch_size, configs[0].loss)
         self.splits, self.metric, self.stop = splits, metric, stop
-        self.normalize = Normalizer(splits.mean, splits.std, None)
+        self.normalize = Normalizer(splits.mean, splits.std, None if self.forward.flat else splits.input_shape)
         device = splits.train_x.device
-        self.weights = [
-            _leaf(m.weight.new_zeros((0, m.in_features, m.out_features)).to(device)) for m in _linears(first)
-        ]
-        self.biases = [_leaf(m.bias.new_zeros((0, 1, m.out_features)).to(device)) for m in _linears(first)]
-        self.optimizer = FusedOptimizer([], self.weights + self.biases)
+        self.params = [_leaf(p.detach().new_zeros((0, *p.shape)).to(device)) for p in first.parameters()]
+        self.optimizer = FusedOptimizer([], _rows(self.params))
         self.members: list[int] = []  # the callers' indices of the members still in
         self.configs: list[TrainConfig] = []
         self.generators: list[torch.Generator] = []
@@ -83,13 +137,11 @@ class FusedTraining:
         epochs take the same steps: one batch size, one training split); its index, counting from 0 in order."""
         if (config.batch_size, config.loss) != self.batch:
             raise ValueError("the members of a fused training share their batch size and loss")
-        weights = [m.weight.detach().t().unsqueeze(0) for m in _linears(model)]
-        biases = [m.bias.detach().view(1, 1, -1) for m in _linears(model)]
-        if [w.shape[1:] for w in weights] != [w.shape[1:] for w in self.weights]:
+        if [p.shape for p in model.parameters()] != self.shapes:
             raise ValueError("the members of a fused training share their layers' sizes")
-        self.weights = [_leaf(torch.cat([w.detach(), n])) for w, n in zip(self.weights, weights, strict=True)]
-        self.biases = [_leaf(torch.cat([b.detach(), n])) for b, n in zip(self.biases, biases, strict=True)]
-        self.optimizer.join(config, weights + biases)
+        own = [p.detach().unsqueeze(0).to(self.params[0].device) for p in model.parameters()]
+        self.params = [_leaf(torch.cat([p.detach(), n])) for p, n in zip(self.params, own, strict=True)]
+        self.optimizer.join(config, _rows(own))
         index = self.joined
         self.joined += 1
         self.members.append(index)
@@ -106,28 +158,23 @@ class FusedTraining:
         if len(keep) == len(self.members):
             return
         self.left[member] = self.state_dict(member)
-        index = torch.tensor(keep, dtype=torch.long, device=self.weights[0].device)
-        self.weights = [_leaf(w.detach().index_select(0, index)) for w in self.weights]
-        self.biases = [_leaf(b.detach().index_select(0, index)) for b in self.biases]
-        self.optimizer.keep(index, self.weights + self.biases)
+        index = torch.tensor(keep, dtype=torch.long, device=self.params[0].device)
+        self.params = [_leaf(p.detach().index_select(0, index)) for p in self.params]
+        self.optimizer.keep(index, _rows(self.params))
         for name in ("members", "configs", "generators", "shuffles", "epochs_done"):
             setattr(self, name, [getattr(self, name)[i] for i in keep])
 
     def state_dict(self, member: int) -> dict[str, torch.Tensor]:
         """Member ``member``'s weights under the names its own model has (a state_dict it loads)."""
         k = self.members.index(member)
-        out = {}
-        for name, w, b in zip(self.names, self.weights, self.biases, strict=True):
-            out[f"{name}.weight"] = w[k].detach().t().clone()
-            out[f"{name}.bias"] = b[k, 0].detach().clone()
-        return out
+        return {name: p[k].detach().clone() for name, p in zip(self.names, self.params, strict=True)}
 
     def snapshot(self, member: int) -> dict[str, Any]:
         """Member ``member``'s training state after this epoch in the form `train_epochs` saves and resumes from
         (`objectives._train._state`): a checkpoint of it goes on alone, as it would have here."""
         k = self.members.index(member)
-        config, device = self.configs[k], self.weights[0].device
-        per_param = self.optimizer.member_state(k, len(self.names))
+        config, device = self.configs[k], self.params[0].device
+        per_param = self.optimizer.member_state(k, self.shapes)
         if config.optimizer == "adam":
             optimizer = {
                 "exp_avg": per_param["exp_avg"],
@@ -166,20 +213,22 @@ class FusedTraining:
             if steps % _DIVERGENCE_CHECK_EVERY == 0 and not bool(torch.isfinite(running).all()):
                 # As alone: a member whose loss is not finite stops here, scored as it stands.
                 bad = [k for k in range(len(self.members)) if not math.isfinite(float(running[k]))]
-                for k in bad:
+                for k, scored in zip(bad, self._validate(bad), strict=True):
                     epoch = self.epochs_done[k]
                     reason = f"training loss became {float(running[k])} at epoch {epoch}, step {steps}"
-                    results[self.members[k]] = self._result(k, epoch, float(running[k]) / steps, started, steps, reason)
+                    loss = float(running[k]) / steps
+                    results[self.members[k]] = self._result(k, epoch, loss, started, steps, reason, scored)
                 running = running[[k for k in range(len(self.members)) if k not in bad]]
                 orders = orders[[k for k in range(len(self.members)) if k not in bad]]
                 for member in [self.members[k] for k in bad]:
                     self.leave(member)
                 if not self.members:
                     return results
-        for k, member in enumerate(self.members):
+        everyone = list(range(len(self.members)))
+        for k, scored in zip(everyone, self._validate(everyone), strict=True):
             epoch, train_loss = self.epochs_done[k], float(running[k]) / max(1, steps)
             reason = None if math.isfinite(train_loss) else f"training loss became {train_loss} at epoch {epoch}"
-            results[member] = self._result(k, epoch, train_loss, started, steps, reason)
+            results[self.members[k]] = self._result(k, epoch, train_loss, started, steps, reason, scored)
         done = [
             m
             for k, m in enumerate(self.members)
@@ -189,12 +238,10 @@ class FusedTraining:
             self.leave(member)
         return results
 
-    def _noise(self, x: torch.Tensor) -> torch.Tensor:
+    def _noise(self, x: torch.Tensor, p: float) -> torch.Tensor:
         """Each member's dropout mask for ``x`` [K, B, H], drawn from its own generator, scaled as dropout scales it."""
-        masks = [
-            torch.empty_like(x[k]).bernoulli_(1 - self.dropout, generator=g) for k, g in enumerate(self.generators)
-        ]
-        return torch.stack(masks).div_(1 - self.dropout)
+        masks = [torch.empty_like(x[k]).bernoulli_(1 - p, generator=g) for k, g in enumerate(self.generators)]
+        return torch.stack(masks).div_(1 - p)
 
     def _losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each member's mean loss over its batch [K]."""
@@ -209,31 +256,45 @@ class FusedTraining:
     def step(self, idx: torch.Tensor) -> torch.Tensor:
         """One step of every member on its rows ``idx`` [K, B] (of the training split): each one's loss [K]."""
         splits = self.splits
-        x = self.normalize(splits.train_x[idx.reshape(-1)]).reshape(idx.shape[0], idx.shape[1], -1)
-        for t in self.weights + self.biases:
-            t.grad = None
-        noise = self._noise if self.dropout > 0 else None
-        losses = self._losses(_forward(x, self.weights, self.biases, self.activation, noise), splits.train_y[idx])
+        x = self._rows(splits.train_x[idx.reshape(-1)], idx.shape[0])
+        for p in self.params:
+            p.grad = None
+        losses = self._losses(self.forward(self.params, x, self._noise), splits.train_y[idx])
         losses.sum().backward()
-        self.optimizer.step(self.weights + self.biases)
+        self.optimizer.step(_rows(self.params), _rows([p.grad for p in self.params]))
         return losses
 
+    def _rows(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """Rows normalised, as [K, B, ...] in the shape the forward takes (flat for the MLP, else the model's)."""
+        x = self.normalize(x)
+        return x.reshape(k, -1, *x.shape[1:]) if not self.forward.flat else x.reshape(k, -1, x[0].numel())
+
     @torch.no_grad()
-    def _result(self, k: int, epoch: int, train_loss: float, started: float, steps: int, diverged) -> EpochResult:
-        """Member ``k``'s figures on the validation rows, scored as `objectives._train.evaluate` scores one model."""
-        splits, bs = self.splits, self.batch[0]
-        weights, biases = [w[k : k + 1] for w in self.weights], [b[k : k + 1] for b in self.biases]
-        total, outputs = 0.0, []
-        for start in range(0, splits.val_x.shape[0], bs):
-            xb, yb = self.normalize(splits.val_x[start : start + bs]).unsqueeze(0), splits.val_y[start : start + bs]
-            out = _forward(xb, weights, biases, self.activation)
-            total += float(self._losses(out, yb.unsqueeze(0))[0]) * yb.shape[0]
-            outputs.append(out[0])
-        val_loss = total / max(1, splits.val_x.shape[0])
-        value = score(torch.cat(outputs), splits.val_y, self.metric, splits)
+    def _validate(self, ks: list[int]) -> list[tuple[float, float]]:
+        """Members ``ks``' loss and metric on the validation rows, in one batched forward, each scored as
+        `objectives._train.evaluate` scores one model (at the training batch size)."""
+        splits, bs, n = self.splits, self.batch[0], self.splits.val_x.shape[0]
+        index = torch.tensor(ks, dtype=torch.long, device=self.params[0].device)
+        params = [p.detach().index_select(0, index) for p in self.params]
+        totals, outputs = torch.zeros(len(ks), device=index.device), []
+        for start in range(0, n, bs):
+            xb, yb = self._rows(splits.val_x[start : start + bs], 1), splits.val_y[start : start + bs]
+            out = self.forward(params, xb.expand(len(ks), *xb.shape[1:]))
+            totals += self._losses(out, yb.expand(len(ks), -1)) * yb.shape[0]
+            outputs.append(out)
+        out = torch.cat(outputs, dim=1)
+        return [
+            (float(totals[j]) / max(1, n), score(out[j], splits.val_y, self.metric, splits)) for j in range(len(ks))
+        ]
+
+    def _result(
+        self, k: int, epoch: int, train_loss: float, started: float, steps: int, diverged, scored
+    ) -> EpochResult:
+        """Member ``k``'s epoch, ``scored`` (its validation loss and metric, from `_validate`)."""
+        val_loss, value = scored
         if diverged is None and not math.isfinite(val_loss):
             diverged = f"validation loss became {val_loss} at epoch {epoch}"
-        n = splits.train_x.shape[0]
+        n = self.splits.train_x.shape[0]
         seconds = time.perf_counter() - started
         return EpochResult(
             epoch,
@@ -241,28 +302,22 @@ class FusedTraining:
             val_loss,
             value,
             seconds,
-            min(n, steps * self.configs[k].batch_size),
+            min(n, steps * self.batch[0]),
             diverged,
             self.metric,
             lambda member=self.members[k]: self.snapshot(member),
         )
 
 
-def _forward(x, weights, biases, activation, noise: Callable | None = None) -> torch.Tensor:
-    """The members' outputs [K, B, out] for their rows ``x`` [K, B, in]; ``noise`` (training): dropout's masks."""
-    last = len(weights) - 1
-    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        x = torch.baddbmm(b, x, w)
-        if i < last:
-            x = activation(x)
-            if noise is not None:
-                x = x * noise(x)
-    return x
-
-
 def _leaf(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous().requires_grad_(True)
 
 
-def _linears(model: nn.Module) -> list[nn.Linear]:
-    return [m for m in model.children() if isinstance(m, nn.Linear)]
+def _rows(params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each stacked tensor as [K, 1, N]: one member a row, whatever its layer's shape (the optimizer's view)."""
+    return [p.view(p.shape[0], 1, p[0].numel() if p.shape[0] else math.prod(p.shape[1:])) for p in params]
+
+
+def probe_rows(splits: Splits) -> torch.Tensor:
+    """Two training rows as a model takes them (normalised, in its input shape): what `fusable` tries it on."""
+    return Normalizer(splits.mean, splits.std, splits.input_shape)(splits.train_x[:2])

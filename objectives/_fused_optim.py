@@ -9,7 +9,8 @@ from objectives._train_config import TrainConfig
 
 class FusedOptimizer:
     """`objectives._optim`'s SGD (with momentum) and Adam over stacked parameters, each member with its own
-    hyperparameters ([K, 1, 1] tensors) and kind; the same arithmetic, member by member."""
+    hyperparameters ([K, 1, 1] tensors) and kind; the same arithmetic, member by member. Parameters come as
+    [K, 1, N] views (any layer's shape, flattened), so one column shape fits them all."""
 
     def __init__(self, configs: list[TrainConfig], params: list[torch.Tensor]):
         self.configs: list[TrainConfig] = []
@@ -54,24 +55,21 @@ class FusedOptimizer:
         self.exp_avg = [m.index_select(0, index) for m in self.exp_avg]
         self.exp_avg_sq = [v.index_select(0, index) for v in self.exp_avg_sq]
 
-    def member_state(self, k: int, layers: int) -> dict[str, list[torch.Tensor] | None]:
+    def member_state(self, k: int, shapes: list[torch.Size]) -> dict[str, list[torch.Tensor] | None]:
         """Member ``k``'s momentum buffers and Adam moments, parameter by parameter in its own model's order and
-        shapes (layer by layer: weight [out, in], then bias), as `objectives._optim` keeps them alone."""
+        ``shapes``, as `objectives._optim` keeps them alone."""
 
         def own(tensors: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
             if tensors is None:
                 return None
-            out = []
-            for i in range(layers):  # the stack holds every weight, then every bias
-                out += [tensors[i][k].t().clone(), tensors[layers + i][k, 0].clone()]
-            return out
+            return [t[k].reshape(shape).clone() for t, shape in zip(tensors, shapes, strict=True)]
 
         return {"buffers": own(self.buffers), "exp_avg": own(self.exp_avg), "exp_avg_sq": own(self.exp_avg_sq)}
 
     @torch.no_grad()
-    def step(self, params: list[torch.Tensor]) -> None:
+    def step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+        """One step of every member: ``params`` and their ``grads`` as [K, 1, N] views (each member's row)."""
         self.t = [t + 1 for t in self.t]
-        grads = [p.grad for p in params]
         if bool((self.decay != 0).any()):
             grads = [g + self.decay * p for g, p in zip(grads, params, strict=True)]
         any_adam, all_adam = bool(self.adam.any()), bool(self.adam.all())

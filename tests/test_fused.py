@@ -129,10 +129,42 @@ def test_a_member_that_diverges_fails_alone(splits):
     _same(results[1], alone)
 
 
-def test_only_the_mlp_fuses():
-    model, _ = _model(0)
-    assert fusable(model) is None
-    assert "only the built-in MLP" in fusable(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)))
+def _gelu_net(seed: int, hidden: int = 24, extra=()):
+    """A user's model, not the built-in MLP's pattern: it trains fused under torch.func.vmap."""
+    from torch import nn
+
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.GELU(), *extra, nn.Linear(hidden, 10))
+    return model, torch.Generator().set_state(torch.get_rng_state())
+
+
+def test_which_models_fuse(splits):
+    from torch import nn
+
+    rows = splits.train_x[:2].float()
+    assert fusable(_model(0)[0]) is None  # the built-in MLP, always
+    assert fusable(_gelu_net(0)[0], rows) is None  # vmap runs it, forward and backward
+    assert "not the built-in MLP" in fusable(_gelu_net(0)[0])  # nothing to try it on
+    assert "buffers" in fusable(nn.Sequential(nn.Flatten(), nn.Linear(784, 4), nn.BatchNorm1d(4)), rows)
+    refused = fusable(_gelu_net(0, extra=(nn.Dropout(0.5),))[0], rows)  # its masks could not be each member's own
+    assert refused.startswith("torch.func cannot batch the model")
+
+
+@pytest.mark.parametrize("case", ["sgd", "momentum", "adam", "mixed"])
+def test_a_users_model_trains_fused_as_it_would_alone(splits, case):
+    configs = CASES[case]
+    seeds = [41 + k for k in range(len(configs))]
+    built = [_gelu_net(s) for s in seeds]
+    fused = FusedTraining([m for m, _ in built], configs, seeds, [g for _, g in built], splits)
+    results: dict[int, list] = {k: [] for k in range(len(configs))}
+    while fused.members:
+        for member, result in fused.epoch().items():
+            results[member].append(result)
+    for k, (config, seed) in enumerate(zip(configs, seeds, strict=True)):
+        model, _ = _gelu_net(seed)
+        _same(results[k], list(train_epochs(model, splits, config, seed)))
+        for name, tensor in model.state_dict().items():
+            torch.testing.assert_close(fused.left[k][name], tensor, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("case", ["momentum", "adam", "mixed"])

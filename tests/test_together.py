@@ -69,17 +69,37 @@ def test_a_pruned_member_leaves_and_the_others_finish(cli, workdir):
     assert all(t.user_attrs["epochs_run"] == 4 and len(t.intermediate_values) == 4 for t in complete)
 
 
-def test_a_model_that_cannot_fuse_runs_one_trial_at_a_time_with_one_line(cli, workdir):
-    (workdir / "gelu.py").write_text(
+def _user_model(workdir, extra: str = "") -> None:
+    (workdir / "net.py").write_text(
         "import math\n\nfrom torch import nn\n\n\n"
         "def build(input_shape, num_outputs, hidden=8):\n"
         "    return nn.Sequential(\n"
-        "        nn.Flatten(), nn.Linear(math.prod(input_shape), hidden), nn.GELU(), nn.Linear(hidden, num_outputs)\n"
+        f"        nn.Flatten(), nn.Linear(math.prod(input_shape), hidden), nn.GELU(), {extra}nn.Linear(hidden, num_outputs)\n"
         "    )\n"
     )
-    code, out, err = cli("run", "--study", "c", "--model", "gelu.py:build", "--n-trials", 2, "--fuse", 4, *QUICK)
+
+
+def test_a_users_model_trains_together_under_torch_func_as_it_would_alone(cli, workdir):
+    _user_model(workdir)
+    (workdir / "space.yaml").write_text("hidden: 12\nbatch_size: 32\nepochs: {low: 1, high: 3}\n")
+    args = ["--model", "net.py:build", "--space", "space.yaml", *QUICK]
+    assert cli("run", "--study", "old", "--n-trials", 6, "--fuse", 1, *args)[0] == 0
+    for name, fuse in (("together", 5), ("alone", 1)):
+        code, out, err = cli("run", "--study", name, "--warm-start", "old", "--n-trials", 5, "--fuse", fuse, *args)
+        assert code == 0, err
+        assert "one at a time" not in err
+    together, alone = _finished("together"), _finished("alone")
+    assert max(t.user_attrs.get("trained_with", 1) for t in together) == 5
+    for fused, single in zip(together, alone, strict=True):
+        assert fused.params == single.params
+        assert fused.intermediate_values == pytest.approx(single.intermediate_values, abs=1e-9)
+
+
+def test_a_model_that_cannot_fuse_runs_one_trial_at_a_time_with_one_line(cli, workdir):
+    _user_model(workdir, extra="nn.Dropout(0.5), ")
+    code, out, err = cli("run", "--study", "c", "--model", "net.py:build", "--n-trials", 2, "--fuse", 4, *QUICK)
     assert code == 0, err
-    assert err.count("trials train one at a time: only the built-in MLP") == 1
+    assert err.count("trials train one at a time: torch.func cannot batch the model") == 1
     assert all("trained_with" not in t.user_attrs for t in _finished("c"))
 
 

@@ -10,30 +10,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from objectives import Objective
 from objectives._calibrate import best_size
-from objectives._fused import fusable
+from objectives._fused import fusable, probe_rows
 from objectives._members import Member
 
 MEASURED = "one trial at a time trains faster here (measured)"
-MOST = 32  # members of one group at most, measured or not: beyond it the ladder has never paid on a CPU or a GPU
+MOST = 32
+_MEASURED: dict[
+    tuple, int
+] = {}  # group sizes measured in this process, by what a step's cost depends on  # members of one group at most, measured or not: beyond it the ladder has never paid on a CPU or a GPU
 
 
 class Fusion:
     """``fuse``: the group size the user asked for; None: measured."""
 
-    def __init__(self, fuse: int | None, most: int = MOST, seconds: float = 0.03) -> None:
+    def __init__(self, fuse: int | None, most: int = MOST, seconds: float = 0.015) -> None:
         self.fuse = fuse
         self.most = most
         self.seconds = seconds
-        self._sizes: dict[tuple, int] = {}
 
     def why_not(self, objective: Objective, typical: Member) -> str | None:
         """Why this run trains its trials one at a time (None: it fuses). ``typical``: a trial of the space's
         typical shape, begun on nothing (its model built, never trained), to measure."""
-        reason = fusable(typical.model)
+        reason = fusable(typical.model, probe_rows(objective.splits))
         if reason is None and self.size(objective, typical) == 1:
             reason = MEASURED
         return reason
@@ -42,20 +45,20 @@ class Fusion:
         """How many trials of ``member``'s shape train as one model: the user's number, else measured once."""
         if self.fuse is not None:
             return self.fuse
-        key = _cost_key(member)
-        if key not in self._sizes:
-            self._sizes[key] = best_size(
-                member.model, member.config, objective.splits, most=self.most, seconds=self.seconds
-            )
-        return self._sizes[key]
+        key = (_cost_key(member, objective), self.most, torch.get_num_threads())
+        if key not in _MEASURED:  # once a process: a run's worker 0 measured it already in its parent's role
+            splits = objective.splits
+            _MEASURED[key] = best_size(member.model, member.config, splits, most=self.most, seconds=self.seconds)
+        return _MEASURED[key]
 
 
-def _cost_key(member: Member) -> tuple:
-    """What a step's cost depends on: the layers' sizes, dropout or not, the batch size (not dropout's rate,
-    which would make every trial a new shape to measure)."""
+def _cost_key(member: Member, objective: Objective) -> tuple:
+    """What a step's cost depends on: the layers' sizes, dropout or not, the batch size, the rows and the device
+    (not dropout's rate, which would make every trial a new shape to measure)."""
     layers = tuple(tuple(p.shape) for p in member.model.parameters())
     dropout = any(isinstance(m, nn.Dropout) and m.p > 0 for m in member.model.modules())
-    return layers, dropout, member.config.batch_size
+    rows = objective.splits.train_x
+    return layers, dropout, member.config.batch_size, tuple(rows.shape), str(rows.device)
 
 
 def typical_member(objective: Objective, model_defaults: dict[str, Any]) -> Member:
@@ -108,7 +111,7 @@ def workers_for(
         return workers
     fusion = Fusion(fuse, max(1, min(MOST, trials // 3)))
     typical = typical_member(objective, model_defaults)
-    if fusable(typical.model) is not None:
+    if fusable(typical.model, probe_rows(objective.splits)) is not None:
         return workers
     size = fusion.size(objective, typical)
     return workers if size == 1 else max(1, min(workers, trials // (ROUNDS * size)))

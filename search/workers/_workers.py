@@ -20,10 +20,8 @@ from search.study._summary import RunSummary, summarize_safely
 from search.workers._processes import (
     JOBS_ENV,
     Tickets,
-    available_cores,
     parent_works,
     run_processes,
-    use_threads,
     worker_process,
 )
 
@@ -109,8 +107,7 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
 
 
 def _fused_workers(config: RunConfig, objective) -> RunConfig:
-    """Fewer worker processes, each with more threads, where trials train together and the run is too short to
-    pay for starting them all (`search.study._fusion.workers_for`); for a run whose workers the user left to it."""
+    """Fewer worker processes where trials train together and the run is too short to pay for starting them all (`search.study._fusion.workers_for`); for a run whose workers the user left to it."""
     from search.study._fusion import workers_for
     from search.study._open import model_defaults
 
@@ -118,9 +115,7 @@ def _fused_workers(config: RunConfig, objective) -> RunConfig:
     workers = workers_for(config.jobs, config.fuse, objective, model_defaults(config.model), trials)
     if workers == config.jobs:
         return config
-    config = dataclasses.replace(config, jobs=workers, threads=max(1, available_cores() // workers))
-    use_threads(config)
-    return config
+    return dataclasses.replace(config, jobs=workers)  # each keeps its one thread: tiny fused steps run no faster on two
 
 
 def _total(times) -> StorageTime | None:
