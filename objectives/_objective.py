@@ -49,6 +49,13 @@ def _process_generator(device: torch.device) -> torch.Generator:
     return torch.Generator().set_state(torch.get_rng_state())
 
 
+def _set_process_generator(device: torch.device, generator: torch.Generator) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(generator.get_state(), device)
+    else:
+        torch.set_rng_state(generator.get_state())
+
+
 class Objective:
     """Trains the space's model function on each trial's configuration, scored by ``metric``.
 
@@ -102,6 +109,9 @@ class Objective:
 
     def train(self, member: Member) -> float | tuple[float, ...]:
         """Train a member begun by `begin`, alone; its value (and costs)."""
+        # Dropout draws from the process's generator: as it was when this member's model was built, though
+        # other trials were begun since (a worker that begins several before it trains them).
+        _set_process_generator(self.device, member.dropout)
         try:
             resume = member.resume.state if member.resume else None
             for result in train_epochs(

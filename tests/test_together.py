@@ -140,3 +140,27 @@ def test_a_short_fused_run_starts_fewer_workers_unless_told_how_many(cli, workdi
         trials = _finished(study)
         assert len(trials) == 8
         assert {t.user_attrs["run"]["jobs"] for t in trials} == {workers}
+
+
+def test_a_confirmations_retrains_on_one_resample_train_together_as_they_would_alone(cli, workdir):
+    """The same leaders confirmed with --fuse 4 and --fuse 1: the retrains of one resample (one shape here) train
+    as one model, and every retrain ends with the value it has alone."""
+    (workdir / "one.yaml").write_text(ONE_SHAPE)
+    args = ["--dataset", "synthetic", "--limit-train", 300, "--pruner", "none", "--space", "one.yaml"]
+    assert cli("run", "--study", "old", "--n-trials", 6, "--fuse", 1, "--confirm", 0, *args)[0] == 0
+    for name, fuse in (("together", 4), ("alone", 1)):
+        code, out, err = cli(
+            "run", "--study", name, "--warm-start", "old", "--n-trials", 6, "--fuse", fuse, "--confirm", "3,2", *args
+        )
+        assert code == 0, err
+
+    def retrains(name: str) -> dict:
+        study = optuna.load_study(study_name=f"{name}:confirm", storage=DB)
+        done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+        return {(t.user_attrs["source_trial"], t.user_attrs["resample"]): t for t in done}
+
+    together, alone = retrains("together"), retrains("alone")
+    assert together.keys() == alone.keys() and len(together) >= 6
+    assert max(t.user_attrs.get("trained_with", 1) for t in together.values()) > 1
+    for key, trial in together.items():
+        assert trial.value == pytest.approx(alone[key].value, abs=1e-9)

@@ -39,6 +39,12 @@ class Retrain:
         self._objectives: dict[str, Any] = {}
 
     def __call__(self, trial: optuna.Trial) -> float:
+        objective, member = self.begin(trial)
+        return objective.train(member)
+
+    def begin(self, trial: optuna.Trial) -> tuple[Any, Any]:
+        """The objective of the trial's resample, and the trial begun on it (`objectives.Objective.begin`); raises
+        ``optuna.TrialPruned`` where there is nothing to train."""
         key = trial.user_attrs.get(RESAMPLE)
         if not isinstance(key, str):
             # Optuna samples a fresh trial when another worker took the last queued one a moment ago.
@@ -47,7 +53,8 @@ class Retrain:
         if earlier is not None:
             # Two processes queued the same retrain at once: the earlier copy runs, this one stops here.
             raise optuna.TrialPruned(f"a copy of retrain {earlier} (queued at the same moment by another process)")
-        return self._objective(key)(trial)
+        objective = self._objective(key)
+        return objective, objective.begin(trial)
 
     def _objective(self, key: str):
         if key not in self._objectives:

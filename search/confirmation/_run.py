@@ -39,10 +39,12 @@ from search.confirmation._rules import ranked
 from search.confirmation._state import LOST, State, candidates, finished, needed, read, summary_of
 from search.confirmation._summary import Confirmation, Yardstick
 from search.study._config import RunConfig
+from search.study._fusion import Fusion
 from search.study._reconnect import fail_own_trial, wait_for_storage
 from search.study._record import CONFIRM_ATTR
 from search.study._run import optimize
 from search.study._signals import INTERRUPTS
+from search.study._together import drain_together
 from search.workers._processes import parent_works, run_processes, worker_process
 
 _POLL_SECONDS = 0.1  # between looks at retrains running elsewhere (a round waits on its last retrain)
@@ -164,36 +166,47 @@ def _wait(ctx: ConfirmContext) -> None:
 
 
 def _drain(ctx: ConfirmContext, retrain: Retrain, on_trial) -> None:
-    """Run queued retrains until none is waiting."""
-    running: dict[str, int | None] = {"trial_id": None}
+    """Run queued retrains until none is waiting: one at a time, or, where they share a resample and a shape and
+    fusing pays (`search.study._fusion`), several as one model."""
+    running: list[int] = []
 
-    def collect(study: optuna.Study, trial: FrozenTrial) -> None:
-        running["trial_id"] = None
+    def told(study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial_id(trial) in running:
+            running.remove(trial_id(trial))
         if on_trial is not None:
             on_trial(study, trial)
         INTERRUPTS.check()
+
+    def collect(study: optuna.Study, trial: FrozenTrial) -> None:
+        told(study, trial)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             study.stop()  # the queue is empty: asking again would sample a fresh, unwanted trial
 
     def tracked(trial: optuna.Trial) -> float:
-        running["trial_id"] = trial_id(trial)
+        running[:] = [trial_id(trial)]
         try:
             return retrain(trial)
         except RuntimeError as exc:  # out of memory, say: on record, and counted against the pair
             trial.set_user_attr("error", (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500])
             raise
 
+    def waiting() -> int:
+        return len(ctx.confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
     with INTERRUPTS.deferred():
-        waiting = len(ctx.confirm.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-        if not waiting:
+        if not waiting():
             return
         try:
-            optimize(ctx.confirm, tracked, waiting, None, collect)
+            if ctx.config.fuse != 1:
+                drain_together(ctx.confirm, retrain.begin, Fusion(ctx.config.fuse), waiting, told, running)
+            else:
+                optimize(ctx.confirm, tracked, waiting(), None, collect)
         except Exception as exc:
             if not is_storage_error(exc):
                 raise
             wait_for_storage(ctx.confirm, ctx.url, exc)
-            fail_own_trial(ctx.confirm, running["trial_id"], LOST)
+            for trial in running or [None]:
+                fail_own_trial(ctx.confirm, trial, LOST)
 
 
 def run_confirmation(

@@ -161,3 +161,59 @@ def _tell(study, trial, outcome: Any, running: list[int], callback) -> None:
         running.remove(trial_id(trial))
         return
     callback(study, study_storage(study).get_trial(trial_id(trial)))
+
+
+def drain_together(
+    study: optuna.Study,
+    begin: Callable[[optuna.Trial], tuple[Objective, Member]],
+    fusion: Fusion,
+    waiting: Callable[[], int],
+    callback: Callable[[optuna.Study, FrozenTrial], None],
+    running: list[int],
+) -> None:
+    """Run a study's queued trials (a confirmation's retrains) until ``waiting()`` says none is left, a batch at a
+    time: those on one data set (``begin(trial)`` gives each one's objective and member, or raises
+    ``optuna.TrialPruned``) and of one shape train together, as many as `Fusion` sizes their group."""
+    while (left := waiting()) > 0:
+        groups: dict[tuple, tuple[Objective, list[Member]]] = {}
+        beats: dict[int, Any] = {}
+        size = left
+        try:
+            while sum(len(m) for _, m in groups.values()) < min(size, left):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    trial = study.ask()
+                running.append(trial_id(trial))
+                try:
+                    objective, member = begin(trial)
+                except optuna.TrialPruned as exc:
+                    _tell(study, trial, exc, running, callback)
+                    left -= 1
+                    continue
+                beats[trial_id(trial)] = beat = heartbeat_thread(trial, study_storage(study))
+                beat.__enter__()
+                if not groups:  # the first of the batch sizes it, as a search's first trial sizes its group
+                    size = fusion.size(objective, member) if fusion.why_not(objective, member) is None else 1
+                groups.setdefault((id(objective), member.shape), (objective, []))[1].append(member)
+            for objective, members in groups.values():
+                for member, outcome in _train_all(objective, members):
+                    beats.pop(trial_id(member.trial)).__exit__(None, None, None)
+                    _tell(study, member.trial, outcome, running, callback)
+        except KeyboardInterrupt:
+            _fail_untold(study, running)
+            raise
+        finally:
+            for beat in beats.values():
+                beat.__exit__(None, None, None)
+
+
+def _train_all(objective: Objective, members: list[Member]):
+    """Each member's end, as it comes: alone if it is the only one, else all of them as one model."""
+    if len(members) == 1:
+        yield members[0], _alone(objective, members[0])
+        return
+    together = Together(objective)
+    for member in members:
+        together.join(member)
+    while together.members:
+        yield from together.epoch()
