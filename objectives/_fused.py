@@ -213,7 +213,7 @@ class FusedTraining:
             if steps % _DIVERGENCE_CHECK_EVERY == 0 and not bool(torch.isfinite(running).all()):
                 # As alone: a member whose loss is not finite stops here, scored as it stands.
                 bad = [k for k in range(len(self.members)) if not math.isfinite(float(running[k]))]
-                for k, scored in zip(bad, self._validate(bad), strict=True):
+                for k, scored in zip(bad, self._scored(bad), strict=True):
                     epoch = self.epochs_done[k]
                     reason = f"training loss became {float(running[k])} at epoch {epoch}, step {steps}"
                     loss = float(running[k]) / steps
@@ -225,7 +225,7 @@ class FusedTraining:
                 if not self.members:
                     return results
         everyone = list(range(len(self.members)))
-        for k, scored in zip(everyone, self._validate(everyone), strict=True):
+        for k, scored in zip(everyone, self._scored(everyone), strict=True):
             epoch, train_loss = self.epochs_done[k], float(running[k]) / max(1, steps)
             reason = None if math.isfinite(train_loss) else f"training loss became {train_loss} at epoch {epoch}"
             results[self.members[k]] = self._result(k, epoch, train_loss, started, steps, reason, scored)
@@ -270,7 +270,7 @@ class FusedTraining:
         return x.reshape(k, -1, *x.shape[1:]) if not self.forward.flat else x.reshape(k, -1, x[0].numel())
 
     @torch.no_grad()
-    def _validate(self, ks: list[int]) -> list[tuple[float, float]]:
+    def _scored(self, ks: list[int]) -> list[tuple[float, float]]:
         """Members ``ks``' loss and metric on the validation rows, in one batched forward, each scored as
         `objectives._train.evaluate` scores one model (at the training batch size)."""
         splits, bs, n = self.splits, self.batch[0], self.splits.val_x.shape[0]
@@ -290,7 +290,7 @@ class FusedTraining:
     def _result(
         self, k: int, epoch: int, train_loss: float, started: float, steps: int, diverged, scored
     ) -> EpochResult:
-        """Member ``k``'s epoch, ``scored`` (its validation loss and metric, from `_validate`)."""
+        """Member ``k``'s epoch, ``scored`` (its validation loss and metric, from `_scored`)."""
         val_loss, value = scored
         if diverged is None and not math.isfinite(val_loss):
             diverged = f"validation loss became {val_loss} at epoch {epoch}"

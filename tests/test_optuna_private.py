@@ -307,3 +307,17 @@ def test_the_cache_kept_in_order_answers_as_optunas_own_cache(tmp_path):
             want = plain._storage.get_all_trials(plain._study_id, deepcopy=False, states=states)
             assert [(t.number, t.state, t.value) for t in got] == [(t.number, t.state, t.value) for t in want], step
     assert mine._storage._search_in_order.ordered[mine._study_id] is not None  # kept, not re-sorted each time
+
+
+def test_shared_parameters_are_suggested_and_a_queued_trials_own_values_win():
+    """`share_params` rests on Optuna reading a trial's fixed parameters once, at ask, into ``_fixed_params``."""
+    from search._optuna import share_params
+
+    study = optuna.create_study()
+    study.enqueue_trial({"a": 3})
+    queued, fresh = study.ask(), study.ask()
+    for trial in (queued, fresh):
+        share_params(trial, {"a": 7, "b": 0.5})
+        trial.suggest_int("a", 0, 10)
+        trial.suggest_float("b", 0.0, 1.0)
+    assert queued.params == {"a": 3, "b": 0.5} and fresh.params == {"a": 7, "b": 0.5}

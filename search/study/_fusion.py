@@ -19,6 +19,7 @@ from objectives._fused import fusable, probe_rows
 from objectives._members import Member
 
 MEASURED = "one trial at a time trains faster here (measured)"
+ROUNDS = 2  # a group takes this many times its size in trials, then its shape gives way to a newly sampled one
 MOST = 32
 _MEASURED: dict[
     tuple, int
@@ -105,8 +106,6 @@ def workers_for(
     """How many of ``workers`` processes a run of ``trials`` trials starts when its trials train together: a
     process more costs seconds to start (torch's import, its own measuring) and pays only with `ROUNDS` groups'
     worth of trials for each; the cores it would have used go to the others' threads."""
-    from search.study._together import ROUNDS
-
     if workers == 1 or trials is None or fuse == 1:
         return workers
     fusion = Fusion(fuse, max(1, min(MOST, trials // 3)))

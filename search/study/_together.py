@@ -25,10 +25,8 @@ from objectives import Objective
 from objectives._members import Member, Together
 from search._errors import BudgetSpent
 from search._optuna import fail_stale_trials, heartbeat_thread, share_params, study_storage, trial_id
-from search.study._fusion import Fusion
+from search.study._fusion import ROUNDS, Fusion
 from search.study._reconnect import taken_over
-
-ROUNDS = 2  # a group takes this many times its size in trials, then its shape gives way to a newly sampled one
 
 
 class _Group:
