@@ -61,10 +61,11 @@ def _is_mlp(model: nn.Module) -> bool:
 
 
 class _MlpForward:
-    """The built-in MLP: each Linear layer's stacked weight [K, out, in] and bias [K, out] by ``baddbmm``, then
-    the activation and dropout (each member's masks from its own generator)."""
+    """The built-in MLP: each Linear layer's stacked weight, held as [K, in, out], and bias [K, out] by
+    ``baddbmm``, then the activation and dropout (each member's masks from its own generator)."""
 
     flat = True  # its rows come flattened
+    transposed = True  # its weights are stacked transposed: a transposed operand costs a quarter more on a CPU
 
     def __init__(self, model: nn.Module) -> None:
         self.activation = next(_ACTIVATIONS[type(m)] for m in model.children() if type(m) in _ACTIVATIONS)
@@ -73,7 +74,7 @@ class _MlpForward:
     def __call__(self, params: list[torch.Tensor], x: torch.Tensor, noise: Callable | None = None) -> torch.Tensor:
         last = len(params) // 2 - 1
         for i in range(len(params) // 2):
-            x = torch.baddbmm(params[2 * i + 1].unsqueeze(1), x, params[2 * i].transpose(1, 2))
+            x = torch.baddbmm(params[2 * i + 1].unsqueeze(1), x, params[2 * i])
             if i < last:
                 x = self.activation(x)
                 if noise is not None and self.dropout > 0:
@@ -85,6 +86,7 @@ class _VmapForward:
     """A user's model, called with each member's parameters under ``torch.func.vmap``."""
 
     flat = False  # its rows come in the model's own shape
+    transposed = False
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
@@ -115,12 +117,17 @@ class FusedTraining:
         first = models[0]
         self.forward = _MlpForward(first) if _is_mlp(first) else _VmapForward(first)
         self.names = [name for name, _ in first.named_parameters()]  # its state_dict's, in its optimizer's order
-        self.shapes = [p.shape for p in first.parameters()]
+        self.shapes = [p.shape for p in first.parameters()]  # as the model holds them
+        flip = self.forward.transposed
+        self.flipped = [flip and p.dim() == 2 for p in first.parameters()]  # held transposed in the stack
         self.batch = (configs[0].batch_size, configs[0].loss)
         self.splits, self.metric, self.stop = splits, metric, stop
         self.normalize = Normalizer(splits.mean, splits.std, None if self.forward.flat else splits.input_shape)
         device = splits.train_x.device
-        self.params = [_leaf(p.detach().new_zeros((0, *p.shape)).to(device)) for p in first.parameters()]
+        self.params = [
+            _leaf(p.detach().new_zeros((0, *self._stacked(p, i).shape)).to(device))
+            for i, p in enumerate(first.parameters())
+        ]
         self.optimizer = FusedOptimizer([], _rows(self.params))
         self.members: list[int] = []  # the callers' indices of the members still in
         self.configs: list[TrainConfig] = []
@@ -139,7 +146,10 @@ class FusedTraining:
             raise ValueError("the members of a fused training share their batch size and loss")
         if [p.shape for p in model.parameters()] != self.shapes:
             raise ValueError("the members of a fused training share their layers' sizes")
-        own = [p.detach().unsqueeze(0).to(self.params[0].device) for p in model.parameters()]
+        own = [
+            self._stacked(p.detach(), i).unsqueeze(0).to(self.params[0].device).contiguous()
+            for i, p in enumerate(model.parameters())
+        ]
         self.params = [_leaf(torch.cat([p.detach(), n])) for p, n in zip(self.params, own, strict=True)]
         self.optimizer.join(config, _rows(own))
         index = self.joined
@@ -167,14 +177,27 @@ class FusedTraining:
     def state_dict(self, member: int) -> dict[str, torch.Tensor]:
         """Member ``member``'s weights under the names its own model has (a state_dict it loads)."""
         k = self.members.index(member)
-        return {name: p[k].detach().clone() for name, p in zip(self.names, self.params, strict=True)}
+        pairs = enumerate(zip(self.names, self.params, strict=True))
+        return {name: self._own(p[k].detach(), i).clone() for i, (name, p) in pairs}
+
+    def _stacked(self, tensor: torch.Tensor, i: int) -> torch.Tensor:
+        """Parameter ``i`` of a member's model as the stack holds it."""
+        return tensor.t() if self.flipped[i] else tensor
+
+    def _own(self, tensor: torch.Tensor, i: int) -> torch.Tensor:
+        """Parameter ``i`` (or its optimizer state) of one member, from the stack's layout to its model's."""
+        return tensor.t() if self.flipped[i] else tensor
 
     def snapshot(self, member: int) -> dict[str, Any]:
         """Member ``member``'s training state after this epoch in the form `train_epochs` saves and resumes from
         (`objectives._train._state`): a checkpoint of it goes on alone, as it would have here."""
         k = self.members.index(member)
         config, device = self.configs[k], self.params[0].device
-        per_param = self.optimizer.member_state(k, self.shapes)
+        stacked = self.optimizer.member_state(k, [p.shape[1:] for p in self.params])
+        per_param = {
+            kind: None if tensors is None else [self._own(t, i).contiguous() for i, t in enumerate(tensors)]
+            for kind, tensors in stacked.items()
+        }
         if config.optimizer == "adam":
             optimizer = {
                 "exp_avg": per_param["exp_avg"],

@@ -29,7 +29,7 @@ _MEASURED: dict[
 class Fusion:
     """``fuse``: the group size the user asked for; None: measured."""
 
-    def __init__(self, fuse: int | None, most: int = MOST, seconds: float = 0.015) -> None:
+    def __init__(self, fuse: int | None, most: int = MOST, seconds: float = 0.01) -> None:
         self.fuse = fuse
         self.most = most
         self.seconds = seconds
