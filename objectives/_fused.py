@@ -24,79 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from objectives._errors import Interrupted
+from objectives._fused_forward import MlpForward, VmapForward, is_mlp
 from objectives._fused_optim import FusedOptimizer
 from objectives._train import _DIVERGENCE_CHECK_EVERY, _STOP_CHECK_EVERY, EpochResult, Normalizer, score
 from objectives._train_config import TrainConfig
 from objectives.data import Splits
-
-_ACTIVATIONS = {nn.ReLU: torch.relu, nn.Sigmoid: torch.sigmoid, nn.Tanh: torch.tanh}
-
-
-def fusable(model: nn.Module, rows: torch.Tensor | None = None) -> str | None:
-    """Why ``model`` cannot be a member (None: it can): the built-in MLP's Linear/activation/Dropout chain
-    always can; another model where ``torch.func.vmap`` runs it on ``rows`` (a few input rows, in the model's
-    shape) for two members, forward and backward, with no buffers and no random draws (dropout's masks could
-    not be each member's own)."""
-    if _is_mlp(model):
-        return None
-    if any(True for _ in model.buffers()):
-        return "the model keeps buffers (batch norm's running statistics, say), which one batched model cannot"
-    if rows is None:
-        return "the model is not the built-in MLP"
-    forward = _VmapForward(model)
-    params = [torch.stack([p.detach()] * 2).requires_grad_(True) for p in model.parameters()]
-    try:
-        out = forward(params, torch.stack([rows, rows]))
-        out.float().sum().backward()
-    except Exception as exc:  # noqa: BLE001 - whatever vmap refuses, the trials train one at a time
-        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return f"torch.func cannot batch the model ({said[:200]})"
-    return None
-
-
-def _is_mlp(model: nn.Module) -> bool:
-    kinds = {type(m) for m in model.children()}
-    linears = [m for m in model.children() if isinstance(m, nn.Linear)]
-    return bool(kinds) and kinds <= {nn.Linear, nn.Dropout, *_ACTIVATIONS} and all(m.bias is not None for m in linears)
-
-
-class _MlpForward:
-    """The built-in MLP: each Linear layer's stacked weight, held as [K, in, out], and bias [K, out] by
-    ``baddbmm``, then the activation and dropout (each member's masks from its own generator)."""
-
-    flat = True  # its rows come flattened
-    transposed = True  # its weights are stacked transposed: a transposed operand costs a quarter more on a CPU
-
-    def __init__(self, model: nn.Module) -> None:
-        self.activation = next(_ACTIVATIONS[type(m)] for m in model.children() if type(m) in _ACTIVATIONS)
-        self.dropout = next((m.p for m in model.children() if isinstance(m, nn.Dropout)), 0.0)
-
-    def __call__(self, params: list[torch.Tensor], x: torch.Tensor, noise: Callable | None = None) -> torch.Tensor:
-        last = len(params) // 2 - 1
-        for i in range(len(params) // 2):
-            x = torch.baddbmm(params[2 * i + 1].unsqueeze(1), x, params[2 * i])
-            if i < last:
-                x = self.activation(x)
-                if noise is not None and self.dropout > 0:
-                    x = x * noise(x, self.dropout)
-        return x
-
-
-class _VmapForward:
-    """A user's model, called with each member's parameters under ``torch.func.vmap``."""
-
-    flat = False  # its rows come in the model's own shape
-    transposed = False
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.names = [name for name, _ in model.named_parameters()]
-        one = lambda params, x: torch.func.functional_call(model, dict(zip(self.names, params, strict=True)), (x,))  # noqa: E731
-        self.batched = torch.func.vmap(one, randomness="error")
-
-    def __call__(self, params: list[torch.Tensor], x: torch.Tensor, noise: Callable | None = None) -> torch.Tensor:
-        out = self.batched(tuple(params), x)
-        return out.reshape(out.shape[0], out.shape[1], -1)
 
 
 class FusedTraining:
@@ -115,7 +47,7 @@ class FusedTraining:
         """``generators``: each member's dropout generator, in the state the process's was in after its model
         was built (``torch.manual_seed(seed)``, then the model); ``seeds`` order each member's batches."""
         first = models[0]
-        self.forward = _MlpForward(first) if _is_mlp(first) else _VmapForward(first)
+        self.forward = MlpForward(first) if is_mlp(first) else VmapForward(first)
         self.names = [name for name, _ in first.named_parameters()]  # its state_dict's, in its optimizer's order
         self.shapes = [p.shape for p in first.parameters()]  # as the model holds them
         flip = self.forward.transposed
@@ -339,8 +271,3 @@ def _leaf(t: torch.Tensor) -> torch.Tensor:
 def _rows(params: list[torch.Tensor]) -> list[torch.Tensor]:
     """Each stacked tensor as [K, 1, N]: one member a row, whatever its layer's shape (the optimizer's view)."""
     return [p.view(p.shape[0], 1, p[0].numel() if p.shape[0] else math.prod(p.shape[1:])) for p in params]
-
-
-def probe_rows(splits: Splits) -> torch.Tensor:
-    """Two training rows as a model takes them (normalised, in its input shape): what `fusable` tries it on."""
-    return Normalizer(splits.mean, splits.std, splits.input_shape)(splits.train_x[:2])

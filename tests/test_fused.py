@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from objectives import DataConfig, ModelConfig, TrainConfig, build_mlp, load_splits, train_epochs
-from objectives._fused import FusedTraining, fusable
+from objectives._fused import FusedTraining
+from objectives._fused_forward import fusable
 
 
 @pytest.fixture(scope="module")

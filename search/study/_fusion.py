@@ -15,7 +15,7 @@ from torch import nn
 
 from objectives import Objective
 from objectives._calibrate import best_size
-from objectives._fused import fusable, probe_rows
+from objectives._fused_forward import fusable, probe_rows
 from objectives._members import Member
 
 MEASURED = "one trial at a time trains faster here (measured)"
@@ -105,7 +105,7 @@ def workers_for(
 ) -> int:
     """How many of ``workers`` processes a run of ``trials`` trials starts when its trials train together: a
     process more costs seconds to start (torch's import, its own measuring) and pays only with `ROUNDS` groups'
-    worth of trials for each; the cores it would have used go to the others' threads."""
+    worth of trials for each."""
     if workers == 1 or trials is None or fuse == 1:
         return workers
     fusion = Fusion(fuse, max(1, min(MOST, trials // 3)))
