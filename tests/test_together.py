@@ -20,18 +20,27 @@ def _finished(name: str) -> list[optuna.trial.FrozenTrial]:
     return sorted((t for t in study.trials if t.state.is_finished()), key=lambda t: t.number)
 
 
-def test_trials_trained_together_end_as_they_would_alone(cli, workdir):
-    """The same six trials (the baseline and five warm-started ones, queued with their values, one shape) trained
-    together and one at a time: each one's reports and value agree, epoch by epoch, within float rounding."""
-    (workdir / "one.yaml").write_text(ONE_SHAPE)
+@pytest.mark.parametrize("space", [ONE_SHAPE, "hidden_units: 16\nepochs: {low: 1, high: 3}\n"])
+def test_trials_trained_together_end_as_they_would_alone(cli, workdir, space):
+    """The same six trials (the baseline and five warm-started ones, queued with their values) trained together and
+    one at a time: each one's reports and value agree, epoch by epoch, within float rounding. In one shape all six
+    are one model; with their batch sizes and dropout sampled, each trains with those of its own shape."""
+    (workdir / "one.yaml").write_text(space)
     args = [*QUICK, "--space", "one.yaml"]
     assert cli("run", "--study", "old", "--n-trials", 8, "--fuse", 1, *args)[0] == 0
     for name, fuse in (("together", 6), ("alone", 1)):
         code, out, err = cli("run", "--study", name, "--warm-start", "old", "--n-trials", 6, "--fuse", fuse, *args)
         assert code == 0, err
-    together, alone = _finished("together"), _finished("alone")
-    assert [t.params for t in together] == [t.params for t in alone]
-    assert max(t.user_attrs.get("trained_with", 1) for t in together) == 6  # all six as one model
+    together, alone = (
+        [t for t in _finished(name) if t.user_attrs.get("baseline") or t.user_attrs.get("warm_start")]
+        for name in ("together", "alone")
+    )
+    assert len(together) >= 4 and [t.params for t in together] == [t.params for t in alone]
+    shapes = {(t.params.get("batch_size"), t.params.get("dropout")) for t in together}
+    if space == ONE_SHAPE:
+        assert len(shapes) == 1 and max(t.user_attrs.get("trained_with", 1) for t in together) == len(together)
+    else:
+        assert len(shapes) > 1
     assert all("trained_with" not in t.user_attrs for t in alone)
     for fused, single in zip(together, alone, strict=True):
         assert fused.state == single.state == TrialState.COMPLETE
@@ -48,8 +57,9 @@ def test_a_group_shares_its_first_trials_shape_and_the_run_keeps_its_count(cli, 
     trials = optuna.load_study(study_name="s", storage=DB).trials
     assert len(trials) == 7 and all(t.state == TrialState.COMPLETE for t in trials)
     shape_keys = ("hidden_units", "batch_size", "dropout")
-    shapes = {tuple(t.params.get(k) for k in shape_keys) for t in trials}
-    assert len(shapes) <= 2  # the baseline's group takes six trials (twice three), then a new one samples its own
+    shapes = [tuple(t.params.get(k) for k in shape_keys) for t in sorted(trials, key=lambda t: t.number)]
+    # The baseline's group takes six trials (twice three); the seventh samples a shape of its own.
+    assert len(set(shapes[:6])) == 1 and shapes[6] != shapes[0]
     assert len({t.params["lr"] for t in trials}) == 7  # each trial samples its own learning rate
     assert max(t.user_attrs["trained_with"] for t in trials) == 3
 
@@ -93,6 +103,50 @@ def test_a_users_model_trains_together_under_torch_func_as_it_would_alone(cli, w
     for fused, single in zip(together, alone, strict=True):
         assert fused.params == single.params
         assert fused.intermediate_values == pytest.approx(single.intermediate_values, abs=1e-9)
+
+
+class _Recorded:
+    """Checkpoints that remember what they were told (`objectives.Checkpoints`), snapshots taken as offered."""
+
+    def __init__(self) -> None:
+        self.offered, self.ended, self.cut = [], [], []
+
+    def resume(self, trial):
+        return None
+
+    def offer(self, trial, epoch, seed, snapshot):
+        self.offered.append((trial.number, epoch, snapshot()["epoch"]))
+
+    def finished(self, trial, model, value):
+        self.ended.append(trial.number)
+
+    def dropped(self, trial):
+        self.cut.append(trial.number)
+
+
+class _PruneOne(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return trial.number == 1 and max(trial.intermediate_values) >= 2
+
+
+def test_each_member_tells_its_checkpoints_how_it_ended():
+    """Every epoch offered with its own state; the pruned member's checkpoint dropped, the others' finished."""
+    from objectives import DataConfig, Objective, SearchSpace
+    from objectives._members import Together
+
+    space = SearchSpace.from_mapping({"hidden_units": 16, "epochs": 3, "batch_size": 32, "dropout": 0.0})
+    objective = Objective(space, DataConfig(dataset="synthetic", limit_train=200), device="cpu")
+    objective.checkpoints = recorded = _Recorded()
+    study = optuna.create_study(direction="maximize", pruner=_PruneOne())
+    together = Together(objective)
+    for _ in range(3):
+        together.join(objective.begin(study.ask()))
+    ended = {}
+    while together.members:
+        ended.update({member.trial.number: outcome for member, outcome in together.epoch()})
+    assert isinstance(ended[1], optuna.TrialPruned) and all(isinstance(ended[n], float) for n in (0, 2))
+    assert recorded.cut == [1] and sorted(recorded.ended) == [0, 2]
+    assert sorted(recorded.offered) == [(0, 1, 1), (0, 2, 2), (1, 1, 1), (2, 1, 1), (2, 2, 2)]
 
 
 def test_a_model_that_cannot_fuse_runs_one_trial_at_a_time_with_one_line(cli, workdir):
