@@ -36,7 +36,7 @@ def samples_per_second(model: nn.Module, config: TrainConfig, splits: Splits, k:
         generators = [torch.Generator(device).manual_seed(i) for i in range(k)]
         step = FusedTraining(models, [config] * k, list(range(k)), generators, splits).step
     steps, started = -2, 0.0
-    while steps < 3 or time.perf_counter() - started < seconds:
+    while steps < 5 or time.perf_counter() - started < seconds:
         if steps == 0:
             _sync(device)
             started = time.perf_counter()
@@ -49,14 +49,17 @@ def samples_per_second(model: nn.Module, config: TrainConfig, splits: Splits, k:
 def best_size(model: nn.Module, config: TrainConfig, splits: Splits, most: int, seconds: float = 0.1) -> int:
     """The K of `LADDER` (at most ``most``) with the most samples a second, if it beats one by one by `GAIN`;
     the ladder stops climbing once a step of it falls behind the best so far."""
-    alone = best = samples_per_second(model, config, splits, 1, seconds)
-    chosen = 1
+    alone = samples_per_second(model, config, splits, 1, seconds)
+    best, chosen = 0.0, 1
     for k in (k for k in LADDER[1:] if k <= most):
         rate = samples_per_second(model, config, splits, k, seconds)
         if rate > best:
             best, chosen = rate, k
         elif rate < 0.95 * best:
             break
+    # One by one again, now that caches and allocator are as warm as they were for the groups: a first
+    # measurement alone runs cold, and would make any group look faster than it is.
+    alone = max(alone, samples_per_second(model, config, splits, 1, seconds))
     return chosen if best >= GAIN * alone else 1
 
 
