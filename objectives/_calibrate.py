@@ -49,8 +49,8 @@ def samples_per_second(model: nn.Module, config: TrainConfig, splits: Splits, k:
 def best_size(model: nn.Module, config: TrainConfig, splits: Splits, most: int, seconds: float = 0.1) -> int:
     """The K of `LADDER` (at most ``most``) with the most samples a second, if it beats one by one by `GAIN`;
     the ladder stops climbing once a step of it falls behind the best so far."""
-    alone = samples_per_second(model, config, splits, 1, seconds)
-    best, chosen = 0.0, 1
+    alone = best = samples_per_second(model, config, splits, 1, seconds)
+    chosen = 1
     for k in (k for k in LADDER[1:] if k <= most):
         rate = samples_per_second(model, config, splits, k, seconds)
         if rate > best:
