@@ -25,6 +25,7 @@ from objectives import Objective
 from objectives._members import Member, Together
 from search._errors import BudgetSpent
 from search._optuna import fail_stale_trials, heartbeat_thread, share_params, study_storage, trial_id
+from search.storages._buffer import write_now
 from search.study._fusion import ROUNDS, Fusion
 from search.study._reconnect import taken_over
 
@@ -77,7 +78,7 @@ def run_together(
     asking = True
     try:
         while True:
-            checked = False
+            checked, asked = False, len(running)
             while asking and sum(g.count for g in groups) < (groups[-1].size if groups else 1):
                 if not more():
                     asking = False
@@ -90,6 +91,10 @@ def run_together(
                 except BudgetSpent:
                     give_back()
                     asking = False
+            for trial in running[asked:]:
+                # Its parameters stored before it trains: once any trial of a group shows them, all do, and a
+                # trial another host fails when this one dies goes again with the parameters it had.
+                write_now(study_storage(study), trial)
             if not groups:
                 return
             for group in list(groups):
@@ -193,6 +198,9 @@ def drain_together(
                 if not groups:  # the first of the batch sizes it, as a search's first trial sizes its group
                     size = fusion.size(objective, member) if fusion.why_not(objective, member) is None else 1
                 groups.setdefault((id(objective), member.shape), (objective, []))[1].append(member)
+            for objective, members in groups.values():
+                for member in members:  # stored before they train, as a search's trials are
+                    write_now(study_storage(study), trial_id(member.trial))
             for objective, members in groups.values():
                 for member, outcome in _train_all(objective, members):
                     beats.pop(trial_id(member.trial)).__exit__(None, None, None)
