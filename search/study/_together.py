@@ -198,7 +198,7 @@ def drain_together(
                 if not groups:  # the first of the batch sizes it, as a search's first trial sizes its group
                     size = fusion.size(objective, member) if fusion.why_not(objective, member) is None else 1
                 groups.setdefault((id(objective), member.shape), (objective, []))[1].append(member)
-            for objective, members in groups.values():
+            for _, members in groups.values():
                 for member in members:  # stored before they train, as a search's trials are
                     write_now(study_storage(study), trial_id(member.trial))
             for objective, members in groups.values():
