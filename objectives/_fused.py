@@ -57,10 +57,10 @@ class FusedTraining:
         self.normalize = Normalizer(splits.mean, splits.std, None if self.forward.flat else splits.input_shape)
         device = splits.train_x.device
         self.params = [
-            _leaf(p.detach().new_zeros((0, *self._stacked(p, i).shape)).to(device))
+            _leaf(p.detach().new_zeros((0, *self._flip(p, i).shape)).to(device))
             for i, p in enumerate(first.parameters())
         ]
-        self.optimizer = FusedOptimizer([], _rows(self.params))
+        self.optimizer = FusedOptimizer([], _as_rows(self.params))
         self.members: list[int] = []  # the callers' indices of the members still in
         self.configs: list[TrainConfig] = []
         self.generators: list[torch.Generator] = []
@@ -79,11 +79,11 @@ class FusedTraining:
         if [p.shape for p in model.parameters()] != self.shapes:
             raise ValueError("the members of a fused training share their layers' sizes")
         own = [
-            self._stacked(p.detach(), i).unsqueeze(0).to(self.params[0].device).contiguous()
+            self._flip(p.detach(), i).unsqueeze(0).to(self.params[0].device).contiguous()
             for i, p in enumerate(model.parameters())
         ]
         self.params = [_leaf(torch.cat([p.detach(), n])) for p, n in zip(self.params, own, strict=True)]
-        self.optimizer.join(config, _rows(own))
+        self.optimizer.join(config, _as_rows(own))
         index = self.joined
         self.joined += 1
         self.members.append(index)
@@ -102,7 +102,7 @@ class FusedTraining:
         self.left[member] = self.state_dict(member)
         index = torch.tensor(keep, dtype=torch.long, device=self.params[0].device)
         self.params = [_leaf(p.detach().index_select(0, index)) for p in self.params]
-        self.optimizer.keep(index, _rows(self.params))
+        self.optimizer.keep(index, _as_rows(self.params))
         for name in ("members", "configs", "generators", "shuffles", "epochs_done"):
             setattr(self, name, [getattr(self, name)[i] for i in keep])
 
@@ -110,14 +110,11 @@ class FusedTraining:
         """Member ``member``'s weights under the names its own model has (a state_dict it loads)."""
         k = self.members.index(member)
         pairs = enumerate(zip(self.names, self.params, strict=True))
-        return {name: self._own(p[k].detach(), i).clone() for i, (name, p) in pairs}
+        return {name: self._flip(p[k].detach(), i).clone() for i, (name, p) in pairs}
 
-    def _stacked(self, tensor: torch.Tensor, i: int) -> torch.Tensor:
-        """Parameter ``i`` of a member's model as the stack holds it."""
-        return tensor.t() if self.flipped[i] else tensor
-
-    def _own(self, tensor: torch.Tensor, i: int) -> torch.Tensor:
-        """Parameter ``i`` (or its optimizer state) of one member, from the stack's layout to its model's."""
+    def _flip(self, tensor: torch.Tensor, i: int) -> torch.Tensor:
+        """Parameter ``i`` of one member (or its optimizer state) between its model's layout and the stack's: the
+        MLP's weights are held transposed, and a transpose is its own inverse."""
         return tensor.t() if self.flipped[i] else tensor
 
     def snapshot(self, member: int) -> dict[str, Any]:
@@ -127,7 +124,7 @@ class FusedTraining:
         config, device = self.configs[k], self.params[0].device
         stacked = self.optimizer.member_state(k, [p.shape[1:] for p in self.params])
         per_param = {
-            kind: None if tensors is None else [self._own(t, i).contiguous() for i, t in enumerate(tensors)]
+            kind: None if tensors is None else [self._flip(t, i).contiguous() for i, t in enumerate(tensors)]
             for kind, tensors in stacked.items()
         }
         if config.optimizer == "adam":
@@ -216,7 +213,7 @@ class FusedTraining:
             p.grad = None
         losses = self._losses(self.forward(self.params, x, self._noise), splits.train_y[idx])
         losses.sum().backward()
-        self.optimizer.step(_rows(self.params), _rows([p.grad for p in self.params]))
+        self.optimizer.step(_as_rows(self.params), _as_rows([p.grad for p in self.params]))
         return losses
 
     def _rows(self, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -268,6 +265,6 @@ def _leaf(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous().requires_grad_(True)
 
 
-def _rows(params: list[torch.Tensor]) -> list[torch.Tensor]:
+def _as_rows(params: list[torch.Tensor]) -> list[torch.Tensor]:
     """Each stacked tensor as [K, 1, N]: one member a row, whatever its layer's shape (the optimizer's view)."""
-    return [p.view(p.shape[0], 1, p[0].numel() if p.shape[0] else math.prod(p.shape[1:])) for p in params]
+    return [p.view(p.shape[0], 1, math.prod(p.shape[1:])) for p in params]

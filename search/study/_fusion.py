@@ -20,10 +20,8 @@ from objectives._members import Member
 
 MEASURED = "one trial at a time trains faster here (measured)"
 ROUNDS = 2  # a group takes this many times its size in trials, then its shape gives way to a newly sampled one
-MOST = 32
-_MEASURED: dict[
-    tuple, int
-] = {}  # group sizes measured in this process, by what a step's cost depends on  # members of one group at most, measured or not: beyond it the ladder has never paid on a CPU or a GPU
+MOST = 32  # members of one group at most, measured or not: beyond it the ladder has never paid on a CPU or a GPU
+_MEASURED: dict[tuple, int] = {}  # group sizes measured in this process, by what a step's cost depends on
 
 
 class Fusion:
@@ -106,11 +104,10 @@ def workers_for(
     """How many of ``workers`` processes a run of ``trials`` trials starts when its trials train together: a
     process more costs seconds to start (torch's import, its own measuring) and pays only with `ROUNDS` groups'
     worth of trials for each."""
-    if workers == 1 or trials is None or fuse == 1:
+    if workers == 1 or trials is None:
         return workers
-    fusion = Fusion(fuse, max(1, min(MOST, trials // 3)))
-    typical = typical_member(objective, model_defaults)
-    if fusable(typical.model, probe_rows(objective.splits)) is not None:
+    fusion = fusion_for(fuse, objective, model_defaults, None, trials)
+    if fusion is None:
         return workers
-    size = fusion.size(objective, typical)
-    return workers if size == 1 else max(1, min(workers, trials // (ROUNDS * size)))
+    size = fusion.size(objective, typical_member(objective, model_defaults))  # measured already, by `fusion_for`
+    return max(1, min(workers, trials // (ROUNDS * size)))

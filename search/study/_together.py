@@ -116,8 +116,7 @@ def _ask_into(study, objective: Objective, fusion: Fusion, groups: list[_Group],
     newest = groups[-1] if groups else None
     shape = newest.shape if newest is not None and newest.open else None
     member = _begin(study, objective, running, shape)
-    beats[trial_id(member.trial)] = beat = heartbeat_thread(member.trial, study_storage(study))
-    beat.__enter__()
+    _beat(study, member.trial, beats)
     if shape is None:
         newest = _Group(objective, member, fusion.size(objective, member))
         groups.append(newest)
@@ -125,13 +124,25 @@ def _ask_into(study, objective: Objective, fusion: Fusion, groups: list[_Group],
 
 
 def _begin(study: optuna.Study, objective: Objective, running: list[int], shape: dict | None) -> Member:
+    trial = _ask(study, running)
+    if shape:
+        share_params(trial, shape)
+    return objective.begin(trial)
+
+
+def _ask(study: optuna.Study, running: list[int]) -> optuna.Trial:
+    """A trial asked for (the queue's next, else a new one), counted as this worker's until it is told."""
     with warnings.catch_warnings():  # Optuna warns that a heartbeat storage is meant for `study.optimize`
         warnings.simplefilter("ignore", UserWarning)
         trial = study.ask()
     running.append(trial_id(trial))
-    if shape:
-        share_params(trial, shape)
-    return objective.begin(trial)
+    return trial
+
+
+def _beat(study: optuna.Study, trial: optuna.Trial, beats: dict[int, Any]) -> None:
+    """The trial's heartbeat started, as `study.optimize` starts one; it stops when the trial is told."""
+    beats[trial_id(trial)] = beat = heartbeat_thread(trial, study_storage(study))
+    beat.__enter__()
 
 
 def _alone(objective: Objective, member: Member) -> Any:
@@ -183,18 +194,14 @@ def drain_together(
         size = left
         try:
             while sum(len(m) for _, m in groups.values()) < min(size, left):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    trial = study.ask()
-                running.append(trial_id(trial))
+                trial = _ask(study, running)
                 try:
                     objective, member = begin(trial)
                 except optuna.TrialPruned as exc:
                     _tell(study, trial, exc, running, callback)
                     left -= 1
                     continue
-                beats[trial_id(trial)] = beat = heartbeat_thread(trial, study_storage(study))
-                beat.__enter__()
+                _beat(study, trial, beats)
                 if not groups:  # the first of the batch sizes it, as a search's first trial sizes its group
                     size = fusion.size(objective, member) if fusion.why_not(objective, member) is None else 1
                 groups.setdefault((id(objective), member.shape), (objective, []))[1].append(member)

@@ -107,7 +107,8 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
 
 
 def _fused_workers(config: RunConfig, objective) -> RunConfig:
-    """Fewer worker processes where trials train together and the run is too short to pay for starting them all (`search.study._fusion.workers_for`); for a run whose workers the user left to it."""
+    """Fewer worker processes where trials train together and the run is too short to pay for starting them all
+    (`search.study._fusion.workers_for`); for a run whose workers the user left to it."""
     from search.study._fusion import workers_for
     from search.study._open import model_defaults
 
