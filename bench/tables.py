@@ -235,9 +235,7 @@ def main() -> None:
     seeds, trials = (1, 8) if args.quick else (args.seeds, args.trials)
     sets = tables()
     wanted = QUICK if args.quick else args.only.split(",") if args.only else sets
-    sets = {
-        k: v for k, v in sets.items() if k in wanted and args.role in (None, v[1]) and args.task in (None, v[0])
-    }
+    sets = {k: v for k, v in sets.items() if k in wanted and args.role in (None, v[1]) and args.task in (None, v[0])}
     print(f"{trials} trials per study, the defaults (confirmation, yardstick); {seeds} seeds per table; {args.device}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

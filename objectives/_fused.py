@@ -60,7 +60,8 @@ class FusedTraining:
             _leaf(p.detach().new_zeros((0, *self._flip(p, i).shape)).to(device))
             for i, p in enumerate(first.parameters())
         ]
-        self.optimizer = FusedOptimizer([], _as_rows(self.params))
+        per_epoch = math.ceil(splits.train_x.shape[0] / self.batch[0])  # a learning-rate schedule's unit
+        self.optimizer = FusedOptimizer([], _as_rows(self.params), per_epoch)
         self.members: list[int] = []  # the callers' indices of the members still in
         self.configs: list[TrainConfig] = []
         self.generators: list[torch.Generator] = []

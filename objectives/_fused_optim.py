@@ -12,7 +12,8 @@ class FusedOptimizer:
     hyperparameters ([K, 1, 1] tensors) and kind; the same arithmetic, member by member. Parameters come as
     [K, 1, N] views (any layer's shape, flattened), so one column shape fits them all."""
 
-    def __init__(self, configs: list[TrainConfig], params: list[torch.Tensor]):
+    def __init__(self, configs: list[TrainConfig], params: list[torch.Tensor], per_epoch: int = 1):
+        self.per_epoch = per_epoch  # steps in an epoch: a schedule's length is each member's epochs of them
         self.configs: list[TrainConfig] = []
         self.lr = self.decay = self.momentum = self.adam = None  # [K, 1, 1] columns, one row a member
         self.buffers: list[torch.Tensor] | None = None  # momentum's, made at the first step (zeros before it)
@@ -70,6 +71,8 @@ class FusedOptimizer:
     def step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
         """One step of every member: ``params`` and their ``grads`` as [K, 1, N] views (each member's row)."""
         self.t = [t + 1 for t in self.t]
+        if any(c.schedule != "constant" for c in self.configs):
+            self.lr = self._column([self._lr(k) for k in range(len(self.t))], self.lr)
         if bool((self.decay != 0).any()):
             grads = [g + self.decay * p for g, p in zip(grads, params, strict=True)]
         any_adam, all_adam = bool(self.adam.any()), bool(self.adam.all())
@@ -107,20 +110,26 @@ class FusedOptimizer:
             denom = v.sqrt().div_(bias2).add_(1e-8)
             p.addcmul_(torch.div(m, denom, out=denom), step)
 
+    def _lr(self, k: int) -> float:
+        """Member ``k``'s learning rate for the step it is taking (its ``t``-th), as `train_epochs` sets it alone."""
+        config = self.configs[k]
+        return config.lr_at(self.t[k] - 1, config.epochs * self.per_epoch)
+
+    @staticmethod
+    def _column(values: list[float], like: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
+
     def _adam_scalars(self, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Each member's 1 - beta1, beta2, 1 - beta2, step size and bias correction, as [K, 1, 1] columns; the
         bias corrections in double, as Python computes them alone, then one rounding to the parameters' type."""
-
-        def column(values: list[float]) -> torch.Tensor:
-            return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
-
         configs, steps = self.configs, self.t
+        rates = [self._lr(k) for k in range(len(configs))]
         return (
-            column([1 - c.beta1 for c in configs]),
-            column([c.beta2 for c in configs]),
-            column([1 - c.beta2 for c in configs]),
-            column([-c.lr / (1 - c.beta1**t) for c, t in zip(configs, steps, strict=True)]),
-            column([(1 - c.beta2**t) ** 0.5 for c, t in zip(configs, steps, strict=True)]),
+            self._column([1 - c.beta1 for c in configs], like),
+            self._column([c.beta2 for c in configs], like),
+            self._column([1 - c.beta2 for c in configs], like),
+            self._column([-lr / (1 - c.beta1**t) for c, lr, t in zip(configs, rates, steps, strict=True)], like),
+            self._column([(1 - c.beta2**t) ** 0.5 for c, t in zip(configs, steps, strict=True)], like),
         )
 
     def _sgd(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:

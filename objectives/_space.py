@@ -51,7 +51,7 @@ from objectives._params import (
     unparse,
     validate,
 )
-from objectives._train_config import LOSSES, OPTIMIZERS, TrainConfig
+from objectives._train_config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 from objectives.models import ACTIVATIONS, MLP
 
 TRAIN_RULES: dict[str, Rule] = {
@@ -64,6 +64,7 @@ TRAIN_RULES: dict[str, Rule] = {
     "beta1": UNIT,
     "beta2": UNIT,
     "loss": named(LOSSES),
+    "schedule": named(SCHEDULES),
 }
 MLP_RULES: dict[str, Rule] = {
     "activation": named(ACTIVATIONS),
@@ -86,6 +87,7 @@ IMAGE_DEFAULTS: dict[str, Param] = {
     "beta1": Fixed(TrainConfig.beta1),
     "beta2": Fixed(TrainConfig.beta2),
     "loss": Fixed(TrainConfig.loss),
+    "schedule": Fixed(TrainConfig.schedule),
 }
 MLP_DEFAULTS: dict[str, Param] = {
     "activation": Fixed("relu"),
@@ -97,6 +99,7 @@ MLP_DEFAULTS: dict[str, Param] = {
 # excel on tabular datasets", NeurIPS 2021): width, depth, dropout and weight decay are searched.
 TABLE_DEFAULTS: dict[str, Param] = {
     "batch_size": Choice((16, 32, 64, 128, 256)),
+    "schedule": Fixed("cosine"),
     "weight_decay": Float(1e-6, 1e-2, log=True),
     "hidden_units": Int(32, 1024, log=True),
     "hidden_layers": Int(1, 4),
@@ -114,6 +117,7 @@ BASELINE = {
     "beta1": TrainConfig.beta1,
     "beta2": TrainConfig.beta2,
     "loss": TrainConfig.loss,
+    "schedule": TrainConfig.schedule,
     "activation": "relu",
     "hidden_units": 512,
     "hidden_layers": 2,

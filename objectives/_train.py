@@ -150,6 +150,8 @@ def train_epochs(
     def snapshot(epoch: int) -> Callable[[], dict[str, Any]]:
         return lambda: _state(epoch, model, optimizer, shuffle, device)
 
+    per_epoch = math.ceil(n / bs)
+    scheduled = config.schedule != "constant"
     model.train()
     for epoch in range(first, config.epochs + 1):
         start = time.perf_counter()
@@ -157,6 +159,8 @@ def train_epochs(
         running = torch.zeros((), device=device)
         steps, diverged = 0, None
         for i in range(0, n, bs):
+            if scheduled:  # from the epoch and step alone: a resumed run takes the rates it would have taken
+                optimizer.lr = config.lr_at((epoch - 1) * per_epoch + steps, config.epochs * per_epoch)
             idx = order[i : i + bs]
             loss = loss_fn(model(normalize(splits.train_x[idx])), splits.train_y[idx])
             optimizer.zero_grad()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,9 @@ from objectives._errors import SpaceError
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 LOSSES = ("cross_entropy", "mse")
+# The learning rate through a run: held, or cosine-annealed step by step from lr to 0 over its epochs
+# (Loshchilov & Hutter, SGDR, without restarts): a table's short runs end in a minimum, not bouncing around one.
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     loss: str = "cross_entropy"
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -40,6 +45,16 @@ class TrainConfig:
         _check(0 <= self.beta1 < 1, f"beta1 is {self.beta1:g}, but must be >= 0 and < 1")
         _check(0 <= self.beta2 < 1, f"beta2 is {self.beta2:g}, but must be >= 0 and < 1")
         _check(self.loss in LOSSES, f"loss is {self.loss!r}, but must be one of {', '.join(LOSSES)}")
+        _check(
+            self.schedule in SCHEDULES,
+            f"schedule is {self.schedule!r}, but must be one of {', '.join(SCHEDULES)}",
+        )
+
+    def lr_at(self, step: int, steps: int) -> float:
+        """The learning rate of step ``step`` (from 0) of a run of ``steps`` steps."""
+        if self.schedule == "constant" or steps <= 0:
+            return self.lr
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
 
 
 def typed(name: str, value: Any, kind: type) -> Any:

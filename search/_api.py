@@ -77,6 +77,7 @@ def tune(
     drop: tuple[str, ...] = (),
     fill_missing: str | None = None,
     drop_missing_target: bool = False,
+    bins: int = DataConfig.bins,
     baseline: str = "hgb",
     verbose: bool = False,
     **options: Any,
@@ -99,6 +100,7 @@ def tune(
         if not verbose:
             quiet_optuna()
         table = {"drop": tuple(drop), "fill_missing": fill_missing, "drop_missing_target": drop_missing_target}
+        table["bins"] = bins
         data_config = DataConfig(
             **_data_options(data, target, dataset, test_data, table, task, seed), data_dir=data_dir
         )

@@ -67,6 +67,13 @@ CASES = {
         TrainConfig(optimizer="momentum", lr=0.02, epochs=3),
         TrainConfig(optimizer="sgd", lr=0.05, epochs=3),
     ],
+    # Each member's learning rate annealed over its own epochs: a member of 2 epochs beside one of 3.
+    "cosine": [
+        TrainConfig(optimizer="adam", lr=3e-3, epochs=3, schedule="cosine"),
+        TrainConfig(optimizer="adam", lr=1e-3, epochs=2, schedule="cosine"),
+        TrainConfig(optimizer="momentum", lr=0.02, epochs=3, schedule="cosine"),
+        TrainConfig(optimizer="sgd", lr=0.05, epochs=3),
+    ],
 }
 
 
@@ -168,7 +175,7 @@ def test_a_users_model_trains_fused_as_it_would_alone(splits, case):
             torch.testing.assert_close(fused.left[k][name], tensor, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["momentum", "adam", "mixed"])
+@pytest.mark.parametrize("case", ["momentum", "adam", "mixed", "cosine"])
 def test_a_member_that_joins_later_trains_as_it_would_alone(splits, case):
     """A member joins where another left (the group kept full): its steps are its own from its first epoch on
     (Adam's step count, momentum's first buffer), and the member that was there all along is not disturbed."""
@@ -195,7 +202,7 @@ def test_a_joiner_of_another_shape_or_batch_is_refused(splits):
         fused.join(_model(2, hidden=(16, 16))[0], TrainConfig(batch_size=64), 2, _model(2)[1])
 
 
-@pytest.mark.parametrize("case", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("case", ["sgd", "momentum", "adam", "cosine"])
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_a_members_snapshot_resumes_alone_where_it_would_have_gone(splits, case, dropout):
     """A checkpoint of a fused member (its weights, optimizer state, data order, dropout generator) goes on

@@ -321,6 +321,67 @@ def test_the_encoder_standardises_and_one_hot_encodes_from_training_rows_only():
     assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
 
 
+def test_the_encoders_bins_are_training_quantiles_given_piecewise_linear():
+    """Each numeric column of more than two values: its standardised value, then one feature per quantile bin
+    of the training rows (0 below the bin, 1 above it, the position inside it between); a flag has no bins."""
+    from objectives.data._encoder import TableEncoder
+    from objectives.data._tables import Table
+
+    numbers = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [3.0, 1.0], [4.0, 0.0]])
+    train = Table(("n", "flag"), numbers, (), np.zeros((5, 0), dtype=object), np.array([0, 1, 0, 1, 0]), ("p", "q"))
+    encoder = TableEncoder.fit(train, bins=4)
+    assert encoder.edges == ((0.0, 1.0, 2.0, 3.0, 4.0), ()) and encoder.width == 2 + 4
+    x, _ = encoder.transform(np.array([[2.5, 1.0], [-7.0, 0.0], [9.0, 0.0]]), np.zeros((3, 0), dtype=object))
+    assert x[0, 2:].tolist() == [1.0, 1.0, 0.5, 0.0]  # inside the third bin, halfway
+    assert x[1, 2:].tolist() == [0.0] * 4 and x[2, 2:].tolist() == [1.0] * 4  # beyond the training rows: clipped
+    assert x[0, :2].tolist() == pytest.approx(((np.array([2.5, 1.0]) - numbers.mean(0)) / numbers.std(0)).tolist())
+    assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
+    plain = TableEncoder.fit(train)  # bins 0, and a model saved before bins: no "edges" key
+    assert plain.width == 2 and "edges" not in plain.to_dict() and TableEncoder.from_dict(plain.to_dict()) == plain
+
+
+def test_bins_are_recorded_exported_and_predicted_with(cli, workdir):
+    """A study's bins reach its record, its export, the retrained model's preprocessing and `predict`, which
+    encodes new rows with the training rows' edges; a continued study keeps its own; a bad value is one line."""
+    frame = categorical_frame(300, seed=4)
+    frame.to_csv(workdir / "shop.csv", index=False)
+    assert cli("run", "--study", "b", "--data", "shop.csv", "--target", "label", "--bins", "5", *QUICK)[0] == 0
+    made = optuna.load_study(study_name="b", storage=f"sqlite:///{DB}").user_attrs["search"]
+    assert made["table"]["bins"] == 5
+    code, _, err = cli("run", "--study", "b", "--bins", "8", *QUICK)
+    assert code == 1 and "made with `bins` 5, but this run asks for `bins` 8" in err.replace("--bins", "`bins`")
+    assert cli("export", "--study", "b", "--output", "best.yaml")[0] == 0
+    import yaml
+
+    assert yaml.safe_load((workdir / "best.yaml").read_text())["data"]["bins"] == 5
+    code, _, err = cli("train", "--config", "best.yaml", "--save-model", "m/b.pt")
+    assert code == 0, err
+    edges = json.loads((workdir / "m" / "b.json").read_text())["preprocessing"]["edges"]
+    assert [len(e) for e in edges] == [6]  # the noise column: 5 bins; the text columns: none
+    code, out, err = cli("predict", "--model", "m/b.pt", "--data", "shop.csv", "--output", "p.csv")
+    assert code == 0, err
+    # The network takes 2 + 5 + 6 features: predict encodes the rows as the training rows were, bins included.
+    assert code == 0 and len(pd.read_csv(workdir / "p.csv")) == 300, err
+    code, out, err = cli("run", "--study", "c", "--data", "shop.csv", "--target", "label", "--bins", "1", *QUICK)
+    assert code == 1 and err.strip().splitlines() == [
+        "search: error: --bins is 1, but must be 0 or an integer from 2 to 256"
+    ]
+    assert "c" not in optuna.get_all_study_names(f"sqlite:///{DB}")
+
+
+def test_a_study_made_before_bins_goes_on_without_them(cli, shop_csv, workdir):
+    assert cli("run", "--study", "old", "--data", shop_csv, "--target", "label", *QUICK)[0] == 0
+    study = optuna.load_study(study_name="old", storage=f"sqlite:///{DB}")
+    made = study.user_attrs["search"]
+    assert made["table"].pop("bins") == 16  # the default; an earlier version recorded none
+    study.set_user_attr("search", made)
+    code, out, err = cli("run", "--study", "old", *QUICK)
+    assert code == 0, err
+    assert cli("export", "--study", "old", "--output", "old.yaml")[0] == 0
+    assert cli("train", "--config", "old.yaml", "--save-model", "m/old.pt")[0] == 0
+    assert "edges" not in json.loads((workdir / "m" / "old.json").read_text())["preprocessing"]
+
+
 # --- what a close read found (issue 18): each test fails on the code before it -------------------------------
 
 

@@ -59,6 +59,7 @@ def test_same_seed_same_result(splits):
         ({"optimizer": "rmsprop"}, "optimizer is 'rmsprop', but must be one of sgd, momentum, adam"),
         ({"momentum": 1.0}, "momentum is 1, but must be >= 0 and < 1"),
         ({"loss": "hinge"}, "loss is 'hinge'"),
+        ({"schedule": "step"}, "schedule is 'step', but must be one of constant, cosine"),
     ],
 )
 def test_bad_train_config(kwargs, message):
@@ -66,13 +67,41 @@ def test_bad_train_config(kwargs, message):
         TrainConfig(**kwargs)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_a_cosine_schedule_anneals_each_step_from_lr_to_nothing(splits):
+    """The rate each step trains with: lr at the first step, half of it midway, near 0 at the last."""
+    from objectives import _optim
+
+    seen = []
+    step = _optim.Adam.step
+
+    def watched(self):
+        seen.append(self.lr)
+        step(self)
+
+    config = TrainConfig(optimizer="adam", lr=1e-2, batch_size=256, epochs=2, schedule="cosine")
+    _optim.Adam.step = watched
+    try:
+        list(train_epochs(build_mlp(ModelConfig(hidden=(16,))), splits, config, seed=0))
+    finally:
+        _optim.Adam.step = step
+    per_epoch = math.ceil(splits.train_x.shape[0] / 256)
+    assert len(seen) == 2 * per_epoch
+    assert seen[0] == pytest.approx(1e-2)
+    assert seen[per_epoch] == pytest.approx(5e-3)
+    assert 0 < seen[-1] < 1e-2 * (math.pi / len(seen)) ** 2  # 1 - cos(x) ~ x^2 / 2
+    assert seen == sorted(seen, reverse=True)
+    assert TrainConfig(lr=0.1).lr_at(7, 10) == 0.1  # constant: held
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adam-cosine"])
 def test_a_run_resumed_from_a_snapshot_ends_as_the_run_that_never_stopped(splits, optimizer):
     """The state after epoch 2, written and read as a checkpoint is (torch.save, then torch.load with
     weights_only=True), then epochs 3-4 in a new model: the same losses, figures and weights, step for step."""
     import io
 
-    config = TrainConfig(optimizer=optimizer, lr=1e-3 if optimizer == "adam" else 0.05, batch_size=64, epochs=4)
+    optimizer, _, schedule = optimizer.partition("-")
+    lr = 1e-3 if optimizer == "adam" else 0.05
+    config = TrainConfig(optimizer=optimizer, lr=lr, batch_size=64, epochs=4, schedule=schedule or "constant")
 
     def fresh():
         torch.manual_seed(3)  # the initial weights; the dropout masks draw from this generator too

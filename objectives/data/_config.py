@@ -11,6 +11,7 @@ DATASETS = ("fashion-mnist", "mnist", "kmnist", "synthetic", "table")
 # A table's test split is carved with this seed, whatever the study's: the same file gets
 # the same test split in every study, and confirmation's resamples never move it.
 TEST_SEED = 0
+MAX_BINS = 256
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class DataConfig:
     fill_missing: str | None = None  # "median": numeric gaps take the column's median
     drop: tuple[str, ...] = ()  # columns of data_file left out
     drop_missing_target: bool = False  # rows without a target value left out (with a note), not refused
+    # Quantile bins of each numeric column, given to the network beside its standardised value
+    # (`objectives.data._encoder`); 0: the standardised value alone (studies made before: 0).
+    bins: int = 16
     # The feature columns to take, as a study recorded them (numeric and text, in the file's order):
     # a study goes on with its own features whatever this version would now leave out. None: every
     # column but the target, `drop`, a saved row index and those with one value.
@@ -66,6 +70,12 @@ class DataConfig:
             or not 0.0 < self.test_fraction < 1.0
         ):
             raise DataError(f"`test_fraction` is {self.test_fraction}, but must be > 0 and < 1")
+        if (
+            isinstance(self.bins, bool)
+            or not isinstance(self.bins, int)
+            or not (self.bins == 0 or 2 <= self.bins <= MAX_BINS)
+        ):
+            raise DataError(f"`bins` is {self.bins!r}, but must be 0 or an integer from 2 to {MAX_BINS}")
         if self.fill_missing is not None and self.fill_missing != "median":
             raise DataError(f"`fill_missing` is {self.fill_missing!r}, but must be median")
         object.__setattr__(self, "drop", tuple(self.drop))
@@ -89,6 +99,7 @@ class DataConfig:
             ("`drop_missing_target`", self.drop_missing_target),
             ("`task`", self.task is not None),
             ("`test_fraction`", "test_fraction" in given),
+            ("`bins`", "bins" in given),
         )
         flags = [flag for flag, value in options if value]
         if flags:

@@ -177,14 +177,15 @@ def read_data(
     return read_table(path, target, drop, fill_missing, task, feature_columns, drop_missing_target)
 
 
-def _encode(train, *others) -> tuple[Any, list]:
-    """Fit the preprocessing on ``train`` only, and apply it to every part: float32 features, labels
-    (int64 classes, or float32 targets standardised with the training rows' mean and std)."""
+def _encode(bins: int, train, *others) -> tuple[Any, list]:
+    """Fit the preprocessing on ``train`` only (``bins`` quantile bins a numeric column), and apply it to every
+    part: float32 features, labels (int64 classes, or float32 targets standardised with the training rows'
+    mean and std)."""
     import torch
 
     from objectives.data._encoder import TableEncoder
 
-    encoder = TableEncoder.fit(train)
+    encoder = TableEncoder.fit(train, bins if train.shape is None else 0)  # arrays keep their rows' shape
     parts = []
     for part in (train, *others):
         x, _ = encoder.transform(part.numeric, part.text)
@@ -226,7 +227,7 @@ def _table_split(config: DataConfig, resample: Resample) -> Splits:
     train_idx, val_idx = pool_indices(pool.labels, config.validation_fraction, config.seed, stratify, resample)
     if config.limit_train is not None:
         train_idx = train_idx[: config.limit_train]
-    encoder, tensors = _encode(pool.take(train_idx), pool.take(val_idx), test)
+    encoder, tensors = _encode(config.bins, pool.take(train_idx), pool.take(val_idx), test)
     return _table_splits(pool, encoder, tensors)
 
 
@@ -234,7 +235,7 @@ def _table_train_test(config: DataConfig) -> Splits:
     pool, test = table_parts(config)
     if config.limit_train is not None:
         pool = pool.take(slice(0, config.limit_train))
-    encoder, (tx, ty, sx, sy) = _encode(pool, test)
+    encoder, (tx, ty, sx, sy) = _encode(config.bins, pool, test)
     return _table_splits(pool, encoder, [tx, ty, sx, sy, sx, sy])
 
 

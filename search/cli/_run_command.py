@@ -161,6 +161,14 @@ def add_run_command(subparsers) -> None:
         help="with --data: fill missing numbers with the column's median (text: a category of its own)",
     )
     p.add_argument(
+        "--bins",
+        type=int,
+        default=S,
+        metavar="N",
+        help="with --data: each numeric column also as N quantile bins of the training rows, piecewise linear "
+        f"(0: its standardised value alone; default: {default(DataConfig, 'bins')})",
+    )
+    p.add_argument(
         "--drop-missing-target",
         action="store_true",
         default=S,

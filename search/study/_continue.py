@@ -130,6 +130,7 @@ _TABLE_FLAGS = {
     "drop": "`drop`",
     "fill_missing": "`fill_missing`",
     "drop_missing_target": "`drop_missing_target`",
+    "bins": "`bins`",
 }
 
 
@@ -147,6 +148,8 @@ def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -
     for key, flag in _TABLE_FLAGS.items():
         asked = list(getattr(config.data, key)) if key == "drop" else getattr(config.data, key)
         stored = bool(made.get(key)) if key == "drop_missing_target" else made.get(key)
+        if key == "bins":
+            stored = int(made.get(key) or 0)  # a study made before bins: none
         if key in given and asked != stored:
             raise SearchError(
                 f"study {name!r} was made with {flag} {show(stored)}, but this run asks for "

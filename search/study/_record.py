@@ -100,6 +100,7 @@ def table_record(data) -> dict[str, Any]:
         "fill_missing": data.fill_missing,
         # Recorded when set only: the record of a study made before the option came stays equal.
         **({"drop_missing_target": True} if data.drop_missing_target else {}),
+        **({"bins": data.bins} if data.bins else {}),  # none recorded: made before bins, or with bins 0
     }
 
 

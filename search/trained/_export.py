@@ -125,6 +125,7 @@ def table_options(data: dict[str, Any], task: str | None = None, where: str = "t
         "drop": tuple(data.get("drop") or ()),
         "fill_missing": data.get("fill_missing"),
         "drop_missing_target": bool(data.get("drop_missing_target")),
+        "bins": int(data.get("bins") or 0),  # made before bins: none
         "columns": feature_columns(data.get("columns")),
         "task": task or data.get("task") or "classification",
     }
@@ -138,8 +139,9 @@ def _table_data(table: dict[str, Any] | None) -> dict[str, Any]:
     return {
         **{k: table.get(k) for k in keys},
         **({"drop_missing_target": True} if table.get("drop_missing_target") else {}),
+        "bins": int(table.get("bins") or 0),
         "encoding": "numeric gaps take the training rows' median, then numeric columns are standardised with the "
-        "training rows' mean and std; text columns one-hot, categories from the training rows (an unseen "
+        "training rows' mean and std (and given as `bins` quantile bins of the training rows); text columns one-hot, categories from the training rows (an unseen "
         "one is encoded as none)",
     }
 
