@@ -1,7 +1,7 @@
 """Mutation testing of the statistical and fault-handling code: do the tests notice when it breaks?
 
     .venv/bin/python bench/mutants.py                 # every module below; about 40 minutes on 2 cores
-    .venv/bin/python bench/mutants.py --only rules    # one of them (rules, plan, splits, encoder, tables, heartbeat, buffer, pruners)
+    .venv/bin/python bench/mutants.py --only rules    # one of them (rules, plan, splits, encoder, tables, schedule, heartbeat, buffer, pruners)
     .venv/bin/python bench/mutants.py --named         # only the mutants the issues named
     .venv/bin/python bench/mutants.py --per-module 12 # the named ones and 12 of each module's, spread over it
 
@@ -60,7 +60,8 @@ TARGETS = {
             "tests/test_table.py",
             "tests/test_tasks.py",
             "-k",
-            "statistic or predict or text_features or parquet or standardised or encoder_standardises or one_hot_block",
+            "statistic or predict or text_features or parquet or standardised or encoder_standardises or one_hot_block "
+            "or bins",
         ],
     ),
     "tables": (
@@ -81,6 +82,10 @@ TARGETS = {
             "-k",
             "(sqlite or journal or guarded or failed_beat or arguments or goes_on or beat_or_none or dies_twice) and not postgresql and not redis",
         ],
+    ),
+    "schedule": (
+        "objectives/_train_config.py",
+        ["tests/test_train.py", "tests/test_fused.py", "-k", "cosine or bad_train_config"],
     ),
     "buffer": ("search/storages/_buffer.py", ["tests/test_buffer.py"]),
     "pruners": ("search/study/_pruners.py", ["tests/test_buffer.py", "-k", "snapshot"]),

@@ -98,6 +98,8 @@ MLP_DEFAULTS: dict[str, Param] = {
 # Tables: a plain MLP competes only when regularised (Kadra et al., "Well-tuned simple nets
 # excel on tabular datasets", NeurIPS 2021): width, depth, dropout and weight decay are searched.
 TABLE_DEFAULTS: dict[str, Param] = {
+    "optimizer": Fixed("adam"),
+    "lr": Float(1e-4, 1e-2, log=True),
     "batch_size": Choice((16, 32, 64, 128, 256)),
     "schedule": Fixed("cosine"),
     "weight_decay": Float(1e-6, 1e-2, log=True),

@@ -373,7 +373,7 @@ def test_a_study_made_before_bins_goes_on_without_them(cli, shop_csv, workdir):
     assert cli("run", "--study", "old", "--data", shop_csv, "--target", "label", *QUICK)[0] == 0
     study = optuna.load_study(study_name="old", storage=f"sqlite:///{DB}")
     made = study.user_attrs["search"]
-    assert made["table"].pop("bins") == 16  # the default; an earlier version recorded none
+    assert made["table"].pop("bins") == 32  # the default; an earlier version recorded none
     study.set_user_attr("search", made)
     code, out, err = cli("run", "--study", "old", *QUICK)
     assert code == 0, err

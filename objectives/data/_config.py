@@ -35,7 +35,7 @@ class DataConfig:
     drop_missing_target: bool = False  # rows without a target value left out (with a note), not refused
     # Quantile bins of each numeric column, given to the network beside its standardised value
     # (`objectives.data._encoder`); 0: the standardised value alone (studies made before: 0).
-    bins: int = 16
+    bins: int = 32
     # The feature columns to take, as a study recorded them (numeric and text, in the file's order):
     # a study goes on with its own features whatever this version would now leave out. None: every
     # column but the target, `drop`, a saved row index and those with one value.
