@@ -86,3 +86,29 @@ def test_bad_files(tmp_path):
         SearchSpace.from_file(listing)
     with pytest.raises(SpaceError, match="cannot read space file"):
         SearchSpace.from_file(tmp_path / "missing.yaml")
+
+
+def test_a_tables_space_trains_with_adam_annealed_and_an_images_as_the_seed():
+    """Tables: Adam over lr 1e-4..1e-2, annealed by a cosine schedule, and the regularisation keys searched;
+    image sets keep the seed tutorial's constant rate and the three optimizers."""
+    from objectives._space import defaults
+
+    table, images = SearchSpace(tuple(defaults("table", rows=4000).items())), SearchSpace()
+    assert table.optimizer == Fixed("adam") and table.lr == Float(1e-4, 1e-2, log=True)
+    assert table.schedule == Fixed("cosine") and images.schedule == Fixed("constant")
+    assert isinstance(images.optimizer, Choice) and images.lr == Float(1e-5, 1e-1, log=True)
+    train, _ = table.suggest(
+        FixedTrial(
+            {
+                "lr": 1e-3,
+                "batch_size": 64,
+                "epochs": 3,
+                "weight_decay": 1e-4,
+                "hidden_units": 64,
+                "hidden_layers": 2,
+                "dropout": 0.1,
+            }
+        )
+    )
+    assert (train.optimizer, train.schedule) == ("adam", "cosine")
+    assert table.baseline()["lr"] == 1e-3  # the first trial: the textbook default, annealed
