@@ -6,10 +6,11 @@ also given as its piecewise-linear encoding over quantile bins of the training r
 et al., "On Embeddings for Numerical Features in Tabular Deep Learning", NeurIPS 2022): one
 feature a bin, 0 below it, 1 above it, the position inside it in between. A network then bends
 its response to a column where the rows are, as a tree's splits do: an identifier-like column
-(a school's number) or a skewed one (an income) needs no transform chosen by hand. Text columns: one-hot, with the categories seen in
-the training rows (an unseen one is encoded as none of them). A regression target is
-standardised with the training rows' mean and std. `search predict` applies the same
-encoder, so a row is encoded the same way at training and at prediction.
+(a school's number) or a skewed one (an income) needs no transform chosen by hand. Text
+columns: one-hot, with the categories seen in the training rows (an unseen one is encoded as
+none of them). A regression target is standardised with the training rows' mean and std.
+`search predict` applies the same encoder, so a row is encoded the same way at training and at
+prediction.
 """
 
 from __future__ import annotations
