@@ -112,3 +112,8 @@ def test_a_tables_space_trains_with_adam_annealed_and_an_images_as_the_seed():
     )
     assert (train.optimizer, train.schedule) == ("adam", "cosine")
     assert table.baseline()["lr"] == 1e-3  # the first trial: the textbook default, annealed
+    assert (table.hidden_units, table.hidden_layers) == (Int(32, 512, log=True), Int(1, 3))  # the cost capped
+    # A small table's first trial sees about 10,000 rows (half the longest trial's), at least 10 epochs.
+    small = SearchSpace(tuple(defaults("table", rows=300).items()))
+    assert small.epochs == Int(1, 67) and small.baseline(rows=300)["epochs"] == 34
+    assert table.baseline(rows=4000)["epochs"] == 10 and small.baseline()["epochs"] == 10

@@ -46,7 +46,8 @@ def open_study(storage, config: RunConfig, metadata: dict[str, Any], warm=()) ->
     # The storage let this process alone create it: only it writes the record and the baseline.
     study.set_user_attr(STUDY_ATTR, metadata)
     space = SearchSpace.from_mapping(metadata["space"], model=config.model, model_keys=None)
-    baseline = space.baseline(model_defaults(config.model))
+    rows = metadata.get("rows", 0) if config.data.dataset == "table" else 0
+    baseline = space.baseline(model_defaults(config.model), rows)
     if baseline is not None:  # the first trial: a known-good default the confirmation compares against
         study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
     first = [] if baseline is None else [baseline]
