@@ -201,8 +201,8 @@ NAMED = [
 NAMED_ELSEWHERE = [
     (
         "objectives/data/_load.py",
-        "    encoder, tensors = _encode(pool.take(train_idx), pool.take(val_idx), test)",
-        "    encoder, tensors = _encode(pool, pool.take(val_idx), test)",
+        "    encoder, tensors = _encode(config.bins, pool.take(train_idx), pool.take(val_idx), test)",
+        "    encoder, tensors = _encode(config.bins, pool, pool.take(val_idx), test)",
         "the encoder fitted on every row",
         ["tests/test_table.py", "-k", "statistic"],
     ),

@@ -336,6 +336,10 @@ def test_the_encoders_bins_are_training_quantiles_given_piecewise_linear():
     assert x[1, 2:].tolist() == [0.0] * 4 and x[2, 2:].tolist() == [1.0] * 4  # beyond the training rows: clipped
     assert x[0, :2].tolist() == pytest.approx(((np.array([2.5, 1.0]) - numbers.mean(0)) / numbers.std(0)).tolist())
     assert TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict()))) == encoder
+    from objectives.data._encoder import _edges
+
+    # A flag whose median falls between its two values: quantiles interpolate 0.5, and still no bins.
+    assert _edges(np.array([[0.0], [0.0], [1.0], [1.0]]), 4) == ((),)
     plain = TableEncoder.fit(train)  # bins 0, and a model saved before bins: no "edges" key
     assert plain.width == 2 and "edges" not in plain.to_dict() and TableEncoder.from_dict(plain.to_dict()) == plain
 
