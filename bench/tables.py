@@ -188,9 +188,10 @@ def report(rows: list[dict], roles: dict) -> list[tuple[str, bool]]:
             f"{name:<16}{roles[name]:<7}{metric:<9}{m['mlp test']:>8.4f}{m['hgb test']:>8.4f}{m['linear test']:>8.4f}"
             f"{m['mlp test'] - m['hgb test']:>+9.4f}{err:>10}{m['mlp s']:>8.1f}{m['hgb s']:>7.2f}{m['linear s']:>7.2f}"
         )
+    tasks = {r["table"]: r["task"] for r in rows}
     checks = []
     for task in ("regression", "classification"):
-        names = [n for n in means if rows[[r["table"] for r in rows].index(n)]["task"] == task]
+        names = [n for n in means if tasks[n] == task]
         if not names:
             continue
         for role in ("all", *sorted({roles[n] for n in names})):

@@ -71,15 +71,16 @@ class FusedOptimizer:
     def step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
         """One step of every member: ``params`` and their ``grads`` as [K, 1, N] views (each member's row)."""
         self.t = [t + 1 for t in self.t]
+        rates = [self._lr(k) for k in range(len(self.t))]  # this step's, each member's: once, for both kinds
         if any(c.schedule != "constant" for c in self.configs):
-            self.lr = self._column([self._lr(k) for k in range(len(self.t))], self.lr)
+            self.lr = self._column(rates, self.lr)
         if bool((self.decay != 0).any()):
             grads = [g + self.decay * p for g, p in zip(grads, params, strict=True)]
         any_adam, all_adam = bool(self.adam.any()), bool(self.adam.all())
         if all_adam or not any_adam:  # one kind: in place, as many passes over the weights as alone
-            return self._adam_in_place(params, grads) if all_adam else self._sgd_in_place(params, grads)
+            return self._adam_in_place(params, grads, rates) if all_adam else self._sgd_in_place(params, grads)
         sgd = None if all_adam else self._sgd(grads)
-        adam = self._adam(grads) if any_adam else None
+        adam = self._adam(grads, rates) if any_adam else None
         for i, p in enumerate(params):
             if adam is None:
                 p.sub_(self.lr * sgd[i])
@@ -102,8 +103,8 @@ class FusedOptimizer:
         for p, b in zip(params, self.buffers, strict=True):
             p.addcmul_(b, neg_lr)
 
-    def _adam_in_place(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
-        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0])
+    def _adam_in_place(self, params: list[torch.Tensor], grads: list[torch.Tensor], rates: list[float]) -> None:
+        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0], rates)
         for p, g, m, v in zip(params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
             m.lerp_(g, one_minus_b1)
             v.mul_(b2).addcmul_(g * one_minus_b2, g)
@@ -119,11 +120,11 @@ class FusedOptimizer:
     def _column(values: list[float], like: torch.Tensor) -> torch.Tensor:
         return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
 
-    def _adam_scalars(self, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Each member's 1 - beta1, beta2, 1 - beta2, step size and bias correction, as [K, 1, 1] columns; the
-        bias corrections in double, as Python computes them alone, then one rounding to the parameters' type."""
+    def _adam_scalars(self, like: torch.Tensor, rates: list[float]) -> tuple[torch.Tensor, ...]:
+        """Each member's 1 - beta1, beta2, 1 - beta2, step size (from its learning rate ``rates``) and bias
+        correction, as [K, 1, 1] columns; the bias corrections in double, as Python computes them alone, then one
+        rounding to the parameters' type."""
         configs, steps = self.configs, self.t
-        rates = [self._lr(k) for k in range(len(configs))]
         return (
             self._column([1 - c.beta1 for c in configs], like),
             self._column([c.beta2 for c in configs], like),
@@ -141,9 +142,9 @@ class FusedOptimizer:
             self.buffers = [b * self.momentum + g for b, g in zip(self.buffers, grads, strict=True)]
         return self.buffers
 
-    def _adam(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    def _adam(self, grads: list[torch.Tensor], rates: list[float]) -> list[torch.Tensor]:
         """A mixed group's Adam updates (every member's, out of place: `step` keeps its Adam members')."""
-        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0])
+        one_minus_b1, b2, one_minus_b2, step, bias2 = self._adam_scalars(grads[0], rates)
         updates = []
         for i, g in enumerate(grads):
             self.exp_avg[i] = torch.lerp(self.exp_avg[i], g, one_minus_b1)

@@ -99,8 +99,12 @@ def tune(
     with _named_as_tune_names():
         if not verbose:
             quiet_optuna()
-        table = {"drop": tuple(drop), "fill_missing": fill_missing, "drop_missing_target": drop_missing_target}
-        table["bins"] = bins
+        table = {
+            "drop": tuple(drop),
+            "fill_missing": fill_missing,
+            "drop_missing_target": drop_missing_target,
+            "bins": bins,
+        }
         data_config = DataConfig(
             **_data_options(data, target, dataset, test_data, table, task, seed), data_dir=data_dir
         )

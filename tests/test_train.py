@@ -67,7 +67,7 @@ def test_bad_train_config(kwargs, message):
         TrainConfig(**kwargs)
 
 
-def test_a_cosine_schedule_anneals_each_step_from_lr_to_nothing(splits):
+def test_a_cosine_schedule_anneals_each_step_from_lr_to_nothing(splits, monkeypatch):
     """The rate each step trains with: lr at the first step, half of it midway, near 0 at the last."""
     from objectives import _optim
 
@@ -78,12 +78,9 @@ def test_a_cosine_schedule_anneals_each_step_from_lr_to_nothing(splits):
         seen.append(self.lr)
         step(self)
 
+    monkeypatch.setattr(_optim.Adam, "step", watched)
     config = TrainConfig(optimizer="adam", lr=1e-2, batch_size=256, epochs=2, schedule="cosine")
-    _optim.Adam.step = watched
-    try:
-        list(train_epochs(build_mlp(ModelConfig(hidden=(16,))), splits, config, seed=0))
-    finally:
-        _optim.Adam.step = step
+    list(train_epochs(build_mlp(ModelConfig(hidden=(16,))), splits, config, seed=0))
     per_epoch = math.ceil(splits.train_x.shape[0] / 256)
     assert len(seen) == 2 * per_epoch
     assert seen[0] == pytest.approx(1e-2)

@@ -132,6 +132,8 @@ _TABLE_FLAGS = {
     "drop_missing_target": "`drop_missing_target`",
     "bins": "`bins`",
 }
+# What a record without the key means: recorded only when set (a study made before the option came: unset).
+_TABLE_UNRECORDED = {"drop_missing_target": False, "bins": 0}
 
 
 def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -> dict[str, Any]:
@@ -147,9 +149,7 @@ def _continue_table(config: RunConfig, name: str, made: dict[str, Any] | None) -
         out["columns"] = columns
     for key, flag in _TABLE_FLAGS.items():
         asked = list(getattr(config.data, key)) if key == "drop" else getattr(config.data, key)
-        stored = bool(made.get(key)) if key == "drop_missing_target" else made.get(key)
-        if key == "bins":
-            stored = int(made.get(key) or 0)  # a study made before bins: none
+        stored = made.get(key, _TABLE_UNRECORDED.get(key))
         if key in given and asked != stored:
             raise SearchError(
                 f"study {name!r} was made with {flag} {show(stored)}, but this run asks for "

@@ -141,8 +141,8 @@ def _table_data(table: dict[str, Any] | None) -> dict[str, Any]:
         **({"drop_missing_target": True} if table.get("drop_missing_target") else {}),
         "bins": int(table.get("bins") or 0),
         "encoding": "numeric gaps take the training rows' median, then numeric columns are standardised with the "
-        "training rows' mean and std (and given as `bins` quantile bins of the training rows); text columns one-hot, categories from the training rows (an unseen "
-        "one is encoded as none)",
+        "training rows' mean and std (and given as `bins` quantile bins of the training rows); text columns "
+        "one-hot, categories from the training rows (an unseen one is encoded as none)",
     }
 
 
