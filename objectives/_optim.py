@@ -1,9 +1,14 @@
-"""SGD (with momentum) and Adam as a few multi-tensor (``torch._foreach_*``) updates.
+"""SGD (with momentum) and Adam by torch's fused kernels, the ones ``torch.optim`` calls with ``fused=True``.
 
 The same arithmetic as ``torch.optim.SGD`` and ``torch.optim.Adam`` (tests compare them
 step for step), without their cost here: each ``torch.optim`` step goes through a
 ``torch._dynamo`` wrapper whose first call imports TorchDynamo (about 150 MB of memory
 in every worker process) and whose Python overhead is paid on every step of a small model.
+A fused kernel makes one pass over each tensor, where Adam's multi-tensor form made eight
+and allocated two: a table network whose first layer takes 990 inputs (its columns' bins)
+spent most of its step there. `adam_step` and `sgd_step` are the one place this project
+calls the kernels; a fused training steps each member with them too (`objectives._fused_optim`),
+so a member's arithmetic is the same as alone.
 """
 
 from __future__ import annotations
@@ -28,12 +33,6 @@ class _Optimizer:
     def load_state_dict(self, state: dict) -> None:
         pass
 
-    def _grads(self, weight_decay: float) -> list[torch.Tensor]:
-        grads = [p.grad for p in self.params]
-        if weight_decay:
-            grads = torch._foreach_add(grads, self.params, alpha=weight_decay)
-        return grads
-
 
 class SGD(_Optimizer):
     """``torch.optim.SGD`` without dampening or Nesterov: ``buf = momentum * buf + g; p -= lr * buf``."""
@@ -41,19 +40,15 @@ class SGD(_Optimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
         super().__init__(params)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
-        self.buffers: list[torch.Tensor] | None = None
+        self.buffers: list[torch.Tensor] | None = None  # momentum's, made at the first step
 
-    @torch.no_grad()
     def step(self) -> None:
-        grads = self._grads(self.weight_decay)
-        if self.momentum:
-            if self.buffers is None:  # torch.optim starts the buffer at the first gradient
-                self.buffers = [g.clone() for g in grads]
-            else:
-                torch._foreach_mul_(self.buffers, self.momentum)
-                torch._foreach_add_(self.buffers, grads)
-            grads = self.buffers
-        torch._foreach_add_(self.params, grads, alpha=-self.lr)
+        first = self.buffers is None
+        if self.momentum and first:
+            self.buffers = [torch.empty_like(p) for p in self.params]  # the kernel starts them at the gradient
+        grads = [p.grad for p in self.params]
+        buffers = self.buffers if self.momentum else []
+        sgd_step(self.params, grads, buffers, self.lr, self.momentum, self.weight_decay, first)
 
     def state_dict(self) -> dict:
         return {"buffers": self.buffers}
@@ -75,20 +70,12 @@ class Adam(_Optimizer):
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.t = 0
 
-    @torch.no_grad()
     def step(self) -> None:
-        beta1, beta2 = self.betas
         self.t += 1
-        grads = self._grads(self.weight_decay)
-        torch._foreach_lerp_(self.exp_avg, grads, 1 - beta1)
-        torch._foreach_mul_(self.exp_avg_sq, beta2)
-        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, 1 - beta2)
-        bias1 = 1 - beta1**self.t
-        bias2_sqrt = (1 - beta2**self.t) ** 0.5
-        denom = torch._foreach_sqrt(self.exp_avg_sq)
-        torch._foreach_div_(denom, bias2_sqrt)
-        torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(self.params, self.exp_avg, denom, -self.lr / bias1)
+        grads = [p.grad for p in self.params]
+        adam_step(
+            self.params, grads, self.exp_avg, self.exp_avg_sq, self.t, self.lr, self.betas, self.weight_decay, self.eps
+        )
 
     def state_dict(self) -> dict:
         return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "t": self.t}
@@ -97,3 +84,60 @@ class Adam(_Optimizer):
         self.exp_avg = [m.to(p.device) for m, p in zip(state["exp_avg"], self.params, strict=True)]
         self.exp_avg_sq = [v.to(p.device) for v, p in zip(state["exp_avg_sq"], self.params, strict=True)]
         self.t = int(state["t"])
+
+
+@torch.no_grad()
+def adam_step(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avg: list[torch.Tensor],
+    exp_avg_sq: list[torch.Tensor],
+    t: int,
+    lr: float,
+    betas: tuple[float, float],
+    weight_decay: float,
+    eps: float = 1e-8,
+) -> None:
+    """Adam's ``t``-th step (counting from 1) of ``params``, in place, with their moments."""
+    step = torch.tensor(float(t), device=params[0].device)  # the kernel reads each tensor's count from a tensor
+    torch._fused_adam_(
+        params,
+        grads,
+        exp_avg,
+        exp_avg_sq,
+        [],
+        [step] * len(params),
+        lr=lr,
+        beta1=betas[0],
+        beta2=betas[1],
+        weight_decay=weight_decay,
+        eps=eps,
+        amsgrad=False,
+        maximize=False,
+    )
+
+
+@torch.no_grad()
+def sgd_step(
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    buffers: list[torch.Tensor],
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    first: bool,
+) -> None:
+    """SGD's step of ``params``, in place: ``buffers`` empty without momentum, else set to the gradient on the
+    ``first`` step (as torch.optim starts them) and ``momentum * buf + g`` after."""
+    torch._fused_sgd_(
+        params,
+        grads,
+        buffers,
+        weight_decay=weight_decay,
+        momentum=momentum,
+        lr=lr,
+        dampening=0.0,
+        nesterov=False,
+        maximize=False,
+        is_first_step=first,
+    )

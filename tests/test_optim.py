@@ -44,3 +44,21 @@ def test_parameters_move():
     before = run(lambda p: SGD(p, lr=0.1), steps=0)
     after = run(lambda p: SGD(p, lr=0.1), steps=2)
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (
+            lambda p: SGD(p, lr=0.05, momentum=0.7, weight_decay=1e-2),
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.7, weight_decay=1e-2, fused=True),
+        ),
+        (
+            lambda p: Adam(p, lr=3e-3, betas=(0.8, 0.99), weight_decay=1e-3),
+            lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), weight_decay=1e-3, fused=True),
+        ),
+    ],
+)
+def test_the_very_numbers_of_torch_optims_fused_kernels(ours, theirs):
+    for a, b in zip(run(ours), run(theirs), strict=True):
+        assert torch.equal(a, b)
