@@ -15,7 +15,7 @@ from torch import nn
 
 from objectives._fused import FusedTraining
 from objectives._tasks import loss_function
-from objectives._train import Normalizer, make_optimizer
+from objectives._train import Normalizer, make_optimizer, train_step
 from objectives._train_config import TrainConfig
 from objectives.data import Splits
 
@@ -64,19 +64,11 @@ def best_size(model: nn.Module, config: TrainConfig, splits: Splits, most: int, 
 
 
 def _alone(model: nn.Module, config: TrainConfig, splits: Splits):
+    """A step of ``model`` alone, as `train_epochs` takes one."""
     normalize = Normalizer(splits.mean, splits.std, splits.input_shape)
     loss_fn = loss_function("regression" if splits.task == "regression" else config.loss)
     optimizer = make_optimizer(model.parameters(), config)
-
-    def step(idx: torch.Tensor) -> torch.Tensor:
-        idx = idx[0]
-        loss = loss_fn(model(normalize(splits.train_x[idx])), splits.train_y[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    return step
+    return lambda idx: train_step(model, optimizer, loss_fn, normalize, splits, idx[0])
 
 
 def _sync(device: torch.device) -> None:
