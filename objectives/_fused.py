@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -56,12 +57,10 @@ class FusedTraining:
         self.splits, self.metric, self.stop = splits, metric, stop
         self.normalize = Normalizer(splits.mean, splits.std, None if self.forward.flat else splits.input_shape)
         device = splits.train_x.device
-        self.params = [
-            _leaf(p.detach().new_zeros((0, *self._flip(p, i).shape)).to(device))
-            for i, p in enumerate(first.parameters())
-        ]
+        self.held = [self._flip(p, i).shape for i, p in enumerate(first.parameters())]  # as the stack holds them
+        self._restack(torch.zeros(0, sum(math.prod(shape) for shape in self.held), device=device))
         per_epoch = math.ceil(splits.train_x.shape[0] / self.batch[0])  # a learning-rate schedule's unit
-        self.optimizer = FusedOptimizer([], _as_rows(self.params), per_epoch)
+        self.optimizer = FusedOptimizer([], [self.flat], per_epoch)
         self.members: list[int] = []  # the callers' indices of the members still in
         self.configs: list[TrainConfig] = []
         self.generators: list[torch.Generator] = []
@@ -79,12 +78,10 @@ class FusedTraining:
             raise ValueError("the members of a fused training share their batch size and loss")
         if [p.shape for p in model.parameters()] != self.shapes:
             raise ValueError("the members of a fused training share their layers' sizes")
-        own = [
-            self._flip(p.detach(), i).unsqueeze(0).to(self.params[0].device).contiguous()
-            for i, p in enumerate(model.parameters())
-        ]
-        self.params = [_leaf(torch.cat([p.detach(), n])) for p, n in zip(self.params, own, strict=True)]
-        self.optimizer.join(config, _as_rows(own))
+        own = torch.cat([self._flip(p.detach(), i).reshape(1, -1) for i, p in enumerate(model.parameters())], dim=1)
+        own = own.to(self.flat.device)
+        self._restack(torch.cat([self.flat, own]))
+        self.optimizer.join(config, [own])
         index = self.joined
         self.joined += 1
         self.members.append(index)
@@ -101,9 +98,9 @@ class FusedTraining:
         if len(keep) == len(self.members):
             return
         self.left[member] = self.state_dict(member)
-        index = torch.tensor(keep, dtype=torch.long, device=self.params[0].device)
-        self.params = [_leaf(p.detach().index_select(0, index)) for p in self.params]
-        self.optimizer.keep(index, _as_rows(self.params))
+        index = torch.tensor(keep, dtype=torch.long, device=self.flat.device)
+        self._restack(self.flat.index_select(0, index))
+        self.optimizer.keep(index)
         for name in ("members", "configs", "generators", "shuffles", "epochs_done"):
             setattr(self, name, [getattr(self, name)[i] for i in keep])
 
@@ -112,6 +109,19 @@ class FusedTraining:
         k = self.members.index(member)
         pairs = enumerate(zip(self.names, self.params, strict=True))
         return {name: self._flip(p[k].detach(), i).clone() for i, (name, p) in pairs}
+
+    def _restack(self, flat: torch.Tensor) -> None:
+        """The members' parameters from ``flat`` [K, N] (each member's a row, layer after layer), and their gradients'
+        rows: each parameter [K, ...] a view of both, so that backward adds the gradients into one tensor in place and
+        a member's optimizer step is one call over its row (`FusedOptimizer`), not one a layer."""
+        self.flat, self.grad = flat, torch.zeros_like(flat)
+        self.params, start = [], 0
+        for shape in self.held:
+            end = start + math.prod(shape)
+            param = flat[:, start:end].view(-1, *shape).requires_grad_(True)
+            param.grad = self.grad[:, start:end].view(-1, *shape)
+            self.params.append(param)
+            start = end
 
     def _flip(self, tensor: torch.Tensor, i: int) -> torch.Tensor:
         """Parameter ``i`` of one member (or its optimizer state) between its model's layout and the stack's: the
@@ -122,8 +132,8 @@ class FusedTraining:
         """Member ``member``'s training state after this epoch in the form `train_epochs` saves and resumes from
         (`objectives._train._state`): a checkpoint of it goes on alone, as it would have here."""
         k = self.members.index(member)
-        config, device = self.configs[k], self.params[0].device
-        stacked = self.optimizer.member_state(k, [p.shape[1:] for p in self.params])
+        config, device = self.configs[k], self.flat.device
+        stacked = self.optimizer.member_state(k, self.held)
         per_param = {
             kind: None if tensors is None else [self._flip(t, i).contiguous() for i, t in enumerate(tensors)]
             for kind, tensors in stacked.items()
@@ -209,12 +219,14 @@ class FusedTraining:
     def step(self, idx: torch.Tensor) -> torch.Tensor:
         """One step of every member on its rows ``idx`` [K, B] (of the training split): each one's loss [K]."""
         splits = self.splits
-        x = self._rows(splits.train_x[idx.reshape(-1)], idx.shape[0])
-        for p in self.params:
-            p.grad = None
+        x = self._rows(splits.train_x.index_select(0, idx.reshape(-1)), idx.shape[0])
+        self.grad.zero_()
         losses = self._losses(self.forward(self.params, x, self._noise), splits.train_y[idx])
-        losses.sum().backward()
-        self.optimizer.step(_as_rows(self.params), _as_rows([p.grad for p in self.params]))
+        with warnings.catch_warnings():
+            # Optimizer-friendly rows, not the layout autograd prefers for a parameter's gradient: said once, harmless.
+            warnings.filterwarnings("ignore", "grad and param do not obey the gradient layout contract")
+            losses.sum().backward()
+        self.optimizer.step([self.flat], [self.grad])
         return losses
 
     def _rows(self, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -227,7 +239,7 @@ class FusedTraining:
         """Members ``ks``' loss and metric on the validation rows, in one batched forward, each scored as
         `objectives._train.evaluate` scores one model (at the training batch size)."""
         splits, bs, n = self.splits, self.batch[0], self.splits.val_x.shape[0]
-        index = torch.tensor(ks, dtype=torch.long, device=self.params[0].device)
+        index = torch.tensor(ks, dtype=torch.long, device=self.flat.device)
         params = [p.detach().index_select(0, index) for p in self.params]
         totals, outputs = torch.zeros(len(ks), device=index.device), []
         for start in range(0, n, bs):
@@ -260,12 +272,3 @@ class FusedTraining:
             self.metric,
             lambda member=self.members[k]: self.snapshot(member),
         )
-
-
-def _leaf(t: torch.Tensor) -> torch.Tensor:
-    return t.contiguous().requires_grad_(True)
-
-
-def _as_rows(params: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Each stacked tensor as [K, 1, N]: one member a row, whatever its layer's shape (the optimizer's view)."""
-    return [p.view(p.shape[0], 1, math.prod(p.shape[1:])) for p in params]
