@@ -313,14 +313,19 @@ def mid_trial(db, study):
 
 
 def check_study(db, study, finished_before):
-    """None RUNNING, numbers without gaps, each FAIL retried once, finished values unchanged."""
+    """None RUNNING, numbers without gaps, each FAIL retried once with the parameters the database has for it,
+    finished values unchanged.
+
+    A trial's parameters reach the database with its first epoch's report (`search.storages._buffer`): one
+    created just before the link went down has none stored, and its retry samples afresh."""
     done = trials(db, study)
     numbers = sorted(t.number for t in done)
     assert numbers == list(range(len(numbers)))
     assert not [t for t in done if t.state == TrialState.RUNNING]
     for failed in (t for t in done if t.state == TrialState.FAIL):
         retries = [t for t in done if t.system_attrs.get("failed_trial") == failed.number]
-        assert len(retries) == 1 and retries[0].params == failed.params, failed.number
+        assert len(retries) == 1, failed.number
+        assert retries[0].params == failed.params or not failed.params, failed.number
     by_number = {t.number: t.value for t in done}
     assert {n: by_number[n] for n in finished_before} == finished_before
     return done
