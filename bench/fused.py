@@ -89,11 +89,13 @@ def study(work: Path, name: str, args: list[str], fuse: str | None, device: str)
     return run, wall, best
 
 
-def studies(device: str, seeds: int, trials: int, repeats: int) -> None:
+def studies(device: str, seeds: int, trials: int, repeats: int, only: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         cases = []
         try:
+            if only == "images":
+                raise ImportError
             from sklearn.datasets import load_breast_cancer
 
             load_breast_cancer(as_frame=True).frame.to_csv(work / "cancer.csv", index=False)
@@ -101,8 +103,11 @@ def studies(device: str, seeds: int, trials: int, repeats: int) -> None:
             table = ["--data", "cancer.csv", "--target", "target", "--space", "narrow.yaml"]
             cases.append(("breast cancer, hidden_units 64", table + ["--confirm", "0", "--pruner", "none"]))
         except ImportError:
-            print("bench: scikit-learn is absent: no table study")
-        if (SHARED / "data" / "fashion-mnist-sample").exists():
+            if only != "images":
+                print("bench: scikit-learn is absent: no table study")
+        if only == "table":
+            pass
+        elif (SHARED / "data" / "fashion-mnist-sample").exists():
             root = str(work / "fmnist")
             subprocess.run([sys.executable, str(SHARED / "bench" / "make_real_root.py"), root], check=True)
             cases.append(("FashionMNIST sample, the MLP", ["--data-dir", root, "--max-epochs", "3", "--confirm", "0"]))
@@ -134,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--core", action="store_true", help="the training core only, no studies")
+    parser.add_argument("--only", choices=("table", "images"), help="one of the two studies")
     parser.add_argument("--seeds", type=int, default=2, help="studies per case and setting (default: 2)")
     parser.add_argument("--trials", type=int, default=24, help="trials per study (default: 24)")
     parser.add_argument(
@@ -148,7 +154,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if not args.core:
-        studies(args.device, args.seeds, args.trials, args.repeats)
+        studies(args.device, args.seeds, args.trials, args.repeats, args.only)
         return
     torch.set_num_threads(1)
     cases = []
