@@ -29,6 +29,9 @@ class FusedOptimizer:
         self.exp_avg = [p[:0].clone() for p in params]
         self.exp_avg_sq = [p[:0].clone() for p in params]
         self.t: list[int] = []  # each member's steps so far
+        self.counts = torch.zeros(
+            0, device=params[0].device
+        )  # the same, where Adam's kernel reads them (`objectives._optim`)
         for k, config in enumerate(configs):
             self.join(config, [p[k : k + 1] for p in params])
 
@@ -36,6 +39,7 @@ class FusedOptimizer:
         """A member more, with no step taken: ``params`` its parameters, each [1, ...]."""
         self.configs.append(config)
         self.t.append(0)
+        self.counts = torch.cat([self.counts, self.counts.new_zeros(1)])
         for name in ("buffers", "exp_avg", "exp_avg_sq"):
             grown = [torch.cat([s, torch.zeros_like(p)]) for s, p in zip(getattr(self, name), params, strict=True)]
             setattr(self, name, grown)
@@ -45,6 +49,7 @@ class FusedOptimizer:
         kept = index.tolist()
         self.configs = [self.configs[i] for i in kept]
         self.t = [self.t[i] for i in kept]
+        self.counts = self.counts.index_select(0, index)
         for name in ("buffers", "exp_avg", "exp_avg_sq"):
             setattr(self, name, [s.index_select(0, index) for s in getattr(self, name)])
 
@@ -64,12 +69,14 @@ class FusedOptimizer:
     def step(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
         """One step of every member: ``params`` and their ``grads`` [K, ...], row k member k's."""
         rows = [_rows(t) for t in (params, grads, self.exp_avg, self.exp_avg_sq, self.buffers)]
+        self.counts.add_(1)
+        counts = self.counts.unbind()
         for k, (config, own, grad, m, v, buffer) in enumerate(zip(self.configs, *rows, strict=True)):
             self.t[k] += 1
             t = self.t[k]
             lr = config.lr_at(t - 1, config.epochs * self.per_epoch)  # as `train_epochs` sets it alone
             if config.optimizer == "adam":
-                adam_step(own, grad, m, v, t, lr, (config.beta1, config.beta2), config.weight_decay)
+                adam_step(own, grad, m, v, counts[k], lr, (config.beta1, config.beta2), config.weight_decay)
             else:
                 momentum = _momentum(config)
                 sgd_step(own, grad, buffer if momentum else [], lr, momentum, config.weight_decay, t == 1)

@@ -69,12 +69,24 @@ class Adam(_Optimizer):
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.t = 0
+        self.count: torch.Tensor | None = None  # ``t`` where the kernel reads it: on the parameters' device
 
     def step(self) -> None:
         self.t += 1
+        if self.count is None:
+            self.count = torch.tensor(float(self.t - 1), device=self.params[0].device)
+        self.count.add_(1)
         grads = [p.grad for p in self.params]
         adam_step(
-            self.params, grads, self.exp_avg, self.exp_avg_sq, self.t, self.lr, self.betas, self.weight_decay, self.eps
+            self.params,
+            grads,
+            self.exp_avg,
+            self.exp_avg_sq,
+            self.count,
+            self.lr,
+            self.betas,
+            self.weight_decay,
+            self.eps,
         )
 
     def state_dict(self) -> dict:
@@ -84,6 +96,7 @@ class Adam(_Optimizer):
         self.exp_avg = [m.to(p.device) for m, p in zip(state["exp_avg"], self.params, strict=True)]
         self.exp_avg_sq = [v.to(p.device) for v, p in zip(state["exp_avg_sq"], self.params, strict=True)]
         self.t = int(state["t"])
+        self.count = None
 
 
 @torch.no_grad()
@@ -92,21 +105,22 @@ def adam_step(
     grads: list[torch.Tensor],
     exp_avg: list[torch.Tensor],
     exp_avg_sq: list[torch.Tensor],
-    t: int,
+    count: torch.Tensor,
     lr: float,
     betas: tuple[float, float],
     weight_decay: float,
     eps: float = 1e-8,
 ) -> None:
-    """Adam's ``t``-th step (counting from 1) of ``params``, in place, with their moments."""
-    step = torch.tensor(float(t), device=params[0].device)  # the kernel reads each tensor's count from a tensor
+    """Adam's step of ``params``, in place, with their moments: the ``count``-th (from 1), a number held in a tensor on
+    the parameters' device, where the kernel reads it (one made from a Python number each step would be a copy to
+    the GPU, which waits for it)."""
     torch._fused_adam_(
         params,
         grads,
         exp_avg,
         exp_avg_sq,
         [],
-        [step] * len(params),
+        [count] * len(params),
         lr=lr,
         beta1=betas[0],
         beta2=betas[1],
