@@ -5,7 +5,8 @@
     .venv/bin/python bench/fused.py --core           # the training core only
 
 Studies (`search run`, a fresh SQLite file each, the same seeds; default workers): 24 trials on breast cancer
-with a narrow space (hidden_units 64, `--confirm 0`, `--pruner none`), and 24 on the real FashionMNIST
+with a narrow space (hidden_units 64, `--confirm 0`, `--pruner none`), at the defaults (990 inputs: each
+column also as 32 bins) and with `--bins 0` (30 inputs), and 24 on the real FashionMNIST
 sample with the MLP (`--max-epochs 3`), each with `--fuse 1` (one trial at a time, as before fusing) and the
 default (group sizes measured per shape), each run twice in turn (A B B A: a 2-core machine's runs of a few
 seconds vary by a third) and the faster counted; printed: the run's own time (as its summary says), the
@@ -101,7 +102,10 @@ def studies(device: str, seeds: int, trials: int, repeats: int, only: str | None
             load_breast_cancer(as_frame=True).frame.to_csv(work / "cancer.csv", index=False)
             (work / "narrow.yaml").write_text("hidden_units: 64\n")
             table = ["--data", "cancer.csv", "--target", "target", "--space", "narrow.yaml"]
-            cases.append(("breast cancer, hidden_units 64", table + ["--confirm", "0", "--pruner", "none"]))
+            narrow = table + ["--confirm", "0", "--pruner", "none"]
+            # At the defaults each of the 30 columns is also 32 bins: 990 inputs, the first layer the step's cost.
+            cases.append(("breast cancer, hidden_units 64", narrow))
+            cases.append(("the same, --bins 0 (30 inputs)", narrow + ["--bins", "0"]))
         except ImportError:
             if only != "images":
                 print("bench: scikit-learn is absent: no table study")
@@ -114,14 +118,14 @@ def studies(device: str, seeds: int, trials: int, repeats: int, only: str | None
         else:
             print("bench: the real FashionMNIST sample is absent (../shared): no image study")
         print(f"{device}: {trials}-trial studies, --fuse 1 against the default (measured), default workers")
-        for label, args in cases:
+        for case, (label, args) in enumerate(cases):
             totals = [0.0, 0.0]
             for seed in range(seeds):
                 common = [*args, "--n-trials", str(trials), "--seed", str(seed)]
                 runs: dict[str, list] = {"1": [], "default": []}
                 for turn, setting in enumerate(["1", "default", "default", "1"][: 2 * repeats]):  # A B B A
                     fuse = None if setting == "default" else setting
-                    runs[setting].append(study(work, f"s{setting}{seed}{turn}{len(label)}", common, fuse, device))
+                    runs[setting].append(study(work, f"s{case}{setting}{seed}{turn}", common, fuse, device))
                 one, fused_ = (min(runs[setting]) for setting in ("1", "default"))  # the fastest of each
                 print(
                     f"  {label:32} seed {seed}: --fuse 1 {one[0]:6.1f}s run ({one[1]:5.1f}s wall) best {one[2]:.4f}"

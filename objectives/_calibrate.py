@@ -47,8 +47,9 @@ def samples_per_second(model: nn.Module, config: TrainConfig, splits: Splits, k:
 
 
 def best_size(model: nn.Module, config: TrainConfig, splits: Splits, most: int, seconds: float = 0.1) -> int:
-    """The K of `LADDER` (at most ``most``) with the most samples a second, if it beats one by one by `GAIN`;
-    the ladder stops climbing once a step of it falls behind the best so far."""
+    """The K of `LADDER` (at most ``most``) with the most samples a second, if it beats one by one by `GAIN`, and
+    again when both are measured once more; the ladder stops climbing once a step of it falls behind the best so
+    far."""
     alone = best = samples_per_second(model, config, splits, 1, seconds)
     chosen = 1
     for k in (k for k in LADDER[1:] if k <= most):
@@ -60,7 +61,14 @@ def best_size(model: nn.Module, config: TrainConfig, splits: Splits, most: int, 
     # One by one again, now that caches and allocator are as warm as they were for the groups: a first
     # measurement alone runs cold, and would make any group look faster than it is.
     alone = max(alone, samples_per_second(model, config, splits, 1, seconds))
-    return chosen if best >= GAIN * alone else 1
+    if chosen == 1 or best < GAIN * alone:
+        return 1
+    # The group once more, and alone once more: a measurement of a few milliseconds can be lucky (the machine's
+    # other work landing on the steps alone), and a group chosen by luck slows every trial of its shape and
+    # takes the run's other workers' trials (the 784-512-512-10 MLP fused by luck: its study 0.8x as fast).
+    again = samples_per_second(model, config, splits, chosen, seconds)
+    alone = max(alone, samples_per_second(model, config, splits, 1, seconds))
+    return chosen if again >= GAIN * alone else 1
 
 
 def _alone(model: nn.Module, config: TrainConfig, splits: Splits):
