@@ -67,6 +67,30 @@ def test_a_shape_is_measured_once_a_process(objective, measured):
     assert asked == [8]
 
 
+def test_a_size_measured_up_to_more_holds_for_less_that_reaches_it(objective, measured):
+    asked = measured(lambda most: min(most, 2))
+    typical = typical_member(objective, {})
+    assert Fusion(None, most=8).size(objective, typical) == 2
+    assert Fusion(None, most=4).size(objective, typical) == 2  # the ladder up to 4 reaches 2: the same answer
+    assert Fusion(None, most=1).size(objective, typical) == 1  # 2 is beyond it: measured again
+    assert Fusion(None, most=16).size(objective, typical) == 2  # more than any measurement went: again
+    assert asked == [8, 1, 16]
+
+
+def test_a_worker_process_is_handed_its_parents_sizes(objective, measured):
+    asked = measured()
+    typical = typical_member(objective, {})
+    Fusion(None, most=8).size(objective, typical)
+    handed = _fusion.measured()
+    _fusion._MEASURED.clear()  # as a newly spawned process starts
+    _fusion.remember(handed)
+    assert Fusion(None, most=4).size(objective, typical) == 4  # re-measured: the parent's 8 is beyond 4
+    _fusion._MEASURED.clear()
+    _fusion.remember(handed)
+    assert Fusion(None, most=8).size(objective, typical) == 8
+    assert asked == [8, 4]
+
+
 @pytest.mark.parametrize(
     ("trials", "fuse", "workers"),
     [

@@ -21,7 +21,9 @@ from objectives._members import Member
 MEASURED = "one trial at a time trains faster here (measured)"
 ROUNDS = 2  # a group takes this many times its size in trials, then its shape gives way to a newly sampled one
 MOST = 32  # members of one group at most, measured or not: beyond it the ladder has never paid on a CPU or a GPU
-_MEASURED: dict[tuple, int] = {}  # group sizes measured in this process, by what a step's cost depends on
+# Group sizes measured in this process (or handed down by its parent, `remember`), by what a step's cost depends on:
+# the most a measurement could choose, and what it chose.
+_MEASURED: dict[tuple, tuple[int, int]] = {}
 
 
 class Fusion:
@@ -44,11 +46,27 @@ class Fusion:
         """How many trials of ``member``'s shape train as one model: the user's number, else measured once."""
         if self.fuse is not None:
             return self.fuse
-        key = (_cost_key(member, objective), self.most, torch.get_num_threads())
-        if key not in _MEASURED:  # once a process: a run's worker 0 measured it already in its parent's role
+        key = (_cost_key(member, objective), torch.get_num_threads())
+        known = _MEASURED.get(key)
+        # A size chosen from a longer ladder holds for a shorter one that reaches it (the best below its end is the
+        # same), so a run's worker measures nothing its parent measured for the whole run (up to a third of it).
+        if known is None or known[0] < self.most or known[1] > self.most:
             splits = objective.splits
-            _MEASURED[key] = best_size(member.model, member.config, splits, most=self.most, seconds=self.seconds)
-        return _MEASURED[key]
+            size = best_size(member.model, member.config, splits, most=self.most, seconds=self.seconds)
+            _MEASURED[key] = (self.most, size)
+        return _MEASURED[key][1]
+
+
+def measured() -> dict[tuple, tuple[int, int]]:
+    """The sizes this process measured: what a worker process it starts is handed (`remember`)."""
+    return dict(_MEASURED)
+
+
+def remember(sizes: dict[tuple, tuple[int, int]]) -> None:
+    """Sizes measured by this process's parent, on this machine as busy as it is (its threads are in each key): a
+    worker process need not spend half a second of its run measuring the same again."""
+    for key, size in sizes.items():
+        _MEASURED.setdefault(key, size)
 
 
 def _cost_key(member: Member, objective: Objective) -> tuple:

@@ -13,6 +13,7 @@ from search._errors import RunStopped, SearchError
 from search.storages import release_connections
 from search.storages._clock import StorageTime
 from search.study._config import RunConfig
+from search.study._fusion import measured, remember
 from search.study._record import RUN_ATTR
 from search.study._run import new_run_attrs, prepare, run_study
 from search.study._signals import Interrupted
@@ -27,9 +28,11 @@ from search.workers._processes import (
 
 
 def worker_main(
-    config: RunConfig, index: int, splits, run_attrs: dict, times, tickets, threads: int, gpu: str | None
+    config: RunConfig, index: int, splits, run_attrs: dict, times, tickets, sizes: dict, threads: int, gpu: str | None
 ) -> None:
-    """One worker process: its threads, its GPU, its share of the trials; its storage time goes to ``times``."""
+    """One worker process: its threads, its GPU, its share of the trials; its storage time goes to ``times``.
+    ``sizes``: the group sizes its parent measured (`search.study._fusion.remember`)."""
+    remember(sizes)
     with worker_process(index, threads, gpu, on_interrupt=lambda exc: tickets.cut_short(getattr(exc, "cut_short", 0))):
         times.put(_run_share(config, index, splits, run_attrs, tickets))
 
@@ -86,9 +89,13 @@ def run_workers(config: RunConfig, on_note=None) -> RunSummary:
         def own() -> None:
             times.put(_run_share(mine_share, index, splits, run_attrs, tickets))
 
+    sizes = measured()  # the group sizes measured here (`_fused_workers`): the workers need not again
     try:
         run_processes(
-            config, worker_main, [(share, index, splits, run_attrs, times, tickets) for index, share in shares], own=own
+            config,
+            worker_main,
+            [(share, index, splits, run_attrs, times, tickets, sizes) for index, share in shares],
+            own=own,
         )
     except KeyboardInterrupt as exc:  # the trials every worker finished, and those the interrupt cut short
         raise Interrupted(tickets.done.value, tickets.cut.value + getattr(exc, "cut_short", 0)) from None
