@@ -203,8 +203,10 @@ class FusedTraining:
 
     def _noise(self, x: torch.Tensor, p: float) -> torch.Tensor:
         """Each member's dropout mask for ``x`` [K, B, H], drawn from its own generator, scaled as dropout scales it."""
-        masks = [torch.empty_like(x[k]).bernoulli_(1 - p, generator=g) for k, g in enumerate(self.generators)]
-        return torch.stack(masks).div_(1 - p)
+        masks = torch.empty_like(x)
+        for mask, g in zip(masks.unbind(), self.generators, strict=True):  # drawn in place: no copies to stack
+            mask.bernoulli_(1 - p, generator=g)
+        return masks.div_(1 - p)
 
     def _losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each member's mean loss over its batch [K]."""
