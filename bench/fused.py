@@ -167,9 +167,12 @@ def main() -> None:
 
         table = Path("/tmp") / "fused-cancer.csv"
         load_breast_cancer(as_frame=True).frame.to_csv(table, index=False)
-        cancer = load_splits(DataConfig(dataset="table", data_file=str(table), target="target"))
+        cancer = load_splits(DataConfig(dataset="table", data_file=str(table), target="target", bins=0))
+        binned = load_splits(DataConfig(dataset="table", data_file=str(table), target="target"))  # 32 bins a column
         cases.append(("breast cancer, 30-64-64-2, batch 64", cancer, (64, 64), 64, 20))
         cases.append(("breast cancer, 30-256-256-2, batch 32", cancer, (256, 256), 32, 20))
+        cases.append(("breast cancer, 990-64-64-2, batch 16", binned, (64, 64), 16, 10))
+        cases.append(("breast cancer, 990-64-64-2, batch 64", binned, (64, 64), 64, 10))
     except ImportError:
         print("bench: scikit-learn is absent: no table")
     images = load_splits(DataConfig(dataset="synthetic", limit_train=3000))
