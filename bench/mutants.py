@@ -88,6 +88,9 @@ TARGETS = {
         ["tests/test_train.py", "tests/test_fused.py", "-k", "cosine or bad_train_config"],
     ),
     "buffer": ("search/storages/_buffer.py", ["tests/test_buffer.py"]),
+    "calibrate": ("objectives/_calibrate.py", ["tests/test_calibrate.py"]),
+    "fused_optim": ("objectives/_fused_optim.py", ["tests/test_fused.py"]),
+    "fusion": ("search/study/_fusion.py", ["tests/test_fusion.py"]),
     "pruners": ("search/study/_pruners.py", ["tests/test_buffer.py", "-k", "snapshot"]),
 }
 

@@ -60,7 +60,7 @@ class FusedTraining:
         self.held = [self._flip(p, i).shape for i, p in enumerate(first.parameters())]  # as the stack holds them
         self._restack(torch.zeros(0, sum(math.prod(shape) for shape in self.held), device=device))
         per_epoch = math.ceil(splits.train_x.shape[0] / self.batch[0])  # a learning-rate schedule's unit
-        self.optimizer = FusedOptimizer([], [self.flat], per_epoch)
+        self.optimizer = FusedOptimizer([self.flat], per_epoch)
         self.members: list[int] = []  # the callers' indices of the members still in
         self.configs: list[TrainConfig] = []
         self.generators: list[torch.Generator] = []

@@ -12,28 +12,27 @@ from objectives._train_config import TrainConfig
 
 class FusedOptimizer:
     """Each member's step is the one it takes alone (`objectives._optim`'s fused kernels, with its own kind and
-    hyperparameters) on its rows of the stacked parameters and state. Parameters come as [K, 1, N] views (any
-    layer's shape): row k of each is member k's, contiguous (a fused training hands over one [K, N] tensor: each member
-    one row of all its parameters, one kernel call).
+    hyperparameters) on its rows of the stacked parameters and state. Parameters come as [K, ...] tensors, row k
+    of each member k's, contiguous; a fused training hands over one [K, N] tensor, each member's row all its
+    parameters, so that a member's step is one kernel call.
 
     Member by member, not as [K, 1, 1] columns of hyperparameters over the stack: the column form took about
     twelve passes over every parameter a step (decay, moments, square root, division, each its own operation),
     where a member's kernel makes one; on a CPU that memory traffic outweighed the K calls (a 990-input table
     network: 4.6 ms a step for 8 members against 0.4 ms)."""
 
-    def __init__(self, configs: list[TrainConfig], params: list[torch.Tensor], per_epoch: int = 1):
-        self.per_epoch = per_epoch  # steps in an epoch: a schedule's length is each member's epochs of them
+    def __init__(self, like: list[torch.Tensor], per_epoch: int):
+        """No member yet: ``like`` the stacked parameters with no row ([0, ...], their dtype and device);
+        ``per_epoch`` the steps in an epoch (a schedule's length is each member's epochs of them)."""
+        self.per_epoch = per_epoch
         self.configs: list[TrainConfig] = []
         # Each member's rows of momentum's buffers and Adam's moments (zeros until its first step).
-        self.buffers = [p[:0].clone() for p in params]
-        self.exp_avg = [p[:0].clone() for p in params]
-        self.exp_avg_sq = [p[:0].clone() for p in params]
+        self.buffers = [p.clone() for p in like]
+        self.exp_avg = [p.clone() for p in like]
+        self.exp_avg_sq = [p.clone() for p in like]
         self.t: list[int] = []  # each member's steps so far
-        self.counts = torch.zeros(
-            0, device=params[0].device
-        )  # the same, where Adam's kernel reads them (`objectives._optim`)
-        for k, config in enumerate(configs):
-            self.join(config, [p[k : k + 1] for p in params])
+        # The same counts where Adam's kernel reads them: on the parameters' device (`objectives._optim`).
+        self.counts = torch.zeros(0, device=like[0].device)
 
     def join(self, config: TrainConfig, params: list[torch.Tensor]) -> None:
         """A member more, with no step taken: ``params`` its parameters, each [1, ...]."""

@@ -49,3 +49,18 @@ def test_at_most_most(monkeypatch):
     asked = scripted(monkeypatch, {1: [100, 100, 100], 2: [200, 200], 4: [400]})
     assert best_size(None, None, None, most=2) == 2
     assert 4 not in asked
+
+
+def test_a_gain_of_exactly_the_threshold_counts_both_times(monkeypatch):
+    scripted(monkeypatch, {1: [100, 100, 100], 2: [GAIN * 100, GAIN * 100], 4: [100]})
+    assert best_size(None, None, None, most=32) == 2
+
+
+def test_the_ladder_climbs_past_a_rung_at_exactly_95_percent_of_the_best(monkeypatch):
+    scripted(monkeypatch, {1: [100, 100, 100], 2: [200], 4: [0.95 * 200], 8: [400, 400], 16: [300]})
+    assert best_size(None, None, None, most=32) == 8
+
+
+def test_a_tie_keeps_the_smaller_group(monkeypatch):
+    scripted(monkeypatch, {1: [100, 100, 100], 2: [200, 200], 4: [200], 8: [100]})
+    assert best_size(None, None, None, most=32) == 2
