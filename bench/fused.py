@@ -90,33 +90,35 @@ def study(work: Path, name: str, args: list[str], fuse: str | None, device: str)
     return run, wall, best
 
 
+def _table_cases(work: Path) -> list[tuple[str, list[str]]]:
+    """The narrow-table studies' labels and arguments (none without scikit-learn), their CSV written in ``work``."""
+    try:
+        from sklearn.datasets import load_breast_cancer
+    except ImportError:
+        print("bench: scikit-learn is absent: no table study")
+        return []
+    load_breast_cancer(as_frame=True).frame.to_csv(work / "cancer.csv", index=False)
+    (work / "narrow.yaml").write_text("hidden_units: 64\n")
+    table = ["--data", "cancer.csv", "--target", "target", "--space", "narrow.yaml"]
+    narrow = table + ["--confirm", "0", "--pruner", "none"]
+    # At the defaults each of the 30 columns is also 32 bins: 990 inputs, the first layer the step's cost.
+    return [("breast cancer, hidden_units 64", narrow), ("the same, --bins 0 (30 inputs)", narrow + ["--bins", "0"])]
+
+
+def _image_cases(work: Path) -> list[tuple[str, list[str]]]:
+    """The FashionMNIST study's label and arguments (none without the real sample), its root made in ``work``."""
+    if not (SHARED / "data" / "fashion-mnist-sample").exists():
+        print("bench: the real FashionMNIST sample is absent (../shared): no image study")
+        return []
+    root = str(work / "fmnist")
+    subprocess.run([sys.executable, str(SHARED / "bench" / "make_real_root.py"), root], check=True)
+    return [("FashionMNIST sample, the MLP", ["--data-dir", root, "--max-epochs", "3", "--confirm", "0"])]
+
+
 def studies(device: str, seeds: int, trials: int, repeats: int, only: str | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cases = []
-        try:
-            if only == "images":
-                raise ImportError
-            from sklearn.datasets import load_breast_cancer
-
-            load_breast_cancer(as_frame=True).frame.to_csv(work / "cancer.csv", index=False)
-            (work / "narrow.yaml").write_text("hidden_units: 64\n")
-            table = ["--data", "cancer.csv", "--target", "target", "--space", "narrow.yaml"]
-            narrow = table + ["--confirm", "0", "--pruner", "none"]
-            # At the defaults each of the 30 columns is also 32 bins: 990 inputs, the first layer the step's cost.
-            cases.append(("breast cancer, hidden_units 64", narrow))
-            cases.append(("the same, --bins 0 (30 inputs)", narrow + ["--bins", "0"]))
-        except ImportError:
-            if only != "images":
-                print("bench: scikit-learn is absent: no table study")
-        if only == "table":
-            pass
-        elif (SHARED / "data" / "fashion-mnist-sample").exists():
-            root = str(work / "fmnist")
-            subprocess.run([sys.executable, str(SHARED / "bench" / "make_real_root.py"), root], check=True)
-            cases.append(("FashionMNIST sample, the MLP", ["--data-dir", root, "--max-epochs", "3", "--confirm", "0"]))
-        else:
-            print("bench: the real FashionMNIST sample is absent (../shared): no image study")
+        cases = (_table_cases(work) if only != "images" else []) + (_image_cases(work) if only != "table" else [])
         print(f"{device}: {trials}-trial studies, --fuse 1 against the default (measured), default workers")
         for case, (label, args) in enumerate(cases):
             totals = [0.0, 0.0]

@@ -224,10 +224,7 @@ class FusedTraining:
         x = self._rows(splits.train_x.index_select(0, idx.reshape(-1)), idx.shape[0])
         self.grad.zero_()
         losses = self._losses(self.forward(self.params, x, self._noise), splits.train_y[idx])
-        with warnings.catch_warnings():
-            # Optimizer-friendly rows, not the layout autograd prefers for a parameter's gradient: said once, harmless.
-            warnings.filterwarnings("ignore", "grad and param do not obey the gradient layout contract")
-            losses.sum().backward()
+        _backward(losses.sum())
         self.optimizer.step([self.flat], [self.grad])
         return losses
 
@@ -274,3 +271,20 @@ class FusedTraining:
             self.metric,
             lambda member=self.members[k]: self.snapshot(member),
         )
+
+
+_LAYOUT_SAID = False  # whether torch has said its one word on the stack's gradient layout in this process
+
+
+def _backward(loss: torch.Tensor) -> None:
+    """``loss.backward()``. The gradients are rows of one flat tensor, the optimizer's layout, not the one autograd
+    prefers for a parameter's: harmless, and torch says so once a process, so only the first is silenced (the
+    filter's swap of the process's warning state on every step would race other threads' warnings)."""
+    global _LAYOUT_SAID
+    if _LAYOUT_SAID:
+        loss.backward()
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "grad and param do not obey the gradient layout contract")
+        loss.backward()
+    _LAYOUT_SAID = True

@@ -83,7 +83,7 @@ class FusedOptimizer:
 
 def _rows(tensors: list[torch.Tensor]) -> list[list[torch.Tensor]]:
     """Each member's rows of ``tensors`` [K, ...]: one list a member (``unbind``: one call a tensor, not K)."""
-    return [list(row) for row in zip(*(t.unbind() for t in tensors), strict=True)] if tensors[0].shape[0] else []
+    return [list(row) for row in zip(*(t.unbind() for t in tensors), strict=True)]
 
 
 def _momentum(config: TrainConfig) -> float:
