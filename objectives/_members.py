@@ -87,7 +87,7 @@ def _heard(objective: Any, training: FusedTraining, member: Member, i: int, resu
     """Member ``i``'s epoch told to its trial: None while it trains on, else its outcome."""
     try:
         goes_on = objective.hear(member, result)
-    except optuna.TrialPruned as exc:
+    except (optuna.TrialPruned, RuntimeError) as exc:  # pruned, or failed alone (its trial refused the report, say)
         training.leave(i)
         training.left.pop(i)
         objective.dropped(member)

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from search._optuna import study_storage, trial_id
 from search.storages import open_storage
-from search.storages._buffer import TrialWriteBuffer
+from search.storages._buffer import TrialWriteBuffer, attach, forget
 from search.storages._clock import attach as attach_clock
 from search.study._pruners import SnapshotPruner
 
@@ -127,6 +127,23 @@ def test_another_worker_s_trial_is_neither_held_nor_blocked(tmp_path):
     assert _fresh(url).user_attrs == {"note": 1}
     storage.set_trial_state_values(theirs, TrialState.FAIL)  # a stale trial failed by this worker
     assert _fresh(url).state == TrialState.FAIL
+
+
+def test_a_trial_another_worker_failed_is_forgotten_and_read_as_stored(tmp_path):
+    """Its worker holds a report the study refuses now: forgotten, the worker reads the trial as stored."""
+    url = _url("sqlite", tmp_path)
+    study = _study(url)
+    buffer = attach(study_storage(study))  # as a worker puts it on (`forget` finds it there)
+    buffer.flush_seconds = math.inf
+    trial = study.ask()
+    trial.report(0.1, 1)
+    trial.report(0.2, 2)  # held
+    others = optuna.load_study(study_name="b", storage=open_storage(url))
+    study_storage(others).set_trial_state_values(trial_id(trial), TrialState.FAIL)  # its stale check
+    assert study.get_trials(deepcopy=False)[-1].intermediate_values == {1: 0.1, 2: 0.2}
+    forget(study_storage(study), trial_id(trial))
+    assert trial_id(trial) not in buffer.pending
+    assert study.get_trials(deepcopy=False)[-1].intermediate_values == {1: 0.1}
 
 
 def test_a_pruned_trial_takes_its_last_buffered_report(tmp_path):

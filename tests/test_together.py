@@ -79,6 +79,53 @@ def test_a_pruned_member_leaves_and_the_others_finish(cli, workdir):
     assert all(t.user_attrs["epochs_run"] == 4 and len(t.intermediate_values) == 4 for t in complete)
 
 
+def test_a_member_another_worker_failed_leaves_its_group_and_the_others_finish(cli, workdir, monkeypatch):
+    """Another worker's stale-trial check fails three members of a group (a long pause): one before its parameters
+    are stored, one before its first report, both refused, one after its last report, whose tell is. Each leaves
+    with one line, its copy queued by that check runs later in the run, and the rest of the group trains on (seen
+    in CI: the refusal ended the worker)."""
+    from objectives._objective import Objective
+    from search._optuna import study_storage, trial_id
+    from search.storages._heartbeat import retry_callback
+
+    real, begin = Objective.hear, Objective.begin
+
+    def other_worker_fails(trial) -> None:  # as its stale check does: fail the trial, queue its parameters again
+        other = optuna.load_study(study_name="t", storage=DB)  # on a connection of its own
+        study_storage(other).set_trial_state_values(trial_id(trial), TrialState.FAIL)
+        retry_callback()(other, study_storage(other).get_trial(trial_id(trial)))
+
+    def paused(self, member, result):
+        if member.trial.number == 1 and result.epoch == 1:
+            other_worker_fails(member.trial)
+        goes_on = real(self, member, result)
+        if member.trial.number == 0 and result.epoch == member.config.epochs:
+            other_worker_fails(member.trial)
+        return goes_on
+
+    def asked(self, trial, resumable=True):
+        member = begin(self, trial, resumable)
+        if trial.number == 2:
+            other_worker_fails(trial)
+        return member
+
+    monkeypatch.setattr(Objective, "hear", paused)
+    monkeypatch.setattr(Objective, "begin", asked)
+    (workdir / "one.yaml").write_text(ONE_SHAPE.replace("epochs: {low: 1, high: 3}", "epochs: 2"))
+    code, out, err = cli("run", "--study", "t", "--n-trials", 6, "--fuse", 3, *QUICK, "--space", "one.yaml")
+    assert code == 0 and "Traceback" not in err, err
+    assert err.count("was failed by another worker") == 3
+    trials = optuna.load_study(study_name="t", storage=DB).trials
+    assert [t.number for t in trials if t.state == TrialState.FAIL] == [0, 1, 2]
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    copies = {t.system_attrs.get("failed_trial"): t for t in trials if "failed_trial" in t.system_attrs}
+    assert set(copies) == {0, 1, 2} and all(copies[n].params == trials[n].params for n in (0, 1))
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(done) == 6 and max(t.user_attrs["trained_with"] for t in done) == 3
+    assert not trials[1].intermediate_values and not trials[2].intermediate_values  # their reports were refused
+    assert 1 in trials[0].intermediate_values  # its first report stored: it trained, then was failed before its tell
+
+
 def _user_model(workdir, extra: str = "") -> None:
     (workdir / "net.py").write_text(
         "import math\n\nfrom torch import nn\n\n\n"

@@ -209,6 +209,13 @@ def attach(storage: BaseStorage, clock: Any = None) -> TrialWriteBuffer:
     return buffer
 
 
+def forget(storage: BaseStorage, tid: int) -> None:
+    """Drop what the buffer holds for trial ``tid``: another worker finished the trial, which takes no more writes."""
+    buffer = getattr(storage, "_search_buffer", None)
+    if buffer is not None:
+        buffer.pending.pop(tid, None)
+
+
 def write_now(storage: BaseStorage, tid: int) -> None:
     """Write what the buffer holds for trial ``tid`` now (a checkpoint's mark must be stored before the checkpoint
     it replaces goes, with the reports up to it)."""

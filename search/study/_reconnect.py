@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search._errors import ERROR_ATTR, SearchError, is_storage_error, storage_cause
 from search._optuna import storage_backend, study_id, study_storage
 from search.storages import redact, scrub
+from search.storages._buffer import forget
 from search.storages._heartbeat import retry_callback
 from search.study._signals import INTERRUPTS
 
@@ -115,6 +116,7 @@ def taken_over(study: optuna.Study, trial_id: int | None, exc: BaseException) ->
         return False
     if trial.state != TrialState.FAIL or ERROR_ATTR in trial.user_attrs:
         return False
+    forget(study_storage(study), trial_id)  # what this worker still held for it is not the study's now
     print(
         f"search: trial {trial.number} was failed by another worker while this one ran it (its heartbeat looked "
         "stale: a long pause, or a lost link); its parameters are queued again, and this worker goes on",
@@ -126,11 +128,14 @@ def taken_over(study: optuna.Study, trial_id: int | None, exc: BaseException) ->
 
 def _refused_tell(exc: BaseException) -> bool:
     """Whether ``exc`` is Optuna refusing to tell a trial that is finished already: its ValueError when the
-    objective raised (a report on the failed trial, say), or its assertion in the log of one that returned.
+    objective raised (a report on the failed trial, say), its assertion in the log of one that returned, or
+    its refusal of a write to the trial (a member of a group trained together meets it at its next report).
     Any other error is the objective's own, and no reason to go on as if another worker had the trial."""
     said = str(exc)
-    return (isinstance(exc, ValueError) and said.startswith("Cannot tell a ")) or (
-        isinstance(exc, AssertionError) and said == "Should not reach."
+    return (
+        (isinstance(exc, ValueError) and said.startswith("Cannot tell a "))
+        or (isinstance(exc, AssertionError) and said == "Should not reach.")
+        or isinstance(exc, optuna.exceptions.UpdateFinishedTrialError)
     )
 
 

@@ -94,7 +94,7 @@ def run_together(
             for trial in running[asked:]:
                 # Its parameters stored before it trains: once any trial of a group shows them, all do, and a
                 # trial another host fails when this one dies goes again with the parameters it had.
-                write_now(study_storage(study), trial)
+                _store(study, trial)
             if not groups:
                 return
             for group in list(groups):
@@ -145,6 +145,13 @@ def _beat(study: optuna.Study, trial: optuna.Trial, beats: dict[int, Any]) -> No
     beat.__enter__()
 
 
+def _store(study: optuna.Study, trial: int) -> None:
+    """What the buffer holds for ``trial`` written now. Refused, another worker failed it already (its heartbeat
+    looked stale); its first report meets the same refusal, and it leaves its group then."""
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        write_now(study_storage(study), trial)
+
+
 def _alone(objective: Objective, member: Member) -> Any:
     try:
         return objective.train(member)
@@ -160,8 +167,11 @@ def _fail_untold(study: optuna.Study, running: list[int]) -> None:
 
 
 def _tell(study, trial, outcome: Any, running: list[int], callback) -> None:
-    """Tell ``trial`` its outcome as `study.optimize` tells one: pruned, failed (its error on record) or its values."""
+    """Tell ``trial`` its outcome as `study.optimize` tells one: pruned, failed (its error on record) or its values;
+    a trial another worker failed meanwhile (its report refused, or its tell) is that worker's, and left alone."""
     try:
+        if isinstance(outcome, optuna.exceptions.UpdateFinishedTrialError):
+            raise outcome  # its report was refused: another worker failed it (taken_over says so below)
         if isinstance(outcome, optuna.TrialPruned):
             study.tell(trial, state=TrialState.PRUNED)
         elif isinstance(outcome, BaseException):
@@ -169,7 +179,7 @@ def _tell(study, trial, outcome: Any, running: list[int], callback) -> None:
             study.tell(trial, state=TrialState.FAIL)
         else:
             study.tell(trial, outcome)
-    except (ValueError, AssertionError) as exc:
+    except (ValueError, AssertionError, optuna.exceptions.UpdateFinishedTrialError) as exc:
         if not taken_over(study, trial_id(trial), exc):
             raise
         running.remove(trial_id(trial))
@@ -207,7 +217,7 @@ def drain_together(
                 groups.setdefault((id(objective), member.shape), (objective, []))[1].append(member)
             for _, members in groups.values():
                 for member in members:  # stored before they train, as a search's trials are
-                    write_now(study_storage(study), trial_id(member.trial))
+                    _store(study, trial_id(member.trial))
             for objective, members in groups.values():
                 for member, outcome in _train_all(objective, members):
                     beats.pop(trial_id(member.trial)).__exit__(None, None, None)
