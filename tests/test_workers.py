@@ -193,7 +193,9 @@ def test_ctrl_c_reaches_every_worker(tmp_path, space, name):
     # The line asks for the trials still owed: those the workers did not finish.
     finished = len([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)])
     assert err.strip().endswith(f"--n-trials {4 - finished}"), err
-    assert f"the {len(running)} running trials are marked failed" in err
+    # One of the two may have ended between the wait and the signal: the line's count is the trials it cut short.
+    cut = "the running trial is" if len(running) == 1 else f"the {len(running)} running trials are"
+    assert f"{cut} marked failed" in err, err
 
 
 def _spawned_worker(pid: int) -> int | None:
