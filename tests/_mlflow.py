@@ -47,7 +47,18 @@ class MlflowServer:
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, 9)  # the server and its uvicorn workers
             self.process.wait(timeout=30)
+            # Gone when its port refuses: a worker still dying holds the socket and drops what connects.
+            wait_for(self.refuses, timeout=30, every=0.1)
         self.process = None
+
+    def refuses(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            pass
+        return False
 
     def client(self):
         from mlflow.tracking import MlflowClient

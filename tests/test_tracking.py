@@ -229,6 +229,32 @@ def test_mlflow_holds_a_run_per_trial_under_the_runs_own_with_each_epochs_figure
         assert float(run.data.tags["search.seconds"]) == pytest.approx(trial.duration.total_seconds(), abs=1e-3)
 
 
+@pytest.mark.parametrize(
+    "said, short",
+    [
+        (
+            "API request to http://h:1/api failed with exception HTTPConnectionPool(host='h', port=1): Max retries "
+            "exceeded with url: /api (Caused by NewConnectionError('<urllib3.connection.HTTPConnection object at "
+            "0x7f>: Failed to establish a new connection: [Errno 111] Connection refused'))",
+            "[Errno 111] Connection refused",
+        ),
+        (  # a server that went away with the connection open: no errno, and the words come late in the text
+            "API request to http://h:1/api failed with exception HTTPConnectionPool(host='h', port=1): Max retries "
+            "exceeded with url: /api (Caused by ProtocolError('Connection aborted.', RemoteDisconnected('Remote end "
+            "closed connection without response')))",
+            "RemoteDisconnected: Remote end closed connection without response",
+        ),
+        ("RESOURCE_DOES_NOT_EXIST: no such run\nmore", "MlflowException: RESOURCE_DOES_NOT_EXIST: no such run"),
+    ],
+)
+def test_an_unreachable_tracker_is_named_by_the_innermost_reason(said, short):
+    from mlflow.exceptions import MlflowException
+
+    from search.tracking._mlflow import reason
+
+    assert reason(MlflowException(said)) == short
+
+
 @pytest.mark.slow
 def test_an_mlflow_server_that_goes_away_loses_that_windows_runs_and_the_study_goes_on(cli, workdir, mlflow_server):
     run = ["run", "--study", "ml", "--n-trials", 2, "--max-epochs", 2, "--mlflow", mlflow_server.uri, *QUICK]

@@ -146,9 +146,13 @@ def say_once(state: dict[str, bool], what: str, exc: BaseException) -> None:
 
 
 def reason(exc: BaseException) -> str:
-    """The short of a tracker's failure: the OS's words where a connection failed, else the error's first line."""
+    """The short of a tracker's failure: the OS's words where a connection failed, else the innermost error
+    urllib3 names (a server that closed the connection, too many error answers), else the error's first line."""
     text = str(exc)
     found = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
     if found:
         return found.group(0)
+    named = re.findall(r"(\w+)\('([^']*)'\)", text)
+    if named:
+        return f"{named[-1][0]}: {named[-1][1]}"
     return f"{type(exc).__name__}: {(text.strip().splitlines() or [''])[0][:120]}"
