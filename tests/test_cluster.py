@@ -456,7 +456,22 @@ def test_16_workers_on_4_hosts_share_200_trials(four_hosts, loaded_db, tmp_path,
     first = db.round_trips()
     started = time.monotonic()
     runs = [
-        worker(four_hosts, db, i, study, per_host, space, "--jobs", str(LOAD_JOBS), "--limit-train", "256")
+        # A beat every 10 s: 16 processes on a loaded 2-core machine can starve a 2 s beat past its 4 s grace, and
+        # another worker then rightly fails a live trial (a copy runs; tested apart): here nothing is to fail.
+        worker(
+            four_hosts,
+            db,
+            i,
+            study,
+            per_host,
+            space,
+            "--jobs",
+            str(LOAD_JOBS),
+            "--limit-train",
+            "256",
+            "--heartbeat",
+            "10",
+        )
         for i in range(LOAD_HOSTS)
     ]
     peak = 0
