@@ -173,18 +173,18 @@ def _tell(study, trial, outcome: Any, running: list[int], callback) -> None:
         if isinstance(outcome, optuna.exceptions.UpdateFinishedTrialError):
             raise outcome  # its report was refused: another worker failed it (taken_over says so below)
         if isinstance(outcome, optuna.TrialPruned):
-            study.tell(trial, state=TrialState.PRUNED)
+            told = study.tell(trial, state=TrialState.PRUNED)
         elif isinstance(outcome, BaseException):
             trial.set_user_attr("error", (str(outcome).strip().splitlines() or [type(outcome).__name__])[0][:500])
-            study.tell(trial, state=TrialState.FAIL)
+            told = study.tell(trial, state=TrialState.FAIL)
         else:
-            study.tell(trial, outcome)
+            told = study.tell(trial, outcome)
     except (ValueError, AssertionError, optuna.exceptions.UpdateFinishedTrialError) as exc:
         if not taken_over(study, trial_id(trial), exc):
             raise
         running.remove(trial_id(trial))
         return
-    callback(study, study_storage(study).get_trial(trial_id(trial)))
+    callback(study, told)  # the trial as stored, read once more by Optuna's tell
 
 
 def drain_together(
