@@ -71,6 +71,28 @@ def test_heartbeat_interface(tmp_path):
     assert promise == 5 and beat is not None and 0 <= (now - beat).total_seconds() < 60
 
 
+@pytest.mark.parametrize("heartbeat", [5, None])
+def test_a_new_trial_s_system_attributes_are_stored_with_it(tmp_path, heartbeat):
+    """Made through Optuna's `_get_prepared_new_trial`, with the template's system attributes as plain rows: a
+    worker's promise and token, Optuna's fixed parameters of a queued trial, a retried trial's history."""
+    from optuna.storages import RDBStorage
+
+    from search.storages._heartbeat import ASK_ATTR, PROMISE_ATTR
+
+    assert "_get_prepared_new_trial" in inspect.getsource(RDBStorage._create_new_trial)
+    storage = open_storage(f"sqlite:///{tmp_path}/n.db", heartbeat=heartbeat)
+    study = optuna.create_study(storage=storage, study_name="n")
+    study.ask()
+    study.enqueue_trial({"x": 1.0})
+    made, queued = (storage.get_trial(_optuna.trial_id(t)) for t in study.get_trials(deepcopy=False))
+    if heartbeat:
+        assert made.system_attrs[PROMISE_ATTR] == 5 and len(made.system_attrs[ASK_ATTR]) == 32
+    else:
+        assert made.system_attrs == {}
+    assert queued.state == TrialState.WAITING and queued.system_attrs["fixed_params"] == {"x": 1.0}
+    assert (made.number, queued.number) == (0, 1)
+
+
 def test_redis_backend_exposes_its_client():
     from optuna.storages.journal import JournalRedisBackend
 
