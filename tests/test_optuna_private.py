@@ -73,8 +73,9 @@ def test_heartbeat_interface(tmp_path):
 
 @pytest.mark.parametrize("heartbeat", [5, None])
 def test_a_new_trial_s_system_attributes_are_stored_with_it(tmp_path, heartbeat):
-    """Made through Optuna's `_get_prepared_new_trial`, with the template's system attributes as plain rows: a
-    worker's promise and token, Optuna's fixed parameters of a queued trial, a retried trial's history."""
+    """Made through Optuna's `_get_prepared_new_trial`, with the template's system attributes as plain rows (a
+    worker's promise and token, Optuna's fixed parameters of a queued trial) and, where its worker beats, its first
+    beat."""
     from optuna.storages import RDBStorage
 
     from search.storages._heartbeat import ASK_ATTR, PROMISE_ATTR
@@ -85,10 +86,13 @@ def test_a_new_trial_s_system_attributes_are_stored_with_it(tmp_path, heartbeat)
     study.ask()
     study.enqueue_trial({"x": 1.0})
     made, queued = (storage.get_trial(_optuna.trial_id(t)) for t in study.get_trials(deepcopy=False))
-    if heartbeat:
+    now, beats = _optuna.rdb_heartbeats(storage, study._study_id, PROMISE_ATTR)
+    beat = beats[_optuna.trial_id(made)][0]
+    if heartbeat:  # and its first beat, in the same transaction
         assert made.system_attrs[PROMISE_ATTR] == 5 and len(made.system_attrs[ASK_ATTR]) == 32
+        assert beat is not None and 0 <= (now - beat).total_seconds() < 60
     else:
-        assert made.system_attrs == {}
+        assert made.system_attrs == {} and beat is None
     assert queued.state == TrialState.WAITING and queued.system_attrs["fixed_params"] == {"x": 1.0}
     assert (made.number, queued.number) == (0, 1)
 

@@ -41,25 +41,31 @@ class RDBStorageHooks(RDBStorage):
         """The ids of the study's RUNNING trials whose heartbeat stopped."""
         return super()._get_stale_trial_ids(study_id)
 
+    def beats_when_made(self) -> bool:
+        """Whether a RUNNING trial this storage makes beats once in its creation's transaction (a heartbeat
+        storage says yes)."""
+        return False
+
     def _get_prepared_new_trial(self, study_id: int, template_trial: FrozenTrial | None, session: Any) -> Any:
         """Optuna's new trial in its creation's transaction, its template's system attributes inserted as plain
-        rows: Optuna writes each as an ORM upsert that reads the trial again (a few ms each), for a trial that
-        has none to update. Every trial this project's worker makes carries two (its promise, its token)."""
-        if template_trial is None or not template_trial.system_attrs:
-            return super()._get_prepared_new_trial(study_id, template_trial, session)
+        rows (Optuna writes each as an ORM upsert that reads the trial again, a few ms each, for a trial that
+        has none to update: every trial a worker makes carries two, its promise and its token), and its first
+        beat where `beats_when_made` (on the database's clock, as every beat): one commit, not two."""
         import json
 
         from optuna.storages._rdb import models
         from sqlalchemy import insert
 
-        bare = copy.copy(template_trial)
-        bare.system_attrs = {}
-        trial = super()._get_prepared_new_trial(study_id, bare, session)
-        rows = [
-            {"trial_id": trial.trial_id, "key": key, "value_json": json.dumps(value)}
-            for key, value in template_trial.system_attrs.items()
-        ]
-        session.execute(insert(models.TrialSystemAttributeModel.__table__), rows)
+        attrs = template_trial.system_attrs if template_trial is not None else {}
+        if attrs:
+            template_trial = copy.copy(template_trial)
+            template_trial.system_attrs = {}
+        trial = super()._get_prepared_new_trial(study_id, template_trial, session)
+        if attrs:
+            rows = [{"trial_id": trial.trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
+            session.execute(insert(models.TrialSystemAttributeModel.__table__), rows)
+        if trial.state == optuna.trial.TrialState.RUNNING and self.beats_when_made():
+            session.execute(insert(models.TrialHeartbeatModel.__table__).values(trial_id=trial.trial_id))
         return trial
 
     # Trials are read as plain rows, not ORM objects: about half the time (search/_optuna/_reads.py).

@@ -132,6 +132,7 @@ class StorageProxy:
             _unmarked(template) if template and template.state != TrialState.RUNNING else template
         )  # type: ignore[attr-defined]
         storage._promise = storage._first_beat = lambda trial_id: None  # type: ignore[attr-defined]
+        storage.beats_when_made = lambda: False  # type: ignore[attr-defined]
         self._beats: dict[int, float] = {}  # trial id: time.monotonic() of its last beat's arrival
         self._first_seen: dict[int, float] = {}
         self._running: set[int] = set()  # the running trials of every study, gathered during one look

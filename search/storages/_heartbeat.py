@@ -229,10 +229,11 @@ class HeartbeatRDBStorage(_Promising, RDBStorageHooks, RerunRDBStorage):
 
     def create_frozen_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
         # Optuna's cache in front of an RDB storage creates trials through this method (see RDBStorageHooks).
-        frozen = super().create_frozen_trial(study_id, self._template(template_trial))
-        if frozen.state == TrialState.RUNNING:
-            self._first_beat(trial_id(frozen))
-        return frozen
+        return super().create_frozen_trial(study_id, self._template(template_trial))
+
+    def beats_when_made(self) -> bool:
+        # A trial's first beat goes in with its creation (one commit, not two; see RDBStorageHooks).
+        return bool(self._interval())
 
     def stale_trial_ids(self, study_id: int) -> list[int]:
         now, beats = rdb_heartbeats(self, study_id, PROMISE_ATTR)
