@@ -18,13 +18,14 @@ RDB_PRIVATE_WRITES = ("_create_new_trial", "_set_trial_param")
 
 
 class RDBStorageHooks(RDBStorage):
-    """Optuna's RDB storage with the two private methods this project extends, under public names, and its
-    trials read as plain rows.
+    """Optuna's RDB storage with the two private methods this project extends, under public names, its trials
+    made in one transaction with their system attributes (and first beat), and its trials read as plain rows.
 
     Optuna's cache creates every trial through ``_create_new_trial`` (not ``create_new_trial``),
-    and ``fail_stale_trials`` asks ``_get_stale_trial_ids``: a subclass overrides
-    `create_frozen_trial` and `stale_trial_ids`, and a newer Optuna that renames either breaks
-    this module's contract test, not a study.
+    which prepares it in ``_get_prepared_new_trial``, and ``fail_stale_trials`` asks
+    ``_get_stale_trial_ids``: a subclass overrides `create_frozen_trial`, `beats_when_made` and
+    `stale_trial_ids`, and a newer Optuna that renames any of them breaks this module's contract
+    test, not a study.
     """
 
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
